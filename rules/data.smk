@@ -1,0 +1,18 @@
+# Each data set is prepared once into arrays and a manifest that every training job reads.
+
+
+rule prepare_data:
+    output:
+        arrays="results/data/{dataset}/arrays.npz",
+        manifest="results/data/{dataset}/manifest.json",
+    params:
+        dataset=dataset_config,
+    conda:
+        "../envs/cnnlab.yaml"
+    log:
+        "logs/data/{dataset}.log",
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../scripts/prepare_data.py"

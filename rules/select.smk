@@ -1,0 +1,17 @@
+# 6E's optimum is chosen from the results of its candidate tasks, so the runs of 6E
+# (and of 6F, which starts from 6E) are only known after this checkpoint.
+
+
+checkpoint select_optimum:
+    input:
+        candidate_histories,
+    output:
+        "results/selection/{task}.json",
+    params:
+        optimum=optimum_config,
+    conda:
+        "../envs/cnnlab.yaml"
+    log:
+        "logs/selection/{task}.log",
+    script:
+        "../scripts/select_optimum.py"
