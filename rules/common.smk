@@ -76,8 +76,8 @@ def dataset_config(wildcards):
     return config["datasets"][wildcards.dataset]
 
 
-def prepared_arrays(wildcards):
-    return f"results/data/{PLAN.dataset}/arrays.npz"
+def dataset_image_size(wildcards):
+    return config["datasets"][wildcards.dataset].get("image_size", 128)
 
 
 def candidate_histories(wildcards):

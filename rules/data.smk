@@ -7,6 +7,7 @@ rule prepare_data:
         manifest="results/data/{dataset}/manifest.json",
     params:
         dataset=dataset_config,
+        image_size=dataset_image_size,
     conda:
         "../envs/cnnlab.yaml"
     log:

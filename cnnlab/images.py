@@ -1,0 +1,663 @@
+"""The folder loader: a folder of skin-lesion images -> labelled grayscale arrays.
+
+Two layouts are understood, both with one folder per split (``train/``, ``test/``):
+
+- ``filename`` (the course layout): a file's class is the class whose ``pattern``
+  occurs in its file name (``train/Mel_0001.png`` -> Mel). Files may sit in nested
+  folders below the split folder.
+- ``subfolders``: a file's class is the class sub-folder it lies in
+  (``train/Mel/…``, nested folders allowed below the class folder).
+- ``auto`` picks ``subfolders`` when every class has its sub-folder in every split,
+  else ``filename``.
+
+Every image is decoded with Pillow, turned upright by its EXIF orientation, converted
+to grayscale (ITU-R 601-2 luma, alpha dropped, as ``keras.utils.load_img`` does),
+resized to ``image_size`` x ``image_size`` (aspect ratio not kept) and scaled to
+float32 in [0, 1] (8-bit by 255, 16-bit by 65535).
+
+Problems with single files (unreadable, empty, truncated, corrupt, too large, not an
+image, a name that matches no class or two) stop the load with one
+:class:`~cnnlab.errors.CnnlabError` naming the file, or, with ``on_bad_image: skip``,
+leave the file out and list it with its reason. Problems with the whole data set
+(missing folder, empty split, a split with one class only) always stop the load.
+
+Hidden files and folders (names starting with ``.``, such as ``.DS_Store`` or macOS's
+``._`` companions) and ``__MACOSX`` folders are skipped silently; other files without
+an image extension are listed as ignored.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import hashlib
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from cnnlab.errors import CnnlabError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+"""File extensions read as images, in any letter case."""
+
+RESAMPLING_METHODS = {
+    "bilinear": Image.Resampling.BILINEAR,
+    "lanczos": Image.Resampling.LANCZOS,
+    "nearest": Image.Resampling.NEAREST,
+    "bicubic": Image.Resampling.BICUBIC,
+    "area": Image.Resampling.BOX,
+}
+"""``resize`` choices. ``area`` averages the source pixels each target pixel covers."""
+
+LAYOUTS = ("auto", "filename", "subfolders")
+BAD_IMAGE_POLICIES = ("error", "skip")
+DUPLICATE_POLICIES = ("warn", "error")
+SPLITS = ("train", "test")
+DEFAULT_MAX_PIXELS = 50_000_000
+
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+_SKIP_HINT = "or set `on_bad_image: skip` in the data set's config to leave such files out"
+
+
+class BadImageError(CnnlabError):
+    """One file that cannot be used; ``reason`` says why without naming the file."""
+
+    def __init__(self, path: Path, reason: str, advice: str):
+        super().__init__(f"{path}: {reason}. {advice}.")
+        self.path = path
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ClassSpec:
+    """One class: its name, label, file-name pattern and sub-folder name."""
+
+    name: str
+    label: int
+    pattern: str
+    folder: str
+
+
+DEFAULT_CLASSES = (
+    ClassSpec(name="Mel", label=0, pattern="Mel", folder="Mel"),
+    ClassSpec(name="Nev", label=1, pattern="Nev", folder="Nev"),
+)
+
+
+@dataclass(frozen=True)
+class FolderOptions:
+    """How to read a folder data set (the dataset config's keys, checked)."""
+
+    classes: tuple[ClassSpec, ...] = DEFAULT_CLASSES
+    layout: str = "auto"
+    resize: str = "bilinear"
+    on_bad_image: str = "error"
+    on_duplicate: str = "warn"
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    test_fraction: float | None = None
+    split_seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_choice("layout", self.layout, LAYOUTS)
+        _check_choice("resize", self.resize, tuple(RESAMPLING_METHODS))
+        _check_choice("on_bad_image", self.on_bad_image, BAD_IMAGE_POLICIES)
+        _check_choice("on_duplicate", self.on_duplicate, DUPLICATE_POLICIES)
+        if not _is_int(self.max_pixels) or self.max_pixels < 1:
+            raise CnnlabError(f"max_pixels must be a positive integer, got {self.max_pixels!r}.")
+        if self.test_fraction is not None and (
+            not isinstance(self.test_fraction, int | float)
+            or isinstance(self.test_fraction, bool)
+            or not 0 < self.test_fraction < 1
+        ):
+            raise CnnlabError(
+                f"test_fraction must be a number between 0 and 1 (exclusive) or null, "
+                f"got {self.test_fraction!r}."
+            )
+        if not _is_int(self.split_seed) or self.split_seed < 0:
+            raise CnnlabError(f"split_seed must be an integer >= 0, got {self.split_seed!r}.")
+        object.__setattr__(self, "classes", tuple(self.classes))
+        _check_classes(self.classes)
+
+
+def classes_from_config(entries: object) -> tuple[ClassSpec, ...]:
+    """Parse ``classes: [{name, label, pattern?, folder?}, ...]`` (pattern, folder default
+    to the name)."""
+    if not isinstance(entries, list | tuple) or not entries:
+        raise CnnlabError(
+            f"classes must be a list of {{name, label, pattern, folder}} entries, got {entries!r}."
+        )
+    specs = []
+    for position, entry in enumerate(entries):
+        where = f"classes[{position}]"
+        if not isinstance(entry, dict):
+            raise CnnlabError(f"{where} must be a mapping with name and label, got {entry!r}.")
+        unknown = sorted(set(entry) - {"name", "label", "pattern", "folder"})
+        if unknown:
+            raise CnnlabError(
+                f"{where} has unknown key(s) {', '.join(unknown)}; "
+                "the keys are name, label, pattern and folder."
+            )
+        name = entry.get("name")
+        if not isinstance(name, str) or not name:
+            raise CnnlabError(f"{where}.name must be a non-empty string, got {name!r}.")
+        label = entry.get("label")
+        if not _is_int(label):
+            raise CnnlabError(f"{where}.label must be 0 or 1, got {label!r}.")
+        pattern = entry.get("pattern", name)
+        folder = entry.get("folder", name)
+        for key, value in (("pattern", pattern), ("folder", folder)):
+            if not isinstance(value, str) or not value:
+                raise CnnlabError(f"{where}.{key} must be a non-empty string, got {value!r}.")
+        specs.append(ClassSpec(name=name, label=int(label), pattern=pattern, folder=folder))
+    return tuple(specs)
+
+
+def _check_classes(classes: Sequence[ClassSpec]) -> None:
+    labels = sorted(spec.label for spec in classes)
+    if labels != [0, 1]:
+        raise CnnlabError(
+            "classes must name exactly two classes with labels 0 and 1 "
+            f"(0 = Mel, 1 = Nev in the lab), got labels {labels}."
+        )
+    for key in ("name", "pattern", "folder"):
+        values = [getattr(spec, key) for spec in classes]
+        if len(set(values)) != len(values):
+            raise CnnlabError(f"classes: two classes have the same {key} {values[0]!r}.")
+    for spec in classes:
+        if "/" in spec.folder or "\\" in spec.folder or spec.folder in (".", ".."):
+            raise CnnlabError(
+                f"classes: folder {spec.folder!r} of class {spec.name} must be a plain "
+                "folder name, without slashes."
+            )
+
+
+def _check_choice(key: str, value: object, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise CnnlabError(f"{key} must be one of {', '.join(choices)}; got {value!r}.")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+# ---------------------------------------------------------------------------------------
+# One image
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """One decoded image: pixels (image_size, image_size) float32 in [0, 1], and facts
+    about the original file (size after EXIF orientation, Pillow mode, pixel hash)."""
+
+    pixels: np.ndarray
+    width: int
+    height: int
+    mode: str
+    sha256: str
+
+
+@contextlib.contextmanager
+def _pixel_limit(max_pixels: int) -> Iterator[None]:
+    """Make Pillow's own decompression-bomb check use ``max_pixels``; warnings are errors.
+
+    Pillow warns above ``Image.MAX_IMAGE_PIXELS`` and refuses above twice that. The
+    module-level limit is restored afterwards.
+    """
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def read_image(
+    path: Path,
+    image_size: int,
+    resize: str = "bilinear",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> LoadedImage:
+    """Decode one image file to a (image_size, image_size) float32 grayscale array.
+
+    Raises :class:`BadImageError` (a :class:`CnnlabError`) naming the file when it cannot
+    be used.
+    """
+    path = Path(path)
+    advice = f"Replace or delete the file, {_SKIP_HINT}"
+    try:
+        byte_count = path.stat().st_size
+    except OSError as error:
+        raise BadImageError(path, f"cannot be read ({error.strerror or error})", advice) from None
+    if byte_count == 0:
+        raise BadImageError(path, "is empty (0 bytes)", advice)
+    too_big = f"has more than max_pixels = {max_pixels:,} pixels (decompression-bomb guard)"
+    too_big_advice = (
+        "Shrink the image, raise `max_pixels` in the data set's config if it is a real "
+        f"image, {_SKIP_HINT}"
+    )
+    try:
+        with _pixel_limit(max_pixels), Image.open(path) as opened:
+            width, height = opened.size
+            if width * height > max_pixels:
+                raise BadImageError(path, f"{too_big}: {width} x {height}", too_big_advice)
+            opened.load()
+            upright = ImageOps.exif_transpose(opened)
+    except BadImageError:
+        raise
+    except PermissionError:
+        raise BadImageError(
+            path,
+            "cannot be read (permission denied)",
+            f"Give read permission (for example `chmod a+r`), {_SKIP_HINT}",
+        ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BadImageError(path, too_big, too_big_advice) from None
+    except UnidentifiedImageError:
+        raise BadImageError(
+            path,
+            f"is not an image that Pillow can read (not really a {path.suffix} file, or "
+            "its header is corrupt)",
+            advice,
+        ) from None
+    except FileNotFoundError:
+        raise BadImageError(
+            path, "cannot be read (it vanished, or is a broken link)", advice
+        ) from None
+    except Exception as error:  # noqa: BLE001 - Pillow plugins raise many types on bad data
+        raise BadImageError(path, f"is truncated or corrupt (Pillow: {error})", advice) from None
+
+    digest = hashlib.sha256(
+        f"{upright.mode};{upright.width}x{upright.height};".encode() + upright.tobytes()
+    ).hexdigest()
+    pixels = _to_gray_array(upright, path, image_size, RESAMPLING_METHODS[resize], advice)
+    return LoadedImage(
+        pixels=pixels,
+        width=upright.width,
+        height=upright.height,
+        mode=upright.mode,
+        sha256=digest,
+    )
+
+
+def _to_gray_array(
+    image: Image.Image, path: Path, image_size: int, method: int, advice: str
+) -> np.ndarray:
+    """Grayscale, resized, float32 in [0, 1]."""
+    target = (image_size, image_size)
+    if image.mode in _SIXTEEN_BIT_MODES or image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        if image.mode == "F":
+            scale = 1.0
+            if values.size and (np.nanmin(values) < 0 or np.nanmax(values) > 1):
+                raise BadImageError(
+                    path,
+                    "holds 32-bit floating-point pixels outside [0, 1]",
+                    f"Convert it to an 8- or 16-bit image, {_SKIP_HINT}",
+                )
+        else:
+            scale = 65535.0
+            if values.size and (values.min() < 0 or values.max() > 65535):
+                raise BadImageError(
+                    path,
+                    "holds 32-bit integer pixels beyond the 16-bit range",
+                    f"Convert it to an 8- or 16-bit image, {_SKIP_HINT}",
+                )
+        floating = Image.fromarray((values / scale).astype(np.float32), mode="F")
+        if floating.size != target:
+            floating = floating.resize(target, method)
+        return np.clip(np.asarray(floating, dtype=np.float32), 0.0, 1.0)
+    try:
+        if image.mode in ("P", "PA"):
+            image = image.convert("RGBA")
+        gray = image if image.mode == "L" else image.convert("L")
+    except Exception as error:  # noqa: BLE001 - an exotic mode Pillow cannot convert
+        raise BadImageError(
+            path, f"has pixel mode {image.mode} that cannot be made grayscale ({error})", advice
+        ) from None
+    if gray.size != target:
+        gray = gray.resize(target, method)
+    return np.asarray(gray, dtype=np.float32) / np.float32(255.0)
+
+
+# ---------------------------------------------------------------------------------------
+# A folder
+
+
+@dataclass
+class SplitImages:
+    """The images of one split, in file order."""
+
+    x: np.ndarray  # (N, H, W, 1) float32 in [0, 1]
+    y: np.ndarray  # (N,) int8
+    files: list[str]  # paths relative to the data root, with forward slashes
+    widths: list[int]
+    heights: list[int]
+    modes: list[str]
+    hashes: list[str]
+
+
+@dataclass
+class FolderData:
+    """What :func:`load_folder` found."""
+
+    root: Path
+    layout: str  # the layout used: filename or subfolders
+    classes: tuple[ClassSpec, ...]
+    splits: dict[str, SplitImages]
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {file, reason}
+    ignored: list[str] = field(default_factory=list)
+    duplicates: list[dict] = field(default_factory=list)  # across splits
+    duplicates_within_split: list[dict] = field(default_factory=list)
+    held_out_split: dict | None = None
+
+
+def load_folder(root: Path, image_size: int, options: FolderOptions | None = None) -> FolderData:
+    """Load ``root/train`` and ``root/test`` (or a held-out part of train) as arrays."""
+    options = options or FolderOptions()
+    if not _is_int(image_size) or image_size < 1:
+        raise CnnlabError(f"image_size must be a positive integer, got {image_size!r}.")
+    root = Path(root)
+    split_dirs = _split_folders(root, options)
+    layout = _resolve_layout(split_dirs, options)
+
+    skipped: list[dict[str, str]] = []
+    ignored: list[str] = []
+    listed: dict[str, list[tuple[Path, int]]] = {}
+    for split, split_dir in split_dirs.items():
+        images, ignored_here = _scan(split_dir, root)
+        ignored.extend(ignored_here)
+        if not images:
+            raise CnnlabError(
+                f"{split_dir}: the {split} split holds no images "
+                f"({', '.join(IMAGE_EXTENSIONS)}). Put the {split} images there."
+            )
+        listed[split] = _label_files(images, split_dir, root, layout, options, skipped)
+
+    loaded: dict[str, list[tuple[str, int, LoadedImage]]] = {}
+    for split, files in listed.items():
+        records = []
+        for path, label in files:
+            relative = _relative(path, root)
+            try:
+                image = read_image(path, image_size, options.resize, options.max_pixels)
+            except BadImageError as error:
+                if options.on_bad_image == "skip":
+                    skipped.append({"file": relative, "reason": error.reason})
+                    continue
+                raise
+            records.append((relative, label, image))
+        loaded[split] = records
+
+    held_out_split = None
+    if "test" not in loaded:
+        loaded["train"], loaded["test"], held_out_split = _hold_out(loaded["train"], options)
+
+    for split in SPLITS:
+        folder = split_dirs.get(split, split_dirs["train"])  # a held-out test comes from train
+        _check_both_classes(split, folder, loaded[split], options.classes)
+    duplicates, within = _find_duplicates(loaded)
+    if duplicates and options.on_duplicate == "error":
+        first = duplicates[0]
+        raise CnnlabError(
+            f"{root}: {len(duplicates)} image(s) appear in both train and test (same pixels), "
+            f"for example {' and '.join(first['files'])}. Delete one copy of each, or set "
+            "`on_duplicate: warn` in the data set's config to only list them."
+        )
+    return FolderData(
+        root=root,
+        layout=layout,
+        classes=options.classes,
+        splits={split: _stack(loaded[split], image_size) for split in SPLITS},
+        skipped=skipped,
+        ignored=ignored,
+        duplicates=duplicates,
+        duplicates_within_split=within,
+        held_out_split=held_out_split,
+    )
+
+
+def _split_folders(root: Path, options: FolderOptions) -> dict[str, Path]:
+    if not root.is_dir():
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise CnnlabError(
+            f"{root}: the data folder {what}. Check the data set's `path` in the config "
+            "(a relative path is taken from the workflow's folder)."
+        )
+    train_dir = root / "train"
+    test_dir = root / "test"
+    if not train_dir.is_dir():
+        raise CnnlabError(
+            f"{train_dir}: the train folder is missing. The data folder needs train/ and "
+            "test/ sub-folders (or train/ alone with `test_fraction`)."
+        )
+    if test_dir.is_dir():
+        if options.test_fraction is not None:
+            raise CnnlabError(
+                f"{test_dir}: the data set has a test folder and the config also asks for "
+                f"test_fraction = {options.test_fraction}. Remove `test_fraction` to use the "
+                "test folder, or move the test folder away to split train/ instead."
+            )
+        return {"train": train_dir, "test": test_dir}
+    if options.test_fraction is None:
+        raise CnnlabError(
+            f"{test_dir}: the test folder is missing. Add it, or set `test_fraction` "
+            "(for example 0.2) in the data set's config to hold out part of train/ as the "
+            "test split."
+        )
+    return {"train": train_dir}
+
+
+def _resolve_layout(split_dirs: dict[str, Path], options: FolderOptions) -> str:
+    has_folders = all(
+        (split_dir / spec.folder).is_dir()
+        for split_dir in split_dirs.values()
+        for spec in options.classes
+    )
+    if options.layout == "auto":
+        return "subfolders" if has_folders else "filename"
+    if options.layout == "subfolders" and not has_folders:
+        for split_dir in split_dirs.values():
+            for spec in options.classes:
+                if not (split_dir / spec.folder).is_dir():
+                    raise CnnlabError(
+                        f"{split_dir / spec.folder}: the sub-folder of class {spec.name} is "
+                        "missing; `layout: subfolders` needs one sub-folder per class in "
+                        f"each split ({', '.join(s.folder for s in options.classes)}). "
+                        "Create it, or use `layout: filename`."
+                    )
+    return options.layout
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".") or name == "__MACOSX"
+
+
+def _scan(split_dir: Path, root: Path) -> tuple[list[Path], list[str]]:
+    """Image files below ``split_dir`` (sorted, recursive) and the non-image files."""
+
+    def fail(error: OSError) -> None:
+        raise CnnlabError(
+            f"{error.filename}: the folder cannot be listed ({error.strerror}). "
+            "Give read permission or move it out of the data folder."
+        )
+
+    images: list[Path] = []
+    ignored: list[str] = []
+    visited: set[str] = set()
+    for folder, dirnames, filenames in os.walk(split_dir, onerror=fail, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in visited:  # a linked folder seen before: do not loop
+            dirnames[:] = []
+            continue
+        visited.add(real)
+        dirnames[:] = sorted(name for name in dirnames if not _is_hidden(name))
+        for name in sorted(filenames):
+            if _is_hidden(name):
+                continue
+            path = Path(folder) / name
+            if path.suffix.lower() in IMAGE_EXTENSIONS:
+                images.append(path)
+            else:
+                ignored.append(_relative(path, root))
+    images.sort(key=lambda path: path.relative_to(split_dir).as_posix())
+    return images, ignored
+
+
+def _label_files(
+    images: list[Path],
+    split_dir: Path,
+    root: Path,
+    layout: str,
+    options: FolderOptions,
+    skipped: list[dict[str, str]],
+) -> list[tuple[Path, int]]:
+    """(path, label) of each image; unlabelled files raise or are skipped."""
+    by_folder = {spec.folder: spec for spec in options.classes}
+    patterns = ", ".join(f"{spec.pattern!r} ({spec.name})" for spec in options.classes)
+    labelled = []
+    for path in images:
+        reason = None
+        if layout == "subfolders":
+            parts = path.relative_to(split_dir).parts
+            spec = by_folder.get(parts[0]) if len(parts) > 1 else None
+            if spec is None:
+                reason = (
+                    f"lies outside the class sub-folders ({', '.join(by_folder)}) of {split_dir}"
+                )
+                advice = f"Move it into its class's sub-folder or delete it, {_SKIP_HINT}"
+            else:
+                labelled.append((path, spec.label))
+        else:
+            matches = [spec for spec in options.classes if spec.pattern in path.name]
+            if len(matches) == 1:
+                labelled.append((path, matches[0].label))
+            elif not matches:
+                reason = f"the file name contains none of the class patterns {patterns}"
+            else:
+                reason = "the file name contains more than one class pattern: " + ", ".join(
+                    f"{spec.pattern!r} ({spec.name})" for spec in matches
+                )
+            advice = (
+                "Rename or delete the file, or change the classes' `pattern` in the data "
+                f"set's config, {_SKIP_HINT}"
+            )
+        if reason is not None:
+            if options.on_bad_image == "skip":
+                skipped.append({"file": _relative(path, root), "reason": reason})
+            else:
+                raise BadImageError(path, reason, advice)
+    return labelled
+
+
+def _hold_out(
+    records: list[tuple[str, int, LoadedImage]], options: FolderOptions
+) -> tuple[list, list, dict]:
+    """Stratified, seeded split of train into train and test.
+
+    Per class, the files in name order are permuted by a generator seeded with
+    (split_seed, label), and the first round(n * test_fraction) go to test (at least one
+    and at most n - 1 when the class has two images or more).
+    """
+    fraction = float(options.test_fraction)
+    test_positions: set[int] = set()
+    per_class = {}
+    for label in sorted({label for _, label, _ in records}):
+        positions = [i for i, (_, lab, _) in enumerate(records) if lab == label]
+        count = len(positions)
+        n_test = round(count * fraction)
+        if count >= 2:
+            n_test = min(max(n_test, 1), count - 1)
+        else:
+            n_test = 0
+        order = np.random.default_rng([options.split_seed, label]).permutation(count)
+        test_positions.update(positions[i] for i in order[:n_test])
+        name = next(spec.name for spec in options.classes if spec.label == label)
+        per_class[name] = {"train": count - n_test, "test": n_test}
+    train = [record for i, record in enumerate(records) if i not in test_positions]
+    test = [record for i, record in enumerate(records) if i in test_positions]
+    description = {
+        "from": "train",
+        "test_fraction": fraction,
+        "seed": int(options.split_seed),
+        "method": (
+            "stratified by class: per class, files in name order permuted by "
+            "numpy.random.default_rng([seed, label]); the first round(n * test_fraction) "
+            "go to test"
+        ),
+        "counts": per_class,
+    }
+    return train, test, description
+
+
+def _check_both_classes(
+    split: str,
+    split_dir: Path,
+    records: list[tuple[str, int, LoadedImage]],
+    classes: Sequence[ClassSpec],
+) -> None:
+    if not records:
+        raise CnnlabError(
+            f"{split_dir}: no usable image is left in the {split} split (see the skipped "
+            "files). Fix or replace the images."
+        )
+    present = {label for _, label, _ in records}
+    missing = [spec for spec in classes if spec.label not in present]
+    if missing:
+        have = [spec.name for spec in classes if spec.label in present]
+        raise CnnlabError(
+            f"{split_dir}: the {split} split holds images of class {', '.join(have)} only, "
+            f"none of class {', '.join(spec.name for spec in missing)}. Each split needs "
+            "both classes: add images, or check the classes' patterns or folders in the "
+            "config."
+        )
+
+
+def _find_duplicates(
+    loaded: dict[str, list[tuple[str, int, LoadedImage]]],
+) -> tuple[list[dict], list[dict]]:
+    """Groups of files with identical pixels: across splits, and within one split."""
+    groups: dict[str, list[tuple[str, str, int]]] = collections.defaultdict(list)
+    for split in SPLITS:
+        for relative, label, image in loaded[split]:
+            groups[image.sha256].append((split, relative, label))
+    across, within = [], []
+    for digest, members in groups.items():
+        if len(members) < 2:
+            continue
+        entry = {
+            "sha256": digest,
+            "files": [relative for _, relative, _ in members],
+            "splits": [split for split, _, _ in members],
+            "labels": [label for _, _, label in members],
+        }
+        (across if len({split for split, _, _ in members}) > 1 else within).append(entry)
+    return across, within
+
+
+def _stack(records: list[tuple[str, int, LoadedImage]], image_size: int) -> SplitImages:
+    x = np.empty((len(records), image_size, image_size, 1), dtype=np.float32)
+    for i, (_, _, image) in enumerate(records):
+        x[i, :, :, 0] = image.pixels
+    return SplitImages(
+        x=x,
+        y=np.array([label for _, label, _ in records], dtype=np.int8),
+        files=[relative for relative, _, _ in records],
+        widths=[image.width for _, _, image in records],
+        heights=[image.height for _, _, image in records],
+        modes=[image.mode for _, _, image in records],
+        hashes=[image.sha256 for _, _, image in records],
+    )
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()

@@ -1,0 +1,383 @@
+"""A data set -> ``arrays.npz`` + ``manifest.json``, atomically.
+
+A data set is one entry of ``datasets:`` in config.yaml, either generated
+(``kind: synthetic``, :mod:`cnnlab.synthetic`) or read from a folder (``kind: folder``,
+:mod:`cnnlab.images`). Synthetic images are written as PNG files into
+``images/`` beside the arrays and then read by the same folder loader, so one loader
+serves both kinds.
+
+Both outputs are written under temporary names in their own folder and renamed into
+place at the end. On any failure neither output (nor a temporary file) is left, also
+not an older one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import tempfile
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab import __version__
+from cnnlab.errors import CnnlabError
+from cnnlab.images import (
+    DEFAULT_CLASSES,
+    DEFAULT_MAX_PIXELS,
+    SPLITS,
+    FolderData,
+    FolderOptions,
+    classes_from_config,
+    load_folder,
+)
+from cnnlab.synthetic import generate
+
+KINDS = ("synthetic", "folder")
+
+SYNTHETIC_DEFAULTS = {
+    "image_size": None,  # None: the image_size argument of prepare_dataset
+    "n_train": 1000,
+    "n_test": 200,
+    "seed": 0,
+    "mel_fraction": 0.5,
+    "ambiguous_fraction": 0.06,
+}
+FOLDER_DEFAULTS = {
+    "image_size": None,
+    "path": None,  # required
+    "layout": "auto",
+    "classes": None,  # None: Mel (label 0, pattern "Mel"), Nev (label 1, pattern "Nev")
+    "resize": "bilinear",
+    "on_bad_image": "error",
+    "on_duplicate": "warn",
+    "max_pixels": DEFAULT_MAX_PIXELS,
+    "test_fraction": None,
+    "split_seed": 0,
+}
+
+ARRAY_KEYS = ("x_train", "y_train", "x_test", "y_test", "train_files", "test_files")
+"""The arrays of the contract; arrays.npz also holds ``class_names`` (by label)."""
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """A prepared data set as training reads it."""
+
+    x_train: np.ndarray  # (N, H, W, 1) float32 in [0, 1]
+    y_train: np.ndarray  # (N,) int8, 0 = Mel, 1 = Nev
+    x_test: np.ndarray
+    y_test: np.ndarray
+    train_files: np.ndarray  # str, paths relative to the data root
+    test_files: np.ndarray
+    class_names: tuple[str, ...] = ("Mel", "Nev")  # by label
+
+    @property
+    def image_size(self) -> int:
+        return int(self.x_train.shape[1])
+
+
+def prepare_dataset(
+    dataset_config: Mapping,
+    arrays_path: Path,
+    manifest_path: Path,
+    image_size: int,
+    *,
+    name: str | None = None,
+    base_dir: Path | None = None,
+) -> dict:
+    """Prepare one data set; returns the manifest that it wrote.
+
+    ``name`` is the data set's key in ``datasets:`` (default: the arrays' folder name);
+    ``base_dir`` is where a relative ``path`` starts (default: the working directory).
+    """
+    arrays_path = Path(arrays_path)
+    manifest_path = Path(manifest_path)
+    name = name or arrays_path.parent.name
+    where = f"datasets.{name}"
+    config = _checked_config(dataset_config, where, image_size)
+
+    for output in (arrays_path, manifest_path):  # no stale output may survive a failure
+        output.unlink(missing_ok=True)
+        output.parent.mkdir(parents=True, exist_ok=True)
+
+    temporary: list[Path] = []
+    try:
+        images_dir = arrays_path.parent / "images"
+        if config["kind"] == "synthetic":
+            staging = Path(
+                tempfile.mkdtemp(prefix=".images-", suffix=".tmp", dir=images_dir.parent)
+            )
+            temporary.append(staging)
+            staging.chmod(0o777 & ~_umask())
+            data, source = _prepare_synthetic(config, staging, images_dir, image_size)
+        else:
+            data, source = _prepare_folder(config, image_size, base_dir, where)
+        arrays = _arrays(data)
+        manifest = _manifest(name, config, source, data, arrays, image_size)
+        arrays_tmp = _temporary_file(arrays_path, temporary)
+        with arrays_tmp.open("wb") as handle:
+            np.savez(handle, **arrays)
+        manifest_tmp = _temporary_file(manifest_path, temporary)
+        manifest_tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        if config["kind"] == "synthetic":
+            if images_dir.exists():
+                shutil.rmtree(images_dir)
+            os.replace(staging, images_dir)
+            temporary.remove(staging)
+        os.replace(arrays_tmp, arrays_path)
+        os.replace(manifest_tmp, manifest_path)
+    except BaseException:
+        for output in (arrays_path, manifest_path):
+            output.unlink(missing_ok=True)
+        raise
+    finally:
+        for path in temporary:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+    return manifest
+
+
+def load_prepared(arrays_path: Path) -> PreparedData:
+    """Read an ``arrays.npz`` written by :func:`prepare_dataset`."""
+    arrays_path = Path(arrays_path)
+    if not arrays_path.is_file():
+        raise CnnlabError(
+            f"{arrays_path}: the prepared data is missing. Run the prepare_data rule "
+            "(snakemake makes it before training)."
+        )
+    try:
+        with np.load(arrays_path, allow_pickle=False) as stored:
+            missing = [key for key in ARRAY_KEYS if key not in stored.files]
+            if missing:
+                raise CnnlabError(
+                    f"{arrays_path}: the prepared data lacks {', '.join(missing)}; it was "
+                    "not written by this cnnlab. Delete it and run the prepare_data rule."
+                )
+            arrays = {key: stored[key] for key in ARRAY_KEYS}
+            names = (
+                tuple(str(n) for n in stored["class_names"]) if "class_names" in stored else None
+            )
+    except (OSError, ValueError) as error:
+        raise CnnlabError(
+            f"{arrays_path}: the prepared data cannot be read ({error}). Delete it and run "
+            "the prepare_data rule."
+        ) from None
+    return PreparedData(**arrays, class_names=names or ("Mel", "Nev"))
+
+
+def arrays_sha256(arrays: Mapping[str, np.ndarray]) -> str:
+    """Content hash of arrays: sha256 over each array in sorted key order
+    (key, dtype, shape, then its C-order bytes)."""
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        array = np.ascontiguousarray(arrays[key])
+        digest.update(f"{key};{array.dtype.str};{array.shape};".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# Configuration
+
+
+def _checked_config(dataset_config: Mapping, where: str, image_size: int) -> dict:
+    if not isinstance(dataset_config, Mapping):
+        raise CnnlabError(f"{where} must be a mapping with a `kind`, got {dataset_config!r}.")
+    kind = dataset_config.get("kind")
+    if kind not in KINDS:
+        raise CnnlabError(f"{where}.kind must be one of {', '.join(KINDS)}; got {kind!r}.")
+    defaults = SYNTHETIC_DEFAULTS if kind == "synthetic" else FOLDER_DEFAULTS
+    unknown = sorted(set(dataset_config) - set(defaults) - {"kind"})
+    if unknown:
+        raise CnnlabError(
+            f"{where}: unknown key(s) {', '.join(unknown)} for a {kind} data set; "
+            f"the keys are kind, {', '.join(defaults)}."
+        )
+    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 8:
+        raise CnnlabError(f"image_size must be an integer >= 8, got {image_size!r}.")
+    config = {"kind": kind, **defaults}
+    config.update({key: value for key, value in dataset_config.items() if value is not None})
+    if config["image_size"] is not None and config["image_size"] != image_size:
+        raise CnnlabError(
+            f"{where}.image_size is {config['image_size']!r} but the workflow asks for "
+            f"{image_size}. Make them agree."
+        )
+    config["image_size"] = image_size
+    if kind == "folder" and (not isinstance(config["path"], str) or not config["path"]):
+        raise CnnlabError(f"{where}.path must name the data folder (with train/ and test/).")
+    return config
+
+
+def _folder_options(config: dict, where: str) -> FolderOptions:
+    try:
+        classes = (
+            DEFAULT_CLASSES if config["classes"] is None else classes_from_config(config["classes"])
+        )
+        return FolderOptions(
+            classes=classes,
+            layout=config["layout"],
+            resize=config["resize"],
+            on_bad_image=config["on_bad_image"],
+            on_duplicate=config["on_duplicate"],
+            max_pixels=config["max_pixels"],
+            test_fraction=config["test_fraction"],
+            split_seed=config["split_seed"],
+        )
+    except CnnlabError as error:
+        raise CnnlabError(f"{where}.{error}") from None
+
+
+# ---------------------------------------------------------------------------------------
+# The two kinds
+
+
+def _prepare_synthetic(
+    config: dict, staging: Path, images_dir: Path, image_size: int
+) -> tuple[FolderData, dict]:
+    """Generate the images into ``staging`` and load them; they will live in
+    ``images_dir``."""
+    generate(
+        staging,
+        n_train=config["n_train"],
+        n_test=config["n_test"],
+        image_size=image_size,
+        seed=config["seed"],
+        mel_fraction=config["mel_fraction"],
+        ambiguous_fraction=config["ambiguous_fraction"],
+    )
+    data = load_folder(staging, image_size, FolderOptions(layout="filename"))
+    data.root = images_dir
+    source = {
+        "generator": "cnnlab.synthetic.generate",
+        "images_path": str(data.root),
+        "parameters": {
+            key: config[key]
+            for key in ("n_train", "n_test", "seed", "mel_fraction", "ambiguous_fraction")
+        },
+        "layout": data.layout,
+    }
+    return data, source
+
+
+def _prepare_folder(
+    config: dict, image_size: int, base_dir: Path | None, where: str
+) -> tuple[FolderData, dict]:
+    options = _folder_options(config, where)
+    configured = config["path"]
+    path = Path(os.path.expandvars(os.path.expanduser(configured)))
+    if not path.is_absolute():
+        path = Path(base_dir or Path.cwd()) / path
+    data = load_folder(path, image_size, options)
+    source = {
+        "path": configured,
+        "resolved_path": str(path.resolve()),
+        "layout": data.layout,
+        "classes": [
+            {"name": c.name, "label": c.label, "pattern": c.pattern, "folder": c.folder}
+            for c in data.classes
+        ],
+    }
+    return data, source
+
+
+# ---------------------------------------------------------------------------------------
+# Outputs
+
+
+def _arrays(data: FolderData) -> dict[str, np.ndarray]:
+    names = [spec.name for spec in sorted(data.classes, key=lambda spec: spec.label)]
+    arrays = {}
+    for split in SPLITS:
+        images = data.splits[split]
+        arrays[f"x_{split}"] = images.x
+        arrays[f"y_{split}"] = images.y.astype(np.int8)
+        arrays[f"{split}_files"] = np.array(images.files, dtype=str)
+    arrays["class_names"] = np.array(names, dtype=str)
+    return arrays
+
+
+def _manifest(
+    name: str,
+    config: dict,
+    source: dict,
+    data: FolderData,
+    arrays: dict[str, np.ndarray],
+    image_size: int,
+) -> dict:
+    by_label = {spec.label: spec.name for spec in data.classes}
+    counts, baseline = {}, {}
+    for split in SPLITS:
+        labels = data.splits[split].y
+        per_class = {by_label[label]: int((labels == label).sum()) for label in sorted(by_label)}
+        counts[split] = {**per_class, "total": int(labels.size)}
+        majority = max(sorted(by_label), key=lambda label: int((labels == label).sum()))
+        baseline[split] = {
+            "class": by_label[majority],
+            "label": majority,
+            "fraction": round(per_class[by_label[majority]] / labels.size, 6),
+        }
+    return {
+        "dataset": name,
+        "kind": config["kind"],
+        "config": {key: value for key, value in config.items()},
+        "source": source,
+        "image_size": image_size,
+        "resize": config.get("resize"),  # None: synthetic images are made at image_size
+        "classes": {str(label): class_name for label, class_name in sorted(by_label.items())},
+        "counts": counts,
+        "majority_baseline": baseline,
+        "original_images": {
+            "all": _size_statistics([data.splits[split] for split in SPLITS]),
+            **{split: _size_statistics([data.splits[split]]) for split in SPLITS},
+        },
+        "arrays": {key: list(value.shape) for key, value in arrays.items()},
+        "arrays_sha256": arrays_sha256(arrays),
+        "skipped": data.skipped,
+        "ignored_files": data.ignored,
+        "duplicates": data.duplicates,
+        "duplicates_within_split": data.duplicates_within_split,
+        "split": data.held_out_split,
+        "cnnlab_version": __version__,
+    }
+
+
+def _size_statistics(parts: list) -> dict:
+    widths = [width for part in parts for width in part.widths]
+    heights = [height for part in parts for height in part.heights]
+    modes = Counter(mode for part in parts for mode in part.modes)
+    sizes = Counter(f"{w}x{h}" for w, h in zip(widths, heights))
+
+    def summary(values: list[int]) -> dict:
+        return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+    return {
+        "count": len(widths),
+        "width": summary(widths),
+        "height": summary(heights),
+        "most_common_sizes": [[size, count] for size, count in sizes.most_common(10)],
+        "modes": dict(sorted(modes.items())),
+    }
+
+
+def _temporary_file(final: Path, temporary: list[Path]) -> Path:
+    handle, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(handle)
+    path = Path(name)
+    temporary.append(path)
+    path.chmod(0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
+    return path
+
+
+def _umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current

@@ -1,0 +1,32 @@
+"""Snakemake entry point: one data set -> arrays.npz + manifest.json (cnnlab.prepare)."""
+
+from pathlib import Path
+
+from cnnlab.entrypoint import run_entrypoint
+from cnnlab.prepare import prepare_dataset
+
+
+def main(snakemake, log) -> None:
+    dataset = dict(snakemake.params.dataset)
+    image_size = getattr(snakemake.params, "image_size", None) or dataset.get("image_size", 128)
+    name = getattr(snakemake.wildcards, "dataset", None)
+    manifest = prepare_dataset(
+        dataset,
+        Path(snakemake.output.arrays),
+        Path(snakemake.output.manifest),
+        int(image_size),
+        name=name,
+    )
+    for split, counts in manifest["counts"].items():
+        log(f"{split}: {counts}")
+    log(f"arrays_sha256: {manifest['arrays_sha256']}")
+    for skipped in manifest["skipped"]:
+        log(f"skipped {skipped['file']}: {skipped['reason']}")
+    if manifest["duplicates"]:
+        log(f"warning: {len(manifest['duplicates'])} image(s) appear in both train and test")
+
+
+run_entrypoint(
+    lambda log: main(snakemake, log),  # noqa: F821 - Snakemake provides `snakemake`
+    log_path=snakemake.log[0] if snakemake.log else None,  # noqa: F821
+)
