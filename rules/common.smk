@@ -1,10 +1,12 @@
 # The plan of the lab (tasks -> runs -> trainings) and the input functions of the rules.
 
 import sys
+from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from cnnlab import report as lab_report
 from cnnlab.config import check_config
 from cnnlab.errors import CnnlabError
 from cnnlab.grid import plan_lab, selection_json
@@ -89,10 +91,69 @@ def optimum_config(wildcards):
     return config["tasks"][wildcards.task]["optimum"]
 
 
-def histories_before_selection(wildcards):
-    return PLAN.history_files()
+def plan_for_task(task_id):
+    """The plan before selection where it knows the task, so its jobs need not wait."""
+    return complete_plan() if PLAN.tasks[task_id].pending else PLAN
 
 
-def histories_after_selection(wildcards):
-    """Histories that only a selection can name; asking for them waits for it."""
-    return sorted(set(complete_plan().history_files()) - set(PLAN.history_files()))
+def task_plan_as_dict(wildcards):
+    """The plan of a task and the tasks it shows: editing another task redraws nothing."""
+    plan = plan_for_task(wildcards.task).to_dict()
+    wanted = [wildcards.task, *PLAN.tasks[wildcards.task].shows]
+    plan["tasks"] = {task_id: plan["tasks"][task_id] for task_id in wanted}
+    return plan
+
+
+def task_figure_inputs(wildcards):
+    return lab_report.task_inputs(plan_for_task(wildcards.task).to_dict(), wildcards.task)
+
+
+def manifest_json(wildcards):
+    return f"results/data/{PLAN.dataset}/manifest.json"
+
+
+def prepared_arrays(wildcards):
+    return f"results/data/{PLAN.dataset}/arrays.npz"
+
+
+def filters_weights_file(wildcards):
+    """The weights file of the LeNet whose filters a task shows (5D)."""
+    plan = task_plan_as_dict(wildcards)
+    return lab_report.filters_weights(lab_report.filters_entry(plan, wildcards.task))
+
+
+def filters_weights_directory(wildcards):
+    # the job declares its weights folder as a whole, so that folder is the dependency
+    return str(Path(filters_weights_file(wildcards)).parent)
+
+
+def report_training_files(wildcards):
+    return lab_report.report_inputs(PLAN.to_dict())
+
+
+def report_training_files_after_selection(wildcards):
+    """Training files that only a selection can name; asking for them waits for it."""
+    before = set(lab_report.report_inputs(PLAN.to_dict()))
+    return sorted(set(lab_report.report_inputs(complete_plan().to_dict())) - before)
+
+
+def selection_files(wildcards):
+    return lab_report.selection_inputs(PLAN.to_dict())
+
+
+def figure_files(wildcards):
+    plan = PLAN.to_dict()
+    figures = [lab_report.figure_path(task_id) for task_id in lab_report.curve_tasks(plan)]
+    filters_task = lab_report.filters_task(plan)
+    if filters_task:
+        figures.append(f"results/figures/filters/{filters_task}.png")
+    return figures
+
+
+def filters_stats_files(wildcards):
+    filters_task = lab_report.filters_task(PLAN.to_dict())
+    return [f"results/figures/filters/{filters_task}.json"] if filters_task else []
+
+
+def report_templates(wildcards):
+    return sorted(str(path) for path in Path(workflow.basedir, "report").rglob("*") if path.is_file())

@@ -1,12 +1,61 @@
-# Figures per task and the HTML lab report; rendering never retrains anything.
+# Figures per task and the HTML lab report. Rendering reads results only: editing a
+# template or a task's text re-renders the page and retrains nothing.
+
+
+rule plot_task:
+    input:
+        trainings=task_figure_inputs,
+        manifest=manifest_json,
+    output:
+        report(
+            "results/figures/{task}.png",
+            caption="../report/task_figure.rst",
+            category="{task}",
+        ),
+    params:
+        plan=task_plan_as_dict,
+    conda:
+        "../envs/cnnlab.yaml"
+    log:
+        "logs/figures/{task}.log",
+    script:
+        "../scripts/plot_task.py"
+
+
+rule plot_filters:
+    input:
+        weights=filters_weights_directory,
+        arrays=prepared_arrays,
+    output:
+        png=report(
+            "results/figures/filters/{task}.png",
+            caption="../report/filters_figure.rst",
+            category="{task}",
+        ),
+        stats="results/figures/filters/{task}.json",
+    params:
+        plan=task_plan_as_dict,
+        weights_file=filters_weights_file,
+    threads: 1
+    conda:
+        "../envs/cnnlab.yaml"
+    log:
+        "logs/figures/filters-{task}.log",
+    script:
+        "../scripts/plot_filters.py"
 
 
 rule report:
     input:
-        histories=histories_before_selection,
-        selected_histories=histories_after_selection,
+        trainings=report_training_files,
+        selected_trainings=report_training_files_after_selection,
+        manifest=manifest_json,
+        selections=selection_files,
+        figures=figure_files,
+        figure_stats=filters_stats_files,
+        templates=report_templates,
     output:
-        "results/report/index.html",
+        report("results/report/index.html", caption="../report/lab_report.rst", category="Lab report"),
     params:
         plan=complete_plan_as_dict,
     conda:

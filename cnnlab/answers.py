@@ -1,0 +1,539 @@
+"""The answers of the report: sentences assembled from this run's diagnostics and values.
+
+Nothing here states a result that is not computed from the numbers handed in, so an
+answer changes when the results change. The inputs are :class:`Group` (the seeds of one
+set-up at one epoch count) and :class:`Comparison` (two groups that differ in named
+factors), built by :mod:`cnnlab.report`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from cnnlab import diagnostics
+from cnnlab.diagnostics import THRESHOLDS, Diagnosis, Spread, Thresholds
+
+FACTOR_NAMES = {
+    "model": "the architecture",
+    "n_base": "n_base (feature maps of the first convolution)",
+    "dense": "the hidden dense widths",
+    "dropout": "dropout",
+    "optimizer": "the optimizer",
+    "lr": "the learning rate",
+    "batch_size": "the batch size",
+    "loss": "the loss",
+    "epochs": "more epochs",
+    "threads": "the thread count",
+    "precision": "the numeric precision",
+}
+
+
+@dataclass
+class Run:
+    """One run of a task at the task's epoch count (a prefix of its training if shorter)."""
+
+    run_id: str
+    seed: int
+    history: pd.DataFrame
+    values: dict
+    diagnosis: Diagnosis
+    status: str
+    training: str
+    trained_epochs: int
+
+
+@dataclass
+class Group:
+    """The seeds of one set-up at one epoch count, as one task shows them."""
+
+    task: str
+    variant: str
+    epochs: int
+    params: dict
+    label: str
+    runs: list[Run] = field(default_factory=list)
+
+    def spread(self, key: str) -> Spread:
+        return diagnostics.spread([run.values[key] for run in self.runs])
+
+    def mean(self, key: str) -> float:
+        return self.spread(key).mean
+
+    @property
+    def seeds(self) -> int:
+        return len(self.runs)
+
+
+@dataclass
+class Comparison:
+    """Two groups that differ in `factors` (parameter names, or 'epochs'), at equal epochs
+    unless epochs is the factor. `reference` names the task of `b` when it is another task."""
+
+    a: Group
+    b: Group
+    factors: list[str]
+    reference: str | None = None
+
+
+# -- numbers as words -------------------------------------------------------------------
+
+
+def percent(value: float) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{100 * value:.1f}%"
+
+
+def points(value: float) -> str:
+    """An accuracy difference in percentage points, signed."""
+    return "n/a" if not math.isfinite(value) else f"{100 * value:+.1f} points"
+
+
+def number(value: float) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.3f}"
+
+
+def with_spread(group: Group, key: str, formatter=percent) -> str:
+    """'81.5%' for one seed, '81.5% ± 1.2% over 3 seeds' (mean ± sd) for several."""
+    values = group.spread(key)
+    if values.n < 2:
+        return formatter(values.mean)
+    return f"{formatter(values.mean)} ± {formatter(values.sd)} over {values.n} seeds"
+
+
+def epochs_text(count: int) -> str:
+    return f"{count} epoch{'' if count == 1 else 's'}"
+
+
+def format_param(name: str, value) -> str:
+    from cnnlab.grid import format_number
+
+    if name == "lr":
+        return format_number(float(value))
+    if name == "dense":
+        return "×".join(str(width) for width in value) if value else "none"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _count(items: list, n: int) -> str:
+    """'it' phrasing for one run, 'k of n seeds' for several."""
+    return "" if n == 1 else f" in {len(items)} of {n} seeds"
+
+
+# -- one group -------------------------------------------------------------------------
+
+
+def describe_group(
+    group: Group, baselines: dict, thresholds: Thresholds = THRESHOLDS
+) -> list[str]:
+    """What one set-up's curves show, in sentences built from its values and diagnoses."""
+    n = group.seeds
+    sentences = [
+        (f"{group.label}: after {epochs_text(group.epochs)}, training accuracy is "
+        f"{with_spread(group, 'final_accuracy')} against a majority-class baseline of "
+        f"{percent(baselines.get('train'))}, validation accuracy "
+        f"{with_spread(group, 'final_val_accuracy')} against "
+        f"{percent(baselines.get('test'))}; the validation loss was lowest at "
+        f"{_best_epochs(group)}: {with_spread(group, 'best_val_loss', number)}.")
+    ]
+    diverged = [run for run in group.runs if run.diagnosis.divergence]
+    if diverged:
+        first = diverged[0].diagnosis.divergence
+        where = f" at epoch {first.epoch}" if first.epoch else ""
+        sentences.append(
+            f"It diverged{_count(diverged, n)}: {first.reason}{where}; "
+            "its values after that carry no information."
+        )
+    if diagnostics.no_better_than_baseline(group.mean("final_val_accuracy"), baselines.get("test"),
+                                           thresholds):
+        sentences.append(
+            "Its validation accuracy is no better than always predicting the majority class: "
+            "it has learned nothing that generalises."
+        )
+    overfit = [run for run in group.runs if run.diagnosis.overfitting]
+    if overfit:
+        onset = overfit[0].diagnosis.overfitting
+        epochs = ", ".join(str(run.diagnosis.overfitting.epoch) for run in overfit)
+        sentences.append(
+            f"It overfits{_count(overfit, n)} from epoch {epochs}: the validation loss rose "
+            f"from {number(onset.val_loss_min)} to {number(onset.val_loss_end)} "
+            f"(+{100 * onset.val_rise:.0f}%) while the training loss kept falling "
+            f"({number(onset.train_loss_at_onset)} to {number(onset.train_loss_end)}); "
+            f"the final train-validation accuracy gap is {_gap(group)}."
+        )
+    under = [run for run in group.runs if run.diagnosis.under_training.still_improving]
+    if under:
+        first = under[0].diagnosis.under_training
+        sentences.append(
+            f"It is under-trained{_count(under, n)}: over the last {first.window} epochs the "
+            f"training loss still fell by {100 * first.train_drop:.0f}% and the validation "
+            f"loss by {100 * first.val_drop:.0f}%, so more epochs would still help."
+        )
+    plateaued = [run for run in group.runs if run.diagnosis.plateau_epoch is not None]
+    if plateaued:
+        epochs = ", ".join(str(run.diagnosis.plateau_epoch) for run in plateaued)
+        sentences.append(
+            f"Validation accuracy stopped improving by more than "
+            f"{_points_word(thresholds.plateau_tolerance)} after epoch {epochs}"
+            f"{_count(plateaued, n)}."
+        )
+    if not (diverged or overfit or under) and group.mean("gap") > 2 * thresholds.baseline_margin:
+        sentences.append(
+            f"It does not overfit by the validation loss, but training accuracy ends "
+            f"{_gap(group)} above validation accuracy."
+        )
+    return sentences
+
+
+def _points_word(value: float) -> str:
+    amount = 100 * value
+    return f"{amount:g} percentage point{'' if amount == 1 else 's'}"
+
+
+def _best_epochs(group: Group) -> str:
+    epochs = [run.values["best_epoch"] for run in group.runs]
+    listed = ", ".join("none" if epoch is None else str(epoch) for epoch in epochs)
+    return f"epoch{'s' if len(epochs) > 1 else ''} {listed}"
+
+
+def _gap(group: Group) -> str:
+    return with_spread(group, "gap", lambda value: points(value).lstrip("+"))
+
+
+# -- two groups ------------------------------------------------------------------------
+
+
+def factor_phrase(factors: list[str]) -> str:
+    return " and ".join(FACTOR_NAMES.get(name, name) for name in factors)
+
+
+def compare(comparison: Comparison, baselines: dict | None = None,
+            thresholds: Thresholds = THRESHOLDS) -> list[str]:
+    """The effect of the factors that set two groups apart, from their values."""
+    a, b = comparison.a, comparison.b
+    baseline = f" (baseline {percent((baselines or {}).get('test'))})" if baselines else ""
+    where = f" (from task {comparison.reference})" if comparison.reference else ""
+    difference = a.mean("final_val_accuracy") - b.mean("final_val_accuracy")
+    if comparison.factors == ["epochs"]:
+        head = (
+            f"Effect of more epochs: training on from {b.epochs} to {epochs_text(a.epochs)}"
+            f"{where} changes the validation accuracy from {with_spread(b, 'final_val_accuracy')}"
+            f" to {with_spread(a, 'final_val_accuracy')} ({points(difference)}){baseline} and the "
+            f"train-validation gap from {_gap(b)} to {_gap(a)}."
+        )
+    else:
+        head = (
+            f"Effect of {factor_phrase(comparison.factors)}, at {epochs_text(a.epochs)}: "
+            f"{a.label} reaches a validation accuracy of {with_spread(a, 'final_val_accuracy')}"
+            f" against {with_spread(b, 'final_val_accuracy')} for {b.label}{where} "
+            f"({points(difference)}){baseline}; the train-validation gap is {_gap(a)} against "
+            f"{_gap(b)}, "
+            f"the lowest validation loss {number(a.mean('best_val_loss'))} against "
+            f"{number(b.mean('best_val_loss'))}."
+        )
+    sentences = [head, _behaviour_contrast(a, b)]
+    if min(a.seeds, b.seeds) > 1:
+        sentences.append(significance(a, b, thresholds))
+    return sentences
+
+
+def _behaviour(group: Group) -> str:
+    runs = group.runs
+    if any(run.diagnosis.divergence for run in runs):
+        return "diverges"
+    if any(run.diagnosis.overfitting for run in runs):
+        return "overfits"
+    if any(run.diagnosis.under_training.still_improving for run in runs):
+        return "is still improving at the end"
+    return "has settled"
+
+
+PLURAL = {
+    "diverges": "diverge",
+    "overfits": "overfit",
+    "is still improving at the end": "are still improving at the end",
+    "has settled": "have settled",
+}
+
+
+def _behaviour_contrast(a: Group, b: Group) -> str:
+    behaviour_a, behaviour_b = _behaviour(a), _behaviour(b)
+    if behaviour_a == behaviour_b:
+        return f"Both {PLURAL[behaviour_a]}."
+    return f"{a.label} {behaviour_a}, {b.label} {behaviour_b}."
+
+
+def significance(a: Group, b: Group, thresholds: Thresholds = THRESHOLDS) -> str:
+    """Whether the difference in final validation accuracy exceeds the seed-to-seed spread."""
+    test = diagnostics.welch_t_test(
+        [run.values["final_val_accuracy"] for run in a.runs],
+        [run.values["final_val_accuracy"] for run in b.runs],
+        thresholds.alpha,
+    )
+    if test is None:
+        return (
+            f"Significance: with one seed for {a.label if a.seeds < 2 else b.label} this run "
+            "cannot tell whether the difference exceeds seed-to-seed variation; list several "
+            "seeds in the config (seeds: [1, 2, 3]) to test it."
+        )
+    verdict = "exceeds" if test.significant else "does not exceed"
+    return (
+        f"Significance: Welch's t-test on the final validation accuracy of {a.seeds} and "
+        f"{b.seeds} seeds gives t = {test.t:.2f}, df = {test.df:.1f}, p = {test.p:.3f}: the "
+        f"difference of {points(test.difference)} {verdict} the seed-to-seed spread "
+        f"(two-sided, alpha = {thresholds.alpha:g})."
+    )
+
+
+# -- the task as a whole -----------------------------------------------------------------
+
+
+def unseeded_significance(comparisons: list[Comparison]) -> str | None:
+    """One statement for all comparisons that lack seeds to test their difference."""
+    untested = [c for c in comparisons if min(c.a.seeds, c.b.seeds) < 2]
+    if not untested:
+        return None
+    largest = max(untested, key=lambda c: abs(c.a.mean("final_val_accuracy")
+                                              - c.b.mean("final_val_accuracy")))
+    difference = largest.a.mean("final_val_accuracy") - largest.b.mean("final_val_accuracy")
+    return (
+        "Significance: with one seed per set-up this run cannot tell whether "
+        f"{'this difference exceeds' if len(untested) == 1 else 'the differences above exceed'} "
+        f"seed-to-seed variation (the largest is {points(abs(difference)).lstrip('+')}, "
+        f"{largest.a.label} against {largest.b.label}); list several seeds in the config "
+        "(seeds: [1, 2, 3]) to test it with Welch's t-test."
+    )
+
+
+def verdict(groups: list[Group], seeds_said: bool = False) -> str:
+    """Whether the task's set-up is enough to decide anything, and why (not)."""
+    still = [group.label for group in groups if _behaviour(group) == "is still improving at the end"]
+    diverged = [group.label for group in groups if _behaviour(group) == "diverges"]
+    reasons = []
+    if still:
+        reasons.append(
+            f"{', '.join(still)} {'was' if len(still) == 1 else 'were'} still improving when "
+            "training stopped, so the final numbers say more about the epoch budget than about "
+            "the model"
+        )
+    if diverged:
+        reasons.append(f"{', '.join(diverged)} diverged")
+    if min(group.seeds for group in groups) < 2:
+        reasons.append(
+            "each set-up ran with one seed, so small differences cannot be told apart from "
+            "seed-to-seed variation" + (" (see the significance above)" if seeds_said else "")
+        )
+    if not reasons:
+        return (
+            "Can this set-up decide? Yes, within its limits: every set-up has settled and "
+            "several seeds give a spread to judge differences by."
+        )
+    return "Can this set-up decide? Only partly: " + "; ".join(reasons) + "."
+
+
+def answer_train_task(
+    groups: list[Group],
+    comparisons: list[Comparison],
+    baselines: dict,
+    thresholds: Thresholds = THRESHOLDS,
+) -> list[str]:
+    """Paragraphs answering a task that trains runs: each set-up, each comparison, a verdict."""
+    paragraphs = [" ".join(describe_group(group, baselines, thresholds)) for group in groups]
+    paragraphs += [" ".join(compare(comparison, baselines, thresholds))
+                   for comparison in comparisons]
+    untested = unseeded_significance(comparisons)
+    if untested:
+        paragraphs.append(untested)
+    paragraphs.append(verdict(groups, seeds_said=untested is not None))
+    return paragraphs
+
+
+# -- task-specific paragraphs ---------------------------------------------------------
+
+
+def answer_selection(selection: dict, groups: list[Group], baselines: dict) -> list[str]:
+    """6E: which run the selection rule picked and why, and how the chosen model scores."""
+    chosen = selection["chosen"]
+    params = ", ".join(f"{name} {format_param(name, value)}" for name, value in chosen["params"].items())
+    if selection.get("pinned"):
+        paragraphs = [f"The set-up was pinned by hand in the config: {params}."]
+    else:
+        candidates = selection.get("candidates", [])
+        eligible = [row for row in candidates if row.get("eligible")]
+        rejected = [row for row in candidates if not row.get("eligible")]
+        values = chosen.get("values", {})
+        text = (
+            f"The selection rule, {selection.get('rule_text', selection.get('rule'))}, compared "
+            f"{len(candidates)} candidate runs; {len(eligible)} were eligible. It picked "
+            f"{chosen['run_id']} from task {chosen['task']} at {chosen['epochs']} epochs "
+            f"(validation accuracy {percent(values.get('final_val_accuracy'))} against a "
+            f"majority-class baseline of {percent(baselines.get('test'))}, gap "
+            f"{points(values.get('gap', float('nan'))).lstrip('+')}), so this task uses {params}."
+        )
+        if rejected:
+            reasons = "; ".join(f"{row['run_id']} at {row['epochs']} epochs: {row['reason']}"
+                                for row in rejected[:6])
+            more = f" and {len(rejected) - 6} more" if len(rejected) > 6 else ""
+            text += f" Not eligible: {reasons}{more}."
+        if selection.get("fallback"):
+            text += (" No candidate met the rule, so the one with the smallest gap was taken: "
+                     "treat the choice as a fallback.")
+        paragraphs = [text]
+    if groups:
+        best = max(groups, key=lambda group: group.mean("final_val_accuracy"))
+        overfit = [group.label for group in groups if _behaviour(group) == "overfits"]
+        paragraphs.append(
+            f"Classification accuracy: the best of the three optimizers here is {best.label} "
+            f"with {with_spread(best, 'final_val_accuracy')} on the validation split "
+            f"(majority-class baseline {percent(baselines.get('test'))}). "
+            + (f"Overfitted by the diagnostics: {', '.join(overfit)}." if overfit
+               else "None of them overfits by the diagnostics.")
+        )
+    return paragraphs
+
+
+def answer_hinge(baselines: dict, class_shares: dict) -> str:
+    """6F: why plain binary accuracy is wrong for hinge labels and what was computed instead."""
+    nev = class_shares.get("test", {}).get("Nev")
+    ceiling = f" ({percent(nev)} on this validation split)" if nev is not None else ""
+    return (
+        "Why plain binary accuracy is wrong here: hinge loss needs labels in {-1, 1}, so Mel "
+        "is -1. Keras' binary accuracy rounds the prediction to 0 or 1 and compares it with "
+        "the label, so a Mel image (-1) never matches and counts as wrong whatever the model "
+        f"predicts; the metric can reach at most the share of Nev images{ceiling}. The hinge "
+        "model's output is a linear score whose sign is the class (score > 0: Nev), so the "
+        "accuracy shown for hinge runs is the real fraction of images whose sign matches the "
+        "true class, counted the same way as the sigmoid > 0.5 rule of the BCE runs and "
+        "comparable with them."
+    )
+
+
+def answer_filters(stats: dict) -> list[str]:
+    """5D: what the first two convolutional layers do, backed by the learned filters."""
+    layers = stats.get("layers", [])
+    if len(layers) < 2:
+        return ["The filter statistics of the trained LeNet are missing; run plot_filters."]
+    first, second = layers[0], layers[1]
+    text = [
+        (f"From the trained LeNet {stats.get('run_id', '')} at {stats.get('epochs', '?')} epochs. "
+        f"The first convolutional layer ({first['name']}) slides {first['filters']} filters of "
+        f"{first['kernel']} over the image and sees {first['receptive_field']} × "
+        f"{first['receptive_field']} pixels at a time: it detects local intensity changes. "
+        f"{first['mixed_sign']} of its {first['filters']} filters have weights of both signs "
+        f"(edge, spot or gradient detectors that respond to contrast) and "
+        f"{first['filters'] - first['mixed_sign']} are of one sign (brightness detectors)."),
+        (f"The second ({second['name']}, {second['filters']} filters) works on the pooled maps "
+        f"of the first, so each output sees {second['receptive_field']} × "
+        f"{second['receptive_field']} input pixels and combines edges into larger patterns: "
+        "texture, border pieces and blobs of the lesion."),
+    ]
+    active = [layer.get("active_fraction", {}) for layer in (first, second)]
+    if active[0]:
+        parts = [
+            f"{name}: {', '.join(f'{cls} {percent(share)}' for cls, share in fractions.items())}"
+            for name, fractions in zip((first["name"], second["name"]), active)
+        ]
+        text.append(
+            "Share of ReLU outputs that are active (non-zero) for the test images shown — "
+            + "; ".join(parts)
+            + ". The ReLU keeps only where a filter's pattern is present, so deeper maps are "
+            "sparser and more selective."
+        )
+    return text
+
+
+def answer_dense(summary_rows: list[dict], groups: list[Group]) -> list[str]:
+    """5E: what the last two dense layers do, from the parameter counts of the summary."""
+    dense = [row for row in summary_rows if row["type"] == "Dense"]
+    total = sum(int(row["parameters"]) for row in summary_rows)
+    if len(dense) < 2 or total == 0:
+        return ["The model summary lacks two dense layers; nothing to say from numbers."]
+    hidden, output = dense[-2], dense[-1]
+    share = (int(hidden["parameters"]) + int(output["parameters"])) / total
+    text = [
+        (f"The last two dense layers hold {int(hidden['parameters']) + int(output['parameters']):,}"
+        f" of the model's {total:,} parameters ({100 * share:.1f}%). The hidden one "
+        f"({hidden['layer']}, {int(hidden['parameters']):,} parameters, output "
+        f"{hidden['output_shape']}) connects every feature of the flattened convolutional maps "
+        "to each of its neurons: it combines local features from anywhere in the image into "
+        f"whole-image evidence. The output one ({output['layer']}, "
+        f"{int(output['parameters']):,} parameters: one weight per hidden neuron plus a bias) "
+        "weighs that evidence into one score, the probability of Nev.")
+    ]
+    overfit = [group for group in groups if _behaviour(group) == "overfits"]
+    if overfit:
+        text.append(
+            "Holding almost all the weights, they are where the model can memorise the "
+            "training images: "
+            + "; ".join(f"{_in_task(group)} overfits with a final gap of {_gap(group)}"
+                        for group in overfit)
+            + "."
+        )
+    elif groups:
+        text.append(
+            "None of the runs shown overfits by the diagnostics; their final train-validation "
+            "gaps are "
+            + ", ".join(f"{_gap(group)} ({group.task})" for group in groups)
+            + "."
+        )
+    return text
+
+
+def _in_task(group: Group) -> str:
+    return group.label if group.label.startswith(group.task) else f"{group.label} in {group.task}"
+
+
+def answer_architectures(summaries: dict[str, list[dict]]) -> str:
+    """5F: LeNet against the MLP, from where their parameters lie."""
+    def count(rows, kind):
+        return sum(int(row["parameters"]) for row in rows if row["type"] == kind)
+
+    parts = []
+    for name, rows in summaries.items():
+        total = sum(int(row["parameters"]) for row in rows)
+        parts.append(
+            f"{name} has {total:,} parameters, {count(rows, 'Conv2D'):,} of them in "
+            f"convolutions and {count(rows, 'Dense'):,} in dense layers"
+        )
+    return (
+        "; ".join(parts)
+        + ". The MLP flattens the image first: every pixel gets its own weight in every hidden "
+        "neuron, so it knows nothing of neighbourhoods and a lesion shifted by one pixel is a "
+        "new input. LeNet's convolutions share one small filter over all positions, which "
+        "builds in locality and translation equivariance and needs few weights for its feature "
+        "extraction; pooling adds tolerance to small shifts."
+    )
+
+
+OUTPUT_LAYERS = (
+    ("binary (this lab)", "1", "sigmoid", "binary cross-entropy; class = output > 0.5"),
+    ("binary, hinge loss", "1", "linear", "hinge with labels -1/1; class = sign of the score"),
+    ("multi-class, K classes", "K", "softmax", "categorical cross-entropy"),
+    ("multi-label, K labels", "K", "sigmoid", "binary cross-entropy per label"),
+    ("regression, d targets", "d", "linear", "mean squared (or absolute) error"),
+)
+
+
+def answer_output_layer(output_row: dict | None, losses: list[str]) -> str:
+    """5G: how to choose the last layer, tied to what this model uses."""
+    text = (
+        "The last layer has one neuron per quantity the model must predict, and its "
+        "activation maps the score to the range of that quantity; the loss must match both "
+        "(table below)."
+    )
+    if output_row is not None:
+        text += (
+            f" This model's last layer, {output_row['layer']}, has output "
+            f"{output_row['output_shape']} and {int(output_row['parameters']):,} parameters: "
+            "one neuron for the one question Mel or Nev"
+        )
+        if "bce" in losses:
+            text += ", with a sigmoid that gives the probability of Nev for binary cross-entropy"
+        if "hinge" in losses:
+            text += "; the hinge runs use a linear score instead"
+        text += ". Two softmax neurons with categorical cross-entropy would be equivalent but " \
+                "carry one redundant output."
+    return text

@@ -1,0 +1,203 @@
+"""The report's figures (matplotlib, Agg): a task's learning curves, LeNet's filters.
+
+:func:`curves_figure` overlays the groups of a task (mean over seeds, with a band of one
+standard deviation when there are several) and marks each group's best epoch (lowest
+validation loss). :func:`filters_figure` shows the first two convolutional layers of a
+trained model: their filters and their feature maps for one image of each class.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import MaxNLocator
+
+from cnnlab import diagnostics
+from cnnlab.answers import Group
+
+CLASS_NAMES = {0: "Mel", 1: "Nev"}
+FEATURE_MAPS_SHOWN = 8
+FILTERS_SHOWN = 32
+
+
+def save_png(figure, path: str | Path) -> Path:
+    """Write a figure to `path` as PNG and close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
+def png_bytes(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+# -- learning curves ----------------------------------------------------------------------
+
+
+def curves_figure(groups: list[Group], baselines: dict, title: str):
+    """Loss and accuracy, train (solid) and validation (dashed), of every group overlaid."""
+    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
+    colours = plt.get_cmap("tab10")
+    log_loss = False
+    for index, group in enumerate(groups):
+        colour = colours(index % 10)
+        bands = diagnostics.curve_bands([run.history for run in group.runs])
+        epochs = bands["epoch"].to_numpy()
+        for axis, metric in ((loss_axis, "loss"), (accuracy_axis, "accuracy")):
+            for prefix, style, label in (("", "-", "train"), ("val_", "--", "val")):
+                mean = bands[f"{prefix}{metric}_mean"].to_numpy(dtype=float)
+                sd = bands[f"{prefix}{metric}_sd"].to_numpy(dtype=float)
+                axis.plot(epochs, mean, style, color=colour, linewidth=1.4,
+                          label=f"{group.label} ({label})")
+                if group.seeds > 1:
+                    axis.fill_between(epochs, mean - sd, mean + sd, color=colour, alpha=0.15,
+                                      linewidth=0)
+        best = diagnostics.best_epoch(
+            bands.rename(columns={"val_loss_mean": "val_loss"})[["epoch", "val_loss"]]
+        )
+        if best is not None:
+            row = bands[bands["epoch"] == best].iloc[0]
+            loss_axis.plot([best], [row["val_loss_mean"]], "o", color=colour, markersize=7,
+                           markeredgecolor="black")
+            accuracy_axis.plot([best], [row["val_accuracy_mean"]], "o", color=colour,
+                               markersize=7, markeredgecolor="black")
+            for axis in (loss_axis, accuracy_axis):
+                axis.axvline(best, color=colour, linewidth=0.8, linestyle=":", alpha=0.7)
+        finite = bands[["loss_mean", "val_loss_mean"]].to_numpy(dtype=float)
+        finite = finite[np.isfinite(finite) & (finite > 0)]
+        if finite.size and finite.max() / finite.min() > 50:
+            log_loss = True
+    for split, style in (("test", (0, (1, 2))), ("train", (0, (4, 2, 1, 2)))):
+        baseline = baselines.get(split)
+        if baseline is not None:
+            accuracy_axis.axhline(baseline, color="grey", linestyle=style, linewidth=1,
+                                  label=f"majority baseline ({'val' if split == 'test' else split})")
+    if log_loss:
+        loss_axis.set_yscale("log")
+    loss_axis.set(title="Loss (o = best epoch: lowest val loss)", xlabel="epoch", ylabel="loss")
+    accuracy_axis.set(title="Accuracy", xlabel="epoch", ylabel="accuracy")
+    for axis in (loss_axis, accuracy_axis):
+        axis.grid(alpha=0.3)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    handles, labels = accuracy_axis.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels) // 2)),
+                  fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.02 - 0.035 * math.ceil(
+                      len(labels) / 4)))
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+# -- filters and feature maps ------------------------------------------------------------
+
+
+def receptive_fields(layers) -> dict[str, int]:
+    """Receptive field in input pixels of each layer's outputs (stride-1 convs, 2 x 2 pools)."""
+    field, jump, fields = 1, 1, {}
+    for layer in layers:
+        kind = type(layer).__name__
+        if kind == "Conv2D":
+            field += (layer.kernel_size[0] - 1) * jump
+        elif kind == "MaxPooling2D":
+            field += (layer.pool_size[0] - 1) * jump
+            jump *= layer.strides[0]
+        fields[layer.name] = field
+    return fields
+
+
+def mixed_sign_filters(kernel: np.ndarray, tolerance: float = 0.1) -> int:
+    """How many filters (last axis) have clearly positive and clearly negative weights."""
+    flat = kernel.reshape(-1, kernel.shape[-1])
+    scale = np.abs(flat).max(axis=0) + 1e-12
+    positive = (flat > tolerance * scale).any(axis=0)
+    negative = (flat < -tolerance * scale).any(axis=0)
+    return int((positive & negative).sum())
+
+
+def filters_figure(model, images: dict[str, np.ndarray], title: str):
+    """The first two Conv2D layers of `model`: filters and feature maps of each image.
+
+    `images` maps a class name to one image (H, W, C). Returns (figure, statistics).
+    """
+    import keras
+
+    convs = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"][:2]
+    if len(convs) < 2:
+        raise ValueError(f"{model.name} has fewer than two convolutional layers")
+    fields = receptive_fields(model.layers)
+    probe = keras.Model(model.inputs, [layer.output for layer in convs])
+    batch = np.stack(list(images.values())).astype("float32")
+    maps = [np.asarray(output) for output in probe.predict(batch, verbose=0)]
+
+    figure = plt.figure(figsize=(13, 4.4 + 1.25 * len(images)))
+    rows = figure.subfigures(2 + len(images), 1,
+                             height_ratios=[2.2, 2.2] + [1.25] * len(images))
+    stats = {"layers": []}
+    for subfigure, layer, layer_maps in zip(rows[:2], convs, maps):
+        kernel = layer.get_weights()[0]  # (kh, kw, in, out)
+        shown = kernel.mean(axis=2)[..., :FILTERS_SHOWN]  # over input channels
+        columns = 16
+        axes = subfigure.subplots(math.ceil(shown.shape[-1] / columns), columns, squeeze=False)
+        for index, axis in enumerate(axes.flat):
+            axis.set_axis_off()
+            if index < shown.shape[-1]:
+                weights = shown[..., index]
+                limit = np.abs(weights).max() or 1.0
+                axis.imshow(weights, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        averaged = " (averaged over input channels)" if kernel.shape[2] > 1 else ""
+        subfigure.suptitle(
+            f"{layer.name}: {min(kernel.shape[-1], FILTERS_SHOWN)} of {kernel.shape[-1]} "
+            f"{kernel.shape[0]}x{kernel.shape[1]} filters{averaged}; red +, blue -",
+            fontsize=10)
+        stats["layers"].append({
+            "name": layer.name,
+            "filters": int(kernel.shape[-1]),
+            "kernel": f"{kernel.shape[0]} × {kernel.shape[1]}",
+            "receptive_field": int(fields[layer.name]),
+            "mixed_sign": mixed_sign_filters(kernel),
+            "active_fraction": {
+                name: float((layer_maps[index] > 0).mean()) for index, name in enumerate(images)
+            },
+        })
+    # the channels most active over all images, the same for every class
+    strongest = [np.argsort(-layer_maps.mean(axis=(0, 1, 2)))[:FEATURE_MAPS_SHOWN]
+                 for layer_maps in maps]
+    for row, (name, image) in zip(rows[2:], images.items()):
+        index = list(images).index(name)
+        axes = row.subplots(1, 1 + 2 * FEATURE_MAPS_SHOWN)
+        axes[0].imshow(image[..., 0], cmap="gray", vmin=0, vmax=1)
+        axes[0].set_title(name, fontsize=9)
+        for offset, (layer, layer_maps, channels) in enumerate(zip(convs, maps, strongest)):
+            for position, channel in enumerate(channels):
+                axis = axes[1 + offset * FEATURE_MAPS_SHOWN + position]
+                axis.imshow(layer_maps[index][..., channel], cmap="viridis")
+                axis.set_title(f"{layer.name}:{channel}", fontsize=6)
+        for axis in axes:
+            axis.set_axis_off()
+        row.suptitle(f"test image ({name}) and its {FEATURE_MAPS_SHOWN} most active feature maps "
+                     f"of {convs[0].name} and {convs[1].name}", fontsize=10)
+    figure.suptitle(title, fontsize=12, y=1.04)
+    return figure, stats
+
+
+def first_image_per_class(x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    """The first image of each class, keyed by class name (Mel, Nev)."""
+    images = {}
+    for label, name in CLASS_NAMES.items():
+        indices = np.flatnonzero(np.asarray(y) == label)
+        if indices.size:
+            images[name] = np.asarray(x[indices[0]], dtype="float32")
+    return images

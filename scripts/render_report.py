@@ -1,0 +1,23 @@
+"""Snakemake entry point: the self-contained HTML lab report (cnnlab.report)."""
+
+from cnnlab.entrypoint import run_entrypoint
+from cnnlab.report import write_report
+
+
+def main(snakemake, log) -> None:
+    html = write_report(
+        snakemake.params.plan,
+        snakemake.input.manifest,
+        snakemake.output[0],
+        figure_files=list(snakemake.input.figures),
+        figure_stats_files=list(snakemake.input.get("figure_stats", [])),
+        selection_files=list(snakemake.input.get("selections", [])),
+        config=dict(snakemake.config),
+    )
+    log(f"wrote {html}")
+
+
+run_entrypoint(
+    lambda log: main(snakemake, log),  # noqa: F821 - Snakemake provides `snakemake`
+    log_path=snakemake.log[0] if snakemake.log else None,  # noqa: F821
+)

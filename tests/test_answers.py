@@ -1,0 +1,212 @@
+"""Answers follow the numbers: crafted histories of clear shapes give the matching words."""
+
+import pandas as pd
+import pytest
+from test_diagnostics import crafted_history
+
+from cnnlab import answers, diagnostics
+from cnnlab.answers import Comparison, Group, Run
+
+BASELINES = {"train": 0.60, "test": 0.58}
+PARAMS = {"model": "alexnet", "n_base": 8, "dense": [64, 64], "dropout": 0.0,
+          "optimizer": "adam", "lr": 1e-5, "batch_size": 8, "loss": "bce"}
+
+
+def make_group(shape_or_histories, label="n_base 8", epochs=40, seeds=1, status="completed",
+               level=0.0, **params) -> Group:
+    if isinstance(shape_or_histories, str):
+        histories = [crafted_history(shape_or_histories, epochs, seed=seed, level=level)
+                     for seed in range(seeds)]
+    else:
+        histories = shape_or_histories
+    group = Group(task="6B", variant="v", epochs=epochs, params={**PARAMS, **params},
+                  label=label)
+    for seed, history in enumerate(histories, start=1):
+        group.runs.append(Run(run_id=f"v-s{seed}", seed=seed, history=history,
+                              values=diagnostics.run_values(history),
+                              diagnosis=diagnostics.diagnose(history, status), status=status,
+                              training="results/runs/x", trained_epochs=epochs))
+    return group
+
+
+def text(group: Group) -> str:
+    return " ".join(answers.describe_group(group, BASELINES))
+
+
+def test_overfitting_run_is_called_overfitting_with_its_onset_and_gap():
+    group = make_group("overfitting")
+    words = text(group)
+    onset = group.runs[0].diagnosis.overfitting.epoch
+    assert f"It overfits from epoch {onset}" in words
+    assert answers.percent(group.runs[0].values["final_val_accuracy"]) in words
+    assert "against 58.0%" in words
+    assert "under-trained" not in words and "diverged" not in words
+
+
+def test_under_trained_run_says_more_epochs_would_help():
+    words = text(make_group("under-trained"))
+    assert "It is under-trained" in words and "more epochs would still help" in words
+    assert "overfits" not in words
+
+
+def test_flat_run_learned_nothing_beyond_the_baseline():
+    words = text(make_group("flat"))
+    assert "no better than always predicting the majority class" in words
+    assert "overfits" not in words and "under-trained" not in words
+
+
+def test_diverged_run_names_the_epoch():
+    words = text(make_group("diverged", status="diverged"))
+    assert "It diverged" in words and "at epoch 21" in words
+
+
+def test_changing_the_history_changes_the_answer():
+    first = make_group("settled")
+    second_history = crafted_history("settled", level=0.05)
+    second = make_group([second_history])
+    assert text(first) != text(second)
+    assert answers.percent(second.runs[0].values["final_val_accuracy"]) in text(second)
+    assert answers.percent(first.runs[0].values["final_val_accuracy"]) in text(first)
+
+
+def test_several_seeds_report_mean_and_spread_and_counts():
+    group = make_group("overfitting", seeds=3)
+    words = text(group)
+    spread = group.spread("final_val_accuracy")
+    assert f"{answers.percent(spread.mean)} ± {answers.percent(spread.sd)} over 3 seeds" in words
+    assert "in 3 of 3 seeds" in words
+
+
+def test_one_seed_cannot_tell_significance():
+    comparison = Comparison(make_group("settled", "bs 2"), make_group("settled", "bs 8",
+                                                                      level=0.03), ["batch_size"])
+    assert "Effect of the batch size" in " ".join(answers.compare(comparison))
+    assert "cannot tell whether the difference exceeds" in answers.significance(
+        comparison.a, comparison.b)
+    paragraphs = answers.answer_train_task([comparison.a, comparison.b], [comparison], BASELINES)
+    assert sum("cannot tell whether this difference exceeds" in p for p in paragraphs) == 1
+    assert "bs 8 against bs 2" in paragraphs[-2] or "bs 2 against bs 8" in paragraphs[-2]
+
+
+def test_clear_difference_over_seeds_exceeds_the_spread():
+    better = make_group("settled", "optimizer adam", seeds=3, level=0.08)
+    worse = make_group("settled", "optimizer sgd", seeds=3)
+    words = " ".join(answers.compare(Comparison(better, worse, ["optimizer"]), BASELINES))
+    assert "(baseline 58.0%)" in words
+    assert "Welch's t-test" in words and "exceeds the seed-to-seed spread" in words
+    assert "+8.0 points" in words
+
+
+def test_overlapping_seeds_do_not_exceed_the_spread():
+    def noisy(level_by_seed):
+        return [crafted_history("settled", seed=seed, level=level)
+                for seed, level in enumerate(level_by_seed)]
+    a = make_group(noisy([0.00, 0.04, -0.04]), "bs 2")
+    b = make_group(noisy([0.01, -0.03, 0.03]), "bs 4")
+    words = answers.significance(a, b)
+    assert "does not exceed the seed-to-seed spread" in words
+
+
+def test_more_epochs_comparison_and_behaviour_contrast():
+    longer = make_group("overfitting", "150 epochs", epochs=60)
+    shorter = make_group([crafted_history("overfitting", 60).iloc[:15]], "50 epochs", epochs=15)
+    words = " ".join(answers.compare(Comparison(longer, shorter, ["epochs"])))
+    assert "training on from 15 to 60 epochs" in words
+    assert "150 epochs overfits" in words
+
+
+def test_verdict_depends_on_training_state_and_seeds():
+    assert "Only partly" in answers.verdict([make_group("under-trained")])
+    assert "still improving" in answers.verdict([make_group("under-trained")])
+    assert answers.verdict([make_group("settled", seeds=2)]).startswith(
+        "Can this set-up decide? Yes")
+    assert "one seed" in answers.verdict([make_group("settled")], seeds_said=True)
+
+
+def test_selection_answer_names_rule_run_and_rejections():
+    selection = {
+        "task": "6E", "rule": "best_val_accuracy_within_gap",
+        "rule_text": "the highest final validation accuracy among runs whose gap is at most 0.1",
+        "chosen": {"run_id": "alexnet-nb8-lr1e-05-bs8-adam-bce-s1", "task": "6C", "epochs": 150,
+                   "params": {"batch_size": 8, "lr": 1e-5, "n_base": 8},
+                   "values": {"final_val_accuracy": 0.81, "gap": 0.04}},
+        "candidates": [
+            {"run_id": "alexnet-nb8-lr1e-05-bs8-adam-bce-s1", "task": "6C", "epochs": 150,
+             "eligible": True, "reason": ""},
+            {"run_id": "alexnet-nb32-lr1e-04-bs8-adam-bce-s1", "task": "6A", "epochs": 50,
+             "eligible": False, "reason": "gap 0.200 > 0.1"}],
+        "pinned": False,
+    }
+    groups = [make_group("settled", "optimizer adam", level=0.02),
+              make_group("overfitting", "optimizer sgd")]
+    words = " ".join(answers.answer_selection(selection, groups, BASELINES))
+    assert "picked alexnet-nb8-lr1e-05-bs8-adam-bce-s1 from task 6C at 150 epochs" in words
+    assert "lr 1e-05" in words and "gap 0.200 > 0.1" in words
+    assert "best of the three optimizers here is optimizer adam" in words
+    assert "Overfitted by the diagnostics: optimizer sgd" in words
+    pinned = dict(selection, pinned=True)
+    assert "pinned by hand" in answers.answer_selection(pinned, groups, BASELINES)[0]
+
+
+def test_hinge_answer_states_the_ceiling_of_plain_accuracy():
+    words = answers.answer_hinge(BASELINES, {"test": {"Mel": 0.42, "Nev": 0.58}})
+    assert "58.0%" in words and "sign" in words
+
+
+LENET_SUMMARY = [
+    {"layer": "conv1", "type": "Conv2D", "output_shape": "(None, 128, 128, 32)", "parameters": 320},
+    {"layer": "pool1", "type": "MaxPooling2D", "output_shape": "(None, 64, 64, 32)", "parameters": 0},
+    {"layer": "conv2", "type": "Conv2D", "output_shape": "(None, 64, 64, 64)",
+     "parameters": 18496},
+    {"layer": "pool2", "type": "MaxPooling2D", "output_shape": "(None, 32, 32, 64)", "parameters": 0},
+    {"layer": "flatten", "type": "Flatten", "output_shape": "(None, 65536)", "parameters": 0},
+    {"layer": "dense1", "type": "Dense", "output_shape": "(None, 64)", "parameters": 4194368},
+    {"layer": "output", "type": "Dense", "output_shape": "(None, 1)", "parameters": 65},
+]
+
+
+def test_dense_answer_counts_parameters_from_the_summary():
+    words = " ".join(answers.answer_dense(LENET_SUMMARY, [make_group("overfitting", "5C")]))
+    assert "4,194,433 of the model's 4,213,249 parameters (99.6%)" in words
+    assert "5C in 6B overfits" in words
+    calm = " ".join(answers.answer_dense(LENET_SUMMARY, [make_group("settled", "5C")]))
+    assert "None of the runs shown overfits" in calm
+
+
+def test_architecture_and_output_layer_answers_use_the_summaries():
+    mlp = [{"layer": "flatten", "type": "Flatten", "output_shape": "(None, 16384)",
+            "parameters": 0},
+           {"layer": "dense1", "type": "Dense", "output_shape": "(None, 64)",
+            "parameters": 1048640},
+           {"layer": "output", "type": "Dense", "output_shape": "(None, 1)", "parameters": 65}]
+    words = answers.answer_architectures({"lenet": LENET_SUMMARY, "mlp": mlp})
+    assert "lenet has 4,213,249 parameters, 18,816 of them in convolutions" in words
+    assert "mlp has 1,048,705 parameters, 0 of them in convolutions" in words
+    output = answers.answer_output_layer(LENET_SUMMARY[-1], ["bce", "hinge"])
+    assert "(None, 1)" in output and "sigmoid" in output and "linear score" in output
+
+
+def test_filters_answer_uses_the_statistics():
+    stats = {"run_id": "lenet-s1", "epochs": 200, "layers": [
+        {"name": "conv1", "filters": 32, "kernel": "3 × 3", "receptive_field": 3,
+         "mixed_sign": 29, "active_fraction": {"Mel": 0.41, "Nev": 0.38}},
+        {"name": "conv2", "filters": 64, "kernel": "3 × 3", "receptive_field": 8,
+         "mixed_sign": 64, "active_fraction": {"Mel": 0.2, "Nev": 0.18}}]}
+    words = " ".join(answers.answer_filters(stats))
+    assert "29 of its 32 filters have weights of both signs" in words
+    assert "8 × 8 input pixels" in words and "Mel 41.0%" in words
+    assert "missing" in answers.answer_filters({})[0]
+
+
+@pytest.mark.parametrize("value,expected", [(1e-5, "1e-05"), (0.4, "0.4"), ([64, 64], "64×64")])
+def test_format_param(value, expected):
+    name = {str: "x"}.get(type(value), "lr" if value == 1e-5 else "dense" if isinstance(
+        value, list) else "dropout")
+    assert answers.format_param(name, value) == expected
+
+
+def test_group_values_are_read_from_runs():
+    group = make_group("settled", seeds=2)
+    assert group.seeds == 2
+    assert group.mean("final_val_accuracy") == pytest.approx(pd.Series(
+        [run.values["final_val_accuracy"] for run in group.runs]).mean())

@@ -1,0 +1,343 @@
+"""The report rendered from a crafted lab: the real plan and selection, crafted histories.
+
+`crafted_lab` writes, for every training of the plan, a history of a shape chosen by
+its parameters, a record, a model summary, the data manifest, and 6E's selection, the way
+the workflow would; no Keras training runs here.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_diagnostics import crafted_history
+
+from cnnlab import report
+from cnnlab.errors import CnnlabError
+from cnnlab.grid import plan_lab
+from cnnlab.history import write_history_csv
+from cnnlab.selection import read_optima, select_optimum
+
+MANIFEST = {  # the layout cnnlab.prepare writes
+    "classes": {"0": "Mel", "1": "Nev"},
+    "counts": {"train": {"Mel": 400, "Nev": 600, "total": 1000},
+               "test": {"Mel": 80, "Nev": 120, "total": 200}},
+    "majority_baseline": {"train": {"class": "Nev", "label": 1, "fraction": 0.6},
+                          "test": {"class": "Nev", "label": 1, "fraction": 0.6}},
+    "arrays_sha256": "0123abcd",
+    "skipped": [{"file": "train/Nev_<b>bad</b>.png", "reason": "not an image"}],
+    "duplicates": [],
+}
+VERSIONS = {"python": "3.11.7", "tensorflow": "2.21.0", "keras": "3.15.1", "numpy": "2.4.6"}
+
+
+def shape_of(params: dict) -> str:
+    """Which crafted shape a run gets: enough variety for every diagnosis to appear."""
+    if params["model"] == "mlp":
+        return "flat"
+    if params["optimizer"] == "rmsprop":
+        return "diverged"
+    if params["lr"] < 5e-5 or params["optimizer"] == "sgd":
+        return "under-trained"
+    if params["loss"] == "hinge" or params["dropout"] > 0:
+        return "settled"
+    return "overfitting"
+
+
+def summary_rows(params: dict, size: int = 128) -> list[dict]:
+    """The layer table build_model would give (same parameter arithmetic)."""
+    rows, channels, side, convs = [], 1, size, 0
+    if params["model"] != "mlp":
+        blocks = ([[params["n_base"]], [2 * params["n_base"]]] if params["model"] == "lenet"
+                  else [[params["n_base"]], [2 * params["n_base"]],
+                        [4 * params["n_base"]] * 2 + [2 * params["n_base"]]])
+        for number, block in enumerate(blocks, start=1):
+            for filters in block:
+                convs += 1
+                rows.append({"layer": f"conv{convs}", "type": "Conv2D",
+                             "output_shape": f"(None, {side}, {side}, {filters})",
+                             "parameters": 9 * channels * filters + filters})
+                channels = filters
+            side //= 2
+            rows.append({"layer": f"pool{number}", "type": "MaxPooling2D",
+                         "output_shape": f"(None, {side}, {side}, {channels})", "parameters": 0})
+    width = side * side * channels
+    rows.append({"layer": "flatten", "type": "Flatten", "output_shape": f"(None, {width})",
+                 "parameters": 0})
+    for number, units in enumerate(params["dense"], start=1):
+        rows.append({"layer": f"dense{number}", "type": "Dense",
+                     "output_shape": f"(None, {units})", "parameters": width * units + units})
+        width = units
+    rows.append({"layer": "output", "type": "Dense", "output_shape": "(None, 1)",
+                 "parameters": width + 1})
+    return rows
+
+
+def write_training(root: Path, training: dict, shape: str | None = None) -> None:
+    params = training["params"]
+    shape = shape or shape_of(params)
+    directory = root / training["directory"]
+    directory.mkdir(parents=True, exist_ok=True)
+    history = crafted_history(shape, training["epochs"], seed=params["seed"],
+                              level=0.01 * params["seed"])
+    if shape == "diverged":
+        history = history.iloc[: training["epochs"] // 2 + 1]  # training stops on divergence
+    write_history_csv(history.to_dict("records"), directory / "history.csv")
+    record = {"run_id": training["run_id"], "status": "diverged" if shape == "diverged"
+              else "completed", "diverged_reason": "loss is nan" if shape == "diverged" else None,
+              "epochs_trained": len(history), "wall_seconds": float(history["seconds"].sum()) + 3,
+              "peak_memory_mb": 850.0, "threads": 1, "versions": VERSIONS, "params": params}
+    (directory / "record.json").write_text(json.dumps(record))
+    rows = summary_rows(params)
+    lines = ["layer,type,output_shape,parameters"] + [
+        f'{row["layer"]},{row["type"]},"{row["output_shape"]}",{row["parameters"]}'
+        for row in rows]
+    (directory / "summary.csv").write_text("\n".join(lines) + "\n")
+
+
+def crafted_lab(root: Path, config: dict) -> dict:
+    """Write a finished lab under `root` (the working directory) and return its plan dict."""
+    plan = plan_lab(config)
+    for training in plan.to_dict()["trainings"].values():
+        write_training(root, training)
+    selections = {}
+    for task_id in plan.selections_needed:
+        path = root / f"results/selection/{task_id}.json"
+        select_optimum(plan, task_id, path)
+        selections[task_id] = str(path)
+    plan = plan_lab(config, read_optima(selections))
+    for training in plan.to_dict()["trainings"].values():
+        if not (root / training["directory"] / "history.csv").exists():
+            write_training(root, training)
+    manifest = root / "results/data" / plan.dataset / "manifest.json"
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(json.dumps(MANIFEST))
+    return plan.to_dict()
+
+
+def render(root: Path, plan: dict, config: dict | None = None, **files) -> str:
+    out = report.write_report(plan, root / report.manifest_path(plan), root / "index.html",
+                              selection_files=[root / path for path in
+                                               report.selection_inputs(plan)],
+                              config=config, root=root, **files)
+    return out.read_text()
+
+
+def section(html: str, task_id: str) -> str:
+    start = html.index(f'id="task-{task_id}"')
+    end = html.find('<section class="task"', start)
+    return html[start:end if end > 0 else len(html)]
+
+
+def answer_of(html: str, task_id: str) -> str:
+    part = section(html, task_id)
+    return part[part.index('class="answer"'):part.index("</div>", part.index('class="answer"'))]
+
+
+@pytest.fixture
+def lab(tmp_path, monkeypatch, default_config):
+    monkeypatch.chdir(tmp_path)  # the selection reads the plan's relative paths
+    return tmp_path, crafted_lab(tmp_path, default_config), default_config
+
+
+def test_every_task_is_answered_from_the_crafted_numbers(lab):
+    root, plan, config = lab
+    html = render(root, plan, config)
+    for task_id in plan["tasks"]:
+        assert f'id="task-{task_id}"' in html
+        assert "<p>" in answer_of(html, task_id)
+    # 5A: LeNet at lr 1e-5 is under-trained; the verdict says why it cannot decide
+    assert "It is under-trained" in answer_of(html, "5A")
+    assert "Only partly" in answer_of(html, "5A")
+    # 5B compares with 5A (more epochs), 5C with 5B (the learning rate) at 200 epochs
+    assert "training on from 20 to 200 epochs (from task 5A)" in answer_of(html, "5B")
+    assert "Effect of the learning rate, at 200 epochs" in answer_of(html, "5C")
+    assert "lr 1e-04 reaches" in answer_of(html, "5C")
+    # 6C compares with 6B's n_base 8 run at the 50 epochs both reach
+    assert "Effect of the learning rate, at 50 epochs" in answer_of(html, "6C")
+    assert "over 2 seeds" not in answer_of(html, "6C")  # its 150 and 350 epochs are one run
+    # 6B: n_base, dropout and epochs, each a one-factor comparison
+    answer_6b = answer_of(html, "6B")
+    for phrase in ("Effect of n_base", "Effect of dropout", "Effect of more epochs"):
+        assert phrase in answer_6b
+    # 6D: one seed, so significance cannot be told, said once for the three pairs
+    assert answer_of(html, "6D").count("Effect of the batch size") == 3
+    assert answer_of(html, "6D").count(
+        "cannot tell whether the differences above exceed seed-to-seed variation") == 1
+    # 6E: the rule, the chosen run, the rejected candidates, the optimizers
+    selection = json.loads((root / "results/selection/6E.json").read_text())
+    answer_6e = answer_of(html, "6E")
+    assert f"picked {selection['chosen']['run_id']}" in answer_6e
+    assert "Effect of the optimizer" in answer_6e and "It diverged" in answer_6e
+    # 6F: hinge explained, compared with 6E's BCE run
+    answer_6f = answer_of(html, "6F")
+    assert "Keras&#39; binary accuracy" in answer_6f and "60.0%" in answer_6f
+    assert "Effect of the loss" in answer_6f and "(from task 6E)" in answer_6f
+    # concept tasks: parameter counts, output layer, LeNet against the MLP
+    assert "4,194,433 of the model&#39;s 4,213,249 parameters (99.6%)" in answer_of(html, "5E")
+    assert "softmax" in section(html, "5G") and "(None, 1)" in answer_of(html, "5G")
+    assert "no better than always predicting the majority class" in answer_of(html, "5F")
+    assert "convolutions and" in answer_of(html, "5F")
+
+
+def test_report_is_self_contained_and_has_the_surrounding_sections(lab):
+    root, plan, config = lab
+    html = render(root, plan, config)
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+    assert "<link" not in html and "<style>" in html
+    assert html.count("<script>") == 1  # the inline sorter only
+    overview = html[html.index('id="runs-table"'):html.index("</table>",
+                                                             html.index('id="runs-table"'))]
+    assert overview.count("<tr>") == len(plan["trainings"]) + 1
+    assert 'class="sortable"' in html and "data-sort=" in overview
+    for text in ("Content hash", "0123abcd", "not an image", "<th scope=\"col\">total</th>", "tensorflow", "2.21.0", "snakemake",
+                 "Config used", "Total training time", "first 20 of a 200-epoch training",
+                 "Model summaries", "majority-class baseline", "60.0%",
+                 "5A: lenet-nb32-lr1e-05-bs8-adam-bce-s1 shows epochs 1-20 of its 200-epoch"):
+        assert text in html, text
+    # a file name from the manifest is escaped too
+    assert "Nev_&lt;b&gt;bad&lt;/b&gt;.png" in html
+
+
+def test_a_tiny_lab_of_one_epoch_tasks_renders_with_figures(tmp_path, monkeypatch,
+                                                            small_config):
+    monkeypatch.chdir(tmp_path)
+    plan = crafted_lab(tmp_path, small_config)
+    manifest = tmp_path / report.manifest_path(plan)
+    figures = [report.write_task_figure(plan, task_id, manifest, report.figure_path(task_id))
+               for task_id in ("5A",)]
+    html = render(tmp_path, plan, small_config, figure_files=figures)
+    assert plan["tasks"]["5A"]["entries"][0]["epochs"] == 1
+    assert "after 1 epoch," in answer_of(html, "5A")
+    assert 'src="data:image/png;base64,' in section(html, "5A")
+
+
+def test_parameters_that_differ_are_highlighted(lab):
+    root, plan, _ = lab
+    part = section(render(root, plan), "6D")
+    assert '<th scope="col" class="differs">batch_size</th>' in part
+    assert '<th scope="col" class="">lr</th>' in part
+
+
+def test_a_script_title_appears_as_text(tmp_path, monkeypatch, default_config):
+    monkeypatch.chdir(tmp_path)
+    default_config["tasks"]["5A"]["title"] = "<script>alert(1)</script>"
+    default_config["tasks"]["5A"]["question"] = "Is <b>this</b> & that escaped?"
+    plan = crafted_lab(tmp_path, default_config)
+    html = render(tmp_path, plan, default_config)
+    assert "<script>alert(1)" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "Is &lt;b&gt;this&lt;/b&gt; &amp; that escaped?" in html
+
+
+def test_changing_a_history_changes_the_answer(lab):
+    root, plan, _ = lab
+    html = render(root, plan)
+    before = {task_id: answer_of(html, task_id) for task_id in ("5A", "5B")}
+    training = next(t for t in plan["trainings"].values()
+                    if t["run_id"].startswith("lenet-nb32-lr1e-05"))
+    write_training(root, training, shape="overfitting")
+    html = render(root, plan)
+    after = {task_id: answer_of(html, task_id) for task_id in ("5A", "5B")}
+    assert before["5A"] != after["5A"]  # the same run's first 20 epochs
+    assert "It is under-trained" in before["5B"] and "It overfits from epoch" in after["5B"]
+
+
+def test_several_seeds_give_spread_and_a_welch_test(tmp_path, monkeypatch, default_config):
+    monkeypatch.chdir(tmp_path)
+    default_config["seeds"] = [1, 2, 3]
+    for task_id in list(default_config["tasks"]):
+        if task_id not in ("6A", "6B", "6C", "6D"):
+            del default_config["tasks"][task_id]
+    plan = crafted_lab(tmp_path, default_config)
+    html = render(tmp_path, plan)
+    answer_6d = answer_of(html, "6D")
+    assert answer_6d.count("Welch&#39;s t-test") == 3
+    assert "over 3 seeds" in answer_6d
+    assert "Mean and spread over seeds" in section(html, "6D")
+
+
+def test_a_prefix_before_a_divergence_has_not_diverged(lab):
+    root, plan, _ = lab
+    entry = dict(plan["tasks"]["6E"]["entries"][2])  # rmsprop: diverged after 51 epochs
+    results = report.Results(root)
+    assert report.load_run(entry, results).diagnosis.divergence is not None
+    early = report.load_run(dict(entry, epochs=30), results)
+    assert early.diagnosis.divergence is None and early.status == "completed"
+
+
+def test_task_figure_is_drawn_and_embedded(lab):
+    root, plan, _ = lab
+    png = report.write_task_figure(plan, "6B", root / report.manifest_path(plan),
+                                   root / report.figure_path("6B"), root=root)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = render(root, plan, figure_files=[png])
+    assert 'src="data:image/png;base64,' in section(html, "6B")
+    assert "No figure was drawn" in section(html, "6A")
+
+
+def test_task_inputs_name_every_file_read(lab):
+    root, plan, _ = lab
+    inputs = report.task_inputs(plan, "6B")
+    assert all((root / path).exists() for path in inputs)
+    assert len(inputs) == 2 * len({entry["training"] for entry in plan["tasks"]["6B"]["entries"]})
+    assert set(report.report_inputs(plan)) >= set(inputs)
+    assert report.selection_inputs(plan) == ["results/selection/6E.json"]
+    assert report.curve_tasks(plan) == ["5A", "5B", "5C", "5F", "6A", "6B", "6C", "6D", "6E",
+                                        "6F"]
+    entry = report.filters_entry(plan, "5D")
+    assert entry["params"]["model"] == "lenet" and entry["epochs"] == 200
+    assert report.filters_weights(entry).endswith("/weights/epoch0200.weights.h5")
+
+
+def test_missing_history_is_one_clear_error(lab):
+    root, plan, _ = lab
+    training = plan["tasks"]["6A"]["entries"][0]["training"]
+    (root / training / "history.csv").unlink()
+    with pytest.raises(CnnlabError, match=re.escape(f"{training}/history.csv: missing")):
+        render(root, plan)
+
+
+@pytest.mark.parametrize("manifest", [
+    {"counts": {"train": {"Mel": 40, "Nev": 60}, "test": {"Mel": 5, "Nev": 15}}},
+    {"splits": {"train": {"counts": {"Mel": 40, "Nev": 60}},
+                "test": {"counts": {"Mel": 5, "Nev": 15}}}},
+    {"train": {"counts": {"Mel": 40, "Nev": 60}}, "test": {"counts": {"Mel": 5, "Nev": 15}}},
+    {"majority_baseline": {"train": {"fraction": 0.6}, "test": 0.75}},
+    {"counts": {"train": {"Mel": 40, "Nev": 60, "total": 100},
+                "test": {"Mel": 5, "Nev": 15, "total": 20}}},
+])
+def test_baselines_from_any_usual_manifest_layout(manifest):
+    assert report.majority_baselines(manifest) == pytest.approx({"train": 0.6, "test": 0.75})
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras' own, saving weights
+def test_filters_figure_from_a_small_random_lenet(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # never ~/.keras
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    keras = pytest.importorskip("keras")
+    from cnnlab.models import build_model
+
+    params = {"model": "lenet", "n_base": 2, "dense": [4], "dropout": 0.0, "loss": "bce",
+              "optimizer": "adam", "lr": 1e-4, "batch_size": 2, "seed": 1}
+    keras.utils.set_random_seed(1)
+    model = build_model(params, (16, 16, 1))
+    weights = tmp_path / "epoch0002.weights.h5"
+    model.save_weights(weights)
+    rng = np.random.default_rng(0)
+    arrays = tmp_path / "arrays.npz"
+    np.savez(arrays, x_test=rng.random((4, 16, 16, 1), dtype=np.float32),
+             y_test=np.array([1, 0, 1, 0], dtype=np.int8))
+    plan = {"dataset": "tiny", "tasks": {
+        "5C": {"entries": [{"run_id": "lenet-s1", "variant": "lenet", "seed": 1, "epochs": 2,
+                            "training": "results/runs/tiny/lenet-s1/e2", "trained_epochs": 2,
+                            "params": params}]},
+        "5D": {"shows": ["5C"], "entries": []}}}
+    png, stats_json = tmp_path / "5D.png", tmp_path / "5D.json"
+    report.write_filters_figure(plan, "5D", weights, arrays, png, stats_json)
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    stats = json.loads(stats_json.read_text())
+    assert [layer["receptive_field"] for layer in stats["layers"]] == [3, 8]
+    assert [layer["filters"] for layer in stats["layers"]] == [2, 4]
+    assert set(stats["layers"][0]["active_fraction"]) == {"Mel", "Nev"}
