@@ -1,0 +1,157 @@
+"""LeNet-style, AlexNet-style and MLP binary classifiers (Keras Functional API).
+
+All convolutions are 3 x 3, stride 1, padding ``same``, ReLU; pooling is 2 x 2 max.
+Hidden Dense layers are ReLU, one per entry of ``params["dense"]``, each followed by
+``Dropout(params["dropout"])`` when that rate is above 0.
+
+The output layer is one unit (named ``output``) and depends on the loss:
+
+- ``bce``: sigmoid, the probability of class 1 (Nev); class = output > 0.5.
+- ``hinge``: linear, a raw score; class = sign of the score (score > 0 -> Nev, label
+  1; otherwise Mel, label -1). Keras' hinge loss, ``max(0, 1 - y * score)``, expects
+  labels in {-1, 1} and an unbounded score, so neither sigmoid nor tanh belongs there.
+
+Both rules put a score of exactly 0 (sigmoid 0.5) in class 0 (Mel), so the accuracies
+of the two losses count the same way.
+
+Precision: ``params["precision"]`` ``float32`` or ``mixed_bfloat16``. The dtype policy
+is given to each layer (no global Keras state is changed); the output layer always
+computes in float32, so the loss and the scores are float32.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import keras
+
+from cnnlab.errors import CnnlabError
+from cnnlab.history import atomic_open
+
+MODELS = ("lenet", "alexnet", "mlp")
+LOSSES = ("bce", "hinge")
+PRECISIONS = ("float32", "mixed_bfloat16")
+SUMMARY_COLUMNS = ("layer", "type", "output_shape", "parameters")
+
+
+def build_model(params: dict, input_shape) -> keras.Model:
+    """Build the (uncompiled) model that ``params`` names, for images of ``input_shape``.
+
+    ``input_shape`` is (height, width, channels). Reads ``model``, ``n_base``, ``dense``,
+    ``dropout``, ``loss`` and ``precision`` (default float32) from ``params``.
+    """
+    model_name = params.get("model")
+    if model_name not in MODELS:
+        raise CnnlabError(f"model must be one of {', '.join(MODELS)}, got {model_name!r}")
+    loss = params.get("loss", "bce")
+    if loss not in LOSSES:
+        raise CnnlabError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+    precision = params.get("precision", "float32")
+    if precision not in PRECISIONS:
+        raise CnnlabError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    dense = [int(width) for width in params.get("dense", [64])]
+    if any(width < 1 for width in dense):
+        raise CnnlabError(f"dense widths must be >= 1, got {dense}")
+    dropout = float(params.get("dropout", 0.0) or 0.0)
+    if not 0.0 <= dropout < 1.0:
+        raise CnnlabError(f"dropout must be in [0, 1), got {dropout}")
+    input_shape = tuple(int(size) for size in input_shape)
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape}")
+
+    policy = keras.DTypePolicy(precision)
+    inputs = keras.Input(shape=input_shape, name="image")
+    if model_name == "mlp":
+        features = keras.layers.Flatten(name="flatten", dtype=policy)(inputs)
+    else:
+        n_base = int(params.get("n_base", 0))
+        if n_base < 1:
+            raise CnnlabError(f"n_base must be >= 1 for the {model_name} model, got {n_base}")
+        if model_name == "lenet":
+            blocks = [[n_base], [2 * n_base]]
+        else:  # alexnet
+            blocks = [[n_base], [2 * n_base], [4 * n_base, 4 * n_base, 2 * n_base]]
+        _check_image_size(input_shape, len(blocks), model_name)
+        features = inputs
+        conv_index = 0
+        for block_index, block in enumerate(blocks, start=1):
+            for filters in block:
+                conv_index += 1
+                features = keras.layers.Conv2D(
+                    filters,
+                    kernel_size=3,
+                    strides=1,
+                    padding="same",
+                    activation="relu",
+                    name=f"conv{conv_index}",
+                    dtype=policy,
+                )(features)
+            features = keras.layers.MaxPooling2D(
+                pool_size=2, name=f"pool{block_index}", dtype=policy
+            )(features)
+        features = keras.layers.Flatten(name="flatten", dtype=policy)(features)
+
+    for dense_index, width in enumerate(dense, start=1):
+        features = keras.layers.Dense(
+            width, activation="relu", name=f"dense{dense_index}", dtype=policy
+        )(features)
+        if dropout > 0:
+            features = keras.layers.Dropout(dropout, name=f"dropout{dense_index}", dtype=policy)(
+                features
+            )
+    outputs = keras.layers.Dense(
+        1,
+        activation="sigmoid" if loss == "bce" else "linear",
+        name="output",
+        dtype="float32",
+    )(features)
+    return keras.Model(inputs, outputs, name=_model_title(params))
+
+
+def _check_image_size(input_shape, pools: int, model_name: str) -> None:
+    height, width = input_shape[:2]
+    if min(height, width) < 2**pools:
+        raise CnnlabError(
+            f"images of {height} x {width} are too small for the {model_name} model's "
+            f"{pools} 2 x 2 poolings: use at least {2**pools} x {2**pools}"
+        )
+
+
+def _model_title(params: dict) -> str:
+    if params.get("model") == "mlp":
+        return "mlp"
+    return f"{params.get('model')}_nb{int(params.get('n_base', 0))}"
+
+
+def model_summary_rows(model: keras.Model) -> list[dict]:
+    """One dict per layer (the input layer left out): layer, type, output_shape, parameters.
+
+    ``output_shape`` reads like Keras' own summary, e.g. ``(None, 128, 128, 32)``.
+    """
+    rows = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        shape = layer.output.shape
+        rows.append(
+            {
+                "layer": layer.name,
+                "type": type(layer).__name__,
+                "output_shape": "(" + ", ".join(str(size) for size in shape) + ")",
+                "parameters": int(layer.count_params()),
+            }
+        )
+    return rows
+
+
+def write_summary_csv(model: keras.Model, path: str | os.PathLike) -> Path:
+    """Write :func:`model_summary_rows` to ``path`` (columns layer,type,output_shape,parameters)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path) as stream:
+        writer = csv.DictWriter(stream, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(model_summary_rows(model))
+    return path

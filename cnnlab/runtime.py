@@ -1,0 +1,136 @@
+"""Set up the TensorFlow/Keras process environment before any TensorFlow op runs.
+
+A training's numbers depend on TensorFlow's intra-op thread count (and on the oneDNN
+setting), so a run fixes its own thread count, and this module applies it and reports
+what was applied. Call :func:`configure_environment` before ``import tensorflow`` or
+``import keras`` anywhere in the process (it only sets environment variables), then
+:func:`configure_tensorflow` before the first op (it imports TensorFlow).
+:func:`configure` does both.
+
+Nothing here writes to ``~/.keras``: ``KERAS_HOME`` points to a private folder.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+DEFAULT_INTER_OP_THREADS = 1
+_ENVIRONMENT_NAMES = ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND", "KERAS_HOME", "OMP_NUM_THREADS")
+
+
+def default_keras_home() -> Path:
+    """A per-user folder under the temporary directory (never ``~/.keras``)."""
+    return Path(tempfile.gettempdir()) / f"cnnlab-keras-{os.getuid()}"
+
+
+def configure_environment(
+    threads: int, keras_home: str | os.PathLike | None = None, log_level: str = "2"
+) -> dict:
+    """Set the environment variables TensorFlow and Keras read at import time.
+
+    - ``TF_CPP_MIN_LOG_LEVEL`` (default ``2``: no info lines such as the CPU-feature
+      notice), unless already set. TensorFlow 2.21 still prints its "oneDNN custom
+      operations are on" line: it is logged before absl reads the level
+      (scripts/train.py sends native stderr to the job's log);
+    - ``KERAS_BACKEND=tensorflow``;
+    - ``KERAS_HOME``: ``keras_home`` if given, else an inherited ``KERAS_HOME``, else
+      :func:`default_keras_home`;
+    - ``OMP_NUM_THREADS`` = ``threads`` (for any OpenMP-built kernel library).
+
+    Warns on stderr when TensorFlow is already imported (then the log level comes too
+    late, though threads can still be set if no op has run).
+    """
+    threads = _check_threads(threads)
+    before = {name: os.environ.get(name) for name in _ENVIRONMENT_NAMES}
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", str(log_level))
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    if keras_home is not None:
+        os.environ["KERAS_HOME"] = str(keras_home)
+    else:
+        os.environ.setdefault("KERAS_HOME", str(default_keras_home()))
+    Path(os.environ["KERAS_HOME"]).mkdir(parents=True, exist_ok=True)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    changed = [name for name in _ENVIRONMENT_NAMES if os.environ.get(name) != before[name]]
+    if changed and ("tensorflow" in sys.modules or "keras" in sys.modules):
+        print(
+            "cnnlab.runtime: TensorFlow was imported before the environment was set; "
+            f"{', '.join(changed)} may not apply",
+            file=sys.stderr,
+        )
+    return {
+        "TF_CPP_MIN_LOG_LEVEL": os.environ["TF_CPP_MIN_LOG_LEVEL"],
+        "KERAS_HOME": os.environ["KERAS_HOME"],
+        "OMP_NUM_THREADS": os.environ["OMP_NUM_THREADS"],
+        "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+    }
+
+
+def configure_tensorflow(
+    threads: int, inter_op_threads: int = DEFAULT_INTER_OP_THREADS, seed: int | None = None
+) -> dict:
+    """Fix TensorFlow's thread pools, turn on op determinism and (optionally) seed.
+
+    Raises RuntimeError when TensorFlow already runs with another intra-op thread
+    count (its thread pools are fixed once the first op has run).
+    """
+    threads = _check_threads(threads)
+    import tensorflow as tf
+
+    for name, wanted, setter, getter in (
+        (
+            "intra-op",
+            threads,
+            tf.config.threading.set_intra_op_parallelism_threads,
+            tf.config.threading.get_intra_op_parallelism_threads,
+        ),
+        (
+            "inter-op",
+            inter_op_threads,
+            tf.config.threading.set_inter_op_parallelism_threads,
+            tf.config.threading.get_inter_op_parallelism_threads,
+        ),
+    ):
+        try:
+            setter(wanted)
+        except RuntimeError as error:
+            raise RuntimeError(
+                f"TensorFlow already runs with {getter()} {name} threads and cannot "
+                f"switch to {wanted}: configure the runtime before the first TensorFlow "
+                f"op ({error})"
+            ) from error
+    tf.config.experimental.enable_op_determinism()
+    if seed is not None:
+        seed_everything(seed)
+    return {
+        "threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "op_determinism": True,
+    }
+
+
+def configure(
+    threads: int,
+    seed: int | None = None,
+    keras_home: str | os.PathLike | None = None,
+    inter_op_threads: int = DEFAULT_INTER_OP_THREADS,
+) -> dict:
+    """:func:`configure_environment` then :func:`configure_tensorflow`; returns both."""
+    settings = configure_environment(threads, keras_home=keras_home)
+    settings.update(configure_tensorflow(threads, inter_op_threads=inter_op_threads, seed=seed))
+    return settings
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras' global seed generator."""
+    import keras
+
+    keras.utils.set_random_seed(int(seed))
+
+
+def _check_threads(threads) -> int:
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+    return threads

@@ -1,0 +1,53 @@
+"""Snakemake entry point: one training of a run (cnnlab.training.train).
+
+Reads ``snakemake.params.spec`` ({run_id, params, epochs, save_epochs}),
+``snakemake.input.arrays``, ``snakemake.output.history`` (its folder is the training's
+output folder), ``snakemake.params.state_dir`` and ``snakemake.log[0]``.
+
+The TensorFlow runtime (thread count, log level, KERAS_HOME, determinism) is configured
+before anything imports TensorFlow: the thread count must be fixed before the first op
+and changes the numbers. TensorFlow's native stderr lines (oneDNN notices and the like)
+go to the job's log; Python's stderr stays on the console for a one-line error message.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from cnnlab import runtime
+from cnnlab.entrypoint import run_entrypoint
+
+
+def native_stderr_to(log_path: Path) -> None:
+    """Point file descriptor 2 at the log (appending); keep sys.stderr on the console."""
+    sys.stderr.flush()
+    console = os.dup(2)
+    with open(log_path, "ab", buffering=0) as log_stream:
+        os.dup2(log_stream.fileno(), 2)
+    # open for the rest of the process: where run_entrypoint prints a one-line error
+    sys.stderr = open(console, "w", buffering=1, encoding="utf-8", errors="replace")  # noqa: SIM115
+
+
+def main(snakemake, log) -> None:
+    spec = dict(snakemake.params.spec)
+    threads = int(spec["params"].get("threads", 1))
+    runtime.configure_environment(threads)
+    native_stderr_to(Path(snakemake.log[0]))
+    runtime.configure_tensorflow(threads)
+
+    from cnnlab.training import train  # imports TensorFlow: only now
+
+    history_csv = Path(snakemake.output.history)
+    train(
+        spec,
+        Path(snakemake.input.arrays),
+        history_csv.parent,
+        Path(snakemake.params.state_dir),
+        log=log,
+    )
+
+
+run_entrypoint(
+    lambda log: main(snakemake, log),  # noqa: F821 - Snakemake provides `snakemake`
+    log_path=snakemake.log[0],  # noqa: F821
+)

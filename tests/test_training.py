@@ -1,0 +1,389 @@
+"""cnnlab.training: outputs, determinism, exact resume (also after SIGKILL), divergence.
+
+Tiny data (16 x 16 images, 48 training and 16 test images), tiny models, few epochs.
+"""
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnlab import runtime
+
+runtime.configure(threads=1)  # before any TensorFlow op runs in this test process
+
+from cnnlab.history import METRIC_COLUMNS, read_history
+from cnnlab.prepare import arrays_sha256
+from cnnlab.training import epoch_order, train
+
+METRICS = list(METRIC_COLUMNS)
+# Keras' own save_weights trips a NumPy 2 deprecation warning, once per variable
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+
+def make_arrays(path, seed=0, train_count=48, test_count=16, size=16):
+    """A learnable toy problem in the prepared-arrays format (label 1 = brighter)."""
+    rng = np.random.default_rng(seed)
+
+    def split(count):
+        labels = (np.arange(count) % 2).astype(np.int8)
+        rng.shuffle(labels)
+        images = rng.random((count, size, size, 1), dtype=np.float32) * 0.6
+        images += 0.3 * labels[:, None, None, None]
+        return images.astype(np.float32), labels
+
+    x_train, y_train = split(train_count)
+    x_test, y_test = split(test_count)
+    np.savez(
+        path,
+        x_train=x_train,
+        y_train=y_train,
+        x_test=x_test,
+        y_test=y_test,
+        train_files=np.array([f"train/{i}.png" for i in range(train_count)]),
+        test_files=np.array([f"test/{i}.png" for i in range(test_count)]),
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def arrays(tmp_path_factory):
+    return make_arrays(tmp_path_factory.mktemp("data") / "arrays.npz")
+
+
+def spec(epochs, save_epochs=None, run_id="toy", **changes):
+    params = {
+        "dataset": "toy",
+        "model": "alexnet",
+        "n_base": 2,
+        "dense": [8, 8],
+        "dropout": 0.3,
+        "optimizer": "adam",
+        "lr": 0.003,
+        "batch_size": 5,  # 48 = 9 * 5 + 3: a partial last batch
+        "loss": "bce",
+        "seed": 3,
+        "threads": 1,
+        "precision": "float32",
+    }
+    params.update(changes)
+    return {
+        "run_id": run_id,
+        "params": params,
+        "epochs": epochs,
+        "save_epochs": save_epochs if save_epochs is not None else [epochs],
+    }
+
+
+def run(tmp_path, name, training_spec, arrays_path, state=None, log=None):
+    out_dir = tmp_path / name
+    state_dir = tmp_path / (state or f"{name}-state")
+    record = train(training_spec, arrays_path, out_dir, state_dir, log=log or (lambda _: None))
+    return record, out_dir, state_dir
+
+
+def metric_bytes(history_csv, rows=None):
+    """The metric columns of a history.csv as text, optionally the first ``rows`` rows."""
+    lines = history_csv.read_text().splitlines()
+    lines = lines if rows is None else lines[: rows + 1]
+    return "\n".join(line.rsplit(",", 1)[0] for line in lines)
+
+
+def test_outputs_follow_the_contract(tmp_path, arrays):
+    record, out_dir, state_dir = run(tmp_path, "e3", spec(3, [1, 3]), arrays)
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "history.csv",
+        "record.json",
+        "summary.csv",
+        "weights",
+    ]
+    assert sorted(p.name for p in (out_dir / "weights").iterdir()) == [
+        "epoch0001.weights.h5",
+        "epoch0003.weights.h5",
+    ]
+    history = read_history(out_dir / "history.csv")
+    assert history["epoch"].tolist() == [1, 2, 3]
+    assert history[METRICS].notna().all().all() and (history["seconds"] > 0).all()
+    stored = json.loads((out_dir / "record.json").read_text())
+    assert stored == record
+    assert record["status"] == "completed" and record["epochs_trained"] == 3
+    assert record["resumed_from_epoch"] == 0 and record["threads"] == 1
+    assert set(record["versions"]) == {"python", "tensorflow", "keras", "numpy"}
+    assert record["params"] == spec(3)["params"]
+    assert 0 < record["peak_memory_mb"] < 4096 and record["wall_seconds"] > 0
+    with np.load(arrays) as stored:  # the hash the data manifest holds
+        assert record["data_sha256"] == arrays_sha256({k: stored[k] for k in stored.files})
+    summary = (out_dir / "summary.csv").read_text().splitlines()
+    assert summary[0] == "layer,type,output_shape,parameters"
+    assert summary[-1].startswith("output,Dense,")
+    assert sorted(p.name for p in state_dir.iterdir()) == [
+        ".lock",
+        "epoch0001.state.npz",
+        "epoch0003.state.npz",
+        "latest.state.npz",
+    ]
+
+
+def test_same_spec_gives_identical_numbers_and_prefixes_agree(tmp_path, arrays):
+    _, first, _ = run(tmp_path, "a4", spec(4), arrays)
+    _, second, _ = run(tmp_path, "b4", spec(4), arrays)
+    _, shorter, _ = run(tmp_path, "c2", spec(2), arrays)
+    assert metric_bytes(first / "history.csv") == metric_bytes(second / "history.csv")
+    assert metric_bytes(shorter / "history.csv") == metric_bytes(first / "history.csv", 2)
+    # the numbers are not constant: something is learned and varies per epoch
+    assert read_history(first / "history.csv")["loss"].nunique() == 4
+
+
+def test_runtime_fixes_threads_and_refuses_to_change_them():
+    import tensorflow as tf
+
+    settings = runtime.configure(threads=1)
+    assert settings["threads"] == 1 and settings["op_determinism"]
+    keras_home = Path(os.environ["KERAS_HOME"]).resolve()
+    assert keras_home != (Path.home() / ".keras").resolve() and keras_home.is_dir()
+    tf.constant(1.0) + 1.0  # the thread pools exist from here on
+    with pytest.raises(RuntimeError, match="cannot switch to 2"):
+        runtime.configure_tensorflow(threads=2)
+    assert tf.config.threading.get_intra_op_parallelism_threads() == 1
+
+
+def test_epoch_order_depends_on_seed_and_epoch_only():
+    assert (epoch_order(1, 5, 20) == epoch_order(1, 5, 20)).all()
+    assert not (epoch_order(1, 5, 20) == epoch_order(1, 6, 20)).all()
+    assert not (epoch_order(2, 5, 20) == epoch_order(1, 5, 20)).all()
+    assert sorted(epoch_order(1, 5, 20)) == list(range(20))
+
+
+def test_keras_leaves_dropout_seed_state_out_of_weights():
+    """Why the state saves model.variables: save_weights misses the dropout seeds."""
+    from cnnlab.models import build_model
+
+    model = build_model(spec(1)["params"], (16, 16, 1))
+    weight_ids = {id(weight) for weight in model.weights}
+    seed_states = [v for v in model.variables if "seed_generator" in v.path]
+    assert len(seed_states) == 2 and not any(id(v) in weight_ids for v in seed_states)
+
+
+def test_longer_training_resumes_exactly(tmp_path, arrays):
+    """A 5-epoch training after a 2-epoch one continues from the state at 2, and its
+    history equals an uninterrupted 5-epoch training's (dropout included)."""
+    _, short, _ = run(tmp_path, "e2", spec(2, [2]), arrays, state="state")
+    logs = []
+    record, longer, _ = run(tmp_path, "e5", spec(5, [2, 5]), arrays, state="state", log=logs.append)
+    _, whole, _ = run(tmp_path, "whole", spec(5, [2, 5]), arrays)
+    assert record["resumed_from_epoch"] == 2
+    assert any("resuming from the state at epoch 2" in line for line in logs)
+    assert metric_bytes(longer / "history.csv") == metric_bytes(whole / "history.csv")
+    # resumed epochs keep their original seconds
+    short_rows = short.joinpath("history.csv").read_text().splitlines()
+    assert longer.joinpath("history.csv").read_text().splitlines()[:3] == short_rows
+    # the epoch-2 weights were rewritten from the kept state and equal the original ones
+    assert sorted(p.name for p in (longer / "weights").iterdir()) == [
+        "epoch0002.weights.h5",
+        "epoch0005.weights.h5",
+    ]
+    for epoch in (2, 5):
+        name = f"weights/epoch{epoch:04d}.weights.h5"
+        assert_same_weights(longer / name, whole / name)
+    # a shorter target within the kept states trains nothing
+    again, _, _ = run(tmp_path, "again2", spec(2, [2]), arrays, state="state")
+    assert again["resumed_from_epoch"] == 2 and again["epochs_trained"] == 2
+
+
+def assert_same_weights(first, second):
+    import h5py
+
+    def arrays(path):
+        found = {}
+        with h5py.File(path, "r") as handle:
+            handle.visititems(
+                lambda name, item: (
+                    found.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None
+                )
+            )
+        return found
+
+    first_arrays, second_arrays = arrays(first), arrays(second)
+    assert first_arrays.keys() == second_arrays.keys() and first_arrays
+    for name in first_arrays:
+        assert np.array_equal(first_arrays[name], second_arrays[name]), name
+
+
+def test_mixed_bfloat16_trains(tmp_path, arrays):
+    record, out_dir, _ = run(tmp_path, "bf16", spec(2, precision="mixed_bfloat16"), arrays)
+    history = read_history(out_dir / "history.csv")
+    assert record["status"] == "completed" and len(history) == 2
+    assert np.isfinite(history[METRICS].to_numpy()).all()
+
+
+def test_stale_state_is_discarded(tmp_path, arrays):
+    run(tmp_path, "old", spec(2), arrays, state="state")
+    other = make_arrays(tmp_path / "other.npz", seed=9)
+    logs = []
+    record, out_dir, _ = run(tmp_path, "new", spec(3), other, state="state", log=logs.append)
+    assert record["resumed_from_epoch"] == 0
+    assert any("discarding stale state" in line for line in logs)
+    _, fresh, _ = run(tmp_path, "fresh", spec(3), other)
+    assert metric_bytes(out_dir / "history.csv") == metric_bytes(fresh / "history.csv")
+
+
+def test_missing_arrays_give_one_clear_message(tmp_path):
+    from cnnlab.errors import CnnlabError
+
+    with pytest.raises(CnnlabError, match="prepared data is missing"):
+        train(spec(1), tmp_path / "nothing.npz", tmp_path / "out", tmp_path / "state")
+
+
+def test_hinge_accuracy_is_the_real_fraction_correct(tmp_path, arrays):
+    import keras
+
+    from cnnlab.models import build_model
+
+    record, out_dir, _ = run(tmp_path, "hinge", spec(3, loss="hinge", dropout=0.0), arrays)
+    assert record["status"] == "completed"
+    history = read_history(out_dir / "history.csv")
+    model = build_model(record["params"], (16, 16, 1))
+    model.load_weights(out_dir / "weights/epoch0003.weights.h5")
+    with np.load(arrays) as data:
+        scores = np.asarray(model.predict(data["x_test"], verbose=0)).reshape(-1)
+        correct = ((scores > 0).astype(int) == data["y_test"]).mean()
+    assert history["val_accuracy"].iloc[-1] == pytest.approx(correct, abs=1e-6)
+    assert 0.0 <= history["accuracy"].min() and history["accuracy"].max() <= 1.0
+    assert keras.config.dtype_policy().name == "float32"
+
+
+def test_bce_accuracy_counts_the_same_way(tmp_path, arrays):
+    from cnnlab.models import build_model
+
+    record, out_dir, _ = run(tmp_path, "bce", spec(3, dropout=0.0), arrays)
+    history = read_history(out_dir / "history.csv")
+    model = build_model(record["params"], (16, 16, 1))
+    model.load_weights(out_dir / "weights/epoch0003.weights.h5")
+    with np.load(arrays) as data:
+        probabilities = np.asarray(model.predict(data["x_test"], verbose=0)).reshape(-1)
+        correct = ((probabilities > 0.5).astype(int) == data["y_test"]).mean()
+    assert history["val_accuracy"].iloc[-1] == pytest.approx(correct, abs=1e-6)
+
+
+def test_divergence_stops_with_history_kept(tmp_path, arrays):
+    logs = []
+    diverging = spec(
+        6, [3, 6], model="mlp", n_base=0, dense=[8], dropout=0.0, optimizer="sgd", lr=1e3
+    )
+    record, out_dir, _ = run(tmp_path, "diverged", diverging, arrays, log=logs.append)
+    assert record["status"] == "diverged"
+    assert 1 <= record["epochs_trained"] < 6
+    assert "loss" in record["diverged_reason"]
+    history = read_history(out_dir / "history.csv")
+    assert len(history) == record["epochs_trained"]
+    assert (out_dir / "summary.csv").is_file() and (out_dir / "record.json").is_file()
+    assert any("DIVERGED" in line for line in logs)
+    # asking again (or for more epochs) reproduces the verdict without training
+    again, again_dir, _ = run(tmp_path, "again", diverging, arrays, state="diverged-state")
+    assert again["status"] == "diverged"
+    assert again["resumed_from_epoch"] == record["epochs_trained"]
+    assert metric_bytes(again_dir / "history.csv") == metric_bytes(out_dir / "history.csv")
+
+
+def test_second_job_waits_for_the_lock(tmp_path, arrays):
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    logs, results = [], []
+    with open(state_dir / ".lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        worker = threading.Thread(
+            target=lambda: results.append(
+                train(spec(1), arrays, tmp_path / "out", state_dir, log=logs.append)
+            )
+        )
+        worker.start()
+        deadline = time.monotonic() + 30
+        while not any("waiting" in line for line in logs) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any("waiting" in line for line in logs)
+        time.sleep(0.3)
+        assert not results and not (tmp_path / "out" / "history.csv").exists()
+        fcntl.flock(held, fcntl.LOCK_UN)
+    worker.join(timeout=60)
+    assert results and results[0]["status"] == "completed"
+
+
+TRAIN_SCRIPT = """
+import sys, time
+from cnnlab import runtime
+runtime.configure(threads=1)
+from cnnlab.training import train
+spec = {spec!r}
+
+def log(message):
+    print(message, flush=True)
+    if " epoch " in message:
+        time.sleep({pause})  # widen the window in which the test kills the process
+
+train(spec, sys.argv[1], sys.argv[2], sys.argv[3], log=log)
+"""
+
+
+def training_process(tmp_path, training_spec, arrays_path, name, state, pause):
+    script = tmp_path / f"{name}.py"
+    script.write_text(textwrap.dedent(TRAIN_SCRIPT.format(spec=training_spec, pause=pause)))
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.Popen(
+        [
+            sys.executable,
+            str(script),
+            str(arrays_path),
+            str(tmp_path / name),
+            str(tmp_path / state),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment,
+    )
+
+
+def saved_epoch(state_dir):
+    latest = state_dir / "latest.state.npz"
+    try:
+        with np.load(latest, allow_pickle=False) as stored:
+            return json.loads(str(stored["meta"]))["epoch"]
+    except (FileNotFoundError, OSError, KeyError, ValueError):
+        return 0
+
+
+def test_sigkill_then_rerun_gives_the_uninterrupted_history(tmp_path, arrays):
+    killed_spec = spec(6, [3, 6])
+    process = training_process(tmp_path, killed_spec, arrays, "killed", "state", pause=0.4)
+    deadline = time.monotonic() + 120
+    while saved_epoch(tmp_path / "state") < 2 and process.poll() is None:
+        assert time.monotonic() < deadline, "training made no progress"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL, output
+    killed_at = saved_epoch(tmp_path / "state")
+    assert 2 <= killed_at < 6
+    assert not (tmp_path / "killed" / "history.csv").exists()
+
+    rerun = training_process(tmp_path, killed_spec, arrays, "killed", "state", pause=0)
+    output, _ = rerun.communicate(timeout=180)
+    assert rerun.returncode == 0, output
+    assert f"resuming from the state at epoch {killed_at}" in output
+    record = json.loads((tmp_path / "killed" / "record.json").read_text())
+    assert record["resumed_from_epoch"] == killed_at and record["epochs_trained"] == 6
+
+    _, whole, _ = run(tmp_path, "whole", killed_spec, arrays)
+    assert metric_bytes(tmp_path / "killed" / "history.csv") == metric_bytes(whole / "history.csv")
+    for epoch in (3, 6):
+        name = f"weights/epoch{epoch:04d}.weights.h5"
+        assert_same_weights(tmp_path / "killed" / name, whole / name)
