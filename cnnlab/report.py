@@ -746,9 +746,9 @@ def build_context(plan: dict, manifest: dict, figures_by_task: dict[str, str] | 
     }
 
 
-def environment() -> jinja2.Environment:
+def environment(report_dir: Path = REPORT_DIR) -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(REPORT_DIR / "templates"),
+        loader=jinja2.FileSystemLoader(Path(report_dir) / "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -756,17 +756,21 @@ def environment() -> jinja2.Environment:
     )
 
 
-def render(context: dict) -> str:
-    """The report's HTML: the CSS inlined (a trusted file of this package), all else escaped."""
-    css = (REPORT_DIR / "style.css").read_text(encoding="utf-8")
-    return environment().get_template("report.html.j2").render(
+def render(context: dict, report_dir: str | Path = REPORT_DIR) -> str:
+    """The report's HTML: the CSS inlined (a trusted file of the workflow), all else escaped.
+
+    `report_dir` holds templates/ and style.css: the workflow passes its own, so that a
+    user's edit of a template shows in the next render.
+    """
+    css = (Path(report_dir) / "style.css").read_text(encoding="utf-8")
+    return environment(Path(report_dir)).get_template("report.html.j2").render(
         context, css=jinja2.utils.markupsafe.Markup(css))
 
 
 def write_report(plan: dict, manifest_json: str | Path, output_html: str | Path,
                  figure_files: list[str] | None = None, figure_stats_files: list[str] | None = None,
                  selection_files: list[str] | None = None, config: dict | None = None,
-                 root: str | Path = ".") -> Path:
+                 root: str | Path = ".", report_dir: str | Path = REPORT_DIR) -> Path:
     """Read the files of a finished lab and write the report. Figures are matched to tasks by
     their file name (``<task>.png``, statistics ``<task>.json``), selections by their task."""
     manifest = read_json(manifest_json, "the data manifest")
@@ -781,7 +785,7 @@ def write_report(plan: dict, manifest_json: str | Path, output_html: str | Path,
     output_html = Path(output_html)
     output_html.parent.mkdir(parents=True, exist_ok=True)
     temporary = output_html.with_name(f".{output_html.name}.tmp")
-    temporary.write_text(render(context), encoding="utf-8")
+    temporary.write_text(render(context, report_dir), encoding="utf-8")
     temporary.replace(output_html)
     return output_html
 

@@ -61,12 +61,15 @@ def training_threads(wildcards):
     return planned_training(wildcards).spec.threads
 
 
-def training_memory_mb(wildcards, attempt):
-    # a retry after running out of memory gets more
-    return 1500 * attempt
+def training_memory_mb(wildcards, input, attempt):
+    """TensorFlow's own ~1 GB plus the arrays (held as NumPy arrays and as tensors);
+    a retry, after running out of memory or being killed, gets twice, three times..."""
+    return (1500 + 3 * int(input.size_mb)) * attempt
 
 
 def training_runtime_minutes(wildcards, attempt):
+    """Wall time per attempt; a training killed at its limit is retried with more and
+    resumes from its last finished epoch (cnnlab.training), so the hours are not lost."""
     return 240 * attempt
 
 
@@ -155,5 +158,9 @@ def filters_stats_files(wildcards):
     return [f"results/figures/filters/{filters_task}.json"] if filters_task else []
 
 
+def report_directory(wildcards):
+    return str(Path(workflow.basedir, "report"))
+
+
 def report_templates(wildcards):
-    return sorted(str(path) for path in Path(workflow.basedir, "report").rglob("*") if path.is_file())
+    return sorted(str(path) for path in Path(report_directory(wildcards)).rglob("*") if path.is_file())

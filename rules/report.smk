@@ -58,6 +58,7 @@ rule report:
         report("results/report/index.html", caption="../report/lab_report.rst", category="Lab report"),
     params:
         plan=complete_plan_as_dict,
+        report_dir=report_directory,
     conda:
         "../envs/cnnlab.yaml"
     log:

@@ -13,5 +13,8 @@ checkpoint select_optimum:
         "../envs/cnnlab.yaml"
     log:
         "logs/selection/{task}.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
     script:
         "../scripts/select_optimum.py"

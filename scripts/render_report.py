@@ -13,6 +13,7 @@ def main(snakemake, log) -> None:
         figure_stats_files=list(snakemake.input.get("figure_stats", [])),
         selection_files=list(snakemake.input.get("selections", [])),
         config=dict(snakemake.config),
+        report_dir=snakemake.params.report_dir,
     )
     log(f"wrote {html}")
 

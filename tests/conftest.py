@@ -24,6 +24,30 @@ def _update(config: dict, override: dict) -> None:
             config[key] = value
 
 
+@pytest.fixture(scope="session")
+def small_lab(tmp_path_factory):
+    """The 13 tasks on tiny data and epochs, run once by the real snakemake for the session.
+
+    Tests that change it work on a copy (see `copy_of_small_lab`).
+    """
+    from tests.workflow_helpers import SMALL_CONFIG, copy_workflow, run_snakemake
+
+    workdir = copy_workflow(tmp_path_factory.mktemp("small-lab"))
+    result = run_snakemake(workdir, "--cores", "2", "--configfile", SMALL_CONFIG, timeout=1500)
+    assert result.returncode == 0, result.stdout[-8000:]
+    return workdir, result.stdout
+
+
+@pytest.fixture
+def copy_of_small_lab(small_lab, tmp_path):
+    """A private copy of the finished small lab, results and snakemake's metadata included."""
+    import shutil
+
+    workdir = tmp_path / "lab"
+    shutil.copytree(small_lab[0], workdir, symlinks=True)
+    return workdir
+
+
 @pytest.fixture
 def default_config() -> dict:
     return merged_config()

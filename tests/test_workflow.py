@@ -16,15 +16,6 @@ from tests.workflow_helpers import SMALL_CONFIG, copy_workflow, job_counts, run_
 pytestmark = pytest.mark.workflow
 
 
-@pytest.fixture(scope="module")
-def small_lab(tmp_path_factory):
-    """The 13 tasks on tiny data and epochs, run once for every test of this module."""
-    workdir = copy_workflow(tmp_path_factory.mktemp("small-lab"))
-    result = run_snakemake(workdir, "--cores", "2", "--configfile", SMALL_CONFIG, timeout=1500)
-    assert result.returncode == 0, result.stdout[-8000:]
-    return workdir, result.stdout
-
-
 def test_dry_run_plans_one_training_per_unique_run(tmp_path):
     workdir = copy_workflow(tmp_path)
     result = run_snakemake(workdir, "-n", "--quiet", "rules")
@@ -109,3 +100,33 @@ def test_a_second_run_has_nothing_to_do(small_lab):
     result = run_snakemake(workdir, "-n", "--configfile", SMALL_CONFIG)
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout, result.stdout[-3000:]
+
+
+def test_a_template_edit_re_renders_the_report_and_retrains_nothing(copy_of_small_lab):
+    workdir = copy_of_small_lab
+    template = next((workdir / "report/templates").glob("report.html.j2"))
+    template.write_text(template.read_text().replace("</body>", "<!-- edited --></body>"))
+    dry = run_snakemake(workdir, "-n", "--configfile", SMALL_CONFIG)
+    assert job_counts(dry.stdout) == {"report": 1, "all": 1}, dry.stdout[-3000:]
+    started = time.monotonic()
+    result = run_snakemake(workdir, "--cores", "2", "--configfile", SMALL_CONFIG)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert time.monotonic() - started < 60
+    assert "<!-- edited -->" in (workdir / "results/report/index.html").read_text()
+
+
+def test_changing_a_runs_history_changes_its_answer(copy_of_small_lab):
+    workdir = copy_of_small_lab
+    plan = plan_lab(merged_config(workdir / SMALL_CONFIG))
+    (entry,) = plan.tasks["5A"].entries
+    history_csv = workdir / entry.training.history_csv
+    before = (workdir / "results/report/index.html").read_text()
+    history = pd.read_csv(history_csv)
+    history.loc[history["epoch"] == entry.epochs, "val_accuracy"] = 0.987654
+    history.to_csv(history_csv, index=False)
+    result = run_snakemake(workdir, "--cores", "2", "--configfile", SMALL_CONFIG)
+    assert result.returncode == 0, result.stdout[-3000:]
+    after = (workdir / "results/report/index.html").read_text()
+    section = re.search(r'id="task-5A"(.*?)</section>', after, re.S).group(1)
+    assert "98.8" in section
+    assert re.search(r'id="task-5A"(.*?)</section>', before, re.S).group(1) != section

@@ -1,0 +1,68 @@
+"""The small lab's report in a real headless Chromium: it loads cleanly and escapes config text."""
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from tests.workflow_helpers import SMALL_CONFIG, run_snakemake
+
+pytestmark = [pytest.mark.browser, pytest.mark.workflow]
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None:
+    if os.environ.get("CNNLAB_REQUIRE_BROWSER") == "1":
+        raise RuntimeError("CNNLAB_REQUIRE_BROWSER=1 but no chromium on PATH (apt-get install chromium)")
+    pytest.skip("no chromium on PATH: install Debian's chromium to run the browser tests",
+                allow_module_level=True)
+
+
+def open_in_chromium(html_path, tmp_path, *actions):
+    """Load a page headless; return (DOM after scripts ran, console messages)."""
+    result = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'chromium-profile'}", "--enable-logging=stderr", "--v=0",
+         *actions, f"file://{html_path}"],
+        capture_output=True, text=True, timeout=120,
+    )
+    console = [line for line in result.stderr.splitlines() if ":CONSOLE" in line]
+    return result.stdout, console
+
+
+def test_report_loads_without_console_errors_and_renders(small_lab, tmp_path):
+    workdir, _ = small_lab
+    page = workdir / "results/report/index.html"
+    dom, console = open_in_chromium(page, tmp_path, "--dump-dom")
+    assert console == []
+    assert dom.count('class="task') >= 13
+    screenshot = tmp_path / "report.png"
+    _, console = open_in_chromium(page, tmp_path, f"--screenshot={screenshot}", "--window-size=1200,3000")
+    assert console == []
+    assert screenshot.stat().st_size > 50_000  # a rendered page, not a blank one
+    # keep the picture for people who look at test runs
+    shutil.copy(screenshot, workdir / "results/report/screenshot.png")
+
+
+def test_report_is_self_contained(small_lab):
+    html = (small_lab[0] / "results/report/index.html").read_text()
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+    assert html.count("data:image/png;base64,") >= 11  # 10 curve figures and 5D's filters
+
+
+def test_script_in_a_task_title_is_shown_as_text_and_runs_nothing(copy_of_small_lab, tmp_path):
+    workdir = copy_of_small_lab
+    config = workdir / "config.yaml"
+    title = "LeNet at a very low learning rate, 20 epochs"
+    config.write_text(config.read_text().replace(title, "<script>alert(1)</script>", 1))
+    result = run_snakemake(workdir, "--cores", "2", "--configfile", SMALL_CONFIG)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert not re.search(r"rule train\b", result.stdout)  # nothing retrained for a title
+    html = (workdir / "results/report/index.html").read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert(1)</script>" not in html
+    dom, console = open_in_chromium(workdir / "results/report/index.html", tmp_path, "--dump-dom")
+    assert console == []
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
