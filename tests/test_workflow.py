@@ -3,6 +3,7 @@
 import json
 import re
 import time
+import zipfile
 
 import pandas as pd
 import pytest
@@ -85,7 +86,7 @@ def test_small_lab_report_answers_every_task_with_this_runs_numbers(small_lab):
     html = (workdir / "results/report/index.html").read_text()
     config = yaml.safe_load((workdir / "config.yaml").read_text())
     for task_id in config["tasks"]:
-        match = re.search(rf'<section[^>]*id="task-{task_id}"(.*?)</section>', html, re.S)
+        match = re.search(rf'<section[^>]*id="task-{task_id}"(.*?)</section>', html, re.DOTALL)
         assert match, f"no section for task {task_id}"
     # the validation accuracy of 5C's run, as the history has it, appears in the page
     plan = plan_lab(merged_config(workdir / SMALL_CONFIG))
@@ -127,6 +128,16 @@ def test_changing_a_runs_history_changes_its_answer(copy_of_small_lab):
     result = run_snakemake(workdir, "--cores", "2", "--configfile", SMALL_CONFIG)
     assert result.returncode == 0, result.stdout[-3000:]
     after = (workdir / "results/report/index.html").read_text()
-    section = re.search(r'id="task-5A"(.*?)</section>', after, re.S).group(1)
+    section = re.search(r'id="task-5A"(.*?)</section>', after, re.DOTALL).group(1)
     assert "98.8" in section
-    assert re.search(r'id="task-5A"(.*?)</section>', before, re.S).group(1) != section
+    assert re.search(r'id="task-5A"(.*?)</section>', before, re.DOTALL).group(1) != section
+
+
+def test_snakemakes_own_report_groups_the_figures_by_task(copy_of_small_lab):
+    workdir = copy_of_small_lab
+    result = run_snakemake(workdir, "--report", "snakemake-report.zip", "--configfile", SMALL_CONFIG)
+    assert result.returncode == 0, result.stdout[-3000:]
+    with zipfile.ZipFile(workdir / "snakemake-report.zip") as archive:
+        names = archive.namelist()
+    assert any(name.endswith("5A.png") for name in names)
+    assert any(name.endswith("/index.html") for name in names)  # the lab report itself
