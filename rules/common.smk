@@ -8,6 +8,7 @@ from snakemake.utils import validate
 
 from cnnlab import report as lab_report
 from cnnlab.config import check_config
+from cnnlab.cost import estimated_seconds
 from cnnlab.errors import CnnlabError
 from cnnlab.grid import plan_lab, selection_json
 from cnnlab.selection import read_optima
@@ -59,6 +60,16 @@ def training_state_directory(wildcards):
 
 def training_threads(wildcards):
     return planned_training(wildcards).spec.threads
+
+
+def training_priority(wildcards):
+    """Longest trainings first, so that no long one is left running alone at the end."""
+    dataset = config["datasets"][wildcards.dataset]
+    training = planned_training(wildcards)
+    seconds = estimated_seconds(
+        training.spec, training.epochs, dataset.get("image_size", 128), dataset.get("n_train", 1000)
+    )
+    return int(seconds // 60)
 
 
 def training_memory_mb(wildcards, input, attempt):

@@ -14,6 +14,7 @@ rule train:
         spec=training_job_spec,
         state_dir=training_state_directory,
     threads: training_threads
+    priority: training_priority
     resources:
         mem_mb=training_memory_mb,
         runtime=training_runtime_minutes,

@@ -1,0 +1,21 @@
+"""The cost estimate orders trainings longest first."""
+
+from cnnlab.cost import estimated_seconds, forward_macs
+from cnnlab.grid import RunSpec, plan_lab
+
+
+def test_forward_macs_of_lenet_base_32_count_every_layer():
+    params = {"model": "lenet", "n_base": 32, "dropout": 0, "optimizer": "adam", "lr": 1e-4,
+              "batch_size": 8, "loss": "bce", "threads": 1, "precision": "float32"}
+    spec = RunSpec.from_params(params, "d", 1)
+    convolutions = 128 * 128 * 32 * 9 + 64 * 64 * 32 * 64 * 9
+    dense = 32 * 32 * 64 * 64 + 64
+    assert forward_macs(spec, 128) == convolutions + dense
+
+
+def test_long_expensive_trainings_come_first(default_config):
+    plan = plan_lab(default_config)
+    ranked = sorted(plan.trainings.values(), key=lambda t: -estimated_seconds(t.spec, t.epochs, 128, 1000))
+    first_four = {(t.spec.model, t.spec.n_base, t.epochs) for t in ranked[:4]}
+    assert ("lenet", 32, 200) in first_four and ("alexnet", 32, 50) in first_four
+    assert ranked[-1].spec.model == "mlp"
