@@ -370,6 +370,15 @@ class Plan:
             if task.optimum and task.optimum["selection"] and task_id not in self.optima
         ]
 
+    def trainings_selections_wait_for(self) -> set[str]:
+        """Directories of the trainings that a selection still to be made waits for."""
+        return {
+            entry.training.directory
+            for task_id in self.selections_needed
+            for candidate in self.tasks[task_id].optimum["candidates"]
+            for entry in self.tasks[candidate].entries
+        }
+
     def training(self, dataset: str, run: str, epochs: int | str) -> Training:
         key = f"{dataset}/{run}/e{epochs}"
         if key not in self.trainings:

@@ -45,15 +45,29 @@ Divergence
     high learning rate it has already exploded). The history so far and all outputs are
     written and the job succeeds.
 
-Speed
-    Each split lives in memory once, as one tensor; each epoch is a ``tf.data``
-    pipeline of index batches (the epoch's permutation; the test split in order) that
-    gathers images and labels, prefetched. ``model.fit`` runs one epoch per call with
+Speed and memory
+    The arrays file is read once, in chunks, hashed on the way. Each split lives in
+    memory once, as tensors on the CPU: images as 8-bit codes (a quarter of float32's
+    memory) whenever every pixel is exactly an 8-bit level ``k / 255`` (always so for
+    8-bit images and the synthetic data), else as float32. Two ``tf.data`` pipelines
+    are built once per job: batches of indices (the epoch's permutation, which each
+    epoch writes into a variable; the test split in order) that gather images and
+    labels and turn codes into float32 by a table look-up, so a batch holds exactly the
+    prepared pixels; prefetched. ``model.fit`` runs one epoch per call with
     ``verbose=0`` and ``steps_per_execution=STEPS_PER_EXECUTION`` (the last execution
     of an epoch runs the remaining steps, the last batch holds the remainder of the
     images; 1, 4 and 16 steps per execution give identical numbers). Validation on the
     test split is fit's own, once per epoch; the training metrics are fit's running
     means, no extra evaluation. One log line per epoch. No XLA (slower on this CPU).
+    On a GPU (where TensorFlow sees one) the same code trains there; the record names
+    the device, and a GPU's states are kept apart from the CPU's (other numbers).
+
+Timings in the record
+    ``training_seconds`` sums this process's epochs (history ``seconds``: fit's
+    training and validation); ``state_seconds`` is the time spent writing resume states
+    and weights between epochs; ``startup_seconds`` runs from the process's start
+    (interpreter, imports, data, model) to its first epoch; ``process_seconds`` from the
+    process's start to the record; ``wall_seconds`` from the call of ``train``.
 
 Hinge loss
     Labels 0/1 are fed as -1/1; the output is a linear score and the accuracy is the
@@ -76,7 +90,8 @@ import secrets
 import sys
 import time
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -125,13 +140,12 @@ def train(
 
     from cnnlab.models import build_model, write_summary_csv
 
-    data = load_arrays(arrays_path)
-    data_sha256 = arrays_file_sha256(arrays_path, loaded=data)
+    data = load_training_arrays(arrays_path)
     versions = library_versions()
-    state_hash = _state_hash(params, data_sha256, versions)
-    x_train, y_train = data["x_train"], _labels_for_loss(data["y_train"], params["loss"])
-    x_test, y_test = data["x_test"], _labels_for_loss(data["y_test"], params["loss"])
-    train_count = len(x_train)
+    device = runtime.training_device()
+    data_sha256 = data.sha256
+    state_hash = _state_hash(params, data_sha256, versions, device)
+    train_count, test_count = len(data.train.images), len(data.test.images)
 
     state_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "weights").mkdir(parents=True, exist_ok=True)
@@ -140,7 +154,7 @@ def train(
         resume = _choose_resume(checkpoints, epochs, save_epochs)
 
         runtime.seed_everything(int(params["seed"]))
-        model = build_model(params, x_train.shape[1:])
+        model = build_model(params, data.image_shape)
         _compile(model, params, keras)
 
         weights_written = []
@@ -160,32 +174,37 @@ def train(
             )
         resumed_from_epoch = len(history)
 
-        # the splits live in memory once, as tensors; batches are gathered from them
-        images, labels = tf.constant(x_train), tf.constant(y_train)
-        test_images, test_labels = tf.constant(x_test), tf.constant(y_test)
-        test_count = len(x_test)
-        del x_train, y_train, x_test, y_test, data
-        validation = _batches(
-            tf,
-            test_images,
-            test_labels,
-            np.arange(test_count, dtype=np.int32),
-            int(params["batch_size"]),
-            threads,
-        )
+        # each split lives in memory once, as tensors (8-bit codes where that is exact);
+        # both pipelines are built once: an epoch only writes its order into a variable
+        batch_size = int(params["batch_size"])
+        with tf.device("/CPU:0"):
+            train_order = tf.Variable(
+                np.zeros(train_count, np.int32), trainable=False, name="epoch_order"
+            )
+            training_batches = _batches(
+                tf, data.train, params["loss"], train_order, batch_size, threads
+            )
+            test_order = tf.range(test_count, dtype=tf.int32)
+            validation = _batches(tf, data.test, params["loss"], test_order, batch_size, threads)
+        images_in_memory = data.storage
+        del data
         log(
             f"{run_id}: {params['model']} with {model.count_params():,} parameters, "
-            f"{train_count} training and {test_count} validation images, "
-            f"epochs {resumed_from_epoch + 1}..{epochs}, {threads} thread(s)"
+            f"{train_count} training and {test_count} validation images ({images_in_memory} "
+            f"in memory), epochs {resumed_from_epoch + 1}..{epochs}, {threads} thread(s), "
+            f"{device['name']}"
         )
+        first_epoch_started = None
+        state_seconds = 0.0
         epoch = resumed_from_epoch
         while diverged_reason is None and epoch < epochs:
             epoch += 1
-            order = epoch_order(int(params["seed"]), epoch, train_count)
-            dataset = _batches(tf, images, labels, order, int(params["batch_size"]), threads)
+            train_order.assign(epoch_order(int(params["seed"]), epoch, train_count))
             epoch_started = time.perf_counter()
+            if first_epoch_started is None:
+                first_epoch_started = epoch_started
             fitted = model.fit(
-                dataset,
+                training_batches,
                 epochs=epoch,
                 initial_epoch=epoch - 1,
                 validation_data=validation,
@@ -199,6 +218,7 @@ def train(
             row["seconds"] = seconds
             history.append(row)
             diverged_reason = divergence(history, params["loss"])
+            saving_started = time.perf_counter()
             _save_state(
                 model,
                 state_dir,
@@ -212,6 +232,7 @@ def train(
             )
             if epoch in save_epochs:
                 weights_written.append(_save_weights(model, out_dir, epoch))
+            state_seconds += time.perf_counter() - saving_started
             log(
                 f"{run_id} epoch {epoch}/{epochs}: loss {row['loss']:.4f} "
                 f"accuracy {row['accuracy']:.4f} val_loss {row['val_loss']:.4f} "
@@ -220,6 +241,7 @@ def train(
             )
 
         write_summary_csv(model, out_dir / "summary.csv")
+        process_started = runtime.process_started()
         record = {
             "run_id": run_id,
             "status": "diverged" if diverged_reason else "completed",
@@ -230,8 +252,15 @@ def train(
             "weights": sorted(weights_written),
             "resumed_from_epoch": resumed_from_epoch,
             "wall_seconds": round(time.perf_counter() - started, 3),
-            "training_seconds": round(sum(row["seconds"] for row in history), 3),
+            "training_seconds": round(
+                sum(row["seconds"] for row in history[resumed_from_epoch:]), 3
+            ),
+            "state_seconds": round(state_seconds, 3),
+            "startup_seconds": _seconds_between(process_started, first_epoch_started),
+            "process_seconds": _seconds_between(process_started, time.perf_counter()),
             "peak_memory_mb": round(peak_memory_mb(), 1),
+            "images_in_memory": images_in_memory,
+            "device": device,
             "threads": settings["threads"],
             "inter_op_threads": settings["inter_op_threads"],
             "onednn_opts": settings["TF_ENABLE_ONEDNN_OPTS"],
@@ -252,69 +281,167 @@ def train(
 
 # --- data -------------------------------------------------------------------------
 
+# the float32 value of each 8-bit code, computed as cnnlab.images does (pixel / 255)
+EIGHT_BIT_VALUES = np.arange(256, dtype=np.float32) / np.float32(255.0)
+_IMAGE_KEYS = ("x_train", "x_test")
+_READ_CHUNK_VALUES = 1 << 20  # images are read, hashed and coded 4 MiB at a time
 
-def load_arrays(arrays_path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """x_train, y_train, x_test, y_test of a prepared arrays.npz (cnnlab.prepare's format),
-    images as float32 (N, H, W, 1) and labels as int8 (N,)."""
+
+@dataclass
+class SplitArrays:
+    """One split in memory: images (N, H, W, 1) and labels (N,) int8.
+
+    ``images`` holds either 8-bit codes (uint8) whose float32 values are
+    ``values[codes]``, bit for bit the prepared float32 pixels, or (``values`` None) the
+    float32 pixels themselves, when some pixel is not an 8-bit level.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    values: np.ndarray | None = None
+
+    def float_images(self) -> np.ndarray:
+        return self.images if self.values is None else self.values[self.images]
+
+
+@dataclass
+class TrainingArrays:
+    """A prepared arrays.npz as a training holds it: both splits and the content hash."""
+
+    train: SplitArrays
+    test: SplitArrays
+    sha256: str  # cnnlab.prepare.arrays_sha256 of every array in the file
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(int(size) for size in self.train.images.shape[1:])
+
+    @property
+    def storage(self) -> str:
+        """``uint8`` when both splits are held as 8-bit codes, else ``float32``."""
+        coded = self.train.values is not None and self.test.values is not None
+        return "uint8" if coded else "float32"
+
+
+def load_training_arrays(arrays_path: str | os.PathLike, compact: bool = True) -> TrainingArrays:
+    """Read a prepared arrays.npz (cnnlab.prepare's format) in one pass.
+
+    Each array is read once, in chunks: hashed on the way (the manifest's
+    ``arrays_sha256``) and, for the images, turned into 8-bit codes where every pixel is
+    exactly an 8-bit level (``compact``; a quarter of the memory), else kept as float32.
+    """
+    from cnnlab.prepare import ARRAY_KEYS as PREPARED_KEYS
     from cnnlab.prepare import load_prepared
 
-    prepared = load_prepared(Path(arrays_path))
-    data = {key: getattr(prepared, key) for key in ARRAY_KEYS}
+    arrays_path = Path(arrays_path)
+    if not arrays_path.is_file():
+        load_prepared(arrays_path)  # raises its one clear message
+    try:
+        with zipfile.ZipFile(arrays_path) as archive:
+            members = {
+                name[: -len(".npy")]: name for name in archive.namelist() if name.endswith(".npy")
+            }
+            if any(key not in members for key in PREPARED_KEYS):
+                load_prepared(arrays_path)  # raises its one clear message
+            digest = hashlib.sha256()
+            arrays: dict[str, np.ndarray | tuple] = {}
+            for key in sorted(members):  # the order of cnnlab.prepare.arrays_sha256
+                if key in _IMAGE_KEYS:
+                    arrays[key] = _read_images(archive, members[key], key, digest, compact)
+                else:
+                    with archive.open(members[key]) as stream:
+                        array = np.lib.format.read_array(stream, allow_pickle=False)
+                    _hash_array(digest, key, array)
+                    if key in ARRAY_KEYS:
+                        arrays[key] = array
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise CnnlabError(
+            f"{arrays_path}: the prepared data cannot be read ({error}). Delete it and run "
+            "the prepare_data rule."
+        ) from None
+    splits = {}
     for split in ("train", "test"):
-        images, labels = data[f"x_{split}"], data[f"y_{split}"]
-        if images.ndim != 4 or images.shape[-1] != 1 or len(images) != len(labels):
+        images, values = arrays[f"x_{split}"]
+        labels = arrays[f"y_{split}"]
+        if images.ndim != 4 or images.shape[-1] != 1 or len(images) != len(labels.reshape(-1)):
             raise CnnlabError(
                 f"{arrays_path}: x_{split} must be (N, H, W, 1) with one label per image, "
                 f"got {images.shape} and {labels.shape}; prepare the data again"
             )
         if len(images) == 0:
             raise CnnlabError(f"{arrays_path}: the {split} split holds no images")
-        data[f"x_{split}"] = np.ascontiguousarray(images, dtype=np.float32)
-        data[f"y_{split}"] = labels.reshape(-1).astype(np.int8)
-    if data["x_train"].shape[1:] != data["x_test"].shape[1:]:
+        splits[split] = SplitArrays(images, labels.reshape(-1).astype(np.int8), values)
+    if splits["train"].images.shape[1:] != splits["test"].images.shape[1:]:
         raise CnnlabError(f"{arrays_path}: train and test images differ in size")
-    return data
+    return TrainingArrays(splits["train"], splits["test"], digest.hexdigest())
 
 
-def arrays_file_sha256(arrays_path: str | os.PathLike, loaded: dict | None = None) -> str:
-    """The content hash of every array in the file: the manifest's ``arrays_sha256``.
+def load_arrays(arrays_path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """x_train, y_train, x_test, y_test of a prepared arrays.npz, images as float32
+    (N, H, W, 1) and labels as int8 (N,): the arrays as a notebook would hold them."""
+    data = load_training_arrays(arrays_path)
+    return {
+        "x_train": data.train.float_images(),
+        "y_train": data.train.labels,
+        "x_test": data.test.float_images(),
+        "y_test": data.test.labels,
+    }
 
-    Arrays already in ``loaded`` (as :func:`load_arrays` returns them, unchanged from
-    the file for a well-formed one) are not read again; the rest are read one by one.
-    """
-    from cnnlab.prepare import arrays_sha256
 
-    loaded = loaded or {}
-    with np.load(arrays_path, allow_pickle=False) as stored:
-        return arrays_sha256(_LazyArrays(stored, loaded))
+def _hash_array(digest, key: str, array: np.ndarray) -> None:
+    array = np.ascontiguousarray(array)
+    digest.update(f"{key};{array.dtype.str};{array.shape};".encode())
+    digest.update(memoryview(array.reshape(-1).view(np.uint8)))
 
 
-class _LazyArrays(Mapping):
-    def __init__(self, stored, loaded: dict):
-        self._stored, self._loaded = stored, loaded
+def _read_images(archive, member: str, key: str, digest, compact: bool):
+    """(images, values) of one image array, read in chunks, hashed as it is read."""
+    with archive.open(member) as stream:
+        version = np.lib.format.read_magic(stream)
+        header = None
+        if version == (1, 0):
+            header = np.lib.format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            header = np.lib.format.read_array_header_2_0(stream)
+        if header is not None and not header[1] and header[2] == np.dtype("<f4"):
+            return _read_float32_chunks(stream, key, header[0], digest, compact)
+    # not the layout cnnlab.prepare writes: read it whole, the plain way
+    with archive.open(member) as stream:
+        array = np.lib.format.read_array(stream, allow_pickle=False)
+    _hash_array(digest, key, array)
+    return np.ascontiguousarray(array, dtype=np.float32), None
 
-    def __getitem__(self, key):
-        array = self._loaded.get(key)
-        if array is not None and self._header(key) == (array.dtype, array.shape):
-            return array
-        return self._stored[key]
 
-    def _header(self, key):
-        with self._stored.zip.open(f"{key}.npy") as member:
-            version = np.lib.format.read_magic(member)
-            read = (
-                np.lib.format.read_array_header_1_0
-                if version == (1, 0)
-                else np.lib.format.read_array_header_2_0
-            )
-            shape, _fortran_order, dtype = read(member)
-        return dtype, shape
-
-    def __iter__(self):
-        return iter(self._stored.files)
-
-    def __len__(self):
-        return len(self._stored.files)
+def _read_float32_chunks(stream, key: str, shape: tuple, digest, compact: bool):
+    digest.update(f"{key};{np.dtype('<f4').str};{tuple(shape)};".encode())
+    count = math.prod(shape)
+    codes = np.empty(count, np.uint8) if compact else None
+    pixels = None if compact else np.empty(count, np.float32)
+    level_bits = EIGHT_BIT_VALUES.view(np.uint32)
+    position = 0
+    while position < count:
+        size = min(_READ_CHUNK_VALUES, count - position)
+        raw = stream.read(4 * size)
+        if len(raw) != 4 * size:
+            raise ValueError(f"{key} is truncated")
+        digest.update(raw)
+        chunk = np.frombuffer(raw, dtype="<f4")
+        if codes is not None:
+            with np.errstate(invalid="ignore"):
+                chunk_codes = np.clip(np.rint(chunk * np.float32(255.0)), 0, 255).astype(np.uint8)
+            # exact, bit for bit (also -0.0 and NaN are told apart from a level)
+            if np.array_equal(level_bits[chunk_codes], chunk.view(np.uint32)):
+                codes[position : position + size] = chunk_codes
+            else:
+                pixels = np.empty(count, np.float32)
+                pixels[:position] = EIGHT_BIT_VALUES[codes[:position]]
+                codes = None
+        if codes is None:
+            pixels[position : position + size] = chunk
+        position += size
+    if codes is not None:
+        return codes.reshape(shape), EIGHT_BIT_VALUES.copy()
+    return pixels.reshape(shape), None
 
 
 def _labels_for_loss(labels: np.ndarray, loss: str) -> np.ndarray:
@@ -337,16 +464,29 @@ def _dataset_options(tf, threads: int):
     return options
 
 
-def _batches(tf, images, labels, order, batch_size: int, threads: int):
-    """A tf.data pipeline of (images, labels) batches in ``order``, gathered from the
-    in-memory tensors and prefetched; the last batch holds the remainder."""
+def _batches(tf, split: SplitArrays, loss: str, order, batch_size: int, threads: int):
+    """A tf.data pipeline of (images, labels) batches of ``split`` in ``order`` (a tensor
+    or a variable that is read each time the pipeline is iterated), gathered from the
+    split's in-memory tensors and prefetched; the last batch holds the remainder.
 
-    def gather(indices):
-        return tf.gather(images, indices), tf.gather(labels, indices)
+    8-bit codes become float32 by a table look-up (no arithmetic), so a batch holds
+    exactly the prepared pixels. Build it under ``tf.device("/CPU:0")``.
+    """
+    count = len(split.images)
+    images = tf.constant(split.images)
+    values = None if split.values is None else tf.constant(split.values)
+    labels = tf.constant(_labels_for_loss(split.labels, loss))
+
+    def gather(batch_index):
+        start = batch_index * batch_size
+        indices = order[start : tf.minimum(start + batch_size, count)]
+        batch = tf.gather(images, indices)
+        if values is not None:
+            batch = tf.gather(values, tf.cast(batch, tf.int32))
+        return batch, tf.gather(labels, indices)
 
     return (
-        tf.data.Dataset.from_tensor_slices(order)
-        .batch(batch_size)
+        tf.data.Dataset.range(-(-count // batch_size))
         .map(gather)
         .prefetch(PREFETCH_BATCHES)
         .with_options(_dataset_options(tf, threads))
@@ -433,7 +573,7 @@ def library_versions() -> dict:
     }
 
 
-def _state_hash(params: dict, data_sha256: str, versions: dict) -> str:
+def _state_hash(params: dict, data_sha256: str, versions: dict, device: dict | None = None) -> str:
     identity = {
         "format": STATE_FORMAT,
         "params": params,
@@ -442,6 +582,10 @@ def _state_hash(params: dict, data_sha256: str, versions: dict) -> str:
         "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
         # not steps_per_execution: 1, 4 and 16 give identical histories
     }
+    if device and device.get("kind") != "CPU":
+        # a GPU computes other numbers than the CPU: its states are its own
+        # (CPU states keep the hash they had before devices were told apart)
+        identity["device"] = device["name"]
     text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -461,8 +605,8 @@ def _save_state(model, state_dir, epoch, history, state_hash, diverged_reason, k
         "variables": [[v.path, list(v.shape), str(v.dtype)] for v in variables],
     }
     target = state_dir / (f"epoch{epoch:04d}.state.npz" if keep else LATEST_STATE)
-    # an .npz (a zip of .npy members) written one variable at a time, so that at most
-    # one variable's copy is in memory
+    # an .npz (a zip of .npy members) written one variable at a time, each straight from
+    # its buffer, so that at most one variable's copy is in memory
     with (
         atomic_open(target, binary=True) as stream,
         zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive,
@@ -472,9 +616,18 @@ def _save_state(model, state_dir, epoch, history, state_hash, diverged_reason, k
         ]
         for name, value in members:
             with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.asarray(value()), allow_pickle=False)
+                _write_npy(member, np.asarray(value()))
     if keep:
         _link_or_copy(target, state_dir / LATEST_STATE)
+
+
+def _write_npy(stream, array: np.ndarray) -> None:
+    """``np.lib.format.write_array`` without its chunked copies: header, then the buffer."""
+    if not array.flags.c_contiguous:
+        array = array.copy(order="C")
+    header = np.lib.format.header_data_from_array_1_0(array)
+    np.lib.format.write_array_header_1_0(stream, header)
+    stream.write(memoryview(array.reshape(-1).view(np.uint8)))
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -579,6 +732,12 @@ def _check_spec(spec: dict):
     if int(params["batch_size"]) < 1:
         raise CnnlabError(f"run {spec['run_id']}: batch_size must be >= 1")
     return str(spec["run_id"]), params, epochs, save_epochs
+
+
+def _seconds_between(start: float | None, end: float | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round(end - start, 3)
 
 
 def peak_memory_mb() -> float:

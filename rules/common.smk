@@ -62,13 +62,24 @@ def training_threads(wildcards):
     return planned_training(wildcards).spec.threads
 
 
+# a selection (seconds) starts before any training, so what it unlocks can start early
+SELECTION_PRIORITY = 10**8
+SELECTION_WAITS_PRIORITY = 10**7
+
+
 def training_priority(wildcards):
-    """Longest trainings first, so that no long one is left running alone at the end."""
+    """Longest trainings first, so that no long one is left running alone at the end;
+    but the trainings a selection waits for (6E's candidates) before all others, so that
+    the trainings it unlocks start early and the others fill the cores around them
+    (simulated on the default lab with 2 cores and the epoch times of DESIGN.md: 1-4 %
+    shorter than longest-first alone, whichever run 6E selects)."""
     dataset = config["datasets"][wildcards.dataset]
     training = planned_training(wildcards)
     seconds = estimated_seconds(
         training.spec, training.epochs, dataset.get("image_size", 128), dataset.get("n_train", 1000)
     )
+    if training.directory in PLAN.trainings_selections_wait_for():
+        return SELECTION_WAITS_PRIORITY + int(seconds // 60)
     return int(seconds // 60)
 
 
@@ -78,10 +89,17 @@ def training_memory_mb(wildcards, input, attempt):
     return (1500 + 3 * int(input.size_mb)) * attempt
 
 
-def training_runtime_minutes(wildcards, attempt):
-    """Wall time per attempt; a training killed at its limit is retried with more and
-    resumes from its last finished epoch (cnnlab.training), so the hours are not lost."""
-    return 240 * attempt
+def training_runtime_minutes(wildcards, input, attempt):
+    """Wall time per attempt: four times cnnlab.cost's estimate (fitted on one core of a
+    fast CPU; a slower node must fit), at least 30 minutes. The images are counted from
+    the prepared arrays (float32, train and test), so a folder data set is counted too.
+    A training killed at its limit is resubmitted with twice, then three times as much and
+    resumes from its last finished epoch (cnnlab.training): the time spent is not lost."""
+    size = dataset_image_size(wildcards)
+    images = max(1, round(input.size_mb * 2**20 / (4 * size * size)))
+    training = planned_training(wildcards)
+    seconds = estimated_seconds(training.spec, training.epochs, size, images)
+    return max(30, -(-4 * int(seconds) // 60)) * attempt
 
 
 def complete_plan_as_dict(wildcards):

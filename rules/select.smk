@@ -13,6 +13,7 @@ checkpoint select_optimum:
         "../envs/cnnlab.yaml"
     log:
         "logs/selection/{task}.log",
+    priority: SELECTION_PRIORITY
     resources:
         mem_mb=1000,
         runtime=10,

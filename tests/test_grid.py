@@ -67,6 +67,18 @@ def test_6e_and_6f_wait_for_the_selection(default_config):
     assert plan.selections_needed == ["6E"]
 
 
+def test_the_selection_waits_for_the_trainings_of_6a_to_6d_alone(default_config):
+    plan = plan_lab(default_config)
+    waited_for = plan.trainings_selections_wait_for()
+    candidates = {e.training.directory for t in ("6A", "6B", "6C", "6D") for e in plan.tasks[t].entries}
+    assert waited_for == candidates and len(waited_for) == 7
+    assert not any("/lenet-" in d or "/mlp-" in d for d in waited_for)
+    # once selected, nothing waits any more; with the optimum pinned, nothing ever waits
+    assert plan_lab(default_config, {"6E": {"batch_size": 8, "lr": 1e-5, "n_base": 8}}).trainings_selections_wait_for() == set()
+    default_config["tasks"]["6E"]["optimum"]["pinned"] = {"batch_size": 4, "lr": 1e-5, "n_base": 8}
+    assert plan_lab(default_config).trainings_selections_wait_for() == set()
+
+
 def test_selection_plans_6e_and_6f_without_changing_earlier_trainings(default_config):
     before = plan_lab(default_config)
     after = plan_lab(default_config, {"6E": {"batch_size": 8, "lr": 1e-4, "n_base": 8}})

@@ -23,7 +23,7 @@ runtime.configure(threads=1)  # before any TensorFlow op runs in this test proce
 
 from cnnlab.history import METRIC_COLUMNS, read_history
 from cnnlab.prepare import arrays_sha256
-from cnnlab.training import epoch_order, train
+from cnnlab.training import epoch_order, load_training_arrays, train
 
 METRICS = list(METRIC_COLUMNS)
 # Keras' own save_weights trips a NumPy 2 deprecation warning, once per variable
@@ -387,3 +387,71 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_history(tmp_path, arrays):
     for epoch in (3, 6):
         name = f"weights/epoch{epoch:04d}.weights.h5"
         assert_same_weights(tmp_path / "killed" / name, whole / name)
+
+
+# --- memory: images held as 8-bit codes where that is exact --------------------------
+
+
+def make_8bit_arrays(path, seed=0):
+    """Like make_arrays, but every pixel an 8-bit level k / 255 (as prepared PNGs are)."""
+    make_arrays(path, seed=seed)
+    with np.load(path) as stored:
+        arrays = {key: stored[key] for key in stored.files}
+    for key in ("x_train", "x_test"):
+        levels = np.rint(arrays[key] * 255).astype(np.uint8)
+        arrays[key] = levels.astype(np.float32) / np.float32(255.0)
+    np.savez(path, **arrays)
+    return path
+
+
+def test_8bit_images_are_held_as_codes_and_train_the_same_numbers(tmp_path, monkeypatch):
+    from cnnlab import training
+
+    arrays_8bit = make_8bit_arrays(tmp_path / "levels.npz")
+    record, coded, _ = run(tmp_path, "coded", spec(3), arrays_8bit)
+    assert record["images_in_memory"] == "uint8"
+    with monkeypatch.context() as patch:  # the same file held as float32
+        patch.setattr(training, "load_training_arrays", lambda path: load_training_arrays(path, compact=False))
+        plain_record, plain, _ = run(tmp_path, "plain", spec(3), arrays_8bit)
+    assert plain_record["images_in_memory"] == "float32"
+    assert metric_bytes(coded / "history.csv") == metric_bytes(plain / "history.csv")
+    assert record["data_sha256"] == plain_record["data_sha256"]
+    assert record["state_hash"] == plain_record["state_hash"]
+
+
+def test_loader_keeps_the_exact_pixels_and_the_manifest_hash(tmp_path, arrays):
+    levels = make_8bit_arrays(tmp_path / "levels.npz")
+    for path, storage in ((levels, "uint8"), (arrays, "float32")):
+        loaded = load_training_arrays(path)
+        assert loaded.storage == storage
+        with np.load(path) as stored:
+            assert loaded.sha256 == arrays_sha256({key: stored[key] for key in stored.files})
+            for split in ("train", "test"):
+                pixels = getattr(loaded, split).float_images()
+                assert pixels.dtype == np.float32
+                assert pixels.tobytes() == stored[f"x_{split}"].tobytes()  # bit for bit
+                assert np.array_equal(getattr(loaded, split).labels, stored[f"y_{split}"])
+
+
+def test_one_pixel_off_the_8bit_levels_keeps_float32(tmp_path, monkeypatch):
+    from cnnlab import training
+
+    path = make_8bit_arrays(tmp_path / "levels.npz")
+    with np.load(path) as stored:
+        arrays = {key: stored[key] for key in stored.files}
+    arrays["x_train"][-1, -1, -1, 0] = np.nextafter(arrays["x_train"][-1, -1, -1, 0], np.float32(2))
+    np.savez(path, **arrays)
+    monkeypatch.setattr(training, "_READ_CHUNK_VALUES", 1000)  # the odd pixel in the last chunk
+    loaded = load_training_arrays(path)
+    assert loaded.train.values is None and loaded.test.values is not None
+    assert loaded.storage == "float32"
+    assert loaded.train.float_images().tobytes() == arrays["x_train"].tobytes()
+
+
+def test_record_says_where_the_time_went(tmp_path, arrays):
+    record, _, _ = run(tmp_path, "timed", spec(2), arrays)
+    assert record["device"]["kind"] in ("CPU", "GPU") and record["device"]["name"]
+    assert record["training_seconds"] > 0 and record["state_seconds"] > 0
+    # this test process started long before the training: startup covers it all
+    assert 0 < record["startup_seconds"] < record["process_seconds"]
+    assert record["process_seconds"] >= record["wall_seconds"] >= record["training_seconds"] + record["state_seconds"]

@@ -1,0 +1,66 @@
+"""What the speed work must not change: the numbers, whatever the number of cores.
+
+A training's thread count is part of its run (config `threads`), not Snakemake's
+`--cores`: cores only change how many jobs run at once, so a history trained with
+`--cores 1` equals, byte for byte in its metric columns, one trained with `--cores 2`
+or `--cores 4`. And the benchmark's epoch count (bench/run.py, part 3) agrees with the plan.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from cnnlab.grid import plan_lab
+from tests.conftest import PROJECT_ROOT, merged_config
+from tests.workflow_helpers import SMALL_CONFIG, copy_workflow, run_snakemake
+
+# two trainings, so that two cores run them at once: one with dropout (seeded
+# randomness inside the model), one at batch size 2 (the most steps)
+TRAININGS = ("alexnet-nb8-do0.4-lr1e-04-bs8-adam-bce-s1", "alexnet-nb8-lr1e-05-bs2-adam-bce-s1")
+
+
+def metric_columns(history_csv) -> str:
+    """The history without its last column (seconds, the only one that may differ)."""
+    return "\n".join(line.rsplit(",", 1)[0] for line in history_csv.read_text().splitlines())
+
+
+@pytest.mark.workflow
+def test_cores_change_how_many_jobs_run_at_once_not_the_numbers(tmp_path):
+    plan = plan_lab(merged_config(PROJECT_ROOT / SMALL_CONFIG))
+    targets = sorted(t.history_csv for t in plan.trainings.values() if t.run_id in TRAININGS)
+    assert len(targets) == len(TRAININGS)
+    histories = {}
+    for cores in (1, 2, 4):
+        workdir = copy_workflow(tmp_path / f"cores{cores}")
+        # the targets first: --configfile takes every word after it
+        result = run_snakemake(workdir, *targets, "--cores", str(cores), "--configfile", SMALL_CONFIG, timeout=600)
+        assert result.returncode == 0, result.stdout[-4000:]
+        histories[cores] = [metric_columns(workdir / target) for target in targets]
+        for target in targets:
+            record = json.loads((workdir / target).with_name("record.json").read_text())
+            assert record["threads"] == 1 and record["status"] == "completed"
+    assert all(len(text.splitlines()) > 1 for text in histories[1])
+    assert histories[2] == histories[1]
+    assert histories[4] == histories[1]
+
+
+def test_benchmark_counts_the_epochs_of_the_plan(tmp_path):
+    output = tmp_path / "bench.md"
+    result = subprocess.run(
+        [sys.executable, "bench/run.py", "--quick", "--parts", "3", "--output", str(output)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "## 3. Epochs trained" in result.stdout and "## Machine" in result.stdout
+    assert output.read_text() in result.stdout
+    part = json.loads(output.with_suffix(".json").read_text())["results"]["3"]
+    # the plan of the quick lab, with the benchmark's stand-in for 6E's selection
+    config = merged_config()
+    config["dataset"], config["epoch_divisor"] = "benchtiny", 50
+    config["datasets"]["benchtiny"] = {"kind": "synthetic", "n_train": 48, "n_test": 24, "seed": 0, "image_size": 32}
+    plan = plan_lab(config, part["stand_in_selection"])
+    assert part["epochs_asked"] == sum(e.epochs for task in plan.tasks.values() for e in task.entries)
+    assert part["trainings"] == len(plan.trainings) < part["runs_listed"] == plan.entries_listed()
+    assert part["epochs_planned"] < part["epochs_asked"]
