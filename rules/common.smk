@@ -50,6 +50,15 @@ def planned_training(wildcards):
     return trainings[key]
 
 
+def training_selections(wildcards):
+    """A training planned after a selection declares it as input: a job on a cluster node
+    plans the workflow again, and may only read a checkpoint it depends on."""
+    key = f"{wildcards.dataset}/{wildcards.run_id}/e{wildcards.epochs}"
+    if key in PLAN.trainings:
+        return []
+    return [selection_json(task_id) for task_id in PLAN.selections_needed]
+
+
 def training_job_spec(wildcards):
     return planned_training(wildcards).job_spec()
 
@@ -133,6 +142,11 @@ def task_plan_as_dict(wildcards):
     plan = plan_for_task(wildcards.task).to_dict()
     wanted = [wildcards.task, *PLAN.tasks[wildcards.task].shows]
     plan["tasks"] = {task_id: plan["tasks"][task_id] for task_id in wanted}
+    run_ids = {entry["run_id"] for task in plan["tasks"].values() for entry in task["entries"]}
+    plan["runs"] = {run_id: plan["runs"][run_id] for run_id in run_ids}
+    plan["trainings"] = {
+        key: training for key, training in plan["trainings"].items() if training["run_id"] in run_ids
+    }
     return plan
 
 

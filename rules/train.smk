@@ -5,6 +5,7 @@
 rule train:
     input:
         arrays="results/data/{dataset}/arrays.npz",
+        selections=training_selections,
     output:
         history="results/runs/{dataset}/{run_id}/e{epochs}/history.csv",
         record="results/runs/{dataset}/{run_id}/e{epochs}/record.json",

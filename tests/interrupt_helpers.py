@@ -1,4 +1,5 @@
-"""Snakemake in the background, for tests that kill it (or its jobs) half-way.
+"""Snakemake in the background, for tests that kill it (or its jobs) half-way, and what
+two runs of the same lab must share.
 
 `start_snakemake` starts the real snakemake in its own session (process group) with its
 output going to a file, so a test can watch the files the workflow writes and strike at
@@ -8,8 +9,10 @@ limit passes, as `run_snakemake` does.
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -108,9 +111,7 @@ def wait_until(condition: Callable[[], object], timeout: float, what: str, snake
         if value:
             return value
         if snakemake is not None and not snakemake.running():
-            raise AssertionError(
-                f"snakemake ended before {what}:\n{snakemake.output()[-5000:]}"
-            )
+            raise AssertionError(f"snakemake ended before {what}:\n{snakemake.output()[-5000:]}")
         if time.monotonic() > deadline:
             if snakemake is not None:
                 snakemake.kill_group()
@@ -133,3 +134,42 @@ def metric_columns(history_csv: Path) -> str:
     lines = Path(history_csv).read_text().splitlines()
     assert lines and lines[0].endswith(",seconds"), lines[:1]
     return "\n".join(line.rsplit(",", 1)[0] for line in lines)
+
+
+# What may differ between two reports of the same results: wall-clock durations
+# ("0m 05s", "1h 02m"), the rendering date, and peak memory (MB), which the OS measures.
+_VARYING = [
+    (re.compile(r"\b\d+h \d{2}m\b|\b\d+m \d{2}s\b"), "<duration>"),
+    (re.compile(r"\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?( UTC)?"), "<date>"),
+    (re.compile(r"\b\d+(\.\d+)? MB\b"), "<memory>"),
+]
+
+
+def comparable_report_text(report_html: Path) -> list[str]:
+    """The report as a reader sees its text, one line per line of text, with what no two
+    renderings share (durations, date, measured memory) replaced by placeholders.
+
+    Everything else must be equal between two runs of the same config on the same
+    machine: every number derived from the histories, every answer, run id, selection
+    and table. Tags, attributes (sort keys hold raw seconds) and embedded images are left
+    out; figures are compared as files.
+    """
+    page = Path(report_html).read_text(encoding="utf-8")
+    page = re.sub(r"<(script|style)\b[^>]*>.*?</\1>", " ", page, flags=re.DOTALL | re.IGNORECASE)
+    page = re.sub(r"<!--.*?-->", " ", page, flags=re.DOTALL)
+    page = re.sub(r"<[^>]+>", "\n", page)
+    lines = []
+    for line in html.unescape(page).splitlines():
+        line = " ".join(line.split())
+        for pattern, placeholder in _VARYING:
+            line = pattern.sub(placeholder, line)
+        if line:
+            lines.append(line)
+    return lines
+
+
+def first_difference(expected: list[str], actual: list[str]) -> str:
+    for index, (a, b) in enumerate(zip(expected, actual)):
+        if a != b:
+            return f"line {index}: expected {a!r}, got {b!r}"
+    return f"lengths differ: {len(expected)} vs {len(actual)} lines"
