@@ -107,6 +107,10 @@ def prepare_dataset(
         output.unlink(missing_ok=True)
         output.parent.mkdir(parents=True, exist_ok=True)
 
+    # a preparation killed half-way (SIGKILL) could not clean up after itself
+    for leftover in arrays_path.parent.glob(".images-*.tmp"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
     temporary: list[Path] = []
     try:
         images_dir = arrays_path.parent / "images"
