@@ -162,6 +162,7 @@ def test_killed_preparation_leaves_nothing_taken_as_done(tmp_path):
     unlock(workdir)
     rerun = run_snakemake(workdir, *args, timeout=600)
     assert rerun.returncode == 0, rerun.stdout[-5000:]
+    assert not list(data_dir.glob(".images-*.tmp")), "the killed run's staging folder is left"
     manifest = json.loads((data_dir / "manifest.json").read_text())
 
     # the same preparation, uninterrupted, outside snakemake
