@@ -142,7 +142,8 @@ def task_plan_as_dict(wildcards):
     plan = plan_for_task(wildcards.task).to_dict()
     wanted = [wildcards.task, *PLAN.tasks[wildcards.task].shows]
     plan["tasks"] = {task_id: plan["tasks"][task_id] for task_id in wanted}
-    run_ids = {entry["run_id"] for task in plan["tasks"].values() for entry in task["entries"]}
+    # sorted: a set's order changes from process to process, and params must not
+    run_ids = sorted({e["run_id"] for task in plan["tasks"].values() for e in task["entries"]})
     plan["runs"] = {run_id: plan["runs"][run_id] for run_id in run_ids}
     plan["trainings"] = {
         key: training for key, training in plan["trainings"].items() if training["run_id"] in run_ids
