@@ -120,23 +120,9 @@ def fit_one_run(params: dict, epochs: int, data: dict, timer=None) -> dict:
 
 def merged_config(workdir: Path, configfiles: list[str]) -> dict:
     """WORKDIR/config.yaml updated by each --configfile, key by key, as Snakemake does."""
-    import yaml
+    from cnnlab.config import read_config_files
 
-    config = yaml.safe_load((workdir / "config.yaml").read_text())
-    for configfile in configfiles:
-        path = Path(configfile)
-        _update(
-            config, yaml.safe_load((path if path.is_absolute() else workdir / path).read_text())
-        )
-    return config
-
-
-def _update(config: dict, override: dict) -> None:
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(config.get(key), dict):
-            _update(config[key], value)
-        else:
-            config[key] = value
+    return read_config_files(workdir / "config.yaml", *(workdir / path for path in configfiles))
 
 
 def lab_runs(workdir: Path, configfiles: list[str]) -> tuple[list[dict], Path]:

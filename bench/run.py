@@ -515,16 +515,12 @@ def lab_records(workdir: Path) -> list[dict]:
 
 
 def merged_config(base: dict, override: dict) -> dict:
-    config = json.loads(json.dumps(base))
+    from copy import deepcopy
 
-    def update(target, changes):
-        for key, value in changes.items():
-            if isinstance(value, dict) and isinstance(target.get(key), dict):
-                update(target[key], value)
-            else:
-                target[key] = value
+    from cnnlab.config import update_config
 
-    update(config, override)
+    config = deepcopy(base)
+    update_config(config, override)
     return config
 
 

@@ -7,6 +7,7 @@ dump that jsonschema prints by default.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,24 @@ def load_config(path: str | Path) -> dict:
         raise CnnlabError(f"{path}: not valid YAML: {error}") from None
     check_config(config, source=str(path))
     return config
+
+
+def read_config_files(*paths: str | Path) -> dict:
+    """The first file updated by each later one, key by key, as `--configfile` does."""
+    config: dict = {}
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            update_config(config, yaml.safe_load(handle) or {})
+    return config
+
+
+def update_config(config: dict, override: dict) -> None:
+    """Merge `override` into `config`: mappings recursively, everything else replaced."""
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            update_config(config[key], value)
+        else:
+            config[key] = copy.deepcopy(value)
 
 
 def check_config(config: Any, source: str = "config") -> None:
