@@ -193,3 +193,13 @@ def _check_threads(threads) -> int:
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
     return threads
+
+
+def native_stderr_to(log_path: Path) -> None:
+    """Point file descriptor 2 at the log (appending); keep sys.stderr on the console."""
+    sys.stderr.flush()
+    console = os.dup(2)
+    with open(log_path, "ab", buffering=0) as log_stream:
+        os.dup2(log_stream.fileno(), 2)
+    # open for the rest of the process: where run_entrypoint prints a one-line error
+    sys.stderr = open(console, "w", buffering=1, encoding="utf-8", errors="replace")  # noqa: SIM115

@@ -10,29 +10,17 @@ and changes the numbers. TensorFlow's native stderr lines (oneDNN notices and th
 go to the job's log; Python's stderr stays on the console for a one-line error message.
 """
 
-import os
-import sys
 from pathlib import Path
 
 from cnnlab import runtime
 from cnnlab.entrypoint import run_entrypoint
 
 
-def native_stderr_to(log_path: Path) -> None:
-    """Point file descriptor 2 at the log (appending); keep sys.stderr on the console."""
-    sys.stderr.flush()
-    console = os.dup(2)
-    with open(log_path, "ab", buffering=0) as log_stream:
-        os.dup2(log_stream.fileno(), 2)
-    # open for the rest of the process: where run_entrypoint prints a one-line error
-    sys.stderr = open(console, "w", buffering=1, encoding="utf-8", errors="replace")  # noqa: SIM115
-
-
 def main(snakemake, log) -> None:
     spec = dict(snakemake.params.spec)
     threads = int(spec["params"].get("threads", 1))
     runtime.configure_environment(threads)
-    native_stderr_to(Path(snakemake.log[0]))
+    runtime.native_stderr_to(Path(snakemake.log[0]))
     runtime.configure_tensorflow(threads)
 
     from cnnlab.training import train  # imports TensorFlow: only now
