@@ -163,6 +163,24 @@ def test_epoch_order_depends_on_seed_and_epoch_only():
     assert sorted(epoch_order(1, 5, 20)) == list(range(20))
 
 
+def test_input_pipelines_run_without_autotuning():
+    """tf.data's autotuning thread made epochs wait for its next wake-up (2.56, 5.12,
+    10.24 s...) whenever two jobs shared the cores; the pipelines have nothing to tune."""
+    import tensorflow as tf
+
+    from cnnlab.training import SplitArrays, _batches, _dataset_options
+
+    assert _dataset_options(tf, 1).autotune.enabled is False
+    split = SplitArrays(
+        images=np.zeros((5, 4, 4, 1), np.uint8),
+        values=None,
+        labels=np.array([0, 1, 0, 1, 1], np.int8),
+    )
+    pipeline = _batches(tf, split, "bce", tf.range(5, dtype=tf.int32), 2, threads=1)
+    assert pipeline.options().autotune.enabled is False
+    assert [len(labels) for _, labels in pipeline] == [2, 2, 1]
+
+
 def test_keras_leaves_dropout_seed_state_out_of_weights():
     """Why the state saves model.variables: save_weights misses the dropout seeds."""
     from cnnlab.models import build_model
