@@ -132,7 +132,7 @@ def describe_group(
     """What one set-up's curves show, in sentences built from its values and diagnoses."""
     n = group.seeds
     sentences = [
-        (f"{group.label}: after {epochs_text(group.epochs)}, training accuracy is "
+        (f"{group.label}: after {_epochs_reached(group)}, training accuracy is "
         f"{with_spread(group, 'final_accuracy')} against a majority-class baseline of "
         f"{percent(baselines.get('train'))}, validation accuracy "
         f"{with_spread(group, 'final_val_accuracy')} against "
@@ -191,6 +191,19 @@ def describe_group(
 def _points_word(value: float) -> str:
     amount = 100 * value
     return f"{amount:g} percentage point{'' if amount == 1 else 's'}"
+
+
+def _epochs_reached(group: Group) -> str:
+    """The epochs the values come from: a diverged run stopped before the epochs asked."""
+    reached = [int(run.history["epoch"].iloc[-1]) for run in group.runs]
+    stopped = sorted(epoch for epoch in reached if epoch < group.epochs)
+    if not stopped:
+        return epochs_text(group.epochs)
+    if len(group.runs) == 1:
+        return f"{stopped[0]} of the {epochs_text(group.epochs)} asked (it stopped there)"
+    listed = ", ".join(str(epoch) for epoch in stopped)
+    return (f"{epochs_text(group.epochs)} ({len(stopped)} of {len(group.runs)} seeds stopped "
+            f"early, at epoch{'s' if len(stopped) > 1 else ''} {listed})")
 
 
 def _best_epochs(group: Group) -> str:

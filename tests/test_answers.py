@@ -60,6 +60,17 @@ def test_diverged_run_names_the_epoch():
     assert "It diverged" in words and "at epoch 21" in words
 
 
+def test_run_that_stopped_when_it_diverged_says_where_it_stopped():
+    stopped = crafted_history("diverged").iloc[:21]  # the training stops at the divergence
+    words = text(make_group([stopped], status="diverged"))
+    assert "after 21 of the 40 epochs asked (it stopped there)" in words
+    assert "It diverged" in words
+
+    seeds = make_group([stopped, crafted_history("settled")], status="diverged")
+    assert "after 40 epochs (1 of 2 seeds stopped early, at epoch 21)" in text(seeds)
+    assert "after 40 epochs," in text(make_group("settled"))
+
+
 def test_changing_the_history_changes_the_answer():
     first = make_group("settled")
     second_history = crafted_history("settled", level=0.05)
