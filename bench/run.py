@@ -492,7 +492,12 @@ def part_whole_lab(ctx: Context) -> dict:
         )
     ctx.lab = {"workdir": runs[-1]["workdir"], "override": override}
     records = lab_records(runs[-1]["workdir"])
+    # how full the cores were: idle cores point at scheduling, full ones at the epochs
+    training_core_seconds = sum(record["process_seconds"] for record in records)
     return {
+        "training_core_seconds": training_core_seconds,
+        "training_core_share": training_core_seconds
+        / (runs[-1]["cnnlab_seconds"] * ctx.cores),
         "command": f"snakemake --cores {ctx.cores} --configfile bench.yaml",
         "override": override,
         "runs": [{key: value for key, value in run.items() if key != "workdir"} for run in runs],
@@ -823,6 +828,13 @@ def render(ctx: Context, command: str) -> str:
                     ["notebook way", seconds_text(part["notebook_seconds"])],
                     ["**ratio cnnlab / notebook**", f"**{part['ratio']:.2f}**"],
                 ],
+            ),
+            "",
+            (
+                f"cnnlab's training jobs (last run) used {part['training_core_seconds']:.0f} core-seconds "
+                f"from process start to exit: {100 * part['training_core_share']:.0f} % of its wall time "
+                f"x {ctx.cores} cores; the rest went to Snakemake, preparation, figures, the report "
+                "and idle cores."
             ),
             "",
         ]
