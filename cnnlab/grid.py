@@ -398,19 +398,30 @@ class Plan:
         """How many (run, epochs) pairs the tasks list one by one, seeds included."""
         return sum(len(task.entries) for task in self.tasks.values())
 
-    def to_dict(self) -> dict:
+    def to_dict(self, task_ids: list[str] | None = None) -> dict:
+        """The plan as data; with ``task_ids``, only those tasks and the runs and
+        trainings they use, so that editing another task leaves it unchanged."""
+        tasks = {
+            task_id: task
+            for task_id, task in self.tasks.items()
+            if task_ids is None or task_id in task_ids
+        }
+        trainings = {
+            key: training
+            for key, training in self.trainings.items()
+            if task_ids is None
+            or any(entry.training is training for task in tasks.values() for entry in task.entries)
+        }
         return {
             "dataset": self.dataset,
             "seeds": self.seeds,
             "share_prefixes": self.share_prefixes,
             "epoch_divisor": self.epoch_divisor,
-            "tasks": {task_id: task.to_dict() for task_id, task in self.tasks.items()},
-            "runs": {
-                training.run_id: training.spec.to_dict() for training in self.trainings.values()
-            },
+            "tasks": {task_id: task.to_dict() for task_id, task in tasks.items()},
+            "runs": {training.run_id: training.spec.to_dict() for training in trainings.values()},
             "trainings": {
                 key: dict(training.job_spec(), directory=training.directory)
-                for key, training in self.trainings.items()
+                for key, training in trainings.items()
             },
         }
 

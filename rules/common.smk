@@ -39,9 +39,13 @@ def complete_plan():
     return plan_lab(config, read_optima(selections))
 
 
+def training_key(wildcards):
+    return f"{wildcards.dataset}/{wildcards.run_id}/e{wildcards.epochs}"
+
+
 def planned_training(wildcards):
     """The training a train job's wildcards name, looked up before any selection first."""
-    key = f"{wildcards.dataset}/{wildcards.run_id}/e{wildcards.epochs}"
+    key = training_key(wildcards)
     if key in PLAN.trainings:
         return PLAN.trainings[key]
     trainings = complete_plan().trainings
@@ -53,8 +57,7 @@ def planned_training(wildcards):
 def training_selections(wildcards):
     """A training planned after a selection declares it as input: a job on a cluster node
     plans the workflow again, and may only read a checkpoint it depends on."""
-    key = f"{wildcards.dataset}/{wildcards.run_id}/e{wildcards.epochs}"
-    if key in PLAN.trainings:
+    if training_key(wildcards) in PLAN.trainings:
         return []
     return [selection_json(task_id) for task_id in PLAN.selections_needed]
 
@@ -139,16 +142,7 @@ def plan_for_task(task_id):
 
 def task_plan_as_dict(wildcards):
     """The plan of a task and the tasks it shows: editing another task redraws nothing."""
-    plan = plan_for_task(wildcards.task).to_dict()
-    wanted = [wildcards.task, *PLAN.tasks[wildcards.task].shows]
-    plan["tasks"] = {task_id: plan["tasks"][task_id] for task_id in wanted}
-    # sorted: a set's order changes from process to process, and params must not
-    run_ids = sorted({e["run_id"] for task in plan["tasks"].values() for e in task["entries"]})
-    plan["runs"] = {run_id: plan["runs"][run_id] for run_id in run_ids}
-    plan["trainings"] = {
-        key: training for key, training in plan["trainings"].items() if training["run_id"] in run_ids
-    }
-    return plan
+    return plan_for_task(wildcards.task).to_dict([wildcards.task, *PLAN.tasks[wildcards.task].shows])
 
 
 def task_figure_inputs(wildcards):

@@ -91,13 +91,20 @@ def unlock(workdir):
     assert result.returncode == 0, result.stdout[-3000:]
 
 
-def test_killed_training_job_is_retried_with_more_memory_and_resumes(tmp_path, uninterrupted):
+def start_and_wait_for_a_random_epoch(tmp_path):
+    """The longer training's lab, started in the background and left running once the
+    training has saved a random epoch between 2 and 20."""
     workdir = copy_workflow(tmp_path)
     training, args = lab_with_longer_training(workdir)
     kill_after = random.randint(2, 20)
-    state_dir = workdir / training.state_directory
     snakemake = start_snakemake(workdir, *args)
+    state_dir = workdir / training.state_directory
     wait_until(lambda: saved_epoch(state_dir) >= kill_after, 300, f"epoch {kill_after}", snakemake)
+    return workdir, training, args, kill_after, snakemake
+
+
+def test_killed_training_job_is_retried_with_more_memory_and_resumes(tmp_path, uninterrupted):
+    workdir, training, _args, kill_after, snakemake = start_and_wait_for_a_random_epoch(tmp_path)
     jobs = snakemake.descendants("train.py")
     assert jobs, snakemake.output()[-3000:]
     for job in jobs:  # the training only, as the OOM killer would: snakemake lives on
@@ -118,14 +125,9 @@ def test_killed_training_job_is_retried_with_more_memory_and_resumes(tmp_path, u
 
 
 def test_killed_workflow_resumes_training_on_rerun(tmp_path, uninterrupted):
-    workdir = copy_workflow(tmp_path)
-    training, args = lab_with_longer_training(workdir)
-    kill_after = random.randint(2, 20)
-    state_dir = workdir / training.state_directory
-    snakemake = start_snakemake(workdir, *args)
-    wait_until(lambda: saved_epoch(state_dir) >= kill_after, 300, f"epoch {kill_after}", snakemake)
+    workdir, training, args, kill_after, snakemake = start_and_wait_for_a_random_epoch(tmp_path)
     snakemake.kill_group()  # snakemake and its job, as a wall-time limit would
-    killed_at = saved_epoch(state_dir)
+    killed_at = saved_epoch(workdir / training.state_directory)
     message = f"killed after epoch {kill_after} (saved: {killed_at})"
     assert kill_after <= killed_at < training.epochs, message
     assert not (workdir / training.history_csv).exists(), message

@@ -1,5 +1,6 @@
 """The expansion of tasks into runs and trainings, pinned on the default config."""
 
+import copy
 import re
 
 import pytest
@@ -184,3 +185,15 @@ def test_every_parameter_that_changes_training_changes_the_run_id():
 )
 def test_format_number(value, text):
     assert format_number(value) == text
+
+
+def test_a_tasks_plan_holds_only_what_it_uses_and_ignores_other_tasks(default_config):
+    plan = plan_lab(default_config).to_dict(["5A"])
+    assert list(plan["tasks"]) == ["5A"]
+    assert list(plan["runs"]) == ["lenet-nb32-lr1e-05-bs8-adam-bce-s1"]
+    assert [training["epochs"] for training in plan["trainings"].values()] == [200]
+
+    edited = copy.deepcopy(default_config)
+    edited["tasks"]["6B"]["runs"][0]["n_base"] = 4
+    assert plan_lab(edited).to_dict(["5A"]) == plan
+    assert plan_lab(edited).to_dict(["6B"]) != plan_lab(default_config).to_dict(["6B"])
