@@ -21,9 +21,8 @@ import keras
 from cnnlab.errors import CnnlabError
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
-# Part of a training state's identity: a state written by another update kernel holds
-# other numbers (cnnlab.training).
 ADAM_UPDATE = "ResourceApplyAdam"
+KERAS_UPDATE = "keras"
 
 
 class FusedAdam(keras.optimizers.Adam):
@@ -67,6 +66,13 @@ def _handle(variable):
     if isinstance(variable, keras.Variable):
         variable = variable.value
     return variable.handle
+
+
+def update_kernel(name: str) -> str:
+    """What updates the weights of optimizer ``name``: :data:`ADAM_UPDATE` or Keras' own
+    update (:data:`KERAS_UPDATE`). Part of a training state's identity (cnnlab.training):
+    another kernel gives other numbers."""
+    return ADAM_UPDATE if name == "adam" else KERAS_UPDATE
 
 
 def build_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:

@@ -141,6 +141,7 @@ def train(
     import tensorflow as tf
 
     from cnnlab.models import build_model, write_summary_csv
+    from cnnlab.optimizers import update_kernel
 
     data = load_training_arrays(arrays_path)
     versions = library_versions()
@@ -267,7 +268,7 @@ def train(
             "inter_op_threads": settings["inter_op_threads"],
             "onednn_opts": settings["TF_ENABLE_ONEDNN_OPTS"],
             "steps_per_execution": STEPS_PER_EXECUTION,
-            "update_kernel": _update_kernel(params).get("update_kernel", "keras"),
+            "update_kernel": update_kernel(params["optimizer"]),
             "versions": versions,
             "params": params,
             "data_sha256": data_sha256,
@@ -579,23 +580,21 @@ def _state_hash(params: dict, data_sha256: str, versions: dict, device: dict | N
         "data_sha256": data_sha256,
         "versions": {key: versions[key] for key in ("tensorflow", "keras", "numpy")},
         "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
-        **_update_kernel(params),
         # not steps_per_execution: 1, 4 and 16 give identical histories
     }
     if device and device.get("kind") != "CPU":
         # a GPU computes other numbers than the CPU: its states are its own
         # (CPU states keep the hash they had before devices were told apart)
         identity["device"] = device["name"]
+    from cnnlab.optimizers import KERAS_UPDATE, update_kernel
+
+    kernel = update_kernel(params["optimizer"])
+    if kernel != KERAS_UPDATE:
+        # another kernel rounds otherwise: its states are its own (the states of the
+        # optimizers that keep Keras' update keep their hash)
+        identity["update_kernel"] = kernel
     text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _update_kernel(params: dict) -> dict:
-    """The weight-update kernel, where it is not the optimizer's Keras update: its numbers
-    differ by float rounding, so its states are its own (other runs keep their hash)."""
-    from cnnlab.optimizers import ADAM_UPDATE
-
-    return {"update_kernel": ADAM_UPDATE} if params.get("optimizer") == "adam" else {}
 
 
 def _state_variables(model) -> list:

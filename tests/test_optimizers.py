@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 
 from cnnlab.errors import CnnlabError
-from cnnlab.optimizers import ADAM_UPDATE, FusedAdam, build_optimizer
+from cnnlab.optimizers import ADAM_UPDATE, KERAS_UPDATE, FusedAdam, build_optimizer, update_kernel
 
 SHAPES = [(300, 16), (16,)]
 
@@ -66,11 +66,13 @@ def _update_op_types(optimizer) -> set[str]:
 
 
 def test_adam_runs_the_fused_kernel_and_keras_adam_does_not():
+    assert update_kernel("adam") == ADAM_UPDATE  # the name records and state hashes carry
     assert ADAM_UPDATE in _update_op_types(build_optimizer("adam", 1e-3))
     assert ADAM_UPDATE not in _update_op_types(keras.optimizers.Adam(1e-3))
 
 
 def test_other_optimizers_are_keras_own():
+    assert update_kernel("sgd") == update_kernel("rmsprop") == KERAS_UPDATE
     assert type(build_optimizer("sgd", 0.1)) is keras.optimizers.SGD
     assert type(build_optimizer("rmsprop", 0.1)) is keras.optimizers.RMSprop
 
