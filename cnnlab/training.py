@@ -285,8 +285,10 @@ def train(
 
 # --- data -------------------------------------------------------------------------
 
-# the float32 value of each 8-bit code, computed as cnnlab.images does (pixel / 255)
-EIGHT_BIT_VALUES = np.arange(256, dtype=np.float32) / np.float32(255.0)
+# the float32 value of each 8-bit code, computed as cnnlab.images does (pixel / 255);
+# float32 division is exact-rounded, so TensorFlow's code / 255 gives the same bits
+EIGHT_BIT_LEVELS = 255.0
+EIGHT_BIT_VALUES = np.arange(256, dtype=np.float32) / np.float32(EIGHT_BIT_LEVELS)
 _IMAGE_KEYS = ("x_train", "x_test")
 _READ_CHUNK_VALUES = 1 << 20  # images are read, hashed and coded 4 MiB at a time
 
@@ -295,17 +297,17 @@ _READ_CHUNK_VALUES = 1 << 20  # images are read, hashed and coded 4 MiB at a tim
 class SplitArrays:
     """One split in memory: images (N, H, W, 1) and labels (N,) int8.
 
-    ``images`` holds either 8-bit codes (uint8) whose float32 values are
-    ``values[codes]``, bit for bit the prepared float32 pixels, or (``values`` None) the
+    ``images`` holds either 8-bit codes (``coded``, uint8) whose float32 values are
+    ``code / 255`` (EIGHT_BIT_VALUES), bit for bit the prepared float32 pixels, or the
     float32 pixels themselves, when some pixel is not an 8-bit level.
     """
 
     images: np.ndarray
     labels: np.ndarray
-    values: np.ndarray | None = None
+    coded: bool = False
 
     def float_images(self) -> np.ndarray:
-        return self.images if self.values is None else self.values[self.images]
+        return EIGHT_BIT_VALUES[self.images] if self.coded else self.images
 
 
 @dataclass
@@ -323,8 +325,7 @@ class TrainingArrays:
     @property
     def storage(self) -> str:
         """``uint8`` when both splits are held as 8-bit codes, else ``float32``."""
-        coded = self.train.values is not None and self.test.values is not None
-        return "uint8" if coded else "float32"
+        return "uint8" if self.train.coded and self.test.coded else "float32"
 
 
 def load_training_arrays(arrays_path: str | os.PathLike, compact: bool = True) -> TrainingArrays:
@@ -365,7 +366,7 @@ def load_training_arrays(arrays_path: str | os.PathLike, compact: bool = True) -
         ) from None
     splits = {}
     for split in ("train", "test"):
-        images, values = arrays[f"x_{split}"]
+        images, coded = arrays[f"x_{split}"]
         labels = arrays[f"y_{split}"]
         if images.ndim != 4 or images.shape[-1] != 1 or len(images) != len(labels.reshape(-1)):
             raise CnnlabError(
@@ -374,7 +375,7 @@ def load_training_arrays(arrays_path: str | os.PathLike, compact: bool = True) -
             )
         if len(images) == 0:
             raise CnnlabError(f"{arrays_path}: the {split} split holds no images")
-        splits[split] = SplitArrays(images, labels.reshape(-1).astype(np.int8), values)
+        splits[split] = SplitArrays(images, labels.reshape(-1).astype(np.int8), coded)
     if splits["train"].images.shape[1:] != splits["test"].images.shape[1:]:
         raise CnnlabError(f"{arrays_path}: train and test images differ in size")
     return TrainingArrays(splits["train"], splits["test"], digest.hexdigest())
@@ -399,7 +400,7 @@ def _hash_array(digest, key: str, array: np.ndarray) -> None:
 
 
 def _read_images(archive, member: str, key: str, digest, compact: bool):
-    """(images, values) of one image array, read in chunks, hashed as it is read."""
+    """(images, coded) of one image array, read in chunks, hashed as it is read."""
     with archive.open(member) as stream:
         version = np.lib.format.read_magic(stream)
         header = None
@@ -413,7 +414,7 @@ def _read_images(archive, member: str, key: str, digest, compact: bool):
     with archive.open(member) as stream:
         array = np.lib.format.read_array(stream, allow_pickle=False)
     _hash_array(digest, key, array)
-    return np.ascontiguousarray(array, dtype=np.float32), None
+    return np.ascontiguousarray(array, dtype=np.float32), False
 
 
 def _read_float32_chunks(stream, key: str, shape: tuple, digest, compact: bool):
@@ -444,8 +445,8 @@ def _read_float32_chunks(stream, key: str, shape: tuple, digest, compact: bool):
             pixels[position : position + size] = chunk
         position += size
     if codes is not None:
-        return codes.reshape(shape), EIGHT_BIT_VALUES.copy()
-    return pixels.reshape(shape), None
+        return codes.reshape(shape), True
+    return pixels.reshape(shape), False
 
 
 def _labels_for_loss(labels: np.ndarray, loss: str) -> np.ndarray:
@@ -478,20 +479,21 @@ def _batches(tf, split: SplitArrays, loss: str, order, batch_size: int, threads:
     or a variable that is read each time the pipeline is iterated), gathered from the
     split's in-memory tensors and prefetched; the last batch holds the remainder.
 
-    8-bit codes become float32 by a table look-up (no arithmetic), so a batch holds
-    exactly the prepared pixels. Build it under ``tf.device("/CPU:0")``.
+    8-bit codes become float32 by ``code / 255``, the division that made the prepared
+    pixels, so a batch holds exactly those pixels (a look-up table gave the same bits
+    at ten times the cost: a gather per pixel). Build it under ``tf.device("/CPU:0")``.
     """
     count = len(split.images)
+    coded = split.coded  # the closure keeps no reference to the NumPy arrays
     images = tf.constant(split.images)
-    values = None if split.values is None else tf.constant(split.values)
     labels = tf.constant(_labels_for_loss(split.labels, loss))
 
     def gather(batch_index):
         start = batch_index * batch_size
         indices = order[start : tf.minimum(start + batch_size, count)]
         batch = tf.gather(images, indices)
-        if values is not None:
-            batch = tf.gather(values, tf.cast(batch, tf.int32))
+        if coded:
+            batch = tf.cast(batch, tf.float32) / EIGHT_BIT_LEVELS
         return batch, tf.gather(labels, indices)
 
     return (

@@ -173,7 +173,6 @@ def test_input_pipelines_run_without_autotuning():
     assert _dataset_options(tf, 1).autotune.enabled is False
     split = SplitArrays(
         images=np.zeros((5, 4, 4, 1), np.uint8),
-        values=None,
         labels=np.array([0, 1, 0, 1, 1], np.int8),
     )
     pipeline = _batches(tf, split, "bce", tf.range(5, dtype=tf.int32), 2, threads=1)
@@ -451,6 +450,24 @@ def test_loader_keeps_the_exact_pixels_and_the_manifest_hash(tmp_path, arrays):
                 assert np.array_equal(getattr(loaded, split).labels, stored[f"y_{split}"])
 
 
+def test_pipeline_turns_every_8bit_code_into_the_prepared_pixel_bit_for_bit():
+    """The pipeline divides codes by 255 in TensorFlow; each of the 256 levels must come
+    out as the float32 pixel that cnnlab.images wrote (its own float32 division)."""
+    import tensorflow as tf
+
+    from cnnlab.training import EIGHT_BIT_VALUES, SplitArrays, _batches
+
+    codes = np.arange(256, dtype=np.uint8).reshape(4, 8, 8, 1)
+    split = SplitArrays(images=codes, labels=np.zeros(4, np.int8), coded=True)
+    with tf.device("/CPU:0"):
+        pipeline = _batches(tf, split, "bce", tf.range(4, dtype=tf.int32), 3, threads=1)
+        batches = [images.numpy() for images, _ in pipeline]
+    pixels = np.concatenate(batches)
+    assert pixels.dtype == np.float32
+    assert pixels.tobytes() == EIGHT_BIT_VALUES[codes].tobytes()
+    assert pixels.tobytes() == split.float_images().tobytes()
+
+
 def test_one_pixel_off_the_8bit_levels_keeps_float32(tmp_path, monkeypatch):
     from cnnlab import training
 
@@ -461,7 +478,7 @@ def test_one_pixel_off_the_8bit_levels_keeps_float32(tmp_path, monkeypatch):
     np.savez(path, **arrays)
     monkeypatch.setattr(training, "_READ_CHUNK_VALUES", 1000)  # the odd pixel in the last chunk
     loaded = load_training_arrays(path)
-    assert loaded.train.values is None and loaded.test.values is not None
+    assert not loaded.train.coded and loaded.test.coded
     assert loaded.storage == "float32"
     assert loaded.train.float_images().tobytes() == arrays["x_train"].tobytes()
 
