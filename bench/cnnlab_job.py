@@ -24,6 +24,7 @@ def main(argv: list[str]) -> None:
     spec = json.loads(Path(argv[1]).read_text())
     threads = int(spec["params"].get("threads", 1))
     runtime.configure_environment(threads)
+    runtime.leave_out_matplotlib()  # Keras' plotting import: half a second per job
     runtime.configure_tensorflow(threads)
 
     from cnnlab.training import train  # imports TensorFlow: only now

@@ -3,21 +3,30 @@
 Snakemake starts ready jobs in order of priority. Starting the longest first (the LPT
 rule) keeps the cores busy to the end instead of leaving one 200-epoch LeNet running
 alone. Only the order matters, so the estimate needs to be right within a factor, not
-exact: multiply-accumulates of the convolutions and dense layers, times three for the
-backward pass, plus a fixed cost per optimizer step (fitted on a 2-core AVX-512 CPU).
+exact. An epoch costs, per image, the multiply-accumulates of the convolutions and dense
+layers (three times: forward and backward) and a pass over each convolution's output
+values (ReLU, pooling, their gradients: memory-bound); per optimizer step, a pass over
+the weights (gradient and update: memory-bound, LeNet's 4.2 million dense weights) and a
+fixed cost. The four rates are fitted on epoch times of the default lab's models (one
+thread per job, two jobs at once, 2-core AVX-512 CPU): within 10 % for the convolutional
+ones (the multiply-accumulates alone gave LeNet 60 % of its time, and ranked a 20-epoch
+LeNet below a 5-epoch AlexNet n_base 32 that takes 40 % less).
 """
 
 from __future__ import annotations
 
 from cnnlab.grid import RunSpec
 
-MACS_PER_SECOND = 4e10
-SECONDS_PER_STEP = 0.0037
+MACS_PER_SECOND = 7e10
+SECONDS_PER_ACTIVATION = 8.4e-9  # per convolution output value of one image
+SECONDS_PER_WEIGHT_UPDATE = 1.4e-9  # per weight, per optimizer step
+SECONDS_PER_STEP = 0.0015
 
 
-def forward_macs(spec: RunSpec, image_size: int) -> float:
-    """Multiply-accumulates of one image's forward pass."""
-    side, channels, macs = image_size, 1, 0.0
+def _layers(spec: RunSpec, image_size: int):
+    """(multiply-accumulates, convolution output values, weights) of one image's forward
+    pass."""
+    side, channels, macs, activations, weights = image_size, 1, 0.0, 0.0, 0.0
     if spec.model == "lenet":
         convolutions = [(spec.n_base, True), (2 * spec.n_base, True)]
     elif spec.model == "alexnet":
@@ -27,16 +36,26 @@ def forward_macs(spec: RunSpec, image_size: int) -> float:
         convolutions = []
     for filters, pooled in convolutions:
         macs += side * side * channels * filters * 9
+        activations += side * side * filters
+        weights += 9 * channels * filters + filters
         channels = filters
         side = side // 2 if pooled else side
     features = side * side * channels
     for width in (*spec.dense, 1):
         macs += features * width
+        weights += features * width + width
         features = width
-    return macs
+    return macs, activations, weights
+
+
+def forward_macs(spec: RunSpec, image_size: int) -> float:
+    """Multiply-accumulates of one image's forward pass."""
+    return _layers(spec, image_size)[0]
 
 
 def estimated_seconds(spec: RunSpec, epochs: int, image_size: int, n_train: int) -> float:
+    macs, activations, weights = _layers(spec, image_size)
     steps = -(-n_train // spec.batch_size)
-    per_epoch = 3 * forward_macs(spec, image_size) * n_train / MACS_PER_SECOND
-    return epochs * (per_epoch + steps * SECONDS_PER_STEP)
+    per_image = 3 * macs / MACS_PER_SECOND + activations * SECONDS_PER_ACTIVATION
+    per_step = weights * SECONDS_PER_WEIGHT_UPDATE + SECONDS_PER_STEP
+    return epochs * (n_train * per_image + steps * per_step)

@@ -75,6 +75,21 @@ def configure_environment(
     }
 
 
+def leave_out_matplotlib() -> bool:
+    """Keep a training process from importing matplotlib; True if it now cannot.
+
+    Importing TensorFlow imports Keras, and Keras imports ``matplotlib.pyplot`` for its
+    image-gallery helpers when it is installed: half a second of every training job's
+    start, in a process that never plots. Keras guards that import (``except
+    ImportError``), so marking matplotlib absent in ``sys.modules`` makes it skip it.
+    Call it before TensorFlow is imported, and only in a process that plots nothing.
+    """
+    if "matplotlib" in sys.modules and sys.modules["matplotlib"] is not None:
+        return False  # already imported: leave it usable
+    sys.modules["matplotlib"] = None
+    return True
+
+
 def configure_tensorflow(
     threads: int, inter_op_threads: int = DEFAULT_INTER_OP_THREADS, seed: int | None = None
 ) -> dict:

@@ -91,8 +91,8 @@ def training_priority(wildcards):
         training.spec, training.epochs, dataset.get("image_size", 128), dataset.get("n_train", 1000)
     )
     if training.directory in PLAN.trainings_selections_wait_for():
-        return SELECTION_WAITS_PRIORITY + int(seconds // 60)
-    return int(seconds // 60)
+        return SELECTION_WAITS_PRIORITY + int(seconds)
+    return int(seconds)
 
 
 def training_memory_mb(wildcards, input, attempt):

@@ -20,6 +20,7 @@ def main(snakemake, log) -> None:
     spec = dict(snakemake.params.spec)
     threads = int(spec["params"].get("threads", 1))
     runtime.configure_environment(threads)
+    runtime.leave_out_matplotlib()  # Keras' plotting import: half a second per job
     runtime.native_stderr_to(Path(snakemake.log[0]))
     runtime.configure_tensorflow(threads)
 

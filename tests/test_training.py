@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from cnnlab import runtime
+from tests.conftest import PROJECT_ROOT
 
 runtime.configure(threads=1)  # before any TensorFlow op runs in this test process
 
@@ -154,6 +155,39 @@ def test_runtime_fixes_threads_and_refuses_to_change_them():
     with pytest.raises(RuntimeError, match="cannot switch to 2"):
         runtime.configure_tensorflow(threads=2)
     assert tf.config.threading.get_intra_op_parallelism_threads() == 1
+
+
+def test_a_training_process_trains_without_importing_matplotlib(tmp_path, arrays):
+    """Keras imports matplotlib.pyplot when TensorFlow loads it (half a second per job);
+    training processes mark it absent, and Keras and the training must do without it."""
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+        from cnnlab import runtime
+        runtime.configure_environment(1)
+        assert runtime.leave_out_matplotlib()
+        runtime.configure_tensorflow(1)
+        from cnnlab.training import train
+        spec = {json.dumps(spec(1))}
+        train(spec, Path({str(arrays)!r}), Path({str(tmp_path / "out")!r}),
+              Path({str(tmp_path / "state")!r}), log=lambda line: None)
+        loaded = [name for name, module in sys.modules.items()
+                  if name.startswith("matplotlib") and module is not None]
+        print("loaded:", loaded)
+        assert not loaded
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "out" / "history.csv").is_file()
 
 
 def test_epoch_order_depends_on_seed_and_epoch_only():
@@ -337,6 +371,7 @@ def test_second_job_waits_for_the_lock(tmp_path, arrays):
 TRAIN_SCRIPT = """
 import sys, time
 from cnnlab import runtime
+from tests.conftest import PROJECT_ROOT
 runtime.configure(threads=1)
 from cnnlab.training import train
 spec = {spec!r}
