@@ -272,8 +272,13 @@ def _git_commit() -> str | None:
             text=True,
             check=True,
         ).stdout.strip()
+        # untracked files (a lab run's logs, results) change no code: not "uncommitted"
         dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=False
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
         ).stdout
         return commit + (" (with uncommitted changes)" if dirty.strip() else "")
     except (OSError, subprocess.CalledProcessError):
