@@ -371,7 +371,6 @@ def test_second_job_waits_for_the_lock(tmp_path, arrays):
 TRAIN_SCRIPT = """
 import sys, time
 from cnnlab import runtime
-from tests.conftest import PROJECT_ROOT
 runtime.configure(threads=1)
 from cnnlab.training import train
 spec = {spec!r}
