@@ -23,9 +23,7 @@ def main(argv: list[str]) -> None:
         raise SystemExit(__doc__)
     spec = json.loads(Path(argv[1]).read_text())
     threads = int(spec["params"].get("threads", 1))
-    runtime.configure_environment(threads)
-    runtime.leave_out_matplotlib()  # Keras' plotting import: half a second per job
-    runtime.configure_tensorflow(threads)
+    runtime.configure_training_process(threads)
 
     from cnnlab.training import train  # imports TensorFlow: only now
 

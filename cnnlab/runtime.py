@@ -150,6 +150,19 @@ def configure(
     return settings
 
 
+def configure_training_process(threads: int, native_log: Path | None = None) -> dict:
+    """Set up a process that trains (scripts/train.py, bench/cnnlab_job.py) before it
+    imports TensorFlow: the environment, matplotlib left out (:func:`leave_out_matplotlib`),
+    TensorFlow's native stderr to ``native_log`` if given (before TensorFlow prints its
+    notices), then TensorFlow's threads and determinism. Returns the settings."""
+    settings = configure_environment(threads)
+    leave_out_matplotlib()
+    if native_log is not None:
+        native_stderr_to(native_log)
+    settings.update(configure_tensorflow(threads))
+    return settings
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy, TensorFlow and Keras' global seed generator."""
     import keras

@@ -287,8 +287,8 @@ def train(
 
 # the float32 value of each 8-bit code, computed as cnnlab.images does (pixel / 255);
 # float32 division is exact-rounded, so TensorFlow's code / 255 gives the same bits
-EIGHT_BIT_LEVELS = 255.0
-EIGHT_BIT_VALUES = np.arange(256, dtype=np.float32) / np.float32(EIGHT_BIT_LEVELS)
+EIGHT_BIT_SCALE = 255.0
+EIGHT_BIT_VALUES = np.arange(256, dtype=np.float32) / np.float32(EIGHT_BIT_SCALE)
 _IMAGE_KEYS = ("x_train", "x_test")
 _READ_CHUNK_VALUES = 1 << 20  # images are read, hashed and coded 4 MiB at a time
 
@@ -493,7 +493,7 @@ def _batches(tf, split: SplitArrays, loss: str, order, batch_size: int, threads:
         indices = order[start : tf.minimum(start + batch_size, count)]
         batch = tf.gather(images, indices)
         if coded:
-            batch = tf.cast(batch, tf.float32) / EIGHT_BIT_LEVELS
+            batch = tf.cast(batch, tf.float32) / EIGHT_BIT_SCALE
         return batch, tf.gather(labels, indices)
 
     return (

@@ -19,10 +19,7 @@ from cnnlab.entrypoint import run_entrypoint
 def main(snakemake, log) -> None:
     spec = dict(snakemake.params.spec)
     threads = int(spec["params"].get("threads", 1))
-    runtime.configure_environment(threads)
-    runtime.leave_out_matplotlib()  # Keras' plotting import: half a second per job
-    runtime.native_stderr_to(Path(snakemake.log[0]))
-    runtime.configure_tensorflow(threads)
+    runtime.configure_training_process(threads, native_log=Path(snakemake.log[0]))
 
     from cnnlab.training import train  # imports TensorFlow: only now
 

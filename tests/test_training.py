@@ -165,9 +165,8 @@ def test_a_training_process_trains_without_importing_matplotlib(tmp_path, arrays
         import sys
         from pathlib import Path
         from cnnlab import runtime
-        runtime.configure_environment(1)
-        assert runtime.leave_out_matplotlib()
-        runtime.configure_tensorflow(1)
+        runtime.configure_training_process(1)  # as scripts/train.py does
+        assert "matplotlib" in sys.modules and sys.modules["matplotlib"] is None
         from cnnlab.training import train
         spec = {json.dumps(spec(1))}
         train(spec, Path({str(arrays)!r}), Path({str(tmp_path / "out")!r}),
