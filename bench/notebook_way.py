@@ -12,12 +12,17 @@ more). No prefix sharing, no deduplication: every run a task lists is trained in
 
 Two modes:
 
-    python bench/notebook_way.py lab WORKDIR [--configfile FILE ...] --json OUT
+    python bench/notebook_way.py lab WORKDIR [--configfile FILE ...] [--part PART]
+                                     [--arrays NPZ] --json OUT
         every task of the lab in WORKDIR, in the order of its config, with the runs each
         task lists (cnnlab.grid resolves "like", "set", "sweep" and the epoch divisor);
         a task whose runs depend on a selection (6E, 6F) uses the optimum that cnnlab's
         run in WORKDIR chose (results/selection/<task>.json), so both train the same runs;
-        the data is WORKDIR/results/data/<dataset>/arrays.npz as cnnlab prepared it.
+        the data is WORKDIR/results/data/<dataset>/arrays.npz as cnnlab prepared it, or
+        NPZ. ``--part first`` trains the runs up to about half the lab's estimated cost
+        (none that waits for a selection: it can run before cnnlab's lab), ``--part
+        second`` the rest; bench/run.py puts cnnlab's lab between the two, so that a
+        drift of the machine's speed weighs on both sides alike.
 
     python bench/notebook_way.py epochs ARRAYS_NPZ --params JSON --epochs E --json OUT
         one run for E epochs: the seconds of each epoch.
@@ -125,40 +130,91 @@ def merged_config(workdir: Path, configfiles: list[str]) -> dict:
     return read_config_files(workdir / "config.yaml", *(workdir / path for path in configfiles))
 
 
-def lab_runs(workdir: Path, configfiles: list[str]) -> tuple[list[dict], Path]:
-    """[{task, run_id, params, epochs}] in the order a notebook takes them; the arrays."""
+LAB_PARTS = ("all", "first", "second")
+
+
+def first_part(config: dict, image_size: int, n_train: int) -> set[tuple[str, int]]:
+    """(task, index of its run) of the runs that ``--part first`` trains.
+
+    Of the runs that wait for no selection, in task order, those whose estimated midpoint
+    (cnnlab.cost) falls in the first half of these runs' estimated cost. The runs after a
+    selection are unknown before cnnlab's lab has run: they all go to the second part.
+    The estimate needs no results, so both parts compute the same split.
+    """
+    from cnnlab.cost import estimated_seconds
+    from cnnlab.grid import plan_lab
+
+    costs = [
+        (task_id, index, estimated_seconds(entry.spec, entry.epochs, image_size, n_train))
+        for task_id, task in plan_lab(config).tasks.items()
+        for index, entry in enumerate(task.entries)  # a task after a selection has none yet
+    ]
+    half = sum(cost for _, _, cost in costs) / 2
+    chosen, spent = set(), 0.0
+    for task_id, index, cost in costs:
+        if spent + cost / 2 > half:
+            break
+        chosen.add((task_id, index))
+        spent += cost
+    return chosen
+
+
+def lab_runs(
+    workdir: Path, configfiles: list[str], part: str = "all", data: dict | None = None
+) -> list[dict]:
+    """[{task, run_id, params, epochs}] of ``part`` in the order a notebook takes them.
+    ``first`` and ``second`` need ``data`` (the loaded arrays): their size sizes the
+    estimate that splits the lab."""
     from cnnlab.grid import plan_lab
     from cnnlab.selection import read_optima
 
     config = merged_config(workdir, configfiles)
     plan = plan_lab(config)
-    selections = {
-        task_id: str(workdir / f"results/selection/{task_id}.json")
-        for task_id in plan.selections_needed
-    }
-    missing = [path for path in selections.values() if not Path(path).is_file()]
-    if missing:
-        raise SystemExit(
-            f"notebook_way: {', '.join(missing)} missing: run cnnlab's lab in {workdir} first"
-        )
-    plan = plan_lab(config, read_optima(selections))
-    runs = [
-        {
-            "task": task_id,
-            "run_id": entry.spec.run_id,
-            "params": entry.spec.to_dict(),
-            "epochs": entry.epochs,
+    if part != "first":
+        selections = {
+            task_id: str(workdir / f"results/selection/{task_id}.json")
+            for task_id in plan.selections_needed
         }
-        for task_id, task in plan.tasks.items()
-        for entry in task.entries
-    ]
-    return runs, workdir / f"results/data/{plan.dataset}/arrays.npz"
+        missing = [path for path in selections.values() if not Path(path).is_file()]
+        if missing:
+            raise SystemExit(
+                f"notebook_way: {', '.join(missing)} missing: run cnnlab's lab in {workdir} first"
+            )
+        plan = plan_lab(config, read_optima(selections))
+    first = None
+    if part != "all":
+        if data is None:
+            raise ValueError("a part of the lab needs the data to split the lab")
+        first = first_part(config, int(data["x_train"].shape[1]), len(data["x_train"]))
+    runs = []
+    for task_id, task in plan.tasks.items():
+        for index, entry in enumerate(task.entries):  # a pending task has none
+            if first is not None and ((task_id, index) in first) != (part == "first"):
+                continue
+            runs.append(
+                {
+                    "task": task_id,
+                    "run_id": entry.spec.run_id,
+                    "params": entry.spec.to_dict(),
+                    "epochs": entry.epochs,
+                }
+            )
+    return runs
 
 
 def run_lab(arguments) -> dict:
     workdir = Path(arguments.workdir).resolve()
-    runs, arrays_path = lab_runs(workdir, arguments.configfile)
+    config = merged_config(workdir, arguments.configfile)
+    arrays_path = (
+        Path(arguments.arrays)
+        if arguments.arrays
+        else workdir / f"results/data/{config['dataset']}/arrays.npz"
+    )
     data = load_data(arrays_path)
+    runs = lab_runs(workdir, arguments.configfile, arguments.part, data)
+    import keras  # noqa: F401 - a notebook's first cell: set-up, before the first run
+
+    first_run_started = time.perf_counter()
     results = []
     for run in runs:
         started = time.perf_counter()
@@ -178,8 +234,12 @@ def run_lab(arguments) -> dict:
         )
     return {
         "mode": "lab",
+        "part": arguments.part,
         "runs": results,
         "epochs": sum(run["epochs"] for run in runs),
+        # process start to the first run (interpreter, imports, data): what a second
+        # process adds over one notebook kernel
+        "setup_seconds": round(first_run_started - PROCESS_STARTED, 3) if PROCESS_STARTED else None,
         "process_seconds": round(time.perf_counter() - PROCESS_STARTED, 3)
         if PROCESS_STARTED
         else None,
@@ -211,6 +271,13 @@ def main(argv=None) -> None:
     lab = modes.add_parser("lab", help="the whole lab, one run after another")
     lab.add_argument("workdir")
     lab.add_argument("--configfile", action="append", default=[])
+    lab.add_argument(
+        "--part",
+        choices=LAB_PARTS,
+        default="all",
+        help="the whole lab, or its first or second part",
+    )
+    lab.add_argument("--arrays", help="the prepared arrays (default: cnnlab's in WORKDIR)")
     lab.add_argument("--json", required=True)
     epochs = modes.add_parser("epochs", help="one run: the seconds of each epoch")
     epochs.add_argument("arrays")

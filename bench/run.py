@@ -18,9 +18,11 @@ Parts (``--parts``, default 1,2,3,4; 5 on request):
 2. The whole lab's wall time: ``snakemake --cores N --configfile bench.yaml`` (bench.yaml
    sets ``epoch_divisor``) in a fresh temporary copy of the workflow, from nothing to the
    report, against bench/notebook_way.py training the same runs (the runs each task lists,
-   6E's from the optimum cnnlab's run chose) one after another in one Python process,
-   from the prepared arrays (data preparation, figures and report are not counted for
-   the notebook). Once by default (``--lab-repeats``): it is the long part.
+   6E's from the optimum cnnlab's run chose) one after another, from the prepared arrays
+   (data preparation, figures and report are not counted for the notebook). The notebook
+   way runs in two parts, one before cnnlab's lab and one after it, so that a drift of
+   the machine's speed weighs on both sides alike; the second process's set-up is not
+   counted. Once by default (``--lab-repeats``): it is the long part.
 3. Epochs trained by cnnlab (its trainings, prefix sharing and deduplication) against
    the epochs the tasks ask for (what the notebook trains).
 4. Per-training-job overhead (process start to first epoch; process time outside the
@@ -459,39 +461,108 @@ def snakemake_executable() -> str:
     return str(beside) if beside.exists() else (shutil.which("snakemake") or "snakemake")
 
 
+def lab_command(ctx: Context, *targets: str) -> list[str]:
+    # targets first: --configfile takes every word that follows it
+    command = [snakemake_executable(), *targets, "--cores", str(ctx.cores)]
+    command += ["--configfile", "bench.yaml"]
+    if ctx.facts["device"]["kind"] == "GPU":
+        command += ["--resources", f"gpu={ctx.facts['device']['count']}"]
+    return command
+
+
+def lab_copy(ctx: Context, name: str, override: dict) -> Path:
+    """A fresh copy of the workflow with bench.yaml = ``override``."""
+    workdir = copy_workflow(ctx.temp / name)
+    (workdir / "bench.yaml").write_text(yaml.safe_dump(override, sort_keys=False))
+    return workdir
+
+
+def prepare_lab_arrays(ctx: Context, override: dict) -> Path:
+    """The lab's arrays, prepared by the workflow's own rule in a copy of its own (not
+    timed), for the notebook way's first part, which runs before cnnlab's lab."""
+    dataset = merged_config(ctx.config, override)["dataset"]
+    workdir = lab_copy(ctx, "lab-data", override)
+    target = f"results/data/{dataset}/arrays.npz"
+    say(f"part 2: preparing the lab's data for the notebook way ({target})")
+    run_processes([lab_command(ctx, target)], [workdir / "snakemake.log"], cwd=workdir)
+    return workdir / target
+
+
+def same_arrays(first: Path, second: Path) -> bool:
+    import numpy as np
+
+    with np.load(first) as one, np.load(second) as other:
+        return sorted(one.files) == sorted(other.files) and all(
+            np.array_equal(one[key], other[key]) for key in one.files
+        )
+
+
+def notebook_lab(ctx: Context, workdir: Path, part: str, arrays: Path) -> dict:
+    """One part of the notebook way's lab: its JSON summary, with its seconds from spawn
+    to exit."""
+    summary_json = workdir / f"notebook_way-{part}.json"
+    command = [
+        sys.executable,
+        str(BENCH / "notebook_way.py"),
+        "lab",
+        str(workdir),
+        "--configfile",
+        "bench.yaml",
+        "--part",
+        part,
+        "--arrays",
+        str(arrays),
+        "--json",
+        str(summary_json),
+    ]
+    (seconds,) = run_processes([command], [workdir / f"notebook_way-{part}.log"])
+    return dict(json.loads(summary_json.read_text()), seconds=seconds)
+
+
 def part_whole_lab(ctx: Context) -> dict:
+    """cnnlab's lab between the two parts of the notebook way's (A, cnnlab, B): a drift
+    of the machine's speed over the half hour then weighs on both sides alike."""
     override = lab_override(ctx)
+    arrays = prepare_lab_arrays(ctx, override)
     runs = []
     for repeat in range(ctx.arguments.lab_repeats):
-        workdir = copy_workflow(ctx.temp / f"lab-{repeat + 1}")
-        (workdir / "bench.yaml").write_text(yaml.safe_dump(override, sort_keys=False))
-        command = [snakemake_executable(), "--cores", str(ctx.cores), "--configfile", "bench.yaml"]
-        if ctx.facts["device"]["kind"] == "GPU":
-            command += ["--resources", f"gpu={ctx.facts['device']['count']}"]
+        workdir = lab_copy(ctx, f"lab-{repeat + 1}", override)
+        say("part 2: the notebook way, first part")
+        first = notebook_lab(ctx, workdir, "first", arrays)
+        say(f"part 2: the notebook way's first part took {first['seconds']:.0f} s")
+        command = lab_command(ctx)
         say(f"part 2: cnnlab's whole lab ({' '.join(command[1:])}) in {workdir}")
         (cnnlab_seconds,) = run_processes([command], [workdir / "snakemake.log"], cwd=workdir)
-        say(f"part 2: cnnlab took {cnnlab_seconds:.0f} s; now the notebook way")
-        notebook_json = workdir / "notebook_way.json"
-        notebook_command = [
-            sys.executable,
-            str(BENCH / "notebook_way.py"),
-            "lab",
-            str(workdir),
-            "--configfile",
-            "bench.yaml",
-            "--json",
-            str(notebook_json),
-        ]
-        (notebook_seconds,) = run_processes([notebook_command], [workdir / "notebook_way.log"])
-        notebook = json.loads(notebook_json.read_text())
-        say(f"part 2: the notebook way took {notebook_seconds:.0f} s")
+        say(f"part 2: cnnlab took {cnnlab_seconds:.0f} s; now the notebook way's second part")
+        lab_arrays = workdir / arrays.relative_to(ctx.temp / "lab-data")
+        if not same_arrays(arrays, lab_arrays):
+            raise BenchError(
+                f"the arrays the notebook way's first part trained on ({arrays}) differ "
+                f"from those cnnlab's lab prepared ({lab_arrays})"
+            )
+        second = notebook_lab(ctx, workdir, "second", arrays)
+        # one notebook kernel would not start twice: the second process's set-up
+        # (interpreter, imports, data) is not counted
+        after_seconds = second["seconds"] - (second["setup_seconds"] or 0.0)
+        notebook_seconds = first["seconds"] + after_seconds
+        say(
+            f"part 2: the notebook way took {notebook_seconds:.0f} s "
+            f"({first['seconds']:.0f} s before cnnlab's lab, {after_seconds:.0f} s after)"
+        )
         runs.append(
             {
                 "workdir": workdir,
                 "cnnlab_seconds": cnnlab_seconds,
                 "notebook_seconds": notebook_seconds,
-                "notebook_runs": len(notebook["runs"]),
-                "notebook_peak_memory_mb": notebook["peak_memory_mb"],
+                "notebook_before_seconds": first["seconds"],
+                "notebook_after_seconds": after_seconds,
+                "notebook_after_setup_seconds": second["setup_seconds"],
+                "notebook_runs": len(first["runs"]) + len(second["runs"]),
+                "notebook_run_seconds": [
+                    {key: run[key] for key in ("task", "run_id", "epochs", "seconds")}
+                    for run in first["runs"] + second["runs"]
+                ],
+                "notebook_peak_memory_mb": max(first["peak_memory_mb"], second["peak_memory_mb"]),
                 "ratio": cnnlab_seconds / notebook_seconds,
             }
         )
@@ -501,9 +572,8 @@ def part_whole_lab(ctx: Context) -> dict:
     training_core_seconds = sum(record["process_seconds"] for record in records)
     return {
         "training_core_seconds": training_core_seconds,
-        "training_core_share": training_core_seconds
-        / (runs[-1]["cnnlab_seconds"] * ctx.cores),
-        "command": f"snakemake --cores {ctx.cores} --configfile bench.yaml",
+        "training_core_share": training_core_seconds / (runs[-1]["cnnlab_seconds"] * ctx.cores),
+        "command": " ".join(["snakemake", *lab_command(ctx)[1:]]),
         "override": override,
         "runs": [{key: value for key, value in run.items() if key != "workdir"} for run in runs],
         "cnnlab_seconds": statistics.median(run["cnnlab_seconds"] for run in runs),
@@ -819,7 +889,11 @@ def render(ctx: Context, command: str) -> str:
             f"cnnlab: `{part['command']}` in a fresh copy of the workflow, bench.yaml = `{json.dumps(part['override'])}`, "
             f"from nothing to the report ({part['trainings']} training jobs, data preparation, selection, figures and report "
             f"included). The notebook way: bench/notebook_way.py, the {part['notebook_runs']} runs the tasks list, one after "
-            "another in one Python process, from the prepared arrays (preparation, figures and report not counted). "
+            "another, from the prepared arrays (preparation, figures and report not counted), in two parts: the first "
+            "before cnnlab's lab (the runs that wait for no selection, up to half of their estimated cost), the second "
+            "after it (the rest, 6E's runs from the optimum cnnlab's lab chose), so that a drift of the machine's speed "
+            "weighs on both sides alike; the second process's set-up (interpreter, imports, data), which one notebook "
+            "kernel would not pay twice, is not counted. "
             + (
                 "Measured once (`--lab-repeats 1`, the default: it is the long part)."
                 if repeats == 1
@@ -831,6 +905,17 @@ def render(ctx: Context, command: str) -> str:
                 [
                     ["cnnlab", seconds_text(part["cnnlab_seconds"])],
                     ["notebook way", seconds_text(part["notebook_seconds"])],
+                    *(
+                        [
+                            [
+                                "notebook way: its part before cnnlab's lab / after",
+                                f"{run['notebook_before_seconds']:.0f} s / {run['notebook_after_seconds']:.0f} s",
+                            ]
+                            for run in part["runs"]
+                        ]
+                        if repeats == 1
+                        else []
+                    ),
                     ["**ratio cnnlab / notebook**", f"**{part['ratio']:.2f}**"],
                 ],
             ),

@@ -6,13 +6,18 @@ A training's thread count is part of its run (config `threads`), not Snakemake's
 or `--cores 4`. And the benchmark's epoch count (bench/run.py, part 3) agrees with the plan.
 """
 
+import importlib.util
 import json
+import os
+import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from cnnlab.grid import plan_lab
+from cnnlab.cost import estimated_seconds
+from cnnlab.grid import RunSpec, plan_lab
 from tests.conftest import PROJECT_ROOT, merged_config
 from tests.workflow_helpers import SMALL_CONFIG, copy_workflow, run_snakemake
 
@@ -64,3 +69,46 @@ def test_benchmark_counts_the_epochs_of_the_plan(tmp_path):
     assert part["epochs_asked"] == sum(e.epochs for task in plan.tasks.values() for e in task.entries)
     assert part["trainings"] == len(plan.trainings) < part["runs_listed"] == plan.entries_listed()
     assert part["epochs_planned"] < part["epochs_asked"]
+
+
+@pytest.fixture
+def notebook_way(monkeypatch):
+    """bench/notebook_way.py as a module (it sets Keras' environment on import: undone after)."""
+    for name in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND", "KERAS_HOME"):
+        if name in os.environ:
+            monkeypatch.setenv(name, os.environ[name])
+        else:
+            monkeypatch.delenv(name, raising=False)
+    spec = importlib.util.spec_from_file_location("notebook_way", PROJECT_ROOT / "bench" / "notebook_way.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_notebook_ways_two_parts_split_the_lab_near_half_its_cost(tmp_path, notebook_way):
+    shutil.copy(PROJECT_ROOT / "config.yaml", tmp_path / "config.yaml")
+    (tmp_path / "bench.yaml").write_text("epoch_divisor: 10\n")
+    data = {"x_train": np.zeros((1000, 128, 1, 1), np.float32)}  # only its size counts
+    first = notebook_way.lab_runs(tmp_path, ["bench.yaml"], "first", data)  # no selection yet
+    selection = tmp_path / "results" / "selection" / "6E.json"
+    selection.parent.mkdir(parents=True)
+    selection.write_text(json.dumps({"chosen": {"params": {"batch_size": 8, "lr": 1e-4, "n_base": 8}}}))
+    second = notebook_way.lab_runs(tmp_path, ["bench.yaml"], "second", data)
+    whole = notebook_way.lab_runs(tmp_path, ["bench.yaml"])
+
+    def key(run):
+        return run["task"], run["run_id"], run["epochs"]
+
+    assert sorted(map(key, first + second)) == sorted(map(key, whole))
+    assert len(whole) == 19
+    assert {run["task"] for run in first}.isdisjoint({"6E", "6F"})
+    assert {"6E", "6F"} <= {run["task"] for run in second}
+
+    def cost(runs):
+        return sum(
+            estimated_seconds(RunSpec.from_params(run["params"], "synthetic", 1), run["epochs"], 128, 1000)
+            for run in runs
+        )
+
+    before_selection = [run for run in second if run["task"] not in ("6E", "6F")]
+    assert 0.35 < cost(first) / (cost(first) + cost(before_selection)) < 0.65
