@@ -19,8 +19,8 @@ Two modes:
         a task whose runs depend on a selection (6E, 6F) uses the optimum that cnnlab's
         run in WORKDIR chose (results/selection/<task>.json), so both train the same runs;
         the data is WORKDIR/results/data/<dataset>/arrays.npz as cnnlab prepared it, or
-        NPZ. ``--part first`` trains the runs up to about half the lab's estimated cost
-        (none that waits for a selection: it can run before cnnlab's lab), ``--part
+        NPZ. ``--part first`` trains, of the runs that wait for no selection, those up
+        to about half their estimated cost (it can run before cnnlab's lab), ``--part
         second`` the rest; bench/run.py puts cnnlab's lab between the two, so that a
         drift of the machine's speed weighs on both sides alike.
 
