@@ -133,20 +133,20 @@ def merged_config(workdir: Path, configfiles: list[str]) -> dict:
 LAB_PARTS = ("all", "first", "second")
 
 
-def first_part(config: dict, image_size: int, n_train: int) -> set[tuple[str, int]]:
+def first_part(plan, image_size: int, n_train: int) -> set[tuple[str, int]]:
     """(task, index of its run) of the runs that ``--part first`` trains.
 
-    Of the runs that wait for no selection, in task order, those whose estimated midpoint
-    (cnnlab.cost) falls in the first half of these runs' estimated cost. The runs after a
-    selection are unknown before cnnlab's lab has run: they all go to the second part.
-    The estimate needs no results, so both parts compute the same split.
+    ``plan`` is the lab's plan before any selection. Of its runs (those that wait for no
+    selection), in task order, those whose estimated midpoint (cnnlab.cost) falls in the
+    first half of their estimated cost. The runs after a selection are unknown before
+    cnnlab's lab has run: they all go to the second part. The estimate needs no results,
+    so both parts compute the same split.
     """
     from cnnlab.cost import estimated_seconds
-    from cnnlab.grid import plan_lab
 
     costs = [
         (task_id, index, estimated_seconds(entry.spec, entry.epochs, image_size, n_train))
-        for task_id, task in plan_lab(config).tasks.items()
+        for task_id, task in plan.tasks.items()
         for index, entry in enumerate(task.entries)  # a task after a selection has none yet
     ]
     half = sum(cost for _, _, cost in costs) / 2
@@ -160,16 +160,15 @@ def first_part(config: dict, image_size: int, n_train: int) -> set[tuple[str, in
 
 
 def lab_runs(
-    workdir: Path, configfiles: list[str], part: str = "all", data: dict | None = None
+    workdir: Path, config: dict, part: str = "all", data: dict | None = None
 ) -> list[dict]:
-    """[{task, run_id, params, epochs}] of ``part`` in the order a notebook takes them.
-    ``first`` and ``second`` need ``data`` (the loaded arrays): their size sizes the
-    estimate that splits the lab."""
+    """[{task, run_id, params, epochs}] of ``part`` of the lab ``config`` in WORKDIR, in the
+    order a notebook takes them. ``first`` and ``second`` need ``data`` (the loaded
+    arrays): their size sizes the estimate that splits the lab."""
     from cnnlab.grid import plan_lab
     from cnnlab.selection import read_optima
 
-    config = merged_config(workdir, configfiles)
-    plan = plan_lab(config)
+    before_selection = plan = plan_lab(config)
     if part != "first":
         selections = {
             task_id: str(workdir / f"results/selection/{task_id}.json")
@@ -185,7 +184,7 @@ def lab_runs(
     if part != "all":
         if data is None:
             raise ValueError("a part of the lab needs the data to split the lab")
-        first = first_part(config, int(data["x_train"].shape[1]), len(data["x_train"]))
+        first = first_part(before_selection, int(data["x_train"].shape[1]), len(data["x_train"]))
     runs = []
     for task_id, task in plan.tasks.items():
         for index, entry in enumerate(task.entries):  # a pending task has none
@@ -211,7 +210,7 @@ def run_lab(arguments) -> dict:
         else workdir / f"results/data/{config['dataset']}/arrays.npz"
     )
     data = load_data(arrays_path)
-    runs = lab_runs(workdir, arguments.configfile, arguments.part, data)
+    runs = lab_runs(workdir, config, arguments.part, data)
     import keras  # noqa: F401 - a notebook's first cell: set-up, before the first run
 
     first_run_started = time.perf_counter()

@@ -477,12 +477,10 @@ def lab_copy(ctx: Context, name: str, override: dict) -> Path:
     return workdir
 
 
-def prepare_lab_arrays(ctx: Context, override: dict) -> Path:
-    """The lab's arrays, prepared by the workflow's own rule in a copy of its own (not
-    timed), for the notebook way's first part, which runs before cnnlab's lab."""
-    dataset = merged_config(ctx.config, override)["dataset"]
+def prepare_lab_arrays(ctx: Context, override: dict, target: str) -> Path:
+    """The lab's arrays (``target``), prepared by the workflow's own rule in a copy of its
+    own (not timed), for the notebook way's first part, which runs before cnnlab's lab."""
     workdir = lab_copy(ctx, "lab-data", override)
-    target = f"results/data/{dataset}/arrays.npz"
     say(f"part 2: preparing the lab's data for the notebook way ({target})")
     run_processes([lab_command(ctx, target)], [workdir / "snakemake.log"], cwd=workdir)
     return workdir / target
@@ -523,7 +521,8 @@ def part_whole_lab(ctx: Context) -> dict:
     """cnnlab's lab between the two parts of the notebook way's (A, cnnlab, B): a drift
     of the machine's speed over the half hour then weighs on both sides alike."""
     override = lab_override(ctx)
-    arrays = prepare_lab_arrays(ctx, override)
+    arrays_target = f"results/data/{merged_config(ctx.config, override)['dataset']}/arrays.npz"
+    arrays = prepare_lab_arrays(ctx, override, arrays_target)
     runs = []
     for repeat in range(ctx.arguments.lab_repeats):
         workdir = lab_copy(ctx, f"lab-{repeat + 1}", override)
@@ -534,7 +533,7 @@ def part_whole_lab(ctx: Context) -> dict:
         say(f"part 2: cnnlab's whole lab ({' '.join(command[1:])}) in {workdir}")
         (cnnlab_seconds,) = run_processes([command], [workdir / "snakemake.log"], cwd=workdir)
         say(f"part 2: cnnlab took {cnnlab_seconds:.0f} s; now the notebook way's second part")
-        lab_arrays = workdir / arrays.relative_to(ctx.temp / "lab-data")
+        lab_arrays = workdir / arrays_target
         if not same_arrays(arrays, lab_arrays):
             raise BenchError(
                 f"the arrays the notebook way's first part trained on ({arrays}) differ "

@@ -89,12 +89,13 @@ def test_the_notebook_ways_two_parts_split_the_lab_near_half_its_cost(tmp_path, 
     shutil.copy(PROJECT_ROOT / "config.yaml", tmp_path / "config.yaml")
     (tmp_path / "bench.yaml").write_text("epoch_divisor: 10\n")
     data = {"x_train": np.zeros((1000, 128, 1, 1), np.float32)}  # only its size counts
-    first = notebook_way.lab_runs(tmp_path, ["bench.yaml"], "first", data)  # no selection yet
+    config = notebook_way.merged_config(tmp_path, ["bench.yaml"])
+    first = notebook_way.lab_runs(tmp_path, config, "first", data)  # no selection yet
     selection = tmp_path / "results" / "selection" / "6E.json"
     selection.parent.mkdir(parents=True)
     selection.write_text(json.dumps({"chosen": {"params": {"batch_size": 8, "lr": 1e-4, "n_base": 8}}}))
-    second = notebook_way.lab_runs(tmp_path, ["bench.yaml"], "second", data)
-    whole = notebook_way.lab_runs(tmp_path, ["bench.yaml"])
+    second = notebook_way.lab_runs(tmp_path, config, "second", data)
+    whole = notebook_way.lab_runs(tmp_path, config)
 
     def key(run):
         return run["task"], run["run_id"], run["epochs"]
