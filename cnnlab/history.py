@@ -11,15 +11,15 @@ only one that differs between otherwise identical trainings.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import math
 import os
-import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
+
+from cnnlab.files import atomic_open
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 METRIC_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy")
@@ -49,7 +49,6 @@ def write_history_csv(rows: Iterable[Mapping[str, float]], path: str | os.PathLi
                 f"history rows must be numbered 1, 2, ...; row {expected_epoch} "
                 f"says epoch {row['epoch']}"
             )
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path) as stream:
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(HISTORY_COLUMNS)
@@ -79,25 +78,3 @@ def read_history(path: str | os.PathLike) -> pd.DataFrame:
     for column in HISTORY_COLUMNS[1:]:
         frame[column] = frame[column].astype("float64")
     return frame
-
-
-@contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, binary: bool = False):
-    """Write ``path`` atomically: yield a stream on a new temporary file beside it, then
-    flush, fsync and rename it onto ``path``; on an error remove it and leave ``path`` be.
-
-    The temporary file is named ``.<name>.<pid>.<random>.tmp`` and gets the usual
-    permissions (0666 less the umask).
-    """
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    options = {"mode": "xb"} if binary else {"mode": "x", "newline": "", "encoding": "utf-8"}
-    try:
-        with open(temporary, **options) as stream:
-            yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)

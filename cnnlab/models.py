@@ -28,7 +28,7 @@ from pathlib import Path
 import keras
 
 from cnnlab.errors import CnnlabError
-from cnnlab.history import atomic_open
+from cnnlab.files import atomic_open
 
 MODELS = ("lenet", "alexnet", "mlp")
 LOSSES = ("bce", "hinge")

@@ -7,7 +7,6 @@ import pytest
 
 from cnnlab.history import (
     HISTORY_COLUMNS,
-    atomic_open,
     format_float,
     read_history,
     write_history_csv,
@@ -94,17 +93,3 @@ def test_read_history_names_unexpected_columns(tmp_path):
     path.write_text("epoch,loss,acc\n1,0.5,0.5\n")
     with pytest.raises(ValueError, match="expected columns"):
         read_history(path)
-
-
-def test_atomic_open_keeps_the_old_file_on_error(tmp_path):
-    path = tmp_path / "file.txt"
-    path.write_text("old\n")
-    with pytest.raises(RuntimeError), atomic_open(path) as stream:
-        stream.write("new, half written")
-        raise RuntimeError("killed")
-    assert path.read_text() == "old\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
-    with atomic_open(path) as stream:
-        stream.write("new\n")
-    assert path.read_text() == "new\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]

@@ -1,0 +1,211 @@
+"""The project's own files on disk: one atomic writer for all of them, and a typed reader
+beside the writer of each JSON file (data manifest, training record, 6E's selection).
+
+Every output is written to a new temporary file beside its target, flushed, fsynced and
+renamed onto it (:func:`atomic_open`), so a reader sees the old file or the new one, never
+half of one. Each reader checks the keys it relies on and turns a missing, unreadable or
+wrongly shaped file into one :class:`~cnnlab.errors.CnnlabError` naming the file and what
+to do, instead of a ``KeyError`` deep in the report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from cnnlab.errors import CnnlabError
+
+SPLITS = ("train", "test")
+
+
+# -- writing ----------------------------------------------------------------------------
+
+
+def temporary_name(path: str | os.PathLike, suffix: str = ".tmp") -> Path:
+    """A fresh name beside ``path`` (``.<name>.<pid>.<random><suffix>``) that no other
+    writer uses, so two processes writing the same target never share a temporary file."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]:
+    """Write ``path`` atomically: yield a stream on a new temporary file beside it, then
+    flush, fsync and rename it onto ``path``; on an error remove it and leave ``path`` be.
+
+    The parent folder is created. The temporary file gets the usual permissions (0666
+    less the umask).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = temporary_name(path)
+    options = {"mode": "xb"} if binary else {"mode": "x", "newline": "", "encoding": "utf-8"}
+    try:
+        with open(temporary, **options) as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    with atomic_open(path) as stream:
+        stream.write(text)
+    return Path(path)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    with atomic_open(path, binary=True) as stream:
+        stream.write(data)
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike, data: Mapping[str, Any]) -> Path:
+    """JSON with two-space indent and a final newline, keys in the order given."""
+    return write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """For writers that need a file name, not a stream (Keras' ``save_weights``): yield a
+    temporary path beside ``path`` whose name ends in ``suffix``, rename it onto ``path``
+    when the block succeeds, remove it when it fails."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = temporary_name(path, suffix)
+    try:
+        yield temporary
+        with open(temporary, "rb+") as stream:
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+
+
+# -- reading ----------------------------------------------------------------------------
+
+
+def read_json(path: str | os.PathLike, what: str) -> dict:
+    """A JSON object from ``path``; ``what`` names the file for the message ("the data
+    manifest"). Missing, unreadable and non-object files are one clear error each."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CnnlabError(f"{path}: {what} is missing; run the workflow to create it.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CnnlabError(f"{path}: {what} is not valid JSON ({error}); delete it and run the "
+                          "workflow again.") from None
+    except OSError as error:
+        raise CnnlabError(f"{path}: cannot read {what} ({error.strerror}).") from None
+    if not isinstance(data, dict):
+        raise CnnlabError(f"{path}: {what} is not a JSON object; delete it and run the workflow "
+                          "again.")
+    return data
+
+
+def require(data: Mapping, shape: Mapping[str, type | tuple[type, ...]], path, what: str) -> None:
+    """Check that ``data`` has each key of ``shape`` with a value of its type(s)."""
+    for key, expected in shape.items():
+        if key not in data:
+            raise CnnlabError(f"{path}: {what} has no {key!r}; it was written by another "
+                              "version or damaged: delete it and run the workflow again.")
+        if not isinstance(data[key], expected) or isinstance(data[key], bool) and bool not in (
+            expected if isinstance(expected, tuple) else (expected,)
+        ):
+            raise CnnlabError(f"{path}: {what} has {key!r} of the wrong type "
+                              f"({type(data[key]).__name__}); delete it and run the workflow "
+                              "again.")
+
+
+# -- the data manifest (written by cnnlab.prepare) --------------------------------------
+
+MANIFEST_SHAPE = {"dataset": str, "counts": dict, "majority_baseline": dict,
+                  "arrays_sha256": str, "skipped": list, "duplicates": list}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What the report reads of ``manifest.json``; ``data`` keeps the whole file."""
+
+    dataset: str
+    counts: dict[str, dict[str, int]]  # {split: {class name: images}}, no "total"
+    baselines: dict[str, float]  # {split: accuracy of always answering the majority class}
+    arrays_sha256: str
+    skipped: list[dict]  # {"file": ..., "reason": ...}
+    duplicates: list
+    data: dict
+
+
+def read_manifest(path: str | os.PathLike) -> Manifest:
+    data = read_json(path, "the data manifest")
+    require(data, MANIFEST_SHAPE, path, "the data manifest")
+    for table in ("counts", "majority_baseline"):
+        missing = [split for split in SPLITS if not isinstance(data[table].get(split), dict)]
+        if missing:
+            raise CnnlabError(f"{path}: the data manifest's {table!r} has no {missing[0]!r} split; "
+                              "delete it and run the workflow again.")
+    try:
+        counts = {split: {str(name): int(count) for name, count in data["counts"][split].items()
+                          if name != "total"} for split in SPLITS}
+        baselines = {split: float(data["majority_baseline"][split]["fraction"])
+                     for split in SPLITS}
+    except (KeyError, TypeError, ValueError) as error:
+        raise CnnlabError(f"{path}: the data manifest's counts or baselines are damaged "
+                          f"({error!r}); delete it and run the workflow again.") from None
+    return Manifest(dataset=data["dataset"], counts=counts, baselines=baselines,
+                    arrays_sha256=data["arrays_sha256"], skipped=data["skipped"],
+                    duplicates=data["duplicates"], data=data)
+
+
+# -- a training's record.json (written by cnnlab.training) ------------------------------
+
+RECORD_SHAPE = {"run_id": str, "status": str, "epochs_trained": int, "resumed_from_epoch": int,
+                "wall_seconds": (int, float), "peak_memory_mb": (int, float), "device": str,
+                "threads": int, "versions": dict, "params": dict}
+RECORD_STATUSES = ("completed", "diverged")
+
+
+def write_record(path: str | os.PathLike, record: Mapping[str, Any]) -> Path:
+    require(record, RECORD_SHAPE, path, "the training record")
+    return write_json(path, record)
+
+
+def read_record(path: str | os.PathLike) -> dict:
+    """A training's record (see docs/architecture.md for its keys), checked."""
+    record = read_json(path, "the training record")
+    require(record, RECORD_SHAPE, path, "the training record")
+    if record["status"] not in RECORD_STATUSES:
+        raise CnnlabError(f"{path}: the training record's status {record['status']!r} is none of "
+                          f"{', '.join(RECORD_STATUSES)}; delete the training folder and run the "
+                          "workflow again.")
+    return record
+
+
+# -- 6E's selection (written by cnnlab.selection) ---------------------------------------
+
+SELECTION_SHAPE = {"task": str, "rule": str, "rule_text": str, "chosen": dict,
+                   "candidates": list, "fallback": bool, "pinned": bool}
+CHOSEN_SHAPE = {"run_id": str, "task": str, "epochs": int, "params": dict, "values": dict}
+
+
+def write_selection(path: str | os.PathLike, selection: Mapping[str, Any]) -> Path:
+    require(selection, SELECTION_SHAPE, path, "the selection")
+    require(selection["chosen"], CHOSEN_SHAPE, path, "the selection's chosen set-up")
+    return write_json(path, selection)
+
+
+def read_selection(path: str | os.PathLike) -> dict:
+    selection = read_json(path, "the selection")
+    require(selection, SELECTION_SHAPE, path, "the selection")
+    require(selection["chosen"], CHOSEN_SHAPE, path, "the selection's chosen set-up")
+    return selection
