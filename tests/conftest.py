@@ -20,7 +20,8 @@ def small_lab(tmp_path_factory):
 
     Tests that change it work on a copy (see `copy_of_small_lab`).
     """
-    from tests.workflow_helpers import SMALL_CONFIG, copy_workflow, run_snakemake
+    from cnnlab.layout import copy_workflow
+    from tests.workflow_helpers import SMALL_CONFIG, run_snakemake
 
     workdir = copy_workflow(tmp_path_factory.mktemp("small-lab"))
     result = run_snakemake(workdir, "--cores", "2", "--configfile", SMALL_CONFIG, timeout=1500)

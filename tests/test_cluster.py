@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from cnnlab.grid import plan_lab
+from cnnlab.layout import copy_workflow
 from cnnlab.selection import read_optima
 from tests.conftest import merged_config
 from tests.interrupt_helpers import (
@@ -26,7 +27,7 @@ from tests.interrupt_helpers import (
     metric_columns,
     start_snakemake,
 )
-from tests.workflow_helpers import SMALL_CONFIG, copy_workflow
+from tests.workflow_helpers import SMALL_CONFIG
 
 pytestmark = [pytest.mark.cluster, pytest.mark.workflow, pytest.mark.slow]
 

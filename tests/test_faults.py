@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from cnnlab.grid import plan_lab
+from cnnlab.layout import copy_workflow
 from cnnlab.prepare import prepare_dataset
 from cnnlab.selection import read_optima
 from tests.conftest import merged_config
@@ -34,7 +35,7 @@ from tests.interrupt_helpers import (
     start_snakemake,
     wait_until,
 )
-from tests.workflow_helpers import SMALL_CONFIG, copy_workflow, job_counts, run_snakemake
+from tests.workflow_helpers import SMALL_CONFIG, job_counts, run_snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 

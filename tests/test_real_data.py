@@ -28,10 +28,11 @@ from PIL import Image
 from cnnlab.config import check_config
 from cnnlab.grid import plan_lab
 from cnnlab.images import read_image
+from cnnlab.layout import copy_workflow
 from cnnlab.prepare import load_prepared, prepare_dataset
 from cnnlab.selection import read_optima
 from tests.conftest import PROJECT_ROOT, merged_config
-from tests.workflow_helpers import copy_workflow, run_snakemake
+from tests.workflow_helpers import run_snakemake
 
 REAL_DATA = PROJECT_ROOT.parent / "shared" / "data" / "skin-real"
 """Where config-real.yaml's `path: ../shared/data/skin-real` points from the project."""

@@ -18,8 +18,9 @@ import pytest
 
 from cnnlab.cost import estimated_seconds
 from cnnlab.grid import RunSpec, plan_lab
+from cnnlab.layout import copy_workflow
 from tests.conftest import PROJECT_ROOT, merged_config
-from tests.workflow_helpers import SMALL_CONFIG, copy_workflow, run_snakemake
+from tests.workflow_helpers import SMALL_CONFIG, run_snakemake
 
 # two trainings, so that two cores run them at once: one with dropout (seeded
 # randomness inside the model), one at batch size 2 (the most steps)

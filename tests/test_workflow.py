@@ -10,9 +10,10 @@ import pytest
 import yaml
 
 from cnnlab.grid import plan_lab
+from cnnlab.layout import copy_workflow
 from cnnlab.selection import read_optima
 from tests.conftest import merged_config
-from tests.workflow_helpers import SMALL_CONFIG, copy_workflow, job_counts, run_snakemake
+from tests.workflow_helpers import SMALL_CONFIG, job_counts, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
