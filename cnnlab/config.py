@@ -1,13 +1,18 @@
-"""Checking config.yaml: the schema first, then what a schema cannot say.
+"""Checking config.yaml once, first: the schema with its defaults filled in, then what a
+schema cannot say.
 
 Each mistake becomes one `CnnlabError` whose message names the key (as a dotted
 path such as ``tasks.5A.runs[0].lr``) and says what to do, instead of the schema
-dump that jsonschema prints by default.
+dump that jsonschema prints by default. A config that passes has every default of
+``schemas/config.schema.yaml`` filled in, so the code downstream reads the values
+(``config["seeds"]``, ``config["datasets"][name]["image_size"]``) without restating them.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +23,16 @@ from cnnlab.errors import CnnlabError
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 
-RUN_PARAMETERS = (
-    "model", "n_base", "dense", "dropout", "optimizer", "lr",
-    "batch_size", "loss", "epochs", "threads", "precision",
-)
-
 
 def load_schema(path: Path = SCHEMA_PATH) -> dict:
     with open(path, encoding="utf-8") as handle:
         return yaml.safe_load(handle)
+
+
+@functools.cache
+def _schema() -> dict:
+    # read once per process: every data set preparation checks its entry again
+    return load_schema()
 
 
 def load_config(path: str | Path) -> dict:
@@ -39,8 +45,7 @@ def load_config(path: str | Path) -> dict:
         raise CnnlabError(f"{path}: config file not found.") from None
     except yaml.YAMLError as error:
         raise CnnlabError(f"{path}: not valid YAML: {error}") from None
-    check_config(config, source=str(path))
-    return config
+    return checked_config(config, source=str(path))
 
 
 def read_config_files(*paths: str | Path) -> dict:
@@ -61,14 +66,45 @@ def update_config(config: dict, override: dict) -> None:
             config[key] = copy.deepcopy(value)
 
 
-def check_config(config: Any, source: str = "config") -> None:
-    """Raise CnnlabError naming the first mistake in `config`, else return."""
+def checked_config(config: Any, source: str = "config") -> dict:
+    """Check `config` and fill in the schema's defaults, in place; return it.
+
+    In place, because Snakemake's `config` is one object that every rule reads. Raises
+    CnnlabError naming the first mistake.
+    """
     if not isinstance(config, dict):
         raise CnnlabError(f"{source}: the config must be a mapping of keys, not {type(config).__name__}.")
-    schema = load_schema()
+    schema = _schema()
     _check_against_schema(config, schema, source)
     _check_sweep_values(config, schema, source)
     _check_references(config, source)
+    return config
+
+
+def check_config(config: Any, source: str = "config") -> None:
+    """Raise CnnlabError naming the first mistake in `config`, else return; `config` itself
+    is left as it is (:func:`checked_config` checks a copy)."""
+    checked_config(copy.deepcopy(config), source)
+
+
+def checked_dataset(dataset: Any, name: str) -> dict:
+    """One entry of ``datasets:`` checked against the schema, as a new dict with the
+    defaults of its kind filled in; mistakes are named ``datasets.<name>.<key>``.
+
+    For callers that prepare a data set without the whole config (tests, the benchmark);
+    an entry of a checked config passes unchanged.
+    """
+    schema = dict(_schema()["$defs"]["dataset"], **{"$defs": _schema()["$defs"]})
+    dataset = copy.deepcopy(dataset)
+    _check_against_schema(dataset, schema, source=None, where=["datasets", name])
+    return dataset
+
+
+def dataset_defaults(kind: str) -> dict:
+    """The schema's defaults of a data set of `kind` (``folder``, ``synthetic``)."""
+    required = {"path": "-"} if kind == "folder" else {}  # a folder entry must name its folder
+    filled = checked_dataset({"kind": kind, **required}, kind)
+    return {key: value for key, value in filled.items() if key != "kind" and key not in required}
 
 
 def key_path(parts) -> str:
@@ -94,7 +130,8 @@ def _describe(error: jsonschema.ValidationError) -> tuple[list, str]:
         return path + unknown[:1], f"unknown key {keys}: check its spelling.{hint}"
     if validator == "required":
         missing = [k for k in value if k not in error.instance]
-        return path + missing[:1], "is missing: this key is required."
+        about = error.schema.get("properties", {}).get(missing[0], {}).get("description")
+        return path + missing[:1], f"is missing: this key is required{f' ({about})' if about else ''}."
     if validator == "enum":
         choices = ", ".join(repr(v) for v in value)
         return path, f"{error.instance!r} is not one of {choices}."
@@ -110,6 +147,14 @@ def _describe(error: jsonschema.ValidationError) -> tuple[list, str]:
         return path, f"{error.instance!r} has the wrong type: expected {value}."
     if validator == "pattern" or validator == "propertyNames":
         return path, f"{error.instance!r} is not a valid name (letters, digits, '_', '-' and '.')."
+    if validator in ("minItems", "maxItems") and error.schema.get("minItems") == error.schema.get(
+        "maxItems"
+    ):
+        return path, f"must have exactly {value} entries, not {len(error.instance)}."
+    if validator == "minItems" and value > 1:
+        return path, f"must have at least {value} entries, not {len(error.instance)}."
+    if validator == "maxItems":
+        return path, f"must have at most {value} entries, not {len(error.instance)}."
     if validator in ("minItems", "minProperties"):
         return path, "must not be empty."
     if validator == "uniqueItems":
@@ -126,14 +171,39 @@ def _leaf_errors(error: jsonschema.ValidationError):
         yield error
 
 
-def _check_against_schema(config: dict, schema: dict, source: str) -> None:
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+def _filling_properties(validator, properties, instance, schema) -> Iterator:
+    """jsonschema's ``properties`` check that first sets each absent property that has a
+    default (as ``snakemake.utils.validate(..., set_default=True)`` does). It runs only
+    where the instance is checked against that subschema, so a ``then`` branch fills in the
+    defaults of its data set kind alone."""
+    if isinstance(instance, dict):
+        for name, subschema in properties.items():
+            if isinstance(subschema, dict) and "default" in subschema:
+                instance.setdefault(name, copy.deepcopy(subschema["default"]))
+    yield from jsonschema.Draft202012Validator.VALIDATORS["properties"](
+        validator, properties, instance, schema
+    )
+
+
+FillingValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator, {"properties": _filling_properties}
+)
+
+
+def _check_against_schema(
+    instance: Any, schema: dict, source: str | None, where: list | None = None
+) -> None:
+    """Fill in the defaults of `schema` and raise the first mistake as one line."""
+    errors = sorted(
+        FillingValidator(schema).iter_errors(instance),
+        key=lambda e: list(map(str, e.absolute_path)),
+    )
     if not errors:
         return
     leaves = sorted(_leaf_errors(errors[0]), key=lambda e: -len(e.absolute_path))
     path, sentence = _describe(leaves[0])
-    raise CnnlabError(f"{source}: {key_path(path)}: {sentence}")
+    key = key_path([*(where or []), *path])
+    raise CnnlabError(f"{source}: {key}: {sentence}" if source else f"{key}: {sentence}")
 
 
 def _check_sweep_values(config: dict, schema: dict, source: str) -> None:
