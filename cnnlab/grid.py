@@ -199,9 +199,10 @@ class Plan:
     def __init__(self, config: dict, optima: dict[str, dict] | None = None):
         self.config = config
         self.dataset = config["dataset"]
-        self.seeds = list(config.get("seeds", [1]))
-        self.share_prefixes = bool(config.get("share_prefixes", True))
-        self.epoch_divisor = int(config.get("epoch_divisor", 1))
+        # a checked config (cnnlab.config.checked_config): the schema's defaults are in it
+        self.seeds = list(config["seeds"])
+        self.share_prefixes = bool(config["share_prefixes"])
+        self.epoch_divisor = int(config["epoch_divisor"])
         self.optima = dict(optima or {})
         self._resolved: dict[str, list[dict] | None] = {}
         self.tasks: dict[str, TaskPlan] = {}
@@ -274,12 +275,12 @@ class Plan:
             )
             if "optimum" in task:
                 plan.optimum = {
-                    "rule": task["optimum"].get("rule", "best_val_accuracy_within_gap"),
-                    "max_gap": task["optimum"].get("max_gap", 0.1),
+                    "rule": task["optimum"]["rule"],
+                    "max_gap": task["optimum"]["max_gap"],
                     "candidates": list(task["optimum"]["candidates"]),
                     "copy": list(task["optimum"]["copy"]),
-                    "pinned": bool(task["optimum"].get("pinned")),
-                    "selection": None if task["optimum"].get("pinned") else selection_json(task_id),
+                    "pinned": bool(task["optimum"]["pinned"]),
+                    "selection": None if task["optimum"]["pinned"] else selection_json(task_id),
                 }
             parameter_sets = self.task_parameter_sets(task_id)
             if parameter_sets is None:

@@ -4,22 +4,21 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 from cnnlab import report as lab_report
-from cnnlab.config import check_config
+from cnnlab.config import checked_config
 from cnnlab.cost import estimated_seconds
 from cnnlab.errors import CnnlabError
 from cnnlab.grid import plan_lab, selection_json
 from cnnlab.selection import read_optima
 
 try:
-    # our own check first: one line that names the key, instead of a schema dump
-    check_config(config, source=" + ".join(str(f) for f in reversed(workflow.configfiles)))
+    # one check, first: one line that names the key, instead of a schema dump; it fills in
+    # the schema's defaults in place, so everything below reads them from `config`
+    checked_config(config, source=" + ".join(str(f) for f in reversed(workflow.configfiles)))
     PLAN = plan_lab(config)
 except CnnlabError as error:
     sys.exit(f"cnnlab: {error}")
-validate(config, "../schemas/config.schema.yaml")
 
 
 wildcard_constraints:
@@ -88,7 +87,7 @@ def training_priority(wildcards):
     dataset = config["datasets"][wildcards.dataset]
     training = planned_training(wildcards)
     seconds = estimated_seconds(
-        training.spec, training.epochs, dataset.get("image_size", 128), dataset.get("n_train", 1000)
+        training.spec, training.epochs, dataset["image_size"], dataset.get("n_train", 1000)
     )
     if training.directory in PLAN.trainings_selections_wait_for():
         return SELECTION_WAITS_PRIORITY + int(seconds)
@@ -123,7 +122,7 @@ def dataset_config(wildcards):
 
 
 def dataset_image_size(wildcards):
-    return config["datasets"][wildcards.dataset].get("image_size", 128)
+    return config["datasets"][wildcards.dataset]["image_size"]
 
 
 def candidate_histories(wildcards):

@@ -5,7 +5,30 @@ import re
 
 import pytest
 
+from cnnlab.config import checked_config
 from cnnlab.grid import RunSpec, format_number, plan_lab
+from tests.conftest import PROJECT_ROOT, merged_config
+
+
+# The plan is made from a checked config, as the workflow makes it: defaults filled in.
+@pytest.fixture
+def default_config() -> dict:
+    return checked_config(merged_config())
+
+
+@pytest.fixture
+def small_config() -> dict:
+    return checked_config(merged_config(PROJECT_ROOT / "tests" / "configs" / "small.yaml"))
+
+
+def test_the_schema_defaults_are_what_the_plan_reads(default_config):
+    bare = merged_config()
+    for key in ("seeds", "share_prefixes", "epoch_divisor"):
+        del bare[key]
+    for key in ("rule", "max_gap", "pinned"):
+        del bare["tasks"]["6E"]["optimum"][key]
+    # config.yaml states the schema's defaults: leaving them out plans the same lab
+    assert plan_lab(checked_config(bare)).to_dict() == plan_lab(default_config).to_dict()
 
 
 def trainings_of(plan, task_id):
