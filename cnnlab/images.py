@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from cnnlab.config import dataset_defaults
 from cnnlab.errors import CnnlabError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -54,11 +55,10 @@ RESAMPLING_METHODS = {
 }
 """``resize`` choices. ``area`` averages the source pixels each target pixel covers."""
 
-LAYOUTS = ("auto", "filename", "subfolders")
-BAD_IMAGE_POLICIES = ("error", "skip")
-DUPLICATE_POLICIES = ("warn", "error")
 SPLITS = ("train", "test")
-DEFAULT_MAX_PIXELS = 50_000_000
+
+_DEFAULTS = dataset_defaults("folder")  # the schema's, the one place they are written
+DEFAULT_MAX_PIXELS = _DEFAULTS["max_pixels"]
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _SKIP_HINT = "or set `on_bad_image: skip` in the data set's config to leave such files out"
@@ -91,70 +91,39 @@ DEFAULT_CLASSES = (
 
 @dataclass(frozen=True)
 class FolderOptions:
-    """How to read a folder data set (the dataset config's keys, checked)."""
+    """How to read a folder data set: the keys of a folder entry of ``datasets:``.
+
+    The values are those of an entry checked by :mod:`cnnlab.config` (each key against the
+    schema, whose defaults these are); only what the schema cannot say about the classes,
+    taken together, is checked here.
+    """
 
     classes: tuple[ClassSpec, ...] = DEFAULT_CLASSES
-    layout: str = "auto"
-    resize: str = "bilinear"
-    on_bad_image: str = "error"
-    on_duplicate: str = "warn"
+    layout: str = _DEFAULTS["layout"]
+    resize: str = _DEFAULTS["resize"]
+    on_bad_image: str = _DEFAULTS["on_bad_image"]
+    on_duplicate: str = _DEFAULTS["on_duplicate"]
     max_pixels: int = DEFAULT_MAX_PIXELS
-    test_fraction: float | None = None
-    split_seed: int = 0
+    test_fraction: float | None = _DEFAULTS["test_fraction"]
+    split_seed: int = _DEFAULTS["split_seed"]
 
     def __post_init__(self) -> None:
-        _check_choice("layout", self.layout, LAYOUTS)
-        _check_choice("resize", self.resize, tuple(RESAMPLING_METHODS))
-        _check_choice("on_bad_image", self.on_bad_image, BAD_IMAGE_POLICIES)
-        _check_choice("on_duplicate", self.on_duplicate, DUPLICATE_POLICIES)
-        if not _is_int(self.max_pixels) or self.max_pixels < 1:
-            raise CnnlabError(f"max_pixels must be a positive integer, got {self.max_pixels!r}.")
-        if self.test_fraction is not None and (
-            not isinstance(self.test_fraction, int | float)
-            or isinstance(self.test_fraction, bool)
-            or not 0 < self.test_fraction < 1
-        ):
-            raise CnnlabError(
-                f"test_fraction must be a number between 0 and 1 (exclusive) or null, "
-                f"got {self.test_fraction!r}."
-            )
-        if not _is_int(self.split_seed) or self.split_seed < 0:
-            raise CnnlabError(f"split_seed must be an integer >= 0, got {self.split_seed!r}.")
         object.__setattr__(self, "classes", tuple(self.classes))
         _check_classes(self.classes)
 
 
-def classes_from_config(entries: object) -> tuple[ClassSpec, ...]:
-    """Parse ``classes: [{name, label, pattern?, folder?}, ...]`` (pattern, folder default
-    to the name)."""
-    if not isinstance(entries, list | tuple) or not entries:
-        raise CnnlabError(
-            f"classes must be a list of {{name, label, pattern, folder}} entries, got {entries!r}."
+def classes_from_config(entries: Sequence[dict]) -> tuple[ClassSpec, ...]:
+    """``classes: [{name, label, pattern?, folder?}, ...]`` of a checked entry as specs; a
+    class's pattern and folder default to its name."""
+    return tuple(
+        ClassSpec(
+            name=entry["name"],
+            label=int(entry["label"]),
+            pattern=entry.get("pattern", entry["name"]),
+            folder=entry.get("folder", entry["name"]),
         )
-    specs = []
-    for position, entry in enumerate(entries):
-        where = f"classes[{position}]"
-        if not isinstance(entry, dict):
-            raise CnnlabError(f"{where} must be a mapping with name and label, got {entry!r}.")
-        unknown = sorted(set(entry) - {"name", "label", "pattern", "folder"})
-        if unknown:
-            raise CnnlabError(
-                f"{where} has unknown key(s) {', '.join(unknown)}; "
-                "the keys are name, label, pattern and folder."
-            )
-        name = entry.get("name")
-        if not isinstance(name, str) or not name:
-            raise CnnlabError(f"{where}.name must be a non-empty string, got {name!r}.")
-        label = entry.get("label")
-        if not _is_int(label):
-            raise CnnlabError(f"{where}.label must be 0 or 1, got {label!r}.")
-        pattern = entry.get("pattern", name)
-        folder = entry.get("folder", name)
-        for key, value in (("pattern", pattern), ("folder", folder)):
-            if not isinstance(value, str) or not value:
-                raise CnnlabError(f"{where}.{key} must be a non-empty string, got {value!r}.")
-        specs.append(ClassSpec(name=name, label=int(label), pattern=pattern, folder=folder))
-    return tuple(specs)
+        for entry in entries
+    )
 
 
 def _check_classes(classes: Sequence[ClassSpec]) -> None:
@@ -174,15 +143,6 @@ def _check_classes(classes: Sequence[ClassSpec]) -> None:
                 f"classes: folder {spec.folder!r} of class {spec.name} must be a plain "
                 "folder name, without slashes."
             )
-
-
-def _check_choice(key: str, value: object, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise CnnlabError(f"{key} must be one of {', '.join(choices)}; got {value!r}.")
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 # ---------------------------------------------------------------------------------------
@@ -361,8 +321,6 @@ class FolderData:
 def load_folder(root: Path, image_size: int, options: FolderOptions | None = None) -> FolderData:
     """Load ``root/train`` and ``root/test`` (or a held-out part of train) as arrays."""
     options = options or FolderOptions()
-    if not _is_int(image_size) or image_size < 1:
-        raise CnnlabError(f"image_size must be a positive integer, got {image_size!r}.")
     root = Path(root)
     split_dirs = _split_folders(root, options)
     layout = _resolve_layout(split_dirs, options)

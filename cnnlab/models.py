@@ -30,9 +30,6 @@ import keras
 from cnnlab.errors import CnnlabError
 from cnnlab.files import atomic_open
 
-MODELS = ("lenet", "alexnet", "mlp")
-LOSSES = ("bce", "hinge")
-PRECISIONS = ("float32", "mixed_bfloat16")
 SUMMARY_COLUMNS = ("layer", "type", "output_shape", "parameters")
 
 
@@ -40,23 +37,17 @@ def build_model(params: dict, input_shape) -> keras.Model:
     """Build the (uncompiled) model that ``params`` names, for images of ``input_shape``.
 
     ``input_shape`` is (height, width, channels). Reads ``model``, ``n_base``, ``dense``,
-    ``dropout``, ``loss`` and ``precision`` (default float32) from ``params``.
+    ``dropout``, ``loss`` and ``precision`` (default float32) from ``params``: a run's
+    parameters (:meth:`cnnlab.grid.RunSpec.to_dict`), whose values the config check has
+    checked. Only what it cannot know, whether the images are large enough for the
+    model's poolings, is checked here.
     """
-    model_name = params.get("model")
-    if model_name not in MODELS:
-        raise CnnlabError(f"model must be one of {', '.join(MODELS)}, got {model_name!r}")
-    loss = params.get("loss", "bce")
-    if loss not in LOSSES:
-        raise CnnlabError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+    model_name = params["model"]
+    loss = params["loss"]
+    # a model built by hand (the filters figure's tests) may leave precision out
     precision = params.get("precision", "float32")
-    if precision not in PRECISIONS:
-        raise CnnlabError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    dense = [int(width) for width in params.get("dense", [64])]
-    if any(width < 1 for width in dense):
-        raise CnnlabError(f"dense widths must be >= 1, got {dense}")
-    dropout = float(params.get("dropout", 0.0) or 0.0)
-    if not 0.0 <= dropout < 1.0:
-        raise CnnlabError(f"dropout must be in [0, 1), got {dropout}")
+    dense = [int(width) for width in params["dense"]]
+    dropout = float(params["dropout"])
     input_shape = tuple(int(size) for size in input_shape)
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape}")
@@ -66,13 +57,11 @@ def build_model(params: dict, input_shape) -> keras.Model:
     if model_name == "mlp":
         features = keras.layers.Flatten(name="flatten", dtype=policy)(inputs)
     else:
-        n_base = int(params.get("n_base", 0))
-        if n_base < 1:
-            raise CnnlabError(f"n_base must be >= 1 for the {model_name} model, got {n_base}")
-        if model_name == "lenet":
-            blocks = [[n_base], [2 * n_base]]
-        else:  # alexnet
-            blocks = [[n_base], [2 * n_base], [4 * n_base, 4 * n_base, 2 * n_base]]
+        n_base = int(params["n_base"])
+        blocks = {
+            "lenet": [[n_base], [2 * n_base]],
+            "alexnet": [[n_base], [2 * n_base], [4 * n_base, 4 * n_base, 2 * n_base]],
+        }[model_name]
         _check_image_size(input_shape, len(blocks), model_name)
         features = inputs
         conv_index = 0
@@ -120,9 +109,9 @@ def _check_image_size(input_shape, pools: int, model_name: str) -> None:
 
 
 def _model_title(params: dict) -> str:
-    if params.get("model") == "mlp":
+    if params["model"] == "mlp":
         return "mlp"
-    return f"{params.get('model')}_nb{int(params.get('n_base', 0))}"
+    return f"{params['model']}_nb{int(params['n_base'])}"
 
 
 def model_summary_rows(model: keras.Model) -> list[dict]:

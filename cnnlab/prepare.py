@@ -6,15 +6,16 @@ A data set is one entry of ``datasets:`` in config.yaml, either generated
 ``images/`` beside the arrays and then read by the same folder loader, so one loader
 serves both kinds.
 
-Both outputs are written under temporary names in their own folder and renamed into
-place at the end. On any failure neither output (nor a temporary file) is left, also
-not an older one.
+The entry is checked by :func:`cnnlab.config.checked_dataset` (the schema, which also
+fills in the defaults of its kind); an entry of the workflow's checked config passes it
+unchanged. Both outputs are written by :mod:`cnnlab.files`' atomic writer (a temporary
+file beside each, renamed into place), the arrays first, the manifest last. On any
+failure neither output (nor a temporary file) is left, also not an older one.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import statistics
@@ -26,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab import __version__
+from cnnlab import __version__, files
+from cnnlab.config import checked_dataset
 from cnnlab.errors import CnnlabError
 from cnnlab.images import (
     DEFAULT_CLASSES,
-    DEFAULT_MAX_PIXELS,
     SPLITS,
     FolderData,
     FolderOptions,
@@ -38,29 +39,6 @@ from cnnlab.images import (
     load_folder,
 )
 from cnnlab.synthetic import generate
-
-KINDS = ("synthetic", "folder")
-
-SYNTHETIC_DEFAULTS = {
-    "image_size": None,  # None: the image_size argument of prepare_dataset
-    "n_train": 1000,
-    "n_test": 200,
-    "seed": 0,
-    "mel_fraction": 0.5,
-    "ambiguous_fraction": 0.06,
-}
-FOLDER_DEFAULTS = {
-    "image_size": None,
-    "path": None,  # required
-    "layout": "auto",
-    "classes": None,  # None: Mel (label 0, pattern "Mel"), Nev (label 1, pattern "Nev")
-    "resize": "bilinear",
-    "on_bad_image": "error",
-    "on_duplicate": "warn",
-    "max_pixels": DEFAULT_MAX_PIXELS,
-    "test_fraction": None,
-    "split_seed": 0,
-}
 
 ARRAY_KEYS = ("x_train", "y_train", "x_test", "y_test", "train_files", "test_files")
 """The arrays of the contract; arrays.npz also holds ``class_names`` (by label)."""
@@ -87,21 +65,23 @@ def prepare_dataset(
     dataset_config: Mapping,
     arrays_path: Path,
     manifest_path: Path,
-    image_size: int,
+    image_size: int | None = None,
     *,
     name: str | None = None,
     base_dir: Path | None = None,
 ) -> dict:
     """Prepare one data set; returns the manifest that it wrote.
 
-    ``name`` is the data set's key in ``datasets:`` (default: the arrays' folder name);
-    ``base_dir`` is where a relative ``path`` starts (default: the working directory).
+    ``image_size``, when given, is what the caller asks for: it stands for an entry's
+    absent ``image_size`` and must agree with a present one. ``name`` is the data set's
+    key in ``datasets:`` (default: the arrays' folder name); ``base_dir`` is where a
+    relative ``path`` starts (default: the working directory).
     """
     arrays_path = Path(arrays_path)
     manifest_path = Path(manifest_path)
     name = name or arrays_path.parent.name
     where = f"datasets.{name}"
-    config = _checked_config(dataset_config, where, image_size)
+    config = checked_dataset(_with_image_size(dataset_config, image_size, where), name)
 
     for output in (arrays_path, manifest_path):  # no stale output may survive a failure
         output.unlink(missing_ok=True)
@@ -111,42 +91,34 @@ def prepare_dataset(
     for leftover in arrays_path.parent.glob(".images-*.tmp"):
         shutil.rmtree(leftover, ignore_errors=True)
 
-    temporary: list[Path] = []
+    staging = None
     try:
         images_dir = arrays_path.parent / "images"
         if config["kind"] == "synthetic":
             staging = Path(
                 tempfile.mkdtemp(prefix=".images-", suffix=".tmp", dir=images_dir.parent)
             )
-            temporary.append(staging)
             staging.chmod(0o777 & ~_umask())
-            data, source = _prepare_synthetic(config, staging, images_dir, image_size)
+            data, source = _prepare_synthetic(config, staging, images_dir)
         else:
-            data, source = _prepare_folder(config, image_size, base_dir, where)
+            data, source = _prepare_folder(config, base_dir, where)
         arrays = _arrays(data)
-        manifest = _manifest(name, config, source, data, arrays, image_size)
-        arrays_tmp = _temporary_file(arrays_path, temporary)
-        with arrays_tmp.open("wb") as handle:
-            np.savez(handle, **arrays)
-        manifest_tmp = _temporary_file(manifest_path, temporary)
-        manifest_tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        if config["kind"] == "synthetic":
-            if images_dir.exists():
-                shutil.rmtree(images_dir)
-            os.replace(staging, images_dir)
-            temporary.remove(staging)
-        os.replace(arrays_tmp, arrays_path)
-        os.replace(manifest_tmp, manifest_path)
+        manifest = _manifest(name, config, source, data, arrays)
+        with files.atomic_open(arrays_path, binary=True) as stream:
+            np.savez(stream, **arrays)
+            if staging is not None:  # the images the arrays were read from, beside them
+                if images_dir.exists():
+                    shutil.rmtree(images_dir)
+                os.replace(staging, images_dir)
+                staging = None
+        files.write_json(manifest_path, manifest)  # last: it vouches for the arrays
     except BaseException:
         for output in (arrays_path, manifest_path):
             output.unlink(missing_ok=True)
         raise
     finally:
-        for path in temporary:
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     return manifest
 
 
@@ -193,39 +165,24 @@ def arrays_sha256(arrays: Mapping[str, np.ndarray]) -> str:
 # Configuration
 
 
-def _checked_config(dataset_config: Mapping, where: str, image_size: int) -> dict:
-    if not isinstance(dataset_config, Mapping):
-        raise CnnlabError(f"{where} must be a mapping with a `kind`, got {dataset_config!r}.")
-    kind = dataset_config.get("kind")
-    if kind not in KINDS:
-        raise CnnlabError(f"{where}.kind must be one of {', '.join(KINDS)}; got {kind!r}.")
-    defaults = SYNTHETIC_DEFAULTS if kind == "synthetic" else FOLDER_DEFAULTS
-    unknown = sorted(set(dataset_config) - set(defaults) - {"kind"})
-    if unknown:
+def _with_image_size(dataset_config: object, image_size: int | None, where: str) -> object:
+    """The entry with the caller's ``image_size`` in it; a disagreement is the one check
+    here, as the schema sees only the entry."""
+    if image_size is None or not isinstance(dataset_config, Mapping):
+        return dataset_config
+    configured = dataset_config.get("image_size")
+    if configured is not None and configured != image_size:
         raise CnnlabError(
-            f"{where}: unknown key(s) {', '.join(unknown)} for a {kind} data set; "
-            f"the keys are kind, {', '.join(defaults)}."
-        )
-    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 8:
-        raise CnnlabError(f"image_size must be an integer >= 8, got {image_size!r}.")
-    config = {"kind": kind, **defaults}
-    config.update({key: value for key, value in dataset_config.items() if value is not None})
-    if config["image_size"] is not None and config["image_size"] != image_size:
-        raise CnnlabError(
-            f"{where}.image_size is {config['image_size']!r} but the workflow asks for "
+            f"{where}.image_size is {configured!r} but the workflow asks for "
             f"{image_size}. Make them agree."
         )
-    config["image_size"] = image_size
-    if kind == "folder" and (not isinstance(config["path"], str) or not config["path"]):
-        raise CnnlabError(f"{where}.path must name the data folder (with train/ and test/).")
-    return config
+    return {**dataset_config, "image_size": image_size}
 
 
 def _folder_options(config: dict, where: str) -> FolderOptions:
     try:
-        classes = (
-            DEFAULT_CLASSES if config["classes"] is None else classes_from_config(config["classes"])
-        )
+        # no schema default: a class's pattern and folder default to its name
+        classes = classes_from_config(config["classes"]) if "classes" in config else DEFAULT_CLASSES
         return FolderOptions(
             classes=classes,
             layout=config["layout"],
@@ -244,21 +201,19 @@ def _folder_options(config: dict, where: str) -> FolderOptions:
 # The two kinds
 
 
-def _prepare_synthetic(
-    config: dict, staging: Path, images_dir: Path, image_size: int
-) -> tuple[FolderData, dict]:
+def _prepare_synthetic(config: dict, staging: Path, images_dir: Path) -> tuple[FolderData, dict]:
     """Generate the images into ``staging`` and load them; they will live in
     ``images_dir``."""
     generate(
         staging,
         n_train=config["n_train"],
         n_test=config["n_test"],
-        image_size=image_size,
+        image_size=config["image_size"],
         seed=config["seed"],
         mel_fraction=config["mel_fraction"],
         ambiguous_fraction=config["ambiguous_fraction"],
     )
-    data = load_folder(staging, image_size, FolderOptions(layout="filename"))
+    data = load_folder(staging, config["image_size"], FolderOptions(layout="filename"))
     data.root = images_dir
     source = {
         "generator": "cnnlab.synthetic.generate",
@@ -272,15 +227,13 @@ def _prepare_synthetic(
     return data, source
 
 
-def _prepare_folder(
-    config: dict, image_size: int, base_dir: Path | None, where: str
-) -> tuple[FolderData, dict]:
+def _prepare_folder(config: dict, base_dir: Path | None, where: str) -> tuple[FolderData, dict]:
     options = _folder_options(config, where)
     configured = config["path"]
     path = Path(os.path.expandvars(os.path.expanduser(configured)))
     if not path.is_absolute():
         path = Path(base_dir or Path.cwd()) / path
-    data = load_folder(path, image_size, options)
+    data = load_folder(path, config["image_size"], options)
     source = {
         "path": configured,
         "resolved_path": str(path.resolve()),
@@ -315,7 +268,6 @@ def _manifest(
     source: dict,
     data: FolderData,
     arrays: dict[str, np.ndarray],
-    image_size: int,
 ) -> dict:
     by_label = {spec.label: spec.name for spec in data.classes}
     counts, baseline = {}, {}
@@ -332,9 +284,9 @@ def _manifest(
     return {
         "dataset": name,
         "kind": config["kind"],
-        "config": {key: value for key, value in config.items()},
+        "config": dict(config),
         "source": source,
-        "image_size": image_size,
+        "image_size": config["image_size"],
         "resize": config.get("resize"),  # None: synthetic images are made at image_size
         "classes": {str(label): class_name for label, class_name in sorted(by_label.items())},
         "counts": counts,
@@ -370,15 +322,6 @@ def _size_statistics(parts: list) -> dict:
         "most_common_sizes": [[size, count] for size, count in sizes.most_common(10)],
         "modes": dict(sorted(modes.items())),
     }
-
-
-def _temporary_file(final: Path, temporary: list[Path]) -> Path:
-    handle, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(handle)
-    path = Path(name)
-    temporary.append(path)
-    path.chmod(0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
-    return path
 
 
 def _umask() -> int:

@@ -8,7 +8,7 @@ from cnnlab.prepare import prepare_dataset
 
 def main(snakemake, log) -> None:
     dataset = dict(snakemake.params.dataset)
-    image_size = getattr(snakemake.params, "image_size", None) or dataset.get("image_size", 128)
+    image_size = snakemake.params.image_size  # the checked config's, its default filled in
     name = getattr(snakemake.wildcards, "dataset", None)
     manifest = prepare_dataset(
         dataset,

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from cnnlab.config import checked_dataset
 from cnnlab.entrypoint import run_entrypoint
 from cnnlab.errors import CnnlabError
 from cnnlab.prepare import arrays_sha256, load_prepared, prepare_dataset
@@ -168,20 +169,40 @@ def test_failure_after_writing_removes_everything(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("config", "image_size", "message"),
     [
-        ({"kind": "kaggle"}, SIZE, "datasets.out.kind must be one of synthetic, folder"),
-        ({**SYNTHETIC, "n_trian": 5}, SIZE, "unknown key.*n_trian"),
-        ({"kind": "folder"}, SIZE, "datasets.out.path must name the data folder"),
-        ({"kind": "folder", "path": "x", "layout": "flat"}, SIZE, "datasets.out.layout must"),
-        ({"kind": "folder", "path": "x", "classes": [{"name": "A", "label": 0}]}, SIZE, "two"),
-        (SYNTHETIC, 32, "datasets.out.image_size is 16 but the workflow asks for 32"),
-        ({"kind": "synthetic"}, 4, "image_size must be an integer >= 8"),
-        ({**SYNTHETIC, "n_train": 1}, SIZE, "n_train must be an integer >= 2"),
+        # the config check's messages (cnnlab.config.checked_dataset), named by the entry
+        ({"kind": "kaggle"}, SIZE, r"datasets\.out\.kind: 'kaggle' is not one of 'synthetic', 'folder'"),
+        ({**SYNTHETIC, "n_trian": 5}, SIZE, r"datasets\.out\.n_trian: unknown key 'n_trian'"),
+        ({"kind": "folder"}, SIZE, r"datasets\.out\.path: is missing.*folder with train/ and test/"),
+        ({"kind": "folder", "path": "x", "layout": "flat"}, SIZE, r"datasets\.out\.layout: 'flat'"),
+        (
+            {"kind": "folder", "path": "x", "classes": [{"name": "A", "label": 0}]},
+            SIZE,
+            r"datasets\.out\.classes: must have exactly 2 entries, not 1",
+        ),
+        ({"kind": "synthetic"}, 4, r"datasets\.out\.image_size: 4 must be at least 8"),
+        ({**SYNTHETIC, "n_train": 1}, SIZE, r"datasets\.out\.n_train: 1 must be at least 4"),
+        # what the schema cannot see: the caller's image size against the entry's
+        (SYNTHETIC, 32, r"datasets\.out\.image_size is 16 but the workflow asks for 32"),
+        # and what only the classes together say
+        (
+            {"kind": "folder", "path": "x", "classes": [{"name": "A", "label": 0}] * 2},
+            SIZE,
+            r"datasets\.out\.classes must name exactly two classes with labels 0 and 1",
+        ),
     ],
 )
 def test_config_mistakes_are_named(tmp_path, config, image_size, message):
     with pytest.raises(CnnlabError, match=message):
         _prepare(config, tmp_path / "out", image_size=image_size)
     assert leftovers(tmp_path / "out") == []
+
+
+def test_a_checked_entry_is_read_as_it_is(tmp_path):
+    # the workflow hands over its checked entry (defaults filled in); no image_size needed
+    entry = checked_dataset(dict(SYNTHETIC, mel_fraction=0.25), "out")
+    manifest = prepare_dataset(entry, *_outputs(tmp_path / "out"))
+    assert manifest["config"] == entry and manifest["image_size"] == SIZE
+    assert manifest["counts"]["train"] == {"Mel": 4, "Nev": 12, "total": 16}
 
 
 def test_load_prepared_round_trip_and_missing_file(tmp_path):
