@@ -15,19 +15,18 @@ failure neither output (nor a temporary file) is left, also not an older one.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import statistics
 import tempfile
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from cnnlab import __version__, files
+from cnnlab.arrays import arrays_sha256
 from cnnlab.config import checked_dataset
 from cnnlab.errors import CnnlabError
 from cnnlab.images import (
@@ -39,26 +38,6 @@ from cnnlab.images import (
     load_folder,
 )
 from cnnlab.synthetic import generate
-
-ARRAY_KEYS = ("x_train", "y_train", "x_test", "y_test", "train_files", "test_files")
-"""The arrays of the contract; arrays.npz also holds ``class_names`` (by label)."""
-
-
-@dataclass(frozen=True)
-class PreparedData:
-    """A prepared data set as training reads it."""
-
-    x_train: np.ndarray  # (N, H, W, 1) float32 in [0, 1]
-    y_train: np.ndarray  # (N,) int8, 0 = Mel, 1 = Nev
-    x_test: np.ndarray
-    y_test: np.ndarray
-    train_files: np.ndarray  # str, paths relative to the data root
-    test_files: np.ndarray
-    class_names: tuple[str, ...] = ("Mel", "Nev")  # by label
-
-    @property
-    def image_size(self) -> int:
-        return int(self.x_train.shape[1])
 
 
 def prepare_dataset(
@@ -120,45 +99,6 @@ def prepare_dataset(
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
     return manifest
-
-
-def load_prepared(arrays_path: Path) -> PreparedData:
-    """Read an ``arrays.npz`` written by :func:`prepare_dataset`."""
-    arrays_path = Path(arrays_path)
-    if not arrays_path.is_file():
-        raise CnnlabError(
-            f"{arrays_path}: the prepared data is missing. Run the prepare_data rule "
-            "(snakemake makes it before training)."
-        )
-    try:
-        with np.load(arrays_path, allow_pickle=False) as stored:
-            missing = [key for key in ARRAY_KEYS if key not in stored.files]
-            if missing:
-                raise CnnlabError(
-                    f"{arrays_path}: the prepared data lacks {', '.join(missing)}; it was "
-                    "not written by this cnnlab. Delete it and run the prepare_data rule."
-                )
-            arrays = {key: stored[key] for key in ARRAY_KEYS}
-            names = (
-                tuple(str(n) for n in stored["class_names"]) if "class_names" in stored else None
-            )
-    except (OSError, ValueError) as error:
-        raise CnnlabError(
-            f"{arrays_path}: the prepared data cannot be read ({error}). Delete it and run "
-            "the prepare_data rule."
-        ) from None
-    return PreparedData(**arrays, class_names=names or ("Mel", "Nev"))
-
-
-def arrays_sha256(arrays: Mapping[str, np.ndarray]) -> str:
-    """Content hash of arrays: sha256 over each array in sorted key order
-    (key, dtype, shape, then its C-order bytes)."""
-    digest = hashlib.sha256()
-    for key in sorted(arrays):
-        array = np.ascontiguousarray(arrays[key])
-        digest.update(f"{key};{array.dtype.str};{array.shape};".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------

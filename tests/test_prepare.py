@@ -10,10 +10,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from cnnlab.arrays import arrays_sha256, load_prepared
 from cnnlab.config import checked_dataset
 from cnnlab.entrypoint import run_entrypoint
 from cnnlab.errors import CnnlabError
-from cnnlab.prepare import arrays_sha256, load_prepared, prepare_dataset
+from cnnlab.prepare import prepare_dataset
 from tests.data_fixtures import leftovers, noise_image, write_course_layout
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
