@@ -1,11 +1,17 @@
-"""Set up the TensorFlow/Keras process environment before any TensorFlow op runs.
+"""The TensorFlow/Keras process: set up once, before any TensorFlow op runs, and
+described (device, library versions, start, peak memory) for a training's record.
 
 A training's numbers depend on TensorFlow's intra-op thread count (and on the oneDNN
 setting), so a run fixes its own thread count, and this module applies it and reports
 what was applied. Call :func:`configure_environment` before ``import tensorflow`` or
 ``import keras`` anywhere in the process (it only sets environment variables), then
 :func:`configure_tensorflow` before the first op (it imports TensorFlow).
-:func:`configure` does both.
+
+:func:`configure` is the one set-up of a process: both steps in order, with what lies
+between them for a training process (:func:`configure_training_process`, called by
+scripts/train.py and bench/cnnlab_job.py before they import TensorFlow). It remembers
+what it applied: a training (cnnlab.training) records :func:`training_settings`, the
+set-up already made, instead of making it again.
 
 Nothing here writes to ``~/.keras``: ``KERAS_HOME`` points to a private folder.
 
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
@@ -138,29 +145,55 @@ def configure_tensorflow(
     }
 
 
+_configured: dict | None = None  # what configure() last applied to this process
+
+
 def configure(
     threads: int,
     seed: int | None = None,
     keras_home: str | os.PathLike | None = None,
     inter_op_threads: int = DEFAULT_INTER_OP_THREADS,
+    *,
+    plots: bool = True,
+    native_log: Path | None = None,
 ) -> dict:
-    """:func:`configure_environment` then :func:`configure_tensorflow`; returns both."""
+    """:func:`configure_environment`, then matplotlib left out unless ``plots``
+    (:func:`leave_out_matplotlib`) and TensorFlow's native stderr sent to ``native_log``
+    if given (before TensorFlow prints its notices), then :func:`configure_tensorflow`.
+    Returns the settings of both steps."""
+    global _configured
     settings = configure_environment(threads, keras_home=keras_home)
+    if not plots:
+        leave_out_matplotlib()
+    if native_log is not None:
+        native_stderr_to(native_log)
     settings.update(configure_tensorflow(threads, inter_op_threads=inter_op_threads, seed=seed))
+    _configured = dict(settings)
     return settings
 
 
 def configure_training_process(threads: int, native_log: Path | None = None) -> dict:
     """Set up a process that trains (scripts/train.py, bench/cnnlab_job.py) before it
-    imports TensorFlow: the environment, matplotlib left out (:func:`leave_out_matplotlib`),
-    TensorFlow's native stderr to ``native_log`` if given (before TensorFlow prints its
-    notices), then TensorFlow's threads and determinism. Returns the settings."""
-    settings = configure_environment(threads)
-    leave_out_matplotlib()
-    if native_log is not None:
-        native_stderr_to(native_log)
-    settings.update(configure_tensorflow(threads))
-    return settings
+    imports TensorFlow: :func:`configure` without plots."""
+    return configure(threads, plots=False, native_log=native_log)
+
+
+def training_settings(threads: int) -> dict:
+    """The settings a training with ``threads`` runs with (its record states them).
+
+    Those :func:`configure` applied to this process, where it applied that thread count
+    and TensorFlow still runs with it; else (a caller that set nothing up) the process
+    is configured now, as well as it still can be (see :func:`configure_environment`).
+    """
+    import tensorflow as tf
+
+    if (
+        _configured is not None
+        and _configured["threads"] == threads
+        and tf.config.threading.get_intra_op_parallelism_threads() == threads
+    ):
+        return dict(_configured)
+    return configure(threads)
 
 
 def seed_everything(seed: int) -> None:
@@ -186,6 +219,26 @@ def training_device() -> dict:
             name = None
         return {"kind": "GPU", "name": name or gpus[0].name, "count": len(gpus)}
     return {"kind": "CPU", "name": cpu_model(), "count": os.cpu_count()}
+
+
+def library_versions() -> dict:
+    """The versions of Python and the libraries that make a training's numbers."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory (ru_maxrss) in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 def cpu_model() -> str:
