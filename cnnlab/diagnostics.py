@@ -202,6 +202,35 @@ def plateau_epoch(history: pd.DataFrame, thresholds: Thresholds = THRESHOLDS) ->
     return int(history["epoch"].iloc[index])
 
 
+# Diverged, in two places: a training stops itself after an epoch (diverged_reason, the
+# record's ``diverged_reason``); the report also calls a curve diverged that exploded
+# without stopping (divergence, which states the training's own verdict where it has one).
+# Both look at the same two losses, and a non-finite one has diverged in both.
+
+DIVERGENCE_LOSSES = ("loss", "val_loss")
+DIVERGENCE_FACTOR = 100.0
+# the loss of a model that knows nothing: sigmoid 0.5 (BCE ln 2) or score 0 (hinge 1)
+CHANCE_LOSS = {"bce": math.log(2.0), "hinge": 1.0}
+
+
+def diverged_reason(row: dict, loss: str) -> str | None:
+    """Why a training stops as diverged after the epoch of history ``row``, or None.
+
+    Diverged: a non-finite loss or val_loss, or a training loss above DIVERGENCE_FACTOR
+    times the loss of a model that knows nothing (CHANCE_LOSS of the ``loss`` kind). A
+    working training's loss stays near or below that chance level; 100 times it means
+    the scores have blown up (the first epoch's loss is no yardstick here: with a far
+    too high learning rate it has already exploded).
+    """
+    for column in DIVERGENCE_LOSSES:
+        if not math.isfinite(row[column]):
+            return f"{column} is {row[column]}"
+    limit = DIVERGENCE_FACTOR * CHANCE_LOSS[loss]
+    if row["loss"] > limit:
+        return f"loss {row['loss']:.4g} > {limit:.4g} ({DIVERGENCE_FACTOR:g} x chance level)"
+    return None
+
+
 def divergence(
     history: pd.DataFrame,
     status: str | None = None,
@@ -209,8 +238,8 @@ def divergence(
     recorded_reason: str | None = None,
 ) -> Divergence | None:
     """A non-finite or exploding loss, or a training that recorded itself as diverged
-    (with the reason its record gives, if any)."""
-    for column in ("loss", "val_loss"):
+    (with the reason its record gives, if any: :func:`diverged_reason`'s)."""
+    for column in DIVERGENCE_LOSSES:
         values = history[column].to_numpy(dtype=float)
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
