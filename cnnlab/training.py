@@ -1,4 +1,4 @@
-"""One deterministic, resumable training job: a run trained to E epochs.
+"""Train one run to E epochs: resume it, fit its epochs, record them (deterministic).
 
 ``train(spec, arrays_path, out_dir, state_dir)`` trains the run that ``spec`` describes
 and writes, in ``out_dir``:
@@ -6,68 +6,57 @@ and writes, in ``out_dir``:
 - ``history.csv``: epoch,loss,accuracy,val_loss,val_accuracy,seconds (cnnlab.history),
   one row per epoch from epoch 1, the test split as validation data every epoch;
 - ``record.json``: status (completed | diverged), epochs, timings, memory, threads,
-  versions, params, resumed_from_epoch, data hash;
+  versions, params, resumed_from_epoch, data hash (cnnlab.files.write_record);
 - ``summary.csv``: the model's layers and parameter counts (cnnlab.models);
 - ``weights/epochNNNN.weights.h5``: the model's weights at each epoch of
   ``spec["save_epochs"]`` that was reached.
 
 ``history.csv`` is written last, so its presence means the others are there.
 
+Its phases, one function each: check the spec, load the arrays (cnnlab.arrays), build
+the model, resume from a checkpoint (cnnlab.checkpoints), build the input pipelines,
+fit the epochs (saving a checkpoint after each), write the record.
+
 Determinism
-    The process fixes TensorFlow's thread count (``params["threads"]``) and turns on op
-    determinism (cnnlab.runtime); weights and dropout seeds come from
+    The process is set up once, before TensorFlow is imported, by cnnlab.runtime
+    (``configure_training_process`` in scripts/train.py): TensorFlow's thread count
+    (``params["threads"]``) and op determinism; ``train`` records that set-up
+    (``runtime.training_settings``). Weights and dropout seeds come from
     ``keras.utils.set_random_seed(params["seed"])``; the order of the training images in
     epoch e is a NumPy permutation seeded by (seed, e) alone. So the same spec gives the
     same numbers, and the first E epochs of a longer training equal an E-epoch training.
 
 Resume
-    After every epoch the complete training state goes to ``state_dir`` as one
-    ``.npz`` file, written to a temporary file and renamed into place: all model
-    variables (weights and the Dropout layers' seed-generator states, which
-    ``save_weights`` leaves out), all optimizer variables (iteration count, moments),
-    the epoch and the history so far. ``latest.state.npz`` is replaced every epoch;
-    ``epochNNNN.state.npz`` is kept for every save epoch, the target epoch and an epoch
-    that diverged. A training starts from the
-    newest state at or below its epoch target (from which every save epoch's weights can
-    be rewritten), so a job killed at any moment continues from its last completed
-    epoch, and a longer training of a run continues from the shorter one's end. Each
-    state carries a hash of the params, the data, the library versions and this
-    module's pipeline settings; a state with another hash is stale and deleted. An
-    exclusive ``fcntl`` lock on ``state_dir/.lock`` keeps two jobs from training the
-    same run at once (the second waits, then resumes from the first one's state).
+    After every epoch the complete training state is saved as a checkpoint in
+    ``state_dir`` (cnnlab.checkpoints); every save epoch, the target epoch and an epoch
+    that diverged are kept. A training starts from the newest checkpoint at or below its
+    epoch target from which every save epoch's weights can be rewritten, so a job killed
+    at any moment continues from its last completed epoch, and a longer training of a
+    run continues from the shorter one's end. Two jobs of one run take turns (the
+    checkpoints' lock).
 
 Divergence
-    After each epoch: a non-finite loss or val_loss, or a training loss above
-    ``DIVERGENCE_FACTOR`` (100) times the loss of a model that knows nothing (ln 2 for
-    BCE, 1 for hinge; so 69.3 and 100), stops the training with status ``diverged``.
-    A working training's loss stays near or below that chance level; 100 times it means
-    the scores have blown up (the first epoch's loss is no yardstick: with a far too
-    high learning rate it has already exploded). The history so far and all outputs are
-    written and the job succeeds.
+    After each epoch, ``cnnlab.diagnostics.diverged_reason`` (a non-finite loss or
+    val_loss, or a training loss above 100 times chance level) stops the training with
+    status ``diverged``. The history so far and all outputs are written and the job
+    succeeds.
 
 Speed and memory
-    The arrays file is read once, in chunks, hashed on the way. Each split lives in
-    memory once, as tensors on the CPU: images as 8-bit codes (a quarter of float32's
-    memory) whenever every pixel is exactly an 8-bit level ``k / 255`` (always so for
-    8-bit images and the synthetic data), else as float32. Two ``tf.data`` pipelines
-    are built once per job: batches of indices (the epoch's permutation, which each
-    epoch writes into a variable; the test split in order) that gather images and
-    labels and turn codes into float32 by a table look-up, so a batch holds exactly the
-    prepared pixels; prefetched, without tf.data's autotuning (nothing to tune, and its
-    thread delayed epochs). ``model.fit`` runs one epoch per call with ``verbose=0``
-    and ``steps_per_execution=STEPS_PER_EXECUTION`` (the last execution
-    of an epoch runs the remaining steps, the last batch holds the remainder of the
-    images; 1, 4 and 16 steps per execution give identical numbers). Validation on the
-    test split is fit's own, once per epoch; the training metrics are fit's running
-    means, no extra evaluation. Adam updates the weights with TensorFlow's fused kernel
-    (cnnlab.optimizers; the record's ``update_kernel``). One log line per epoch. No XLA
-    (slower on this CPU).
-    On a GPU (where TensorFlow sees one) the same code trains there; the record names
-    the device, and a GPU's states are kept apart from the CPU's (other numbers).
+    Each split lives in memory once, as tensors on the CPU (images as 8-bit codes where
+    that is exact: cnnlab.arrays). Two ``tf.data`` pipelines are built once per job
+    (:func:`_batches`: an epoch only writes its image order into a variable; codes turn
+    into float32 by ``code / 255``, so a batch holds exactly the prepared pixels; no
+    autotuning). ``model.fit`` runs one epoch per call, ``verbose=0``, with
+    ``steps_per_execution=STEPS_PER_EXECUTION`` (1, 4 and 16 give identical numbers);
+    validation on the test split is fit's own, once per epoch, and the training metrics
+    are fit's running means. Adam updates with TensorFlow's fused kernel
+    (cnnlab.optimizers; the record's ``update_kernel``). No XLA (slower on this CPU). On
+    a GPU (where TensorFlow sees one) the same code trains there; the record names the
+    device, and a GPU's checkpoints are kept apart from the CPU's (other numbers).
 
 Timings in the record
     ``training_seconds`` sums this process's epochs (history ``seconds``: fit's
-    training and validation); ``state_seconds`` is the time spent writing resume states
+    training and validation); ``state_seconds`` is the time spent writing checkpoints
     and weights between epochs; ``startup_seconds`` runs from the process's start
     (interpreter, imports, data, model) to its first epoch; ``process_seconds`` from the
     process's start to the record; ``wall_seconds`` from the call of ``train``.
@@ -80,42 +69,85 @@ Hinge loss
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
-import json
-import math
 import os
-import platform
-import re
-import resource
-import secrets
 import sys
 import time
-import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from cnnlab import runtime
+from cnnlab import checkpoints, files, runtime
+from cnnlab.arrays import EIGHT_BIT_SCALE, SplitArrays, TrainingArrays, load_training_arrays
+from cnnlab.checkpoints import Checkpoint
+from cnnlab.diagnostics import diverged_reason
 from cnnlab.errors import CnnlabError
-from cnnlab.history import HISTORY_COLUMNS, atomic_open, write_history_csv
+from cnnlab.history import HISTORY_COLUMNS, write_history_csv
 
-STATE_FORMAT = 1
 STEPS_PER_EXECUTION = 16
 PREFETCH_BATCHES = 2
-DIVERGENCE_FACTOR = 100.0
-# the loss of a model that knows nothing: sigmoid 0.5 (BCE ln 2) or score 0 (hinge 1)
-CHANCE_LOSS = {"bce": math.log(2.0), "hinge": 1.0}
-ARRAY_KEYS = ("x_train", "y_train", "x_test", "y_test")
-LATEST_STATE = "latest.state.npz"
-_EPOCH_STATE = re.compile(r"^epoch(\d{4,})\.state\.npz$")
 
 
 def default_log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A checked training spec and the folders it writes: ``out_dir`` (the outputs) and
+    ``state_dir`` (the run's checkpoints, shared by its trainings of any length)."""
+
+    run_id: str
+    params: dict
+    epochs: int
+    save_epochs: list[int]
+    out_dir: Path
+    state_dir: Path
+
+    @property
+    def threads(self) -> int:
+        return int(self.params.get("threads", 1))
+
+    @property
+    def seed(self) -> int:
+        return int(self.params["seed"])
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a training runs on and with, as its record states it."""
+
+    settings: dict  # cnnlab.runtime's, applied to this process
+    versions: dict
+    device: dict
+    data_sha256: str
+    state_hash: str  # its checkpoints' identity (cnnlab.checkpoints.state_hash)
+
+
+@dataclass
+class Progress:
+    """What a training has done so far, the resumed epochs included."""
+
+    history: list[dict] = field(default_factory=list)
+    diverged_reason: str | None = None
+    resumed_from_epoch: int = 0
+    weights: list[str] = field(default_factory=list)  # relative to the output folder
+    state_seconds: float = 0.0
+    first_epoch_started: float | None = None
+
+
+@dataclass(frozen=True)
+class Pipelines:
+    """The input pipelines of a training (:func:`_batches`), built once."""
+
+    training: Any
+    validation: Any
+    train_order: Any  # the variable each epoch writes its image order into
+    train_count: int
+    test_count: int
+    images_in_memory: str  # "uint8" (8-bit codes) or "float32"
 
 
 def train(
@@ -132,321 +164,236 @@ def train(
     """
     started = time.perf_counter()
     log = log or default_log
-    run_id, params, epochs, save_epochs = _check_spec(spec)
-    out_dir, state_dir = Path(out_dir), Path(state_dir)
-    threads = int(params.get("threads", 1))
-    settings = runtime.configure(threads=threads)
-
-    import keras
-    import tensorflow as tf
-
-    from cnnlab.models import build_model, write_summary_csv
-    from cnnlab.optimizers import update_kernel
-
+    job = _job(spec, Path(out_dir), Path(state_dir))
+    settings = runtime.training_settings(job.threads)
     data = load_training_arrays(arrays_path)
-    versions = library_versions()
-    device = runtime.training_device()
-    data_sha256 = data.sha256
-    state_hash = _state_hash(params, data_sha256, versions, device)
-    train_count, test_count = len(data.train.images), len(data.test.images)
-
-    state_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "weights").mkdir(parents=True, exist_ok=True)
-    with _exclusive_lock(state_dir / ".lock", log):
-        checkpoints = _usable_checkpoints(state_dir, state_hash, log)
-        resume = _choose_resume(checkpoints, epochs, save_epochs)
-
-        runtime.seed_everything(int(params["seed"]))
-        model = build_model(params, data.image_shape)
-        _compile(model, params, keras)
-
-        weights_written = []
-        for save_epoch in save_epochs:
-            if resume is not None and save_epoch <= resume["epoch"]:
-                _restore(model, checkpoints[save_epoch]["path"], state_hash)
-                weights_written.append(_save_weights(model, out_dir, save_epoch))
-        history: list[dict] = []
-        diverged_reason = None
-        if resume is not None:
-            meta = _restore(model, resume["path"], state_hash)
-            history = meta["history"]
-            diverged_reason = meta.get("diverged_reason")
-            log(
-                f"{run_id}: resuming from the state at epoch {resume['epoch']}"
-                + (f" (diverged: {diverged_reason})" if diverged_reason else "")
-            )
-        resumed_from_epoch = len(history)
-
-        # each split lives in memory once, as tensors (8-bit codes where that is exact);
-        # both pipelines are built once: an epoch only writes its order into a variable
-        batch_size = int(params["batch_size"])
-        with tf.device("/CPU:0"):
-            train_order = tf.Variable(
-                np.zeros(train_count, np.int32), trainable=False, name="epoch_order"
-            )
-            training_batches = _batches(
-                tf, data.train, params["loss"], train_order, batch_size, threads
-            )
-            test_order = tf.range(test_count, dtype=tf.int32)
-            validation = _batches(tf, data.test, params["loss"], test_order, batch_size, threads)
-        images_in_memory = data.storage
-        del data
-        log(
-            f"{run_id}: {params['model']} with {model.count_params():,} parameters, "
-            f"{train_count} training and {test_count} validation images ({images_in_memory} "
-            f"in memory), epochs {resumed_from_epoch + 1}..{epochs}, {threads} thread(s), "
-            f"{device['name']}"
-        )
-        first_epoch_started = None
-        state_seconds = 0.0
-        epoch = resumed_from_epoch
-        while diverged_reason is None and epoch < epochs:
-            epoch += 1
-            train_order.assign(epoch_order(int(params["seed"]), epoch, train_count))
-            epoch_started = time.perf_counter()
-            if first_epoch_started is None:
-                first_epoch_started = epoch_started
-            fitted = model.fit(
-                training_batches,
-                epochs=epoch,
-                initial_epoch=epoch - 1,
-                validation_data=validation,
-                shuffle=False,  # the order is epoch_order's
-                verbose=0,
-            )
-            seconds = time.perf_counter() - epoch_started
-            row = {"epoch": epoch}
-            for column in HISTORY_COLUMNS[1:-1]:
-                row[column] = float(fitted.history[column][-1])
-            row["seconds"] = seconds
-            history.append(row)
-            diverged_reason = divergence(history, params["loss"])
-            saving_started = time.perf_counter()
-            _save_state(
-                model,
-                state_dir,
-                epoch,
-                history,
-                state_hash,
-                diverged_reason,
-                # kept: save epochs (their weights can be rewritten), the target (where
-                # a longer training continues) and a divergence (the verdict stands)
-                keep=epoch in save_epochs or epoch == epochs or diverged_reason is not None,
-            )
-            if epoch in save_epochs:
-                weights_written.append(_save_weights(model, out_dir, epoch))
-            state_seconds += time.perf_counter() - saving_started
-            log(
-                f"{run_id} epoch {epoch}/{epochs}: loss {row['loss']:.4f} "
-                f"accuracy {row['accuracy']:.4f} val_loss {row['val_loss']:.4f} "
-                f"val_accuracy {row['val_accuracy']:.4f} ({seconds:.1f} s)"
-                + (f" DIVERGED: {diverged_reason}" if diverged_reason else "")
-            )
-
-        write_summary_csv(model, out_dir / "summary.csv")
-        process_started = runtime.process_started()
-        record = {
-            "run_id": run_id,
-            "status": "diverged" if diverged_reason else "completed",
-            "diverged_reason": diverged_reason,
-            "epochs_requested": epochs,
-            "epochs_trained": len(history),
-            "save_epochs": save_epochs,
-            "weights": sorted(weights_written),
-            "resumed_from_epoch": resumed_from_epoch,
-            "wall_seconds": round(time.perf_counter() - started, 3),
-            "training_seconds": round(
-                sum(row["seconds"] for row in history[resumed_from_epoch:]), 3
-            ),
-            "state_seconds": round(state_seconds, 3),
-            "startup_seconds": _seconds_between(process_started, first_epoch_started),
-            "process_seconds": _seconds_between(process_started, time.perf_counter()),
-            "peak_memory_mb": round(peak_memory_mb(), 1),
-            "images_in_memory": images_in_memory,
-            "device": device,
-            "threads": settings["threads"],
-            "inter_op_threads": settings["inter_op_threads"],
-            "onednn_opts": settings["TF_ENABLE_ONEDNN_OPTS"],
-            "steps_per_execution": STEPS_PER_EXECUTION,
-            "update_kernel": update_kernel(params["optimizer"]),
-            "versions": versions,
-            "params": params,
-            "data_sha256": data_sha256,
-            "state_hash": state_hash,
-        }
-        _write_json_atomically(record, out_dir / "record.json")
-        write_history_csv(history, out_dir / "history.csv")
+    setup = _setup(job, settings, data)
+    job.state_dir.mkdir(parents=True, exist_ok=True)
+    (job.out_dir / "weights").mkdir(parents=True, exist_ok=True)
+    with checkpoints.exclusive_lock(job.state_dir / ".lock", log):
+        _remove_leftover_weights(job)
+        model = _compiled_model(job, data.image_shape)
+        progress = _resume(model, job, setup, log)
+        pipelines = _pipelines(data, job)
+        del data  # the pipelines hold the images as tensors: drop the NumPy copy
+        log(_start_line(job, setup, progress, pipelines, model.count_params()))
+        _fit_epochs(model, job, setup, progress, pipelines, log)
+        record = _write_outputs(model, job, setup, progress, pipelines, started)
     log(
-        f"{run_id}: {record['status']} after {record['epochs_trained']} epochs, "
+        f"{job.run_id}: {record['status']} after {record['epochs_trained']} epochs, "
         f"{record['wall_seconds']:.1f} s, peak memory {record['peak_memory_mb']:.0f} MB"
     )
     return record
 
 
-# --- data -------------------------------------------------------------------------
-
-# the float32 value of each 8-bit code, computed as cnnlab.images does (pixel / 255);
-# float32 division is exact-rounded, so TensorFlow's code / 255 gives the same bits
-EIGHT_BIT_SCALE = 255.0
-EIGHT_BIT_VALUES = np.arange(256, dtype=np.float32) / np.float32(EIGHT_BIT_SCALE)
-_IMAGE_KEYS = ("x_train", "x_test")
-_READ_CHUNK_VALUES = 1 << 20  # images are read, hashed and coded 4 MiB at a time
+# --- the phases -------------------------------------------------------------------
 
 
-@dataclass
-class SplitArrays:
-    """One split in memory: images (N, H, W, 1) and labels (N,) int8.
-
-    ``images`` holds either 8-bit codes (``coded``, uint8) whose float32 values are
-    ``code / 255`` (EIGHT_BIT_VALUES), bit for bit the prepared float32 pixels, or the
-    float32 pixels themselves, when some pixel is not an 8-bit level.
-    """
-
-    images: np.ndarray
-    labels: np.ndarray
-    coded: bool = False
-
-    def float_images(self) -> np.ndarray:
-        return EIGHT_BIT_VALUES[self.images] if self.coded else self.images
-
-
-@dataclass
-class TrainingArrays:
-    """A prepared arrays.npz as a training holds it: both splits and the content hash."""
-
-    train: SplitArrays
-    test: SplitArrays
-    sha256: str  # cnnlab.prepare.arrays_sha256 of every array in the file
-
-    @property
-    def image_shape(self) -> tuple[int, ...]:
-        return tuple(int(size) for size in self.train.images.shape[1:])
-
-    @property
-    def storage(self) -> str:
-        """``uint8`` when both splits are held as 8-bit codes, else ``float32``."""
-        return "uint8" if self.train.coded and self.test.coded else "float32"
+def _job(spec: dict, out_dir: Path, state_dir: Path) -> Job:
+    for key in ("run_id", "params", "epochs"):
+        if key not in spec:
+            raise ValueError(f"training spec lacks {key!r}: {spec}")
+    params = dict(spec["params"])
+    for key in ("model", "optimizer", "lr", "batch_size", "loss", "seed"):
+        if key not in params:
+            raise CnnlabError(f"run {spec['run_id']}: params lack {key!r}")
+    epochs = int(spec["epochs"])
+    if epochs < 1:
+        raise CnnlabError(f"run {spec['run_id']}: epochs must be >= 1, got {epochs}")
+    save_epochs = sorted({int(epoch) for epoch in spec.get("save_epochs", [epochs])})
+    outside = [epoch for epoch in save_epochs if not 1 <= epoch <= epochs]
+    if outside:
+        raise CnnlabError(f"run {spec['run_id']}: save_epochs {outside} lie outside 1..{epochs}")
+    if int(params["batch_size"]) < 1:
+        raise CnnlabError(f"run {spec['run_id']}: batch_size must be >= 1")
+    return Job(str(spec["run_id"]), params, epochs, save_epochs, out_dir, state_dir)
 
 
-def load_training_arrays(arrays_path: str | os.PathLike, compact: bool = True) -> TrainingArrays:
-    """Read a prepared arrays.npz (cnnlab.prepare's format) in one pass.
-
-    Each array is read once, in chunks: hashed on the way (the manifest's
-    ``arrays_sha256``) and, for the images, turned into 8-bit codes where every pixel is
-    exactly an 8-bit level (``compact``; a quarter of the memory), else kept as float32.
-    """
-    from cnnlab.prepare import ARRAY_KEYS as PREPARED_KEYS
-    from cnnlab.prepare import load_prepared
-
-    arrays_path = Path(arrays_path)
-    if not arrays_path.is_file():
-        load_prepared(arrays_path)  # raises its one clear message
-    try:
-        with zipfile.ZipFile(arrays_path) as archive:
-            members = {
-                name[: -len(".npy")]: name for name in archive.namelist() if name.endswith(".npy")
-            }
-            if any(key not in members for key in PREPARED_KEYS):
-                load_prepared(arrays_path)  # raises its one clear message
-            digest = hashlib.sha256()
-            arrays: dict[str, np.ndarray | tuple] = {}
-            for key in sorted(members):  # the order of cnnlab.prepare.arrays_sha256
-                if key in _IMAGE_KEYS:
-                    arrays[key] = _read_images(archive, members[key], key, digest, compact)
-                else:
-                    with archive.open(members[key]) as stream:
-                        array = np.lib.format.read_array(stream, allow_pickle=False)
-                    _hash_array(digest, key, array)
-                    if key in ARRAY_KEYS:
-                        arrays[key] = array
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise CnnlabError(
-            f"{arrays_path}: the prepared data cannot be read ({error}). Delete it and run "
-            "the prepare_data rule."
-        ) from None
-    splits = {}
-    for split in ("train", "test"):
-        images, coded = arrays[f"x_{split}"]
-        labels = arrays[f"y_{split}"]
-        if images.ndim != 4 or images.shape[-1] != 1 or len(images) != len(labels.reshape(-1)):
-            raise CnnlabError(
-                f"{arrays_path}: x_{split} must be (N, H, W, 1) with one label per image, "
-                f"got {images.shape} and {labels.shape}; prepare the data again"
-            )
-        if len(images) == 0:
-            raise CnnlabError(f"{arrays_path}: the {split} split holds no images")
-        splits[split] = SplitArrays(images, labels.reshape(-1).astype(np.int8), coded)
-    if splits["train"].images.shape[1:] != splits["test"].images.shape[1:]:
-        raise CnnlabError(f"{arrays_path}: train and test images differ in size")
-    return TrainingArrays(splits["train"], splits["test"], digest.hexdigest())
+def _setup(job: Job, settings: dict, data: TrainingArrays) -> Setup:
+    versions = runtime.library_versions()
+    device = runtime.training_device()
+    state_hash = checkpoints.state_hash(job.params, data.sha256, versions, device)
+    return Setup(settings, versions, device, data.sha256, state_hash)
 
 
-def load_arrays(arrays_path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """x_train, y_train, x_test, y_test of a prepared arrays.npz, images as float32
-    (N, H, W, 1) and labels as int8 (N,): the arrays as a notebook would hold them."""
-    data = load_training_arrays(arrays_path)
+def _remove_leftover_weights(job: Job) -> None:
+    """Temporary weight files of a killed job (cnnlab.files names each one afresh, so
+    none is ever overwritten); call it holding the lock."""
+    for leftover in (job.out_dir / "weights").glob(".*.weights.h5"):
+        leftover.unlink(missing_ok=True)
+
+
+def _compiled_model(job: Job, image_shape: tuple[int, ...]):
+    """The run's model, seeded, compiled, its optimizer built."""
+    from cnnlab.models import build_model
+
+    runtime.seed_everything(job.seed)
+    model = build_model(job.params, image_shape)
+    _compile(model, job.params)
+    return model
+
+
+def _resume(model, job: Job, setup: Setup, log) -> Progress:
+    """Restore the checkpoint to resume from, if any, after rewriting the weights of the
+    save epochs it has passed from theirs; a fresh Progress where there is none."""
+    usable = checkpoints.usable(job.state_dir, setup.state_hash, log)
+    resume = checkpoints.choose_resume(usable, job.epochs, job.save_epochs)
+    if resume is None:
+        return Progress()
+    weights = []
+    for save_epoch in job.save_epochs:
+        if save_epoch <= resume.epoch:
+            checkpoints.restore(model, usable[save_epoch], setup.state_hash)
+            weights.append(_save_weights(model, job, save_epoch))
+    checkpoints.restore(model, resume, setup.state_hash)
+    log(
+        f"{job.run_id}: resuming from the state at epoch {resume.epoch}"
+        + (f" (diverged: {resume.diverged_reason})" if resume.diverged_reason else "")
+    )
+    return Progress(
+        history=list(resume.history),
+        diverged_reason=resume.diverged_reason,
+        resumed_from_epoch=len(resume.history),
+        weights=weights,
+    )
+
+
+def _pipelines(data: TrainingArrays, job: Job) -> Pipelines:
+    """Both splits as tensors on the CPU and the pipelines over them, built once: an
+    epoch only writes its order into a variable."""
+    import tensorflow as tf
+
+    batch_size, loss = int(job.params["batch_size"]), job.params["loss"]
+    train_count, test_count = len(data.train.images), len(data.test.images)
+    with tf.device("/CPU:0"):
+        train_order = tf.Variable(
+            np.zeros(train_count, np.int32), trainable=False, name="epoch_order"
+        )
+        training = _batches(tf, data.train, loss, train_order, batch_size, job.threads)
+        test_order = tf.range(test_count, dtype=tf.int32)
+        validation = _batches(tf, data.test, loss, test_order, batch_size, job.threads)
+    return Pipelines(training, validation, train_order, train_count, test_count, data.storage)
+
+
+def _start_line(job: Job, setup: Setup, progress: Progress, pipelines: Pipelines,
+                parameters: int) -> str:
+    return (
+        f"{job.run_id}: {job.params['model']} with {parameters:,} parameters, "
+        f"{pipelines.train_count} training and {pipelines.test_count} validation images "
+        f"({pipelines.images_in_memory} in memory), epochs "
+        f"{progress.resumed_from_epoch + 1}..{job.epochs}, {job.threads} thread(s), "
+        f"{setup.device['name']}"
+    )
+
+
+def _fit_epochs(model, job: Job, setup: Setup, progress: Progress, pipelines: Pipelines,
+                log) -> None:
+    """Fit epoch after epoch, a checkpoint after each, up to the target or a divergence."""
+    epoch = len(progress.history)
+    while progress.diverged_reason is None and epoch < job.epochs:
+        epoch += 1
+        row = _fit_epoch(model, job, pipelines, epoch, progress)
+        progress.history.append(row)
+        progress.diverged_reason = diverged_reason(row, job.params["loss"])
+        _save_epoch(model, job, setup, progress, epoch)
+        log(
+            f"{job.run_id} epoch {epoch}/{job.epochs}: loss {row['loss']:.4f} "
+            f"accuracy {row['accuracy']:.4f} val_loss {row['val_loss']:.4f} "
+            f"val_accuracy {row['val_accuracy']:.4f} ({row['seconds']:.1f} s)"
+            + (f" DIVERGED: {progress.diverged_reason}" if progress.diverged_reason else "")
+        )
+
+
+def _fit_epoch(model, job: Job, pipelines: Pipelines, epoch: int, progress: Progress) -> dict:
+    """Train ``epoch`` (its images in epoch_order) and validate; its history row."""
+    pipelines.train_order.assign(epoch_order(job.seed, epoch, pipelines.train_count))
+    epoch_started = time.perf_counter()
+    if progress.first_epoch_started is None:
+        progress.first_epoch_started = epoch_started
+    fitted = model.fit(
+        pipelines.training,
+        epochs=epoch,
+        initial_epoch=epoch - 1,
+        validation_data=pipelines.validation,
+        shuffle=False,  # the order is epoch_order's
+        verbose=0,
+    )
+    seconds = time.perf_counter() - epoch_started
+    row = {"epoch": epoch}
+    for column in HISTORY_COLUMNS[1:-1]:
+        row[column] = float(fitted.history[column][-1])
+    row["seconds"] = seconds
+    return row
+
+
+def _save_epoch(model, job: Job, setup: Setup, progress: Progress, epoch: int) -> None:
+    """The checkpoint of ``epoch``, just fitted, and its weights if it is a save epoch."""
+    saving_started = time.perf_counter()
+    checkpoint = Checkpoint(epoch, progress.history, progress.diverged_reason)
+    # kept: save epochs (their weights can be rewritten), the target (where a longer
+    # training continues) and a divergence (the verdict stands)
+    keep = epoch in job.save_epochs or epoch == job.epochs or progress.diverged_reason is not None
+    checkpoints.save(model, job.state_dir, checkpoint, setup.state_hash, keep=keep)
+    if epoch in job.save_epochs:
+        progress.weights.append(_save_weights(model, job, epoch))
+    progress.state_seconds += time.perf_counter() - saving_started
+
+
+def _write_outputs(model, job: Job, setup: Setup, progress: Progress, pipelines: Pipelines,
+                   started: float) -> dict:
+    """summary.csv, record.json, then history.csv (last: its presence means all are
+    there); returns the record."""
+    from cnnlab.models import write_summary_csv
+
+    write_summary_csv(model, job.out_dir / "summary.csv")
+    record = _record(job, setup, progress, pipelines.images_in_memory, started)
+    files.write_record(job.out_dir / "record.json", record)
+    write_history_csv(progress.history, job.out_dir / "history.csv")
+    return record
+
+
+def _record(job: Job, setup: Setup, progress: Progress, images_in_memory: str,
+            started: float) -> dict:
+    from cnnlab.optimizers import update_kernel
+
+    process_started = runtime.process_started()
+    history, resumed = progress.history, progress.resumed_from_epoch
     return {
-        "x_train": data.train.float_images(),
-        "y_train": data.train.labels,
-        "x_test": data.test.float_images(),
-        "y_test": data.test.labels,
+        "run_id": job.run_id,
+        "status": "diverged" if progress.diverged_reason else "completed",
+        "diverged_reason": progress.diverged_reason,
+        "epochs_requested": job.epochs,
+        "epochs_trained": len(history),
+        "save_epochs": job.save_epochs,
+        "weights": sorted(progress.weights),
+        "resumed_from_epoch": resumed,
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "training_seconds": round(sum(row["seconds"] for row in history[resumed:]), 3),
+        "state_seconds": round(progress.state_seconds, 3),
+        "startup_seconds": _seconds_between(process_started, progress.first_epoch_started),
+        "process_seconds": _seconds_between(process_started, time.perf_counter()),
+        "peak_memory_mb": round(runtime.peak_memory_mb(), 1),
+        "images_in_memory": images_in_memory,
+        "device": setup.device,
+        "threads": setup.settings["threads"],
+        "inter_op_threads": setup.settings["inter_op_threads"],
+        "onednn_opts": setup.settings["TF_ENABLE_ONEDNN_OPTS"],
+        "steps_per_execution": STEPS_PER_EXECUTION,
+        "update_kernel": update_kernel(job.params["optimizer"]),
+        "versions": setup.versions,
+        "params": job.params,
+        "data_sha256": setup.data_sha256,
+        "state_hash": setup.state_hash,
     }
 
 
-def _hash_array(digest, key: str, array: np.ndarray) -> None:
-    array = np.ascontiguousarray(array)
-    digest.update(f"{key};{array.dtype.str};{array.shape};".encode())
-    digest.update(memoryview(array.reshape(-1).view(np.uint8)))
+def _seconds_between(start: float | None, end: float | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round(end - start, 3)
 
 
-def _read_images(archive, member: str, key: str, digest, compact: bool):
-    """(images, coded) of one image array, read in chunks, hashed as it is read."""
-    with archive.open(member) as stream:
-        version = np.lib.format.read_magic(stream)
-        header = None
-        if version == (1, 0):
-            header = np.lib.format.read_array_header_1_0(stream)
-        elif version == (2, 0):
-            header = np.lib.format.read_array_header_2_0(stream)
-        if header is not None and not header[1] and header[2] == np.dtype("<f4"):
-            return _read_float32_chunks(stream, key, header[0], digest, compact)
-    # not the layout cnnlab.prepare writes: read it whole, the plain way
-    with archive.open(member) as stream:
-        array = np.lib.format.read_array(stream, allow_pickle=False)
-    _hash_array(digest, key, array)
-    return np.ascontiguousarray(array, dtype=np.float32), False
-
-
-def _read_float32_chunks(stream, key: str, shape: tuple, digest, compact: bool):
-    digest.update(f"{key};{np.dtype('<f4').str};{tuple(shape)};".encode())
-    count = math.prod(shape)
-    codes = np.empty(count, np.uint8) if compact else None
-    pixels = None if compact else np.empty(count, np.float32)
-    level_bits = EIGHT_BIT_VALUES.view(np.uint32)
-    position = 0
-    while position < count:
-        size = min(_READ_CHUNK_VALUES, count - position)
-        raw = stream.read(4 * size)
-        if len(raw) != 4 * size:
-            raise ValueError(f"{key} is truncated")
-        digest.update(raw)
-        chunk = np.frombuffer(raw, dtype="<f4")
-        if codes is not None:
-            with np.errstate(invalid="ignore"):
-                chunk_codes = np.clip(np.rint(chunk * np.float32(255.0)), 0, 255).astype(np.uint8)
-            # exact, bit for bit (also -0.0 and NaN are told apart from a level)
-            if np.array_equal(level_bits[chunk_codes], chunk.view(np.uint32)):
-                codes[position : position + size] = chunk_codes
-            else:
-                pixels = np.empty(count, np.float32)
-                pixels[:position] = EIGHT_BIT_VALUES[codes[:position]]
-                codes = None
-        if codes is None:
-            pixels[position : position + size] = chunk
-        position += size
-    if codes is not None:
-        return codes.reshape(shape), True
-    return pixels.reshape(shape), False
+# --- input pipelines --------------------------------------------------------------
 
 
 def _labels_for_loss(labels: np.ndarray, loss: str) -> np.ndarray:
@@ -507,7 +454,9 @@ def _batches(tf, split: SplitArrays, loss: str, order, batch_size: int, threads:
 # --- model ------------------------------------------------------------------------
 
 
-def _compile(model, params: dict, keras) -> None:
+def _compile(model, params: dict) -> None:
+    import keras
+
     from cnnlab.optimizers import build_optimizer
 
     optimizer = build_optimizer(params["optimizer"], float(params["lr"]))
@@ -535,227 +484,9 @@ def sign_accuracy(y_true, y_pred):
     return ops.cast(ops.equal(y_true > 0, y_pred > 0), "float32")
 
 
-def divergence(history: list[dict], loss: str) -> str | None:
-    """Why the training diverged at the last epoch of ``history``, or None.
-
-    Diverged: a non-finite loss or val_loss, or a training loss above
-    DIVERGENCE_FACTOR times the loss of a model that knows nothing (CHANCE_LOSS).
-    """
-    row = history[-1]
-    for column in ("loss", "val_loss"):
-        if not math.isfinite(row[column]):
-            return f"{column} is {row[column]}"
-    limit = DIVERGENCE_FACTOR * CHANCE_LOSS[loss]
-    if row["loss"] > limit:
-        return f"loss {row['loss']:.4g} > {limit:.4g} ({DIVERGENCE_FACTOR:g} x chance level)"
-    return None
-
-
-def _save_weights(model, out_dir: Path, epoch: int) -> str:
+def _save_weights(model, job: Job, epoch: int) -> str:
     relative = f"weights/epoch{epoch:04d}.weights.h5"
-    target = out_dir / relative
-    temporary = target.with_name(f".{target.name[: -len('.weights.h5')]}.tmp.weights.h5")
-    model.save_weights(str(temporary), overwrite=True)
-    os.replace(temporary, target)
+    # Keras wants a file name ending in .weights.h5, not a stream
+    with files.atomic_path(job.out_dir / relative, suffix=".weights.h5") as temporary:
+        model.save_weights(str(temporary), overwrite=True)
     return relative
-
-
-# --- state ------------------------------------------------------------------------
-
-
-def library_versions() -> dict:
-    import keras
-    import tensorflow as tf
-
-    return {
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-    }
-
-
-def _state_hash(params: dict, data_sha256: str, versions: dict, device: dict | None = None) -> str:
-    identity = {
-        "format": STATE_FORMAT,
-        "params": params,
-        "data_sha256": data_sha256,
-        "versions": {key: versions[key] for key in ("tensorflow", "keras", "numpy")},
-        "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
-        # not steps_per_execution: 1, 4 and 16 give identical histories
-    }
-    if device and device.get("kind") != "CPU":
-        # a GPU computes other numbers than the CPU: its states are its own
-        # (CPU states keep the hash they had before devices were told apart)
-        identity["device"] = device["name"]
-    from cnnlab.optimizers import KERAS_UPDATE, update_kernel
-
-    kernel = update_kernel(params["optimizer"])
-    if kernel != KERAS_UPDATE:
-        # another kernel rounds otherwise: its states are its own (the states of the
-        # optimizers that keep Keras' update keep their hash)
-        identity["update_kernel"] = kernel
-    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _state_variables(model) -> list:
-    return list(model.variables) + list(model.optimizer.variables)
-
-
-def _save_state(model, state_dir, epoch, history, state_hash, diverged_reason, keep) -> None:
-    variables = _state_variables(model)
-    meta = {
-        "format": STATE_FORMAT,
-        "state_hash": state_hash,
-        "epoch": epoch,
-        "history": history,
-        "diverged_reason": diverged_reason,
-        "variables": [[v.path, list(v.shape), str(v.dtype)] for v in variables],
-    }
-    target = state_dir / (f"epoch{epoch:04d}.state.npz" if keep else LATEST_STATE)
-    # an .npz (a zip of .npy members) written one variable at a time, each straight from
-    # its buffer, so that at most one variable's copy is in memory
-    with (
-        atomic_open(target, binary=True) as stream,
-        zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive,
-    ):
-        members = [("meta", lambda: np.array(json.dumps(meta)))] + [
-            (f"v{index:05d}", variable.numpy) for index, variable in enumerate(variables)
-        ]
-        for name, value in members:
-            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
-                _write_npy(member, np.asarray(value()))
-    if keep:
-        _link_or_copy(target, state_dir / LATEST_STATE)
-
-
-def _write_npy(stream, array: np.ndarray) -> None:
-    """``np.lib.format.write_array`` without its chunked copies: header, then the buffer."""
-    if not array.flags.c_contiguous:
-        array = array.copy(order="C")
-    header = np.lib.format.header_data_from_array_1_0(array)
-    np.lib.format.write_array_header_1_0(stream, header)
-    stream.write(memoryview(array.reshape(-1).view(np.uint8)))
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    """Make ``target`` a hard link to (or copy of) ``source``, atomically."""
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        os.link(source, temporary)
-    except OSError:
-        import shutil
-
-        shutil.copyfile(source, temporary)
-    os.replace(temporary, target)
-
-
-def _read_meta(path: Path) -> dict:
-    with np.load(path, allow_pickle=False) as stored:
-        return json.loads(str(stored["meta"]))
-
-
-def _usable_checkpoints(state_dir: Path, state_hash: str, log) -> dict[int, dict]:
-    """Checkpoints of ``state_dir`` with this state hash, by epoch; deletes stale ones."""
-    for leftover in state_dir.glob(".*.tmp"):  # from a killed writer; we hold the lock
-        leftover.unlink(missing_ok=True)
-    checkpoints: dict[int, dict] = {}
-    for path in sorted(state_dir.glob("*.state.npz")):
-        if path.name != LATEST_STATE and not _EPOCH_STATE.match(path.name):
-            continue
-        try:
-            meta = _read_meta(path)
-        except Exception as error:  # noqa: BLE001 - an unreadable state is stale state
-            log(f"discarding unreadable state {path.name}: {error}")
-            path.unlink(missing_ok=True)
-            continue
-        if meta.get("format") != STATE_FORMAT or meta.get("state_hash") != state_hash:
-            log(f"discarding stale state {path.name} (other params, data or versions)")
-            path.unlink(missing_ok=True)
-            continue
-        epoch = int(meta["epoch"])
-        # prefer the kept epochNNNN file over latest for the same epoch
-        if epoch not in checkpoints or path.name != LATEST_STATE:
-            checkpoints[epoch] = {"epoch": epoch, "path": path}
-    return checkpoints
-
-
-def _choose_resume(checkpoints: dict[int, dict], epochs: int, save_epochs: list[int]):
-    """The newest checkpoint at or below ``epochs`` from which the weights of every
-    save epoch it has passed can be rewritten (those epochs have checkpoints too)."""
-    for epoch in sorted(checkpoints, reverse=True):
-        if epoch > epochs:
-            continue
-        if all(save in checkpoints for save in save_epochs if save <= epoch):
-            return checkpoints[epoch]
-    return None
-
-
-def _restore(model, path: Path, state_hash: str) -> dict:
-    variables = _state_variables(model)
-    with np.load(path, allow_pickle=False) as stored:
-        meta = json.loads(str(stored["meta"]))
-        # compare shapes and dtypes: seed-generator paths carry a per-process counter
-        expected = [[list(v.shape), str(v.dtype)] for v in variables]
-        stored_layout = [[shape, dtype] for _path, shape, dtype in meta["variables"]]
-        if meta["state_hash"] != state_hash or stored_layout != expected:
-            raise RuntimeError(f"{path}: state does not match this model; delete it")
-        for index, variable in enumerate(variables):
-            variable.assign(stored[f"v{index:05d}"])
-    return meta
-
-
-@contextlib.contextmanager
-def _exclusive_lock(path: Path, log):
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log(f"waiting for another job that trains this run ({path})")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-# --- small helpers ------------------------------------------------------------------
-
-
-def _check_spec(spec: dict):
-    for key in ("run_id", "params", "epochs"):
-        if key not in spec:
-            raise ValueError(f"training spec lacks {key!r}: {spec}")
-    params = dict(spec["params"])
-    for key in ("model", "optimizer", "lr", "batch_size", "loss", "seed"):
-        if key not in params:
-            raise CnnlabError(f"run {spec['run_id']}: params lack {key!r}")
-    epochs = int(spec["epochs"])
-    if epochs < 1:
-        raise CnnlabError(f"run {spec['run_id']}: epochs must be >= 1, got {epochs}")
-    save_epochs = sorted({int(epoch) for epoch in spec.get("save_epochs", [epochs])})
-    outside = [epoch for epoch in save_epochs if not 1 <= epoch <= epochs]
-    if outside:
-        raise CnnlabError(f"run {spec['run_id']}: save_epochs {outside} lie outside 1..{epochs}")
-    if int(params["batch_size"]) < 1:
-        raise CnnlabError(f"run {spec['run_id']}: batch_size must be >= 1")
-    return str(spec["run_id"]), params, epochs, save_epochs
-
-
-def _seconds_between(start: float | None, end: float | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return round(end - start, 3)
-
-
-def peak_memory_mb() -> float:
-    """This process's peak resident memory (ru_maxrss) in MiB."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
-def _write_json_atomically(payload: dict, path: Path) -> None:
-    with atomic_open(path) as stream:
-        json.dump(payload, stream, indent=2)
-        stream.write("\n")

@@ -22,38 +22,14 @@ from tests.conftest import PROJECT_ROOT
 
 runtime.configure(threads=1)  # before any TensorFlow op runs in this test process
 
+from cnnlab.arrays import arrays_sha256, load_training_arrays
 from cnnlab.history import METRIC_COLUMNS, read_history
-from cnnlab.prepare import arrays_sha256
-from cnnlab.training import epoch_order, load_training_arrays, train
+from cnnlab.training import epoch_order, train
+from tests.test_arrays import make_8bit_arrays, make_arrays
 
 METRICS = list(METRIC_COLUMNS)
 # Keras' own save_weights trips a NumPy 2 deprecation warning, once per variable
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
-
-
-def make_arrays(path, seed=0, train_count=48, test_count=16, size=16):
-    """A learnable toy problem in the prepared-arrays format (label 1 = brighter)."""
-    rng = np.random.default_rng(seed)
-
-    def split(count):
-        labels = (np.arange(count) % 2).astype(np.int8)
-        rng.shuffle(labels)
-        images = rng.random((count, size, size, 1), dtype=np.float32) * 0.6
-        images += 0.3 * labels[:, None, None, None]
-        return images.astype(np.float32), labels
-
-    x_train, y_train = split(train_count)
-    x_test, y_test = split(test_count)
-    np.savez(
-        path,
-        x_train=x_train,
-        y_train=y_train,
-        x_test=x_test,
-        y_test=y_test,
-        train_files=np.array([f"train/{i}.png" for i in range(train_count)]),
-        test_files=np.array([f"test/{i}.png" for i in range(test_count)]),
-    )
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +133,30 @@ def test_runtime_fixes_threads_and_refuses_to_change_them():
     assert tf.config.threading.get_intra_op_parallelism_threads() == 1
 
 
+def test_a_training_records_the_set_up_made_instead_of_making_another(monkeypatch):
+    applied = runtime.configure(threads=1)
+
+    def configure_again(*args, **kwargs):
+        raise AssertionError("the process was set up twice")
+
+    monkeypatch.setattr(runtime, "configure", configure_again)
+    assert runtime.training_settings(1) == applied
+    with pytest.raises(AssertionError, match="set up twice"):  # another thread count
+        runtime.training_settings(2)
+
+
+def test_the_divergence_rule_that_stops_a_training():
+    from cnnlab.diagnostics import diverged_reason
+
+    row = {"epoch": 3, "loss": 0.7, "accuracy": 0.5, "val_loss": 0.7, "val_accuracy": 0.5}
+    assert diverged_reason(row, "bce") is None
+    assert diverged_reason(dict(row, val_loss=float("nan")), "bce") == "val_loss is nan"
+    assert diverged_reason(dict(row, loss=float("inf")), "hinge") == "loss is inf"
+    assert diverged_reason(dict(row, loss=69.0), "bce") is None  # below 100 x ln 2
+    assert diverged_reason(dict(row, loss=70.0), "bce") == "loss 70 > 69.31 (100 x chance level)"
+    assert diverged_reason(dict(row, loss=70.0), "hinge") is None  # below 100 x 1
+
+
 def test_a_training_process_trains_without_importing_matplotlib(tmp_path, arrays):
     """Keras imports matplotlib.pyplot when TensorFlow loads it (half a second per job);
     training processes mark it absent, and Keras and the training must do without it."""
@@ -201,7 +201,8 @@ def test_input_pipelines_run_without_autotuning():
     10.24 s...) whenever two jobs shared the cores; the pipelines have nothing to tune."""
     import tensorflow as tf
 
-    from cnnlab.training import SplitArrays, _batches, _dataset_options
+    from cnnlab.arrays import SplitArrays
+    from cnnlab.training import _batches, _dataset_options
 
     assert _dataset_options(tf, 1).autotune.enabled is False
     split = SplitArrays(
@@ -211,16 +212,6 @@ def test_input_pipelines_run_without_autotuning():
     pipeline = _batches(tf, split, "bce", tf.range(5, dtype=tf.int32), 2, threads=1)
     assert pipeline.options().autotune.enabled is False
     assert [len(labels) for _, labels in pipeline] == [2, 2, 1]
-
-
-def test_keras_leaves_dropout_seed_state_out_of_weights():
-    """Why the state saves model.variables: save_weights misses the dropout seeds."""
-    from cnnlab.models import build_model
-
-    model = build_model(spec(1)["params"], (16, 16, 1))
-    weight_ids = {id(weight) for weight in model.weights}
-    seed_states = [v for v in model.variables if "seed_generator" in v.path]
-    assert len(seed_states) == 2 and not any(id(v) in weight_ids for v in seed_states)
 
 
 def test_longer_training_resumes_exactly(tmp_path, arrays):
@@ -442,18 +433,6 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_history(tmp_path, arrays):
 # --- memory: images held as 8-bit codes where that is exact --------------------------
 
 
-def make_8bit_arrays(path, seed=0):
-    """Like make_arrays, but every pixel an 8-bit level k / 255 (as prepared PNGs are)."""
-    make_arrays(path, seed=seed)
-    with np.load(path) as stored:
-        arrays = {key: stored[key] for key in stored.files}
-    for key in ("x_train", "x_test"):
-        levels = np.rint(arrays[key] * 255).astype(np.uint8)
-        arrays[key] = levels.astype(np.float32) / np.float32(255.0)
-    np.savez(path, **arrays)
-    return path
-
-
 def test_8bit_images_are_held_as_codes_and_train_the_same_numbers(tmp_path, monkeypatch):
     from cnnlab import training
 
@@ -469,26 +448,13 @@ def test_8bit_images_are_held_as_codes_and_train_the_same_numbers(tmp_path, monk
     assert record["state_hash"] == plain_record["state_hash"]
 
 
-def test_loader_keeps_the_exact_pixels_and_the_manifest_hash(tmp_path, arrays):
-    levels = make_8bit_arrays(tmp_path / "levels.npz")
-    for path, storage in ((levels, "uint8"), (arrays, "float32")):
-        loaded = load_training_arrays(path)
-        assert loaded.storage == storage
-        with np.load(path) as stored:
-            assert loaded.sha256 == arrays_sha256({key: stored[key] for key in stored.files})
-            for split in ("train", "test"):
-                pixels = getattr(loaded, split).float_images()
-                assert pixels.dtype == np.float32
-                assert pixels.tobytes() == stored[f"x_{split}"].tobytes()  # bit for bit
-                assert np.array_equal(getattr(loaded, split).labels, stored[f"y_{split}"])
-
-
 def test_pipeline_turns_every_8bit_code_into_the_prepared_pixel_bit_for_bit():
     """The pipeline divides codes by 255 in TensorFlow; each of the 256 levels must come
     out as the float32 pixel that cnnlab.images wrote (its own float32 division)."""
     import tensorflow as tf
 
-    from cnnlab.training import EIGHT_BIT_VALUES, SplitArrays, _batches
+    from cnnlab.arrays import EIGHT_BIT_VALUES, SplitArrays
+    from cnnlab.training import _batches
 
     codes = np.arange(256, dtype=np.uint8).reshape(4, 8, 8, 1)
     split = SplitArrays(images=codes, labels=np.zeros(4, np.int8), coded=True)
@@ -499,21 +465,6 @@ def test_pipeline_turns_every_8bit_code_into_the_prepared_pixel_bit_for_bit():
     assert pixels.dtype == np.float32
     assert pixels.tobytes() == EIGHT_BIT_VALUES[codes].tobytes()
     assert pixels.tobytes() == split.float_images().tobytes()
-
-
-def test_one_pixel_off_the_8bit_levels_keeps_float32(tmp_path, monkeypatch):
-    from cnnlab import training
-
-    path = make_8bit_arrays(tmp_path / "levels.npz")
-    with np.load(path) as stored:
-        arrays = {key: stored[key] for key in stored.files}
-    arrays["x_train"][-1, -1, -1, 0] = np.nextafter(arrays["x_train"][-1, -1, -1, 0], np.float32(2))
-    np.savez(path, **arrays)
-    monkeypatch.setattr(training, "_READ_CHUNK_VALUES", 1000)  # the odd pixel in the last chunk
-    loaded = load_training_arrays(path)
-    assert not loaded.train.coded and loaded.test.coded
-    assert loaded.storage == "float32"
-    assert loaded.train.float_images().tobytes() == arrays["x_train"].tobytes()
 
 
 def test_record_says_where_the_time_went(tmp_path, arrays):
