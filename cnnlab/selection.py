@@ -6,14 +6,15 @@ the values of that epoch (not the best epoch: a model is judged as it was handed
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import pandas as pd
 
 from cnnlab.errors import CnnlabError
+from cnnlab.files import read_selection, write_selection
 from cnnlab.grid import Plan
+from cnnlab.history import read_history
 
 RULES = {
     "best_val_accuracy_within_gap": (
@@ -54,7 +55,8 @@ def candidate_rows(plan: Plan, task_id: str) -> list[dict]:
 
 
 def read_prefix(history_csv: str, epochs: int) -> pd.DataFrame:
-    history = pd.read_csv(history_csv)
+    """The first ``epochs`` rows of a history.csv (cnnlab.history)."""
+    history = read_history(history_csv)
     if history.empty:
         raise CnnlabError(f"{history_csv}: the history is empty; delete it and run the workflow again.")
     return history[history["epoch"] <= epochs]
@@ -113,22 +115,13 @@ def select_optimum(plan: Plan, task_id: str, output_json: str | Path) -> dict:
         "candidates": rows,
         "pinned": False,
     }
-    write_json_atomically(output_json, result)
+    write_selection(output_json, result)
     return result
-
-
-def write_json_atomically(path: str | Path, data: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    temporary.replace(path)
 
 
 def read_optima(selection_files: dict[str, str]) -> dict[str, dict]:
     """{task: selection json path} -> {task: chosen parameters} for the plan."""
     optima = {}
     for task_id, path in selection_files.items():
-        with open(path, encoding="utf-8") as handle:
-            optima[task_id] = json.load(handle)["chosen"]["params"]
+        optima[task_id] = read_selection(path)["chosen"]["params"]
     return optima
