@@ -1,20 +1,17 @@
 """The answers of the report: sentences assembled from this run's diagnostics and values.
 
 Nothing here states a result that is not computed from the numbers handed in, so an
-answer changes when the results change. The inputs are :class:`Group` (the seeds of one
-set-up at one epoch count) and :class:`Comparison` (two groups that differ in named
-factors), built by :mod:`cnnlab.report`.
+answer changes when the results change. The inputs are :class:`~cnnlab.results.Group` (the
+seeds of one set-up at one epoch count) and :class:`~cnnlab.results.Comparison` (two groups
+that differ in named factors), built by :mod:`cnnlab.results` and :mod:`cnnlab.comparisons`.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-
-import pandas as pd
-
 from cnnlab import diagnostics
-from cnnlab.diagnostics import THRESHOLDS, Diagnosis, Spread, Thresholds
+from cnnlab.diagnostics import THRESHOLDS, Thresholds
+from cnnlab.formatting import epochs_text, format_param, number, percent, points
+from cnnlab.results import Comparison, Group
 
 FACTOR_NAMES = {
     "model": "the architecture",
@@ -31,67 +28,7 @@ FACTOR_NAMES = {
 }
 
 
-@dataclass
-class Run:
-    """One run of a task at the task's epoch count (a prefix of its training if shorter)."""
-
-    run_id: str
-    seed: int
-    history: pd.DataFrame
-    values: dict
-    diagnosis: Diagnosis
-    status: str
-    training: str
-    trained_epochs: int
-
-
-@dataclass
-class Group:
-    """The seeds of one set-up at one epoch count, as one task shows them."""
-
-    task: str
-    variant: str
-    epochs: int
-    params: dict
-    label: str
-    runs: list[Run] = field(default_factory=list)
-
-    def spread(self, key: str) -> Spread:
-        return diagnostics.spread([run.values[key] for run in self.runs])
-
-    def mean(self, key: str) -> float:
-        return self.spread(key).mean
-
-    @property
-    def seeds(self) -> int:
-        return len(self.runs)
-
-
-@dataclass
-class Comparison:
-    """Two groups that differ in `factors` (parameter names, or 'epochs'), at equal epochs
-    unless epochs is the factor. `reference` names the task of `b` when it is another task."""
-
-    a: Group
-    b: Group
-    factors: list[str]
-    reference: str | None = None
-
-
 # -- numbers as words -------------------------------------------------------------------
-
-
-def percent(value: float) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{100 * value:.1f}%"
-
-
-def points(value: float) -> str:
-    """An accuracy difference in percentage points, signed."""
-    return "n/a" if not math.isfinite(value) else f"{100 * value:+.1f} points"
-
-
-def number(value: float) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.3f}"
 
 
 def with_spread(group: Group, key: str, formatter=percent) -> str:
@@ -100,22 +37,6 @@ def with_spread(group: Group, key: str, formatter=percent) -> str:
     if values.n < 2:
         return formatter(values.mean)
     return f"{formatter(values.mean)} ± {formatter(values.sd)} over {values.n} seeds"
-
-
-def epochs_text(count: int) -> str:
-    return f"{count} epoch{'' if count == 1 else 's'}"
-
-
-def format_param(name: str, value) -> str:
-    from cnnlab.grid import format_number
-
-    if name == "lr":
-        return format_number(float(value))
-    if name == "dense":
-        return "×".join(str(width) for width in value) if value else "none"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
 
 
 def _count(items: list, n: int) -> str:

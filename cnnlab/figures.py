@@ -1,4 +1,5 @@
-"""The report's figures (matplotlib, Agg): a task's learning curves, LeNet's filters.
+"""Every figure of the report (matplotlib, Agg) and the writers of the figure files: a
+task's learning curves, LeNet's filters.
 
 :func:`curves_figure` overlays the groups of a task (mean over seeds, with a band of one
 standard deviation when there are several) and marks each group's best epoch (lowest
@@ -8,7 +9,6 @@ trained model: their filters and their feature maps for one image of each class.
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 
@@ -20,8 +20,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from cnnlab import diagnostics
-from cnnlab.answers import Group
+from cnnlab import diagnostics, layout
+from cnnlab.errors import CnnlabError
+from cnnlab.files import atomic_open, read_manifest, write_json
+from cnnlab.grid import Plan
+from cnnlab.results import Group, Results, task_groups
 
 CLASS_NAMES = {0: "Mel", 1: "Nev"}
 FEATURE_MAPS_SHOWN = 8
@@ -29,19 +32,11 @@ FILTERS_SHOWN = 32
 
 
 def save_png(figure, path: str | Path) -> Path:
-    """Write a figure to `path` as PNG and close it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png", dpi=110, bbox_inches="tight")
+    """Write a figure to `path` as PNG (atomically) and close it."""
+    with atomic_open(path, binary=True) as stream:
+        figure.savefig(stream, format="png", dpi=110, bbox_inches="tight")
     plt.close(figure)
-    return path
-
-
-def png_bytes(figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    return buffer.getvalue()
+    return Path(path)
 
 
 # -- learning curves ----------------------------------------------------------------------
@@ -201,3 +196,42 @@ def first_image_per_class(x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]
         if indices.size:
             images[name] = np.asarray(x[indices[0]], dtype="float32")
     return images
+
+
+# -- figure files, as rule outputs ---------------------------------------------------------
+
+
+def write_task_figure(plan: dict, task_id: str, manifest_json: str | Path,
+                      output_png: str | Path, root: str | Path = ".") -> Path:
+    """The learning curves of a task's runs, overlaid, as a PNG (`plan`: Plan.to_dict())."""
+    plan = Plan.from_dict(plan)
+    groups = task_groups(plan, task_id, Results(root))
+    if not groups:
+        raise CnnlabError(f"task {task_id} trains no runs, so it has no learning curves.")
+    baselines = read_manifest(manifest_json).baselines
+    figure = curves_figure(groups, baselines, f"{task_id}: {plan.tasks[task_id].title}")
+    return save_png(figure, output_png)
+
+
+def write_filters_figure(plan: dict, task_id: str, weights: str | Path, arrays_npz: str | Path,
+                         output_png: str | Path, output_json: str | Path) -> Path:
+    """5D: the trained LeNet's first two conv layers, filters and feature maps, and their
+    statistics (for the answer) as JSON."""
+    from cnnlab.models import build_model  # imports Keras: only this figure needs it
+
+    entry = layout.filters_entry(Plan.from_dict(plan), task_id)
+    try:
+        arrays = np.load(arrays_npz)
+        x_test, y_test = arrays["x_test"], arrays["y_test"]
+    except (OSError, KeyError) as error:
+        raise CnnlabError(f"{arrays_npz}: cannot read x_test/y_test ({error}); run the "
+                          "prepare_data rule again.") from None
+    model = build_model(entry.spec.to_dict(), x_test.shape[1:])
+    model.load_weights(str(weights))
+    images = first_image_per_class(x_test, y_test)
+    figure, stats = filters_figure(
+        model, images, f"{task_id}: learned filters of {entry.spec.run_id} at {entry.epochs} "
+                       "epochs")
+    stats.update(run_id=entry.spec.run_id, epochs=entry.epochs, weights=str(weights))
+    write_json(output_json, stats)
+    return save_png(figure, output_png)

@@ -1,5 +1,5 @@
 """The project's own files on disk: one atomic writer for all of them, and a typed reader
-beside the writer of each JSON file (data manifest, training record, 6E's selection).
+beside the writer of each format (data manifest, training record, selection, model summary).
 
 Every output is written to a new temporary file beside its target, flushed, fsynced and
 renamed onto it (:func:`atomic_open`), so a reader sees the old file or the new one, never
@@ -11,6 +11,7 @@ to do, instead of a ``KeyError`` deep in the report.
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import secrets
@@ -169,8 +170,9 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
 
 # -- a training's record.json (written by cnnlab.training) ------------------------------
 
-RECORD_SHAPE = {"run_id": str, "status": str, "epochs_trained": int, "resumed_from_epoch": int,
-                "wall_seconds": (int, float), "peak_memory_mb": (int, float), "device": str,
+RECORD_SHAPE = {"run_id": str, "status": str, "diverged_reason": (str, type(None)),
+                "epochs_trained": int, "resumed_from_epoch": int,
+                "wall_seconds": (int, float), "peak_memory_mb": (int, float), "device": dict,
                 "threads": int, "versions": dict, "params": dict}
 RECORD_STATUSES = ("completed", "diverged")
 
@@ -209,3 +211,32 @@ def read_selection(path: str | os.PathLike) -> dict:
     require(selection, SELECTION_SHAPE, path, "the selection")
     require(selection["chosen"], CHOSEN_SHAPE, path, "the selection's chosen set-up")
     return selection
+
+
+# -- a training's summary.csv: the model's layers (rows from cnnlab.models) --------------
+
+SUMMARY_COLUMNS = ("layer", "type", "output_shape", "parameters")
+
+
+def write_summary(path: str | os.PathLike, rows: list[Mapping[str, Any]]) -> Path:
+    with atomic_open(path) as stream:
+        writer = csv.DictWriter(stream, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return Path(path)
+
+
+def read_summary(path: str | os.PathLike) -> list[dict]:
+    """The layer rows, ``parameters`` as int."""
+    try:
+        with open(path, newline="", encoding="utf-8") as stream:
+            reader = csv.DictReader(stream)
+            if tuple(reader.fieldnames or ()) != SUMMARY_COLUMNS:
+                raise ValueError(f"columns {reader.fieldnames}, expected {SUMMARY_COLUMNS}")
+            return [dict(row, parameters=int(row["parameters"])) for row in reader]
+    except FileNotFoundError:
+        raise CnnlabError(f"{path}: the model summary is missing; run the workflow to create "
+                          "it.") from None
+    except (ValueError, TypeError, csv.Error) as error:
+        raise CnnlabError(f"{path}: the model summary is damaged ({error}); delete the training "
+                          "folder and run the workflow again.") from None

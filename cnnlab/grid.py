@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import asdict, dataclass, field
 
+from cnnlab import layout
 from cnnlab.errors import CnnlabError
 
 DEFAULT_DENSE = {"lenet": (64,), "alexnet": (64, 64), "mlp": (64,)}
@@ -69,6 +70,11 @@ class RunSpec:
         params = asdict(self)
         params["dense"] = list(self.dense)
         return params
+
+    @classmethod
+    def from_dict(cls, params: dict) -> RunSpec:
+        """The spec again from :meth:`to_dict`'s data."""
+        return cls(**dict(params, dense=tuple(params["dense"])))
 
 
 def format_number(value: float) -> str:
@@ -140,7 +146,7 @@ class Training:
 
     @property
     def directory(self) -> str:
-        return f"results/runs/{self.spec.dataset}/{self.run_id}/e{self.epochs}"
+        return layout.training_directory(self.spec.dataset, self.run_id, self.epochs)
 
     @property
     def history_csv(self) -> str:
@@ -179,7 +185,7 @@ class TaskPlan:
         return [name for name in names if len({str(row[name]) for row in rows}) > 1]
 
     def to_dict(self) -> dict:
-        data = {
+        return {
             "title": self.title,
             "question": self.question,
             "kind": self.kind,
@@ -187,10 +193,8 @@ class TaskPlan:
             "entries": [entry.to_dict() for entry in self.entries],
             "differs": self.differs(),
             "pending": self.pending,
+            "optimum": self.optimum,
         }
-        if self.optimum is not None:
-            data["optimum"] = self.optimum
-        return data
 
 
 class Plan:
@@ -280,7 +284,7 @@ class Plan:
                     "candidates": list(task["optimum"]["candidates"]),
                     "copy": list(task["optimum"]["copy"]),
                     "pinned": bool(task["optimum"]["pinned"]),
-                    "selection": None if task["optimum"]["pinned"] else selection_json(task_id),
+                    "selection": None if task["optimum"]["pinned"] else layout.selection_json(task_id),
                 }
             parameter_sets = self.task_parameter_sets(task_id)
             if parameter_sets is None:
@@ -346,7 +350,7 @@ class Plan:
             spec = group[0].spec
             epochs = sorted({entry.epochs for entry in group})
             # with sharing off, each training keeps its own state, so none resumes another's
-            state = f"results/state/{spec.dataset}/{spec.run_id}"
+            state = layout.state_directory(spec.dataset, spec.run_id)
             if not self.share_prefixes:
                 state += f"/e{epochs[-1]}"
             training = Training(spec, epochs[-1], epochs, state)
@@ -421,14 +425,36 @@ class Plan:
             "tasks": {task_id: task.to_dict() for task_id, task in tasks.items()},
             "runs": {training.run_id: training.spec.to_dict() for training in trainings.values()},
             "trainings": {
-                key: dict(training.job_spec(), directory=training.directory)
+                key: dict(training.job_spec(), directory=training.directory,
+                          state_directory=training.state_directory)
                 for key, training in trainings.items()
             },
         }
 
-
-def selection_json(task_id: str) -> str:
-    return f"results/selection/{task_id}.json"
+    @classmethod
+    def from_dict(cls, data: dict) -> Plan:
+        """The plan again from what :meth:`to_dict` wrote: the rules hand the plan to their
+        scripts as that data (a parameter, so that a change of the plan reruns them)."""
+        plan = cls.__new__(cls)
+        plan.config, plan.optima, plan._resolved = None, {}, {}
+        plan.dataset, plan.seeds = data["dataset"], list(data["seeds"])
+        plan.share_prefixes, plan.epoch_divisor = data["share_prefixes"], data["epoch_divisor"]
+        plan.trainings = {
+            key: Training(RunSpec.from_dict(training["params"]), training["epochs"],
+                          list(training["save_epochs"]), training["state_directory"])
+            for key, training in data["trainings"].items()
+        }
+        by_directory = {training.directory: training for training in plan.trainings.values()}
+        plan.tasks = {
+            task_id: TaskPlan(
+                task_id=task_id, title=task["title"], question=task["question"],
+                shows=list(task["shows"]), optimum=task["optimum"], pending=task["pending"],
+                entries=[Entry(RunSpec.from_dict(entry["params"]), entry["epochs"],
+                               by_directory[entry["training"]]) for entry in task["entries"]],
+            )
+            for task_id, task in data["tasks"].items()
+        }
+        return plan
 
 
 def plan_lab(config: dict, optima: dict[str, dict] | None = None) -> Plan:

@@ -5,11 +5,11 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from cnnlab import report as lab_report
+from cnnlab import layout
 from cnnlab.config import checked_config
 from cnnlab.cost import estimated_seconds
 from cnnlab.errors import CnnlabError
-from cnnlab.grid import plan_lab, selection_json
+from cnnlab.grid import plan_lab
 from cnnlab.selection import read_optima
 
 try:
@@ -58,7 +58,7 @@ def training_selections(wildcards):
     plans the workflow again, and may only read a checkpoint it depends on."""
     if training_key(wildcards) in PLAN.trainings:
         return []
-    return [selection_json(task_id) for task_id in PLAN.selections_needed]
+    return [layout.selection_json(task_id) for task_id in PLAN.selections_needed]
 
 
 def training_job_spec(wildcards):
@@ -145,21 +145,20 @@ def task_plan_as_dict(wildcards):
 
 
 def task_figure_inputs(wildcards):
-    return lab_report.task_inputs(plan_for_task(wildcards.task).to_dict(), wildcards.task)
+    return layout.task_inputs(plan_for_task(wildcards.task), wildcards.task)
 
 
 def manifest_json(wildcards):
-    return f"results/data/{PLAN.dataset}/manifest.json"
+    return layout.manifest_json(PLAN.dataset)
 
 
 def prepared_arrays(wildcards):
-    return f"results/data/{PLAN.dataset}/arrays.npz"
+    return layout.arrays_npz(PLAN.dataset)
 
 
 def filters_weights_file(wildcards):
     """The weights file of the LeNet whose filters a task shows (5D)."""
-    plan = task_plan_as_dict(wildcards)
-    return lab_report.filters_weights(lab_report.filters_entry(plan, wildcards.task))
+    return layout.filters_weights(plan_for_task(wildcards.task), wildcards.task)
 
 
 def filters_weights_directory(wildcards):
@@ -168,31 +167,26 @@ def filters_weights_directory(wildcards):
 
 
 def report_training_files(wildcards):
-    return lab_report.report_inputs(PLAN.to_dict())
+    return layout.report_inputs(PLAN)
 
 
 def report_training_files_after_selection(wildcards):
     """Training files that only a selection can name; asking for them waits for it."""
-    before = set(lab_report.report_inputs(PLAN.to_dict()))
-    return sorted(set(lab_report.report_inputs(complete_plan().to_dict())) - before)
+    before = set(layout.report_inputs(PLAN))
+    return sorted(set(layout.report_inputs(complete_plan())) - before)
 
 
 def selection_files(wildcards):
-    return lab_report.selection_inputs(PLAN.to_dict())
+    return layout.selection_inputs(PLAN)
 
 
 def figure_files(wildcards):
-    plan = PLAN.to_dict()
-    figures = [lab_report.figure_path(task_id) for task_id in lab_report.curve_tasks(plan)]
-    filters_task = lab_report.filters_task(plan)
-    if filters_task:
-        figures.append(f"results/figures/filters/{filters_task}.png")
-    return figures
+    return layout.figure_inputs(PLAN)
 
 
 def filters_stats_files(wildcards):
-    filters_task = lab_report.filters_task(PLAN.to_dict())
-    return [f"results/figures/filters/{filters_task}.json"] if filters_task else []
+    filters_task = layout.filters_task(PLAN)
+    return [layout.filters_stats(filters_task)] if filters_task else []
 
 
 def report_directory(wildcards):

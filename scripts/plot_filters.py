@@ -1,5 +1,5 @@
 """Snakemake entry point: a trained LeNet's first two conv layers, filters and feature maps
-of one test image per class, as a PNG and their statistics as JSON (cnnlab.report)."""
+of one test image per class, as a PNG and their statistics as JSON (cnnlab.figures)."""
 
 from cnnlab.entrypoint import run_entrypoint
 from cnnlab.runtime import configure_environment
@@ -7,7 +7,7 @@ from cnnlab.runtime import configure_environment
 
 def main(snakemake, log) -> None:
     configure_environment(threads=snakemake.threads or 1)  # before Keras is imported
-    from cnnlab.report import write_filters_figure
+    from cnnlab.figures import write_filters_figure
 
     task_id = snakemake.wildcards.task
     png = write_filters_figure(snakemake.params.plan, task_id, snakemake.params.weights_file,

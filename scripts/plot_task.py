@@ -1,7 +1,7 @@
-"""Snakemake entry point: one task's learning curves, overlaid, as a PNG (cnnlab.report)."""
+"""Snakemake entry point: one task's learning curves, overlaid, as a PNG (cnnlab.figures)."""
 
 from cnnlab.entrypoint import run_entrypoint
-from cnnlab.report import write_task_figure
+from cnnlab.figures import write_task_figure
 
 
 def main(snakemake, log) -> None:

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 from test_diagnostics import crafted_history
 
-from cnnlab import answers, diagnostics
-from cnnlab.answers import Comparison, Group, Run
+from cnnlab import answers, diagnostics, formatting
+from cnnlab.results import Comparison, Group, Run
 
 BASELINES = {"train": 0.60, "test": 0.58}
 PARAMS = {"model": "alexnet", "n_base": 8, "dense": [64, 64], "dropout": 0.0,
@@ -38,7 +38,7 @@ def test_overfitting_run_is_called_overfitting_with_its_onset_and_gap():
     words = text(group)
     onset = group.runs[0].diagnosis.overfitting.epoch
     assert f"It overfits from epoch {onset}" in words
-    assert answers.percent(group.runs[0].values["final_val_accuracy"]) in words
+    assert formatting.percent(group.runs[0].values["final_val_accuracy"]) in words
     assert "against 58.0%" in words
     assert "under-trained" not in words and "diverged" not in words
 
@@ -76,15 +76,15 @@ def test_changing_the_history_changes_the_answer():
     second_history = crafted_history("settled", level=0.05)
     second = make_group([second_history])
     assert text(first) != text(second)
-    assert answers.percent(second.runs[0].values["final_val_accuracy"]) in text(second)
-    assert answers.percent(first.runs[0].values["final_val_accuracy"]) in text(first)
+    assert formatting.percent(second.runs[0].values["final_val_accuracy"]) in text(second)
+    assert formatting.percent(first.runs[0].values["final_val_accuracy"]) in text(first)
 
 
 def test_several_seeds_report_mean_and_spread_and_counts():
     group = make_group("overfitting", seeds=3)
     words = text(group)
     spread = group.spread("final_val_accuracy")
-    assert f"{answers.percent(spread.mean)} ± {answers.percent(spread.sd)} over 3 seeds" in words
+    assert f"{formatting.percent(spread.mean)} ± {formatting.percent(spread.sd)} over 3 seeds" in words
     assert "in 3 of 3 seeds" in words
 
 
@@ -213,7 +213,7 @@ def test_filters_answer_uses_the_statistics():
 def test_format_param(value, expected):
     name = {str: "x"}.get(type(value), "lr" if value == 1e-5 else "dense" if isinstance(
         value, list) else "dropout")
-    assert answers.format_param(name, value) == expected
+    assert formatting.format_param(name, value) == expected
 
 
 def test_group_values_are_read_from_runs():

@@ -96,9 +96,10 @@ def test_read_manifest_rejects_a_manifest_of_the_wrong_shape(tmp_path, damage):
 
 
 def record_data():
-    return {"run_id": "lenet-s1", "status": "completed", "epochs_trained": 3,
+    return {"run_id": "lenet-s1", "status": "completed", "diverged_reason": None,
+            "epochs_trained": 3,
             "resumed_from_epoch": 0, "wall_seconds": 1.5, "peak_memory_mb": 700.0,
-            "device": "cpu", "threads": 1, "versions": {"keras": "3"}, "params": {}}
+            "device": {"kind": "cpu"}, "threads": 1, "versions": {"keras": "3"}, "params": {}}
 
 
 def test_record_round_trips_and_a_wrong_one_is_refused_on_both_sides(tmp_path):

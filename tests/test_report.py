@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from test_diagnostics import crafted_history
 
-from cnnlab import report
+from cnnlab import figures, layout, report
 from cnnlab.errors import CnnlabError
-from cnnlab.grid import plan_lab
+from cnnlab.grid import Plan, RunSpec, plan_lab
 from cnnlab.history import write_history_csv
+from cnnlab.results import Results, load_run
 from cnnlab.selection import read_optima, select_optimum
 
 MANIFEST = {  # the layout cnnlab.prepare writes
@@ -87,7 +88,9 @@ def write_training(root: Path, training: dict, shape: str | None = None) -> None
     record = {"run_id": training["run_id"], "status": "diverged" if shape == "diverged"
               else "completed", "diverged_reason": "loss is nan" if shape == "diverged" else None,
               "epochs_trained": len(history), "wall_seconds": float(history["seconds"].sum()) + 3,
-              "peak_memory_mb": 850.0, "threads": 1, "versions": VERSIONS, "params": params}
+              "resumed_from_epoch": 0, "peak_memory_mb": 850.0,
+              "device": {"kind": "CPU", "name": "a test CPU", "count": 2}, "threads": 1,
+              "versions": VERSIONS, "params": params}
     (directory / "record.json").write_text(json.dumps(record))
     rows = summary_rows(params)
     lines = ["layer,type,output_shape,parameters"] + [
@@ -112,14 +115,15 @@ def crafted_lab(root: Path, config: dict) -> dict:
             write_training(root, training)
     manifest = root / "results/data" / plan.dataset / "manifest.json"
     manifest.parent.mkdir(parents=True, exist_ok=True)
-    manifest.write_text(json.dumps(MANIFEST))
+    manifest.write_text(json.dumps(dict(MANIFEST, dataset=plan.dataset)))
     return plan.to_dict()
 
 
 def render(root: Path, plan: dict, config: dict | None = None, **files) -> str:
-    out = report.write_report(plan, root / report.manifest_path(plan), root / "index.html",
+    out = report.write_report(plan, root / layout.manifest_json(plan["dataset"]),
+                              root / "index.html",
                               selection_files=[root / path for path in
-                                               report.selection_inputs(plan)],
+                                               layout.selection_inputs(Plan.from_dict(plan))],
                               config=config, root=root, **files)
     return out.read_text()
 
@@ -204,10 +208,10 @@ def test_a_tiny_lab_of_one_epoch_tasks_renders_with_figures(tmp_path, monkeypatc
                                                             small_config):
     monkeypatch.chdir(tmp_path)
     plan = crafted_lab(tmp_path, small_config)
-    manifest = tmp_path / report.manifest_path(plan)
-    figures = [report.write_task_figure(plan, task_id, manifest, report.figure_path(task_id))
-               for task_id in ("5A",)]
-    html = render(tmp_path, plan, small_config, figure_files=figures)
+    manifest = tmp_path / layout.manifest_json(plan["dataset"])
+    pngs = [figures.write_task_figure(plan, task_id, manifest, layout.task_figure(task_id))
+            for task_id in ("5A",)]
+    html = render(tmp_path, plan, small_config, figure_files=pngs)
     assert plan["tasks"]["5A"]["entries"][0]["epochs"] == 1
     assert "after 1 epoch," in answer_of(html, "5A")
     assert 'src="data:image/png;base64,' in section(html, "5A")
@@ -260,17 +264,17 @@ def test_several_seeds_give_spread_and_a_welch_test(tmp_path, monkeypatch, defau
 
 def test_a_prefix_before_a_divergence_has_not_diverged(lab):
     root, plan, _ = lab
-    entry = dict(plan["tasks"]["6E"]["entries"][2])  # rmsprop: diverged after 51 epochs
-    results = report.Results(root)
-    assert report.load_run(entry, results).diagnosis.divergence is not None
-    early = report.load_run(dict(entry, epochs=30), results)
+    entry = Plan.from_dict(plan).tasks["6E"].entries[2]  # rmsprop: diverged after 51 epochs
+    results = Results(root)
+    assert load_run(entry, results).diagnosis.divergence is not None
+    early = load_run(entry, results, epochs=30)
     assert early.diagnosis.divergence is None and early.status == "completed"
 
 
 def test_task_figure_is_drawn_and_embedded(lab):
     root, plan, _ = lab
-    png = report.write_task_figure(plan, "6B", root / report.manifest_path(plan),
-                                   root / report.figure_path("6B"), root=root)
+    png = figures.write_task_figure(plan, "6B", root / layout.manifest_json(plan["dataset"]),
+                                    root / layout.task_figure("6B"), root=root)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = render(root, plan, figure_files=[png])
     assert 'src="data:image/png;base64,' in section(html, "6B")
@@ -279,16 +283,17 @@ def test_task_figure_is_drawn_and_embedded(lab):
 
 def test_task_inputs_name_every_file_read(lab):
     root, plan, _ = lab
-    inputs = report.task_inputs(plan, "6B")
+    inputs = layout.task_inputs(Plan.from_dict(plan), "6B")
     assert all((root / path).exists() for path in inputs)
     assert len(inputs) == 2 * len({entry["training"] for entry in plan["tasks"]["6B"]["entries"]})
-    assert set(report.report_inputs(plan)) >= set(inputs)
-    assert report.selection_inputs(plan) == ["results/selection/6E.json"]
-    assert report.curve_tasks(plan) == ["5A", "5B", "5C", "5F", "6A", "6B", "6C", "6D", "6E",
+    plan = Plan.from_dict(plan)
+    assert set(layout.report_inputs(plan)) >= set(inputs)
+    assert layout.selection_inputs(plan) == ["results/selection/6E.json"]
+    assert layout.curve_tasks(plan) == ["5A", "5B", "5C", "5F", "6A", "6B", "6C", "6D", "6E",
                                         "6F"]
-    entry = report.filters_entry(plan, "5D")
-    assert entry["params"]["model"] == "lenet" and entry["epochs"] == 200
-    assert report.filters_weights(entry).endswith("/weights/epoch0200.weights.h5")
+    entry = layout.filters_entry(plan, "5D")
+    assert entry.spec.model == "lenet" and entry.epochs == 200
+    assert layout.filters_weights(plan, "5D").endswith("/weights/epoch0200.weights.h5")
 
 
 def test_missing_history_is_one_clear_error(lab):
@@ -308,8 +313,12 @@ def test_missing_history_is_one_clear_error(lab):
     {"counts": {"train": {"Mel": 40, "Nev": 60, "total": 100},
                 "test": {"Mel": 5, "Nev": 15, "total": 20}}},
 ])
-def test_baselines_from_any_usual_manifest_layout(manifest):
-    assert report.majority_baselines(manifest) == pytest.approx({"train": 0.6, "test": 0.75})
+def test_a_manifest_of_another_layout_is_one_clear_error(lab, manifest):
+    root, plan, _ = lab
+    path = root / layout.manifest_json(plan["dataset"])
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(CnnlabError, match=re.escape(f"{path}: the data manifest")):
+        render(root, plan)
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras' own, saving weights
@@ -329,13 +338,20 @@ def test_filters_figure_from_a_small_random_lenet(tmp_path, monkeypatch):
     arrays = tmp_path / "arrays.npz"
     np.savez(arrays, x_test=rng.random((4, 16, 16, 1), dtype=np.float32),
              y_test=np.array([1, 0, 1, 0], dtype=np.int8))
-    plan = {"dataset": "tiny", "tasks": {
-        "5C": {"entries": [{"run_id": "lenet-s1", "variant": "lenet", "seed": 1, "epochs": 2,
-                            "training": "results/runs/tiny/lenet-s1/e2", "trained_epochs": 2,
-                            "params": params}]},
-        "5D": {"shows": ["5C"], "entries": []}}}
+    spec = RunSpec.from_params(dict(params, threads=1, precision="float32"), "tiny", 1)
+    training = {"run_id": spec.run_id, "params": spec.to_dict(), "epochs": 2, "save_epochs": [2],
+                "directory": layout.training_directory("tiny", spec.run_id, 2),
+                "state_directory": layout.state_directory("tiny", spec.run_id)}
+    entry = {"run_id": spec.run_id, "variant": spec.variant, "seed": 1, "epochs": 2,
+             "training": training["directory"], "trained_epochs": 2, "params": spec.to_dict()}
+    task = {"title": "", "question": "", "kind": "train", "differs": [], "pending": False,
+            "optimum": None}
+    plan = {"dataset": "tiny", "seeds": [1], "share_prefixes": True, "epoch_divisor": 1,
+            "runs": {spec.run_id: spec.to_dict()}, "trainings": {"tiny/e2": training},
+            "tasks": {"5C": dict(task, shows=[], entries=[entry]),
+                      "5D": dict(task, kind="concept", shows=["5C"], entries=[])}}
     png, stats_json = tmp_path / "5D.png", tmp_path / "5D.json"
-    report.write_filters_figure(plan, "5D", weights, arrays, png, stats_json)
+    figures.write_filters_figure(plan, "5D", weights, arrays, png, stats_json)
     assert png.read_bytes()[:4] == b"\x89PNG"
     stats = json.loads(stats_json.read_text())
     assert [layer["receptive_field"] for layer in stats["layers"]] == [3, 8]

@@ -1,0 +1,79 @@
+"""Which set-ups a task compares: pairs within the task that differ in one factor, and,
+for a task that varies nothing itself, earlier tasks' set-ups one factor away."""
+
+from __future__ import annotations
+
+from cnnlab.formatting import format_param
+from cnnlab.grid import Plan
+from cnnlab.results import Comparison, Group, Results, task_groups
+
+# parameters that never make two set-ups different experiments
+IGNORED_IN_COMPARISONS = ("dataset", "seed")
+
+
+def factors_between(a: Group, b: Group) -> list[str]:
+    names = [name for name in a.params if name not in IGNORED_IN_COMPARISONS]
+    factors = [name for name in names if str(a.params.get(name)) != str(b.params.get(name))]
+    return factors + (["epochs"] if a.epochs != b.epochs else [])
+
+
+def within_task_comparisons(groups: list[Group]) -> list[Comparison]:
+    """Pairs of the task's groups that differ in one factor; two groups are compared anyway."""
+    comparisons = []
+    for index, a in enumerate(groups):
+        for b in groups[index + 1:]:
+            factors = factors_between(a, b)
+            if factors == ["epochs"]:
+                longer, shorter = (a, b) if a.epochs > b.epochs else (b, a)
+                comparisons.append(Comparison(longer, shorter, factors))
+            elif len(factors) == 1:
+                comparisons.append(Comparison(a, b, factors))
+    if not comparisons and len(groups) == 2:
+        comparisons.append(Comparison(groups[0], groups[1], factors_between(*groups)))
+    return comparisons
+
+
+def reference_comparisons(plan: Plan, task_id: str, groups: list[Group],
+                          results: Results) -> list[Comparison]:
+    """For a task that varies no parameter itself: earlier tasks' set-ups one factor away.
+
+    Each pair is compared at the epochs both reach (a prefix of the longer); the same
+    set-up at fewer epochs in an earlier task is compared as 'more epochs'.
+    """
+    if set(plan.tasks[task_id].differs()) - {"epochs"}:
+        return []
+    order = list(plan.tasks)
+    own = {}
+    for group in groups:
+        if group.variant not in own or group.epochs > own[group.variant].epochs:
+            own[group.variant] = group
+    chosen: dict[tuple, tuple] = {}
+    for earlier in order[: order.index(task_id)]:
+        for entry in plan.tasks[earlier].entries:
+            for group in own.values():
+                probe = Group(earlier, entry.spec.variant, entry.epochs, entry.spec.to_dict(), "")
+                factors = [name for name in factors_between(group, probe) if name != "epochs"]
+                if not factors and probe.epochs < group.epochs:
+                    factor = "epochs"
+                elif len(factors) == 1:
+                    factor = factors[0]
+                else:
+                    continue
+                key = (group.variant, probe.variant, factor)
+                rank = (probe.epochs == group.epochs, order.index(earlier), probe.epochs)
+                if key not in chosen or rank > chosen[key][0]:
+                    chosen[key] = (rank, group, earlier, probe)
+    comparisons = []
+    for (variant, ref_variant, factor), (_, group, earlier, probe) in chosen.items():
+        if factor == "epochs":
+            reference = task_groups(plan, earlier, results, variant=ref_variant)
+            reference = [ref for ref in reference if ref.epochs == probe.epochs]
+            comparisons.append(Comparison(group, reference[0], ["epochs"], earlier))
+            continue
+        at = min(group.epochs, probe.epochs)
+        mine = task_groups(plan, task_id, results, epochs=at, variant=variant)[0]
+        theirs = task_groups(plan, earlier, results, epochs=at, variant=ref_variant)[0]
+        mine.label = f"{factor} {format_param(factor, mine.params[factor])}"
+        theirs.label = f"{factor} {format_param(factor, theirs.params[factor])}"
+        comparisons.append(Comparison(mine, theirs, [factor], earlier))
+    return comparisons

@@ -1,0 +1,201 @@
+"""The report's tables, as data for the templates: each a caption, columns and rows of
+cells (shown text, the value a sortable table sorts by, a CSS class)."""
+
+from __future__ import annotations
+
+import math
+
+from cnnlab import diagnostics
+from cnnlab.formatting import (
+    architecture_name,
+    format_param,
+    number,
+    percent,
+    points,
+    seconds_text,
+)
+from cnnlab.grid import Entry, Plan, TaskPlan
+from cnnlab.results import Group, Results
+
+PARAM_COLUMNS = ("model", "n_base", "dense", "dropout", "optimizer", "lr", "batch_size", "loss",
+                 "threads", "precision")
+
+
+def cell(text, sort=None, css: str = "") -> dict:
+    """A table cell: shown text, the value a sortable table sorts by, a CSS class."""
+    return {"text": "" if text is None else str(text), "sort": "" if sort is None else sort,
+            "css": css}
+
+
+def number_cell(value, formatter=number) -> dict:
+    finite = value is not None and isinstance(value, (int, float)) and math.isfinite(value)
+    return cell(formatter(value) if finite else "n/a", value if finite else "")
+
+
+def params_table(task: TaskPlan, groups: list[Group]) -> dict:
+    differs = set(task.differs())
+    columns = ["run", "seed", "epochs", *PARAM_COLUMNS]
+    rows = []
+    for group in groups:
+        for run in group.runs:
+            values = [run.run_id, run.seed, group.epochs] + [
+                format_param(name, group.params[name]) for name in PARAM_COLUMNS]
+            rows.append([cell(value, css="differs" if name in differs else "")
+                         for name, value in zip(columns, values)])
+    return {"columns": [{"text": name, "css": "differs" if name in differs else ""}
+                        for name in columns], "rows": rows}
+
+
+def values_table(groups: list[Group], baselines: dict) -> dict:
+    train, val = percent(baselines["train"]), percent(baselines["test"])
+    columns = ["set-up", "seed", f"train acc (baseline {train})", f"val acc (baseline {val})",
+               "train loss", "val loss", "best epoch", "best val loss",
+               f"val acc at best (baseline {val})", "max val acc", "gap (train - val, points)",
+               "wall time"]
+    rows = []
+    for group in groups:
+        for run in group.runs:
+            values = run.values
+            rows.append([
+                cell(group.label), cell(run.seed),
+                number_cell(values["final_accuracy"], percent),
+                number_cell(values["final_val_accuracy"], percent),
+                number_cell(values["final_loss"]), number_cell(values["final_val_loss"]),
+                cell(values["best_epoch"] if values["best_epoch"] is not None else "none",
+                     values["best_epoch"]),
+                number_cell(values["best_val_loss"]),
+                number_cell(values["best_val_accuracy"], percent),
+                number_cell(values["max_val_accuracy"], percent),
+                number_cell(values["gap"], lambda v: points(v).replace(" points", "")),
+                cell(seconds_text(values["seconds"]), values["seconds"]),
+            ])
+    return {"columns": [{"text": name, "css": ""} for name in columns], "rows": rows}
+
+
+def spread_table(groups: list[Group], baselines: dict) -> dict | None:
+    if all(group.seeds < 2 for group in groups):
+        return None
+    keys = [("final_accuracy", "train acc"), ("final_val_accuracy", "val acc"),
+            ("gap", "gap"), ("best_val_loss", "best val loss")]
+    columns = ["set-up", "seeds"] + [f"{name} (mean ± sd)" for _, name in keys]
+    rows = []
+    for group in groups:
+        row = [cell(group.label), cell(group.seeds)]
+        for key, _ in keys:
+            formatter = number if "loss" in key else percent
+            spread = group.spread(key)
+            sd = formatter(spread.sd) if spread.n > 1 else "n/a"
+            row.append(cell(f"{formatter(spread.mean)} ± {sd}", spread.mean))
+        rows.append(row)
+    return {"columns": [{"text": name, "css": ""} for name in columns], "rows": rows}
+
+
+def diagnostics_table(groups: list[Group]) -> dict:
+    columns = ["set-up", "seed", "best epoch", "overfitting onset", "plateau after",
+               "divergence", "under-trained"]
+    rows = []
+    for group in groups:
+        for run in group.runs:
+            diagnosis = run.diagnosis
+            overfit = diagnosis.overfitting
+            divergence = diagnosis.divergence
+            under = diagnosis.under_training
+            rows.append([
+                cell(group.label), cell(run.seed), cell(diagnosis.best_epoch or "none"),
+                cell(f"epoch {overfit.epoch} (val loss +{100 * overfit.val_rise:.0f}%)"
+                     if overfit else "no", css="flag" if overfit else ""),
+                cell(f"epoch {diagnosis.plateau_epoch}" if diagnosis.plateau_epoch else
+                     "no plateau"),
+                cell(f"{divergence.reason}" + (f" (epoch {divergence.epoch})"
+                                               if divergence.epoch else "")
+                     if divergence else "no", css="flag" if divergence else ""),
+                cell(f"yes: last {under.window} epochs train loss -{100 * under.train_drop:.0f}%,"
+                     f" val loss -{100 * under.val_drop:.0f}%" if under.still_improving else "no",
+                     css="flag" if under.still_improving else ""),
+            ])
+    return {"columns": [{"text": name, "css": ""} for name in columns], "rows": rows}
+
+
+def summary_table(rows: list[dict]) -> dict:
+    total = sum(int(row["parameters"]) for row in rows) or 1
+    body = [[cell(row["layer"]), cell(row["type"]), cell(row["output_shape"]),
+             cell(f"{int(row['parameters']):,}", int(row["parameters"])),
+             cell(f"{100 * int(row['parameters']) / total:.1f}%")] for row in rows]
+    body.append([cell("total"), cell(""), cell(""), cell(f"{total:,}", total), cell("100%")])
+    return {"columns": [{"text": name, "css": ""} for name in
+                        ("layer", "type", "output shape", "parameters", "share")], "rows": body}
+
+
+def selection_table(selection: dict, baselines: dict) -> dict:
+    columns = ["candidate", "task", "epochs",
+               f"final val acc (baseline {percent(baselines['test'])})", "gap",
+               "eligible", "reason"]
+    chosen = selection["chosen"]
+    rows = []
+    for row in selection["candidates"]:
+        picked = row["run_id"] == chosen["run_id"] and row["epochs"] == chosen["epochs"]
+        rows.append([cell(row["run_id"], css="differs" if picked else ""), cell(row["task"]),
+                     cell(row["epochs"], row["epochs"]),
+                     number_cell(row["final_val_accuracy"], percent),
+                     number_cell(row["gap"], number),
+                     cell("chosen" if picked else ("yes" if row["eligible"] else "no")),
+                     cell(row["reason"])])
+    return {"caption": f"Selection rule: {selection['rule_text']}",
+            "columns": [{"text": name, "css": ""} for name in columns], "rows": rows}
+
+
+def overview_table(plan: Plan, results: Results, baselines: dict) -> dict:
+    """One row per training of the lab, and the trainings ({directory: an entry of it})."""
+    uses: dict[str, list[str]] = {}
+    trainings: dict[str, Entry] = {}
+    for task_id, task in plan.tasks.items():
+        for entry in task.entries:
+            training = entry.training.directory
+            trainings.setdefault(training, entry)
+            uses.setdefault(training, [])
+            if task_id not in uses[training]:
+                uses[training].append(task_id)
+    train, val = percent(baselines["train"]), percent(baselines["test"])
+    columns = ["run", *PARAM_COLUMNS[:8], "seed", "epochs trained", "status",
+               f"final train acc (baseline {train})", f"final val acc (baseline {val})",
+               "best epoch", "best val loss", f"val acc at best (baseline {val})", "gap",
+               "wall time", "tasks"]
+    rows = []
+    for training, entry in trainings.items():
+        history = results.history(training)
+        record = results.record(training)
+        values = diagnostics.run_values(history)
+        params = entry.spec.to_dict()
+        status = record["status"]
+        rows.append(
+            [cell(entry.spec.run_id)]
+            + [cell(format_param(name, params[name]), params[name]
+                    if isinstance(params[name], (int, float)) else None)
+               for name in PARAM_COLUMNS[:8]]
+            + [cell(entry.spec.seed, entry.spec.seed),
+               cell(record["epochs_trained"], record["epochs_trained"]),
+               cell(status, css="flag" if status != "completed" else ""),
+               number_cell(values["final_accuracy"], percent),
+               number_cell(values["final_val_accuracy"], percent),
+               cell(values["best_epoch"], values["best_epoch"]),
+               number_cell(values["best_val_loss"]),
+               number_cell(values["best_val_accuracy"], percent),
+               number_cell(values["gap"], number),
+               cell(seconds_text(record["wall_seconds"]), record["wall_seconds"]),
+               cell(", ".join(uses[training]))])
+    return {"columns": [{"text": name, "css": ""} for name in columns], "rows": rows,
+            "trainings": trainings}
+
+
+def model_summaries(trainings: dict[str, Entry], results: Results) -> list[dict]:
+    """One layer table per architecture of the lab."""
+    architectures: dict[str, dict] = {}
+    for training, entry in trainings.items():
+        name = architecture_name(entry.spec.to_dict())
+        if name not in architectures:
+            rows = results.summary(training)
+            if rows:
+                total = sum(int(row["parameters"]) for row in rows)
+                architectures[name] = dict(summary_table(rows), caption=None, name=name,
+                                           total=f"{total:,}")
+    return list(architectures.values())
