@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from bench.common import BENCH, ROOT, Context, run_processes, say
-from cnnlab.config import read_config_files, update_config
+from cnnlab.config import checked_config, read_config_files, update_config
 
 QUICK_DATA = {"kind": "synthetic", "n_train": 96, "n_test": 24, "seed": 0, "image_size": 32}
 QUICK_LAB = {
@@ -135,7 +135,7 @@ def lab_config(override: dict) -> dict:
     """config.yaml updated by ``override``, as ``--configfile bench.yaml`` does."""
     config = read_config_files(ROOT / "config.yaml")
     update_config(config, override)
-    return config
+    return checked_config(config)
 
 
 def lab_records(workdir: Path) -> list[dict]:

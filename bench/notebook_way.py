@@ -125,9 +125,10 @@ def fit_one_run(params: dict, epochs: int, data: dict, timer=None) -> dict:
 
 def merged_config(workdir: Path, configfiles: list[str]) -> dict:
     """WORKDIR/config.yaml updated by each --configfile, key by key, as Snakemake does."""
-    from cnnlab.config import read_config_files
+    from cnnlab.config import checked_config, read_config_files
 
-    return read_config_files(workdir / "config.yaml", *(workdir / path for path in configfiles))
+    return checked_config(
+        read_config_files(workdir / "config.yaml", *(workdir / path for path in configfiles)))
 
 
 LAB_PARTS = ("all", "first", "second")

@@ -4,14 +4,15 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab.config import read_config_files
+from cnnlab.config import checked_config, read_config_files
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def merged_config(*overrides: str | Path) -> dict:
-    """config.yaml updated by override files, recursively, as `--configfile` does."""
-    return read_config_files(PROJECT_ROOT / "config.yaml", *overrides)
+    """config.yaml updated by override files, recursively, as `--configfile` does, then
+    checked with the schema's defaults filled in, as the workflow does first."""
+    return checked_config(read_config_files(PROJECT_ROOT / "config.yaml", *overrides))
 
 
 @pytest.fixture(scope="session")
