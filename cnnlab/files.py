@@ -36,46 +36,6 @@ def temporary_name(path: str | os.PathLike, suffix: str = ".tmp") -> Path:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]:
-    """Write ``path`` atomically: yield a stream on a new temporary file beside it, then
-    flush, fsync and rename it onto ``path``; on an error remove it and leave ``path`` be.
-
-    The parent folder is created. The temporary file gets the usual permissions (0666
-    less the umask).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_name(path)
-    options = {"mode": "xb"} if binary else {"mode": "x", "newline": "", "encoding": "utf-8"}
-    try:
-        with open(temporary, **options) as stream:
-            yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-
-
-def write_text(path: str | os.PathLike, text: str) -> Path:
-    with atomic_open(path) as stream:
-        stream.write(text)
-    return Path(path)
-
-
-def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    with atomic_open(path, binary=True) as stream:
-        stream.write(data)
-    return Path(path)
-
-
-def write_json(path: str | os.PathLike, data: Mapping[str, Any]) -> Path:
-    """JSON with two-space indent and a final newline, keys in the order given."""
-    return write_text(path, json.dumps(data, indent=2) + "\n")
-
-
-@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     """For writers that need a file name, not a stream (Keras' ``save_weights``): yield a
     temporary path beside ``path`` whose name ends in ``suffix``, rename it onto ``path``
@@ -91,6 +51,30 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]:
+    """Write ``path`` atomically: yield a stream on a new temporary file beside it, then
+    fsync and rename it onto ``path``; on an error remove it and leave ``path`` be.
+
+    The parent folder is created. The temporary file gets the usual permissions (0666
+    less the umask).
+    """
+    options = {"mode": "xb"} if binary else {"mode": "x", "newline": "", "encoding": "utf-8"}
+    with atomic_path(path) as temporary, open(temporary, **options) as stream:
+        yield stream
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    with atomic_open(path) as stream:
+        stream.write(text)
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike, data: Mapping[str, Any]) -> Path:
+    """JSON with two-space indent and a final newline, keys in the order given."""
+    return write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 # -- reading ----------------------------------------------------------------------------
