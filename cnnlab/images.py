@@ -10,10 +10,8 @@ Two layouts are understood, both with one folder per split (``train/``, ``test/`
 - ``auto`` picks ``subfolders`` when every class has its sub-folder in every split,
   else ``filename``.
 
-Every image is decoded with Pillow, turned upright by its EXIF orientation, converted
-to grayscale (ITU-R 601-2 luma, alpha dropped, as ``keras.utils.load_img`` does),
-resized to ``image_size`` x ``image_size`` (aspect ratio not kept) and scaled to
-float32 in [0, 1] (8-bit by 255, 16-bit by 65535).
+Every image is read by :func:`cnnlab.image_file.read_image` (grayscale, the lab's size,
+float32 in [0, 1]).
 
 Problems with single files (unreadable, empty, truncated, corrupt, too large, not an
 image, a name that matches no class or two) stop the load with one
@@ -29,48 +27,27 @@ an image extension are listed as ignored.
 from __future__ import annotations
 
 import collections
-import contextlib
-import hashlib
 import os
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cnnlab.config import dataset_defaults
 from cnnlab.errors import CnnlabError
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-"""File extensions read as images, in any letter case."""
-
-RESAMPLING_METHODS = {
-    "bilinear": Image.Resampling.BILINEAR,
-    "lanczos": Image.Resampling.LANCZOS,
-    "nearest": Image.Resampling.NEAREST,
-    "bicubic": Image.Resampling.BICUBIC,
-    "area": Image.Resampling.BOX,
-}
-"""``resize`` choices. ``area`` averages the source pixels each target pixel covers."""
+from cnnlab.image_file import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_EXTENSIONS,
+    SKIP_HINT,
+    BadImageError,
+    LoadedImage,
+    read_image,
+)
 
 SPLITS = ("train", "test")
 
 _DEFAULTS = dataset_defaults("folder")  # the schema's, the one place they are written
-DEFAULT_MAX_PIXELS = _DEFAULTS["max_pixels"]
-
-_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
-_SKIP_HINT = "or set `on_bad_image: skip` in the data set's config to leave such files out"
-
-
-class BadImageError(CnnlabError):
-    """One file that cannot be used; ``reason`` says why without naming the file."""
-
-    def __init__(self, path: Path, reason: str, advice: str):
-        super().__init__(f"{path}: {reason}. {advice}.")
-        self.path = path
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -146,145 +123,6 @@ def _check_classes(classes: Sequence[ClassSpec]) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# One image
-
-
-@dataclass(frozen=True)
-class LoadedImage:
-    """One decoded image: pixels (image_size, image_size) float32 in [0, 1], and facts
-    about the original file (size after EXIF orientation, Pillow mode, pixel hash)."""
-
-    pixels: np.ndarray
-    width: int
-    height: int
-    mode: str
-    sha256: str
-
-
-@contextlib.contextmanager
-def _pixel_limit(max_pixels: int) -> Iterator[None]:
-    """Make Pillow's own decompression-bomb check use ``max_pixels``; warnings are errors.
-
-    Pillow warns above ``Image.MAX_IMAGE_PIXELS`` and refuses above twice that. The
-    module-level limit is restored afterwards.
-    """
-    previous = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = max_pixels
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
-
-
-def read_image(
-    path: Path,
-    image_size: int,
-    resize: str = "bilinear",
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> LoadedImage:
-    """Decode one image file to a (image_size, image_size) float32 grayscale array.
-
-    Raises :class:`BadImageError` (a :class:`CnnlabError`) naming the file when it cannot
-    be used.
-    """
-    path = Path(path)
-    advice = f"Replace or delete the file, {_SKIP_HINT}"
-    try:
-        byte_count = path.stat().st_size
-    except OSError as error:
-        raise BadImageError(path, f"cannot be read ({error.strerror or error})", advice) from None
-    if byte_count == 0:
-        raise BadImageError(path, "is empty (0 bytes)", advice)
-    too_big = f"has more than max_pixels = {max_pixels:,} pixels (decompression-bomb guard)"
-    too_big_advice = (
-        "Shrink the image, raise `max_pixels` in the data set's config if it is a real "
-        f"image, {_SKIP_HINT}"
-    )
-    try:
-        with _pixel_limit(max_pixels), Image.open(path) as opened:
-            width, height = opened.size
-            if width * height > max_pixels:
-                raise BadImageError(path, f"{too_big}: {width} x {height}", too_big_advice)
-            opened.load()
-            upright = ImageOps.exif_transpose(opened)
-    except BadImageError:
-        raise
-    except PermissionError:
-        raise BadImageError(
-            path,
-            "cannot be read (permission denied)",
-            f"Give read permission (for example `chmod a+r`), {_SKIP_HINT}",
-        ) from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise BadImageError(path, too_big, too_big_advice) from None
-    except UnidentifiedImageError:
-        raise BadImageError(
-            path,
-            f"is not an image that Pillow can read (not really a {path.suffix} file, or "
-            "its header is corrupt)",
-            advice,
-        ) from None
-    except FileNotFoundError:
-        raise BadImageError(
-            path, "cannot be read (it vanished, or is a broken link)", advice
-        ) from None
-    except Exception as error:  # noqa: BLE001 - Pillow plugins raise many types on bad data
-        raise BadImageError(path, f"is truncated or corrupt (Pillow: {error})", advice) from None
-
-    digest = hashlib.sha256(
-        f"{upright.mode};{upright.width}x{upright.height};".encode() + upright.tobytes()
-    ).hexdigest()
-    pixels = _to_gray_array(upright, path, image_size, RESAMPLING_METHODS[resize], advice)
-    return LoadedImage(
-        pixels=pixels,
-        width=upright.width,
-        height=upright.height,
-        mode=upright.mode,
-        sha256=digest,
-    )
-
-
-def _to_gray_array(
-    image: Image.Image, path: Path, image_size: int, method: int, advice: str
-) -> np.ndarray:
-    """Grayscale, resized, float32 in [0, 1]."""
-    target = (image_size, image_size)
-    if image.mode in _SIXTEEN_BIT_MODES or image.mode == "F":
-        values = np.asarray(image, dtype=np.float64)
-        if image.mode == "F":
-            scale = 1.0
-            if values.size and (np.nanmin(values) < 0 or np.nanmax(values) > 1):
-                raise BadImageError(
-                    path,
-                    "holds 32-bit floating-point pixels outside [0, 1]",
-                    f"Convert it to an 8- or 16-bit image, {_SKIP_HINT}",
-                )
-        else:
-            scale = 65535.0
-            if values.size and (values.min() < 0 or values.max() > 65535):
-                raise BadImageError(
-                    path,
-                    "holds 32-bit integer pixels beyond the 16-bit range",
-                    f"Convert it to an 8- or 16-bit image, {_SKIP_HINT}",
-                )
-        floating = Image.fromarray((values / scale).astype(np.float32), mode="F")
-        if floating.size != target:
-            floating = floating.resize(target, method)
-        return np.clip(np.asarray(floating, dtype=np.float32), 0.0, 1.0)
-    try:
-        if image.mode in ("P", "PA"):
-            image = image.convert("RGBA")
-        gray = image if image.mode == "L" else image.convert("L")
-    except Exception as error:  # noqa: BLE001 - an exotic mode Pillow cannot convert
-        raise BadImageError(
-            path, f"has pixel mode {image.mode} that cannot be made grayscale ({error})", advice
-        ) from None
-    if gray.size != target:
-        gray = gray.resize(target, method)
-    return np.asarray(gray, dtype=np.float32) / np.float32(255.0)
-
 
 # ---------------------------------------------------------------------------------------
 # A folder
@@ -489,7 +327,7 @@ def _label_files(
                 reason = (
                     f"lies outside the class sub-folders ({', '.join(by_folder)}) of {split_dir}"
                 )
-                advice = f"Move it into its class's sub-folder or delete it, {_SKIP_HINT}"
+                advice = f"Move it into its class's sub-folder or delete it, {SKIP_HINT}"
             else:
                 labelled.append((path, spec.label))
         else:
@@ -504,7 +342,7 @@ def _label_files(
                 )
             advice = (
                 "Rename or delete the file, or change the classes' `pattern` in the data "
-                f"set's config, {_SKIP_HINT}"
+                f"set's config, {SKIP_HINT}"
             )
         if reason is not None:
             if options.on_bad_image == "skip":

@@ -9,12 +9,12 @@ from PIL import Image
 
 from cnnlab.config import dataset_defaults
 from cnnlab.errors import CnnlabError
+from cnnlab.image_file import read_image
 from cnnlab.images import (
     DEFAULT_CLASSES,
     FolderOptions,
     classes_from_config,
     load_folder,
-    read_image,
 )
 from tests.data_fixtures import (
     noise_image,
@@ -384,7 +384,7 @@ def test_permission_denied_while_opening_is_named(tmp_path, monkeypatch):
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr("cnnlab.images.Image.open", guarded_open)
+    monkeypatch.setattr("cnnlab.image_file.Image.open", guarded_open)
     with pytest.raises(CnnlabError, match="permission denied") as raised:
         load_folder(tmp_path, SIZE)
     assert str(raised.value).startswith(f"{locked}: ") and "chmod" in str(raised.value)

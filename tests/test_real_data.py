@@ -28,7 +28,7 @@ from PIL import Image
 from cnnlab.arrays import load_prepared
 from cnnlab.config import check_config
 from cnnlab.grid import plan_lab
-from cnnlab.images import read_image
+from cnnlab.image_file import read_image
 from cnnlab.layout import copy_workflow
 from cnnlab.prepare import prepare_dataset
 from cnnlab.selection import read_optima
