@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from cnnlab.cost import estimated_seconds
+from cnnlab.files import write_selection
 from cnnlab.grid import RunSpec, plan_lab
 from cnnlab.layout import copy_workflow
 from tests.conftest import PROJECT_ROOT, merged_config
@@ -93,8 +94,11 @@ def test_the_notebook_ways_two_parts_split_the_lab_near_half_its_cost(tmp_path, 
     config = notebook_way.merged_config(tmp_path, ["bench.yaml"])
     first = notebook_way.lab_runs(tmp_path, config, "first", data)  # no selection yet
     selection = tmp_path / "results" / "selection" / "6E.json"
-    selection.parent.mkdir(parents=True)
-    selection.write_text(json.dumps({"chosen": {"params": {"batch_size": 8, "lr": 1e-4, "n_base": 8}}}))
+    chosen = {"run_id": "chosen", "task": "6A", "epochs": 100, "values": {},
+              "params": {"batch_size": 8, "lr": 1e-4, "n_base": 8}}
+    write_selection(selection, {"task": "6E", "rule": "best_val_accuracy", "rule_text": "",
+                                "chosen": chosen, "candidates": [], "fallback": False,
+                                "pinned": False})
     second = notebook_way.lab_runs(tmp_path, config, "second", data)
     whole = notebook_way.lab_runs(tmp_path, config)
 
