@@ -8,7 +8,7 @@ that differ in named factors), built by :mod:`cnnlab.results` and :mod:`cnnlab.c
 
 from __future__ import annotations
 
-from cnnlab import diagnostics
+from cnnlab import diagnostics, statistics
 from cnnlab.diagnostics import THRESHOLDS, Thresholds
 from cnnlab.formatting import epochs_text, format_param, number, percent, points
 from cnnlab.results import Comparison, Group
@@ -202,7 +202,7 @@ def _behaviour_contrast(a: Group, b: Group) -> str:
 
 def significance(a: Group, b: Group, thresholds: Thresholds = THRESHOLDS) -> str:
     """Whether the difference in final validation accuracy exceeds the seed-to-seed spread."""
-    test = diagnostics.welch_t_test(
+    test = statistics.welch_t_test(
         [run.values["final_val_accuracy"] for run in a.runs],
         [run.values["final_val_accuracy"] for run in b.runs],
         thresholds.alpha,

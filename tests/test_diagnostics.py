@@ -145,29 +145,6 @@ def test_curve_bands_mean_and_sd_over_seeds():
     assert (diagnostics.curve_bands(histories[:1])["val_loss_sd"] == 0).all()
 
 
-@pytest.mark.parametrize("t", [0.3, 1.0, 2.5, 7.0])
-def test_student_t_p_value_matches_closed_forms(t):
-    # df = 1 is the Cauchy distribution, df = 2 has a closed form too
-    assert diagnostics.student_t_two_sided_p(t, 1) == pytest.approx(
-        1 - 2 / math.pi * math.atan(t), abs=1e-10)
-    assert diagnostics.student_t_two_sided_p(t, 2) == pytest.approx(
-        1 - t / math.sqrt(2 + t * t), abs=1e-10)
-
-
-def test_welch_t_test_statistic_degrees_of_freedom_and_verdict():
-    a, b = [0.80, 0.82, 0.81, 0.83], [0.70, 0.75, 0.72]
-    test = diagnostics.welch_t_test(a, b)
-    va, vb = np.var(a, ddof=1) / 4, np.var(b, ddof=1) / 3
-    assert test.t == pytest.approx((np.mean(a) - np.mean(b)) / math.sqrt(va + vb))
-    assert test.df == pytest.approx((va + vb) ** 2 / (va**2 / 3 + vb**2 / 2))
-    assert test.significant and test.p < 0.05
-    overlapping = diagnostics.welch_t_test([0.80, 0.70, 0.75], [0.78, 0.72, 0.74])
-    assert not overlapping.significant
-    assert diagnostics.welch_t_test([0.8], [0.7, 0.71]) is None
-    identical = diagnostics.welch_t_test([0.8, 0.8], [0.8, 0.8])
-    assert identical.p == 1.0 and not identical.significant
-
-
 def test_no_better_than_baseline():
     assert diagnostics.no_better_than_baseline(0.61, 0.60)
     assert not diagnostics.no_better_than_baseline(0.70, 0.60)

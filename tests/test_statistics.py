@@ -1,0 +1,106 @@
+"""cnnlab.statistics pinned to values computed independently: closed forms, exact sums,
+textbook examples, and the real test split."""
+
+import math
+
+import numpy as np
+import pytest
+
+from cnnlab import statistics
+from cnnlab.image_file import IMAGE_EXTENSIONS
+from tests.test_real_data import require_real_data
+
+
+def test_exact_mcnemar_of_10_against_2_discordant_images():
+    correct_a = np.array([True] * 10 + [False] * 2 + [True] * 50 + [False] * 5)
+    correct_b = np.array([False] * 10 + [True] * 2 + [True] * 50 + [False] * 5)
+    test = statistics.mcnemar_exact(correct_a, correct_b)
+    assert (test.only_a, test.only_b, test.n) == (10, 2, 67)
+    # two-sided exact: twice the binomial tail P(X <= 2), X ~ Bin(12, 1/2)
+    tail = sum(math.comb(12, k) for k in range(3)) / 2**12
+    assert test.p == pytest.approx(2 * tail) and round(test.p, 4) == 0.0386
+    assert test.difference == pytest.approx(8 / 67)
+    assert statistics.mcnemar_exact(correct_a, correct_a).p == 1.0
+    with pytest.raises(ValueError, match="same images"):
+        statistics.mcnemar_exact(correct_a, correct_b[:-1])
+
+
+def wilson_closed_form(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+@pytest.mark.parametrize("k, n", [(60, 103), (0, 24), (24, 24), (7, 10)])
+def test_wilson_interval_matches_its_closed_form(k, n):
+    interval = statistics.wilson_interval(k, n)
+    low, high = wilson_closed_form(k, n)
+    assert (interval.low, interval.high) == pytest.approx((low, high), abs=1e-9)
+
+
+def test_wilson_interval_of_60_of_103():
+    interval = statistics.accuracy_interval(60 / 103, 103)
+    assert (round(interval.low, 3), round(interval.high, 3)) == (0.486, 0.673)
+    assert math.isnan(statistics.accuracy_interval(float("nan"), 103).low)
+
+
+def test_holm_adjusts_a_textbook_family():
+    # sorted 0.01, 0.03, 0.04 -> 3 * 0.01, max(0.03, 2 * 0.03), max(0.06, 1 * 0.04)
+    assert statistics.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert statistics.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    assert statistics.holm([0.02]) == [0.02]
+
+
+def test_welch_t_test_statistic_degrees_of_freedom_and_verdict():
+    a, b = [0.80, 0.82, 0.81, 0.83], [0.70, 0.75, 0.72]
+    test = statistics.welch_t_test(a, b)
+    va, vb = np.var(a, ddof=1) / 4, np.var(b, ddof=1) / 3
+    assert test.t == pytest.approx((np.mean(a) - np.mean(b)) / math.sqrt(va + vb))
+    assert test.df == pytest.approx((va + vb) ** 2 / (va**2 / 3 + vb**2 / 2))
+    assert test.significant and test.p < 0.05
+    overlapping = statistics.welch_t_test([0.80, 0.70, 0.75], [0.78, 0.72, 0.74])
+    assert not overlapping.significant
+    assert statistics.welch_t_test([0.8], [0.7, 0.71]) is None
+    identical = statistics.welch_t_test([0.8, 0.8], [0.8, 0.8])
+    assert identical.p == 1.0 and not identical.significant
+
+
+def test_welch_p_value_matches_students_closed_form_for_two_degrees_of_freedom():
+    # equal variances and two values a side give df = 2, where P(|T| > t) = 1 - t / sqrt(2 + t^2)
+    test = statistics.welch_t_test([0.0, 2.0], [5.0, 7.0])
+    assert test.df == pytest.approx(2.0)
+    t = abs(test.t)
+    assert test.p == pytest.approx(1 - t / math.sqrt(2 + t * t))
+
+
+def test_clinical_view_counts_melanoma_as_the_positive_class():
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1])  # 4 Mel, 6 Nev
+    outputs = np.array([0.1, 0.2, 0.7, 0.9, 0.8, 0.6, 0.95, 0.3, 0.55, 0.51])
+    view = statistics.clinical(outputs, labels, "bce")
+    assert (view.mel_found, view.mel_missed, view.nev_flagged, view.nev_cleared) == (2, 2, 1, 5)
+    assert view.sensitivity == 0.5 and view.specificity == pytest.approx(5 / 6)
+    assert view.balanced_accuracy == pytest.approx((0.5 + 5 / 6) / 2)
+    assert view.accuracy == pytest.approx(0.7)
+    # AUC: the share of (melanoma, nevus) pairs in which the melanoma scores lower for Nev
+    pairs = [(m, v) for m in outputs[labels == 0] for v in outputs[labels == 1]]
+    assert view.auc == pytest.approx(sum(m < v for m, v in pairs) / len(pairs))
+    hinge = statistics.clinical(outputs - 0.5, labels, "hinge")
+    assert hinge == view
+    assert statistics.correct(outputs, labels, "bce").sum() == 7
+
+
+def real_test_labels() -> np.ndarray:
+    """The labels of the real validation split, by file name as the course layout has them."""
+    files = [path.name for path in (require_real_data() / "test").rglob("*")
+             if path.suffix.lower() in IMAGE_EXTENSIONS]
+    return np.array([0 if name.startswith("Mel") else 1 for name in files])
+
+
+def test_an_all_nevus_predictor_on_the_real_test_split_finds_no_melanoma():
+    labels = real_test_labels()
+    assert len(labels) == 103
+    view = statistics.clinical(np.full(len(labels), 0.9), labels, "bce")
+    assert view.sensitivity == 0.0 and view.specificity == 1.0
+    assert round(view.accuracy, 3) == 0.583 and view.balanced_accuracy == 0.5
+    assert math.isnan(view.auc) is False and view.auc == 0.5  # every pair a tie
