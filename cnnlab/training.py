@@ -44,7 +44,7 @@ Divergence
 Speed and memory
     Each split lives in memory once, as tensors on the CPU (images as 8-bit codes where
     that is exact: cnnlab.arrays). Two ``tf.data`` pipelines are built once per job
-    (:func:`_batches`: an epoch only writes its image order into a variable; codes turn
+    (cnnlab.pipelines: an epoch only writes its image order into a variable; codes turn
     into float32 by ``code / 255``, so a batch holds exactly the prepared pixels; no
     autotuning). ``model.fit`` runs one epoch per call, ``verbose=0``, with
     ``steps_per_execution=STEPS_PER_EXECUTION`` (1, 4 and 16 give identical numbers);
@@ -75,19 +75,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from cnnlab import checkpoints, files, runtime
-from cnnlab.arrays import EIGHT_BIT_SCALE, SplitArrays, TrainingArrays, load_training_arrays
+from cnnlab.arrays import TrainingArrays, load_training_arrays
 from cnnlab.checkpoints import Checkpoint
 from cnnlab.diagnostics import diverged_reason
 from cnnlab.errors import CnnlabError
 from cnnlab.history import HISTORY_COLUMNS, write_history_csv
+from cnnlab.pipelines import Pipelines, build_pipelines, epoch_order
 
 STEPS_PER_EXECUTION = 16
-PREFETCH_BATCHES = 2
 
 
 def default_log(message: str) -> None:
@@ -138,18 +135,6 @@ class Progress:
     first_epoch_started: float | None = None
 
 
-@dataclass(frozen=True)
-class Pipelines:
-    """The input pipelines of a training (:func:`_batches`), built once."""
-
-    training: Any
-    validation: Any
-    train_order: Any  # the variable each epoch writes its image order into
-    train_count: int
-    test_count: int
-    images_in_memory: str  # "uint8" (8-bit codes) or "float32"
-
-
 def train(
     spec: dict,
     arrays_path: str | os.PathLike,
@@ -174,7 +159,8 @@ def train(
         _remove_leftover_weights(job)
         model = _compiled_model(job, data.image_shape)
         progress = _resume(model, job, setup, log)
-        pipelines = _pipelines(data, job)
+        pipelines = build_pipelines(data, int(job.params["batch_size"]), job.params["loss"],
+                                    job.threads)
         del data  # the pipelines hold the images as tensors: drop the NumPy copy
         log(_start_line(job, setup, progress, pipelines, model.count_params()))
         _fit_epochs(model, job, setup, progress, pipelines, log)
@@ -256,23 +242,6 @@ def _resume(model, job: Job, setup: Setup, log) -> Progress:
         resumed_from_epoch=len(resume.history),
         weights=weights,
     )
-
-
-def _pipelines(data: TrainingArrays, job: Job) -> Pipelines:
-    """Both splits as tensors on the CPU and the pipelines over them, built once: an
-    epoch only writes its order into a variable."""
-    import tensorflow as tf
-
-    batch_size, loss = int(job.params["batch_size"]), job.params["loss"]
-    train_count, test_count = len(data.train.images), len(data.test.images)
-    with tf.device("/CPU:0"):
-        train_order = tf.Variable(
-            np.zeros(train_count, np.int32), trainable=False, name="epoch_order"
-        )
-        training = _batches(tf, data.train, loss, train_order, batch_size, job.threads)
-        test_order = tf.range(test_count, dtype=tf.int32)
-        validation = _batches(tf, data.test, loss, test_order, batch_size, job.threads)
-    return Pipelines(training, validation, train_order, train_count, test_count, data.storage)
 
 
 def _start_line(job: Job, setup: Setup, progress: Progress, pipelines: Pipelines,
@@ -391,64 +360,6 @@ def _seconds_between(start: float | None, end: float | None) -> float | None:
     if start is None or end is None:
         return None
     return round(end - start, 3)
-
-
-# --- input pipelines --------------------------------------------------------------
-
-
-def _labels_for_loss(labels: np.ndarray, loss: str) -> np.ndarray:
-    """Labels as float32 (N, 1): 0/1 for BCE, -1/1 for hinge."""
-    labels = labels.astype(np.float32).reshape(-1, 1)
-    return 2.0 * labels - 1.0 if loss == "hinge" else labels
-
-
-def epoch_order(seed: int, epoch: int, count: int) -> np.ndarray:
-    """The order of the training images in ``epoch``: a function of (seed, epoch) only."""
-    generator = np.random.default_rng(np.random.SeedSequence([int(seed), int(epoch)]))
-    return generator.permutation(count).astype(np.int32)
-
-
-def _dataset_options(tf, threads: int):
-    options = tf.data.Options()
-    options.deterministic = True
-    options.threading.private_threadpool_size = threads
-    options.threading.max_intra_op_parallelism = 1
-    # The pipeline's sizes are fixed, so autotuning has nothing to tune; and its thread,
-    # which sleeps 10 ms, 20 ms, 40 ms... between rounds, made an epoch wait for its next
-    # wake-up whenever another job shared the cores (epochs of exactly 2.56, 5.12, 10.24,
-    # 20.48 s instead of ~3 or ~11 s). Turning it off changes no number.
-    options.autotune.enabled = False
-    return options
-
-
-def _batches(tf, split: SplitArrays, loss: str, order, batch_size: int, threads: int):
-    """A tf.data pipeline of (images, labels) batches of ``split`` in ``order`` (a tensor
-    or a variable that is read each time the pipeline is iterated), gathered from the
-    split's in-memory tensors and prefetched; the last batch holds the remainder.
-
-    8-bit codes become float32 by ``code / 255``, the division that made the prepared
-    pixels, so a batch holds exactly those pixels (a look-up table gave the same bits
-    at ten times the cost: a gather per pixel). Build it under ``tf.device("/CPU:0")``.
-    """
-    count = len(split.images)
-    coded = split.coded  # the closure keeps no reference to the NumPy arrays
-    images = tf.constant(split.images)
-    labels = tf.constant(_labels_for_loss(split.labels, loss))
-
-    def gather(batch_index):
-        start = batch_index * batch_size
-        indices = order[start : tf.minimum(start + batch_size, count)]
-        batch = tf.gather(images, indices)
-        if coded:
-            batch = tf.cast(batch, tf.float32) / EIGHT_BIT_SCALE
-        return batch, tf.gather(labels, indices)
-
-    return (
-        tf.data.Dataset.range(-(-count // batch_size))
-        .map(gather)
-        .prefetch(PREFETCH_BATCHES)
-        .with_options(_dataset_options(tf, threads))
-    )
 
 
 # --- model ------------------------------------------------------------------------

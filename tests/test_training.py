@@ -24,7 +24,8 @@ runtime.configure(threads=1)  # before any TensorFlow op runs in this test proce
 
 from cnnlab.arrays import arrays_sha256, load_training_arrays
 from cnnlab.history import METRIC_COLUMNS, read_history
-from cnnlab.training import epoch_order, train
+from cnnlab.pipelines import epoch_order
+from cnnlab.training import train
 from tests.test_arrays import make_8bit_arrays, make_arrays
 
 METRICS = list(METRIC_COLUMNS)
@@ -202,14 +203,14 @@ def test_input_pipelines_run_without_autotuning():
     import tensorflow as tf
 
     from cnnlab.arrays import SplitArrays
-    from cnnlab.training import _batches, _dataset_options
+    from cnnlab.pipelines import batches, dataset_options
 
-    assert _dataset_options(tf, 1).autotune.enabled is False
+    assert dataset_options(tf, 1).autotune.enabled is False
     split = SplitArrays(
         images=np.zeros((5, 4, 4, 1), np.uint8),
         labels=np.array([0, 1, 0, 1, 1], np.int8),
     )
-    pipeline = _batches(tf, split, "bce", tf.range(5, dtype=tf.int32), 2, threads=1)
+    pipeline = batches(tf, split, "bce", tf.range(5, dtype=tf.int32), 2, threads=1)
     assert pipeline.options().autotune.enabled is False
     assert [len(labels) for _, labels in pipeline] == [2, 2, 1]
 
@@ -454,12 +455,12 @@ def test_pipeline_turns_every_8bit_code_into_the_prepared_pixel_bit_for_bit():
     import tensorflow as tf
 
     from cnnlab.arrays import EIGHT_BIT_VALUES, SplitArrays
-    from cnnlab.training import _batches
+    from cnnlab.pipelines import batches
 
     codes = np.arange(256, dtype=np.uint8).reshape(4, 8, 8, 1)
     split = SplitArrays(images=codes, labels=np.zeros(4, np.int8), coded=True)
     with tf.device("/CPU:0"):
-        pipeline = _batches(tf, split, "bce", tf.range(4, dtype=tf.int32), 3, threads=1)
+        pipeline = batches(tf, split, "bce", tf.range(4, dtype=tf.int32), 3, threads=1)
         batches = [images.numpy() for images, _ in pipeline]
     pixels = np.concatenate(batches)
     assert pixels.dtype == np.float32
