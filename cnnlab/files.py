@@ -1,5 +1,6 @@
 """The project's own files on disk: one atomic writer for all of them, and a typed reader
-beside the writer of each format (data manifest, training record, selection, model summary).
+beside the writer of each format (data manifest, training record, selection, model summary,
+predictions).
 
 Every output is written to a new temporary file beside its target, flushed, fsynced and
 renamed onto it (:func:`atomic_open`), so a reader sees the old file or the new one, never
@@ -15,10 +16,13 @@ import csv
 import json
 import os
 import secrets
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+import numpy as np
 
 from cnnlab.errors import CnnlabError
 
@@ -224,3 +228,49 @@ def read_summary(path: str | os.PathLike) -> list[dict]:
     except (ValueError, TypeError, csv.Error) as error:
         raise CnnlabError(f"{path}: the model summary is damaged ({error}); delete the training "
                           "folder and run the workflow again.") from None
+
+
+# -- a training's predictions.npz: the model's output for every validation image ---------
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """``labels[i]``: image i of the test split (0 = Mel, 1 = Nev); ``outputs[e - 1, i]``:
+    the model's output for it after epoch e (the sigmoid's probability of Nev for BCE,
+    the raw margin for hinge)."""
+
+    labels: np.ndarray  # int8 (n,)
+    outputs: np.ndarray  # float32 (epochs, n)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.outputs)
+
+    def at(self, epoch: int) -> np.ndarray:
+        if not 1 <= epoch <= self.epochs:
+            raise CnnlabError(f"no predictions for epoch {epoch}: the training saved epochs "
+                              f"1-{self.epochs}.")
+        return self.outputs[epoch - 1]
+
+
+def write_predictions(path: str | os.PathLike, labels: np.ndarray, outputs: np.ndarray) -> Path:
+    labels = np.asarray(labels, dtype=np.int8).reshape(-1)
+    outputs = np.asarray(outputs, dtype=np.float32).reshape(-1, labels.size)
+    with atomic_open(path, binary=True) as stream:
+        np.savez(stream, labels=labels, outputs=outputs)
+    return Path(path)
+
+
+def read_predictions(path: str | os.PathLike) -> Predictions:
+    advice = "delete the training folder and run the workflow again"
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            labels, outputs = stored["labels"], stored["outputs"]
+    except FileNotFoundError:
+        raise CnnlabError(f"{path}: the predictions are missing; {advice}.") from None
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+        raise CnnlabError(f"{path}: the predictions are damaged ({error}); {advice}.") from None
+    if labels.ndim != 1 or outputs.ndim != 2 or outputs.shape[1] != labels.size:
+        raise CnnlabError(f"{path}: the predictions hold outputs of shape {outputs.shape} for "
+                          f"{labels.size} labels; {advice}.")
+    return Predictions(labels=labels.astype(np.int8), outputs=outputs.astype(np.float32))

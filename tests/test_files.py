@@ -3,6 +3,7 @@ with one message that names it."""
 
 import json
 
+import numpy as np
 import pytest
 
 from cnnlab.errors import CnnlabError
@@ -11,9 +12,11 @@ from cnnlab.files import (
     atomic_path,
     read_json,
     read_manifest,
+    read_predictions,
     read_record,
     read_selection,
     write_json,
+    write_predictions,
     write_record,
     write_selection,
 )
@@ -125,3 +128,20 @@ def test_selection_needs_its_chosen_set_up(tmp_path):
     path.write_text(json.dumps(selection))
     with pytest.raises(CnnlabError, match="chosen set-up has no 'epochs'"):
         read_selection(path)
+
+
+def test_predictions_round_trip_by_epoch_and_refuse_a_wrong_shape(tmp_path):
+    labels = np.array([0, 1, 1])
+    outputs = np.array([[0.2, 0.6, 0.4], [0.1, 0.9, 0.7]], dtype=np.float32)
+    path = write_predictions(tmp_path / "predictions.npz", labels, outputs)
+    predictions = read_predictions(path)
+    assert predictions.epochs == 2 and predictions.labels.tolist() == [0, 1, 1]
+    assert predictions.at(2).tolist() == pytest.approx([0.1, 0.9, 0.7])
+    with pytest.raises(CnnlabError, match="no predictions for epoch 3"):
+        predictions.at(3)
+    np.savez(path, labels=labels, outputs=outputs[:, :2])
+    with pytest.raises(CnnlabError, match=r"predictions\.npz: the predictions hold outputs"):
+        read_predictions(path)
+    path.write_bytes(b"not a zip")
+    with pytest.raises(CnnlabError, match=r"predictions\.npz: the predictions are damaged"):
+        read_predictions(path)
