@@ -52,18 +52,18 @@ class Context:
         """How many training jobs snakemake runs at once: one per GPU, else cores / threads."""
         if self.facts["device"]["kind"] == "GPU":
             return max(1, int(self.facts["device"]["count"]))
-        return max(1, self.cores // int(self.config["defaults"].get("threads", 1)))
+        return max(1, self.cores // int(self.config["defaults"]["threads"]))
 
     def base_params(self) -> dict:
         defaults = self.config["defaults"]
         return {
             "dataset": "bench",
-            "dropout": float(defaults.get("dropout", 0.0)),
-            "optimizer": defaults.get("optimizer", "adam"),
-            "loss": defaults.get("loss", "bce"),
+            "dropout": float(defaults["dropout"]),
+            "optimizer": defaults["optimizer"],
+            "loss": defaults["loss"],
             "seed": 1,
-            "threads": int(defaults.get("threads", 1)),
-            "precision": defaults.get("precision", "float32"),
+            "threads": int(defaults["threads"]),
+            "precision": defaults["precision"],
         }
 
 

@@ -92,7 +92,7 @@ def render(ctx: Context) -> str:
     versions = " / ".join(
         str(facts[name]) for name in ("python", "tensorflow", "keras", "numpy", "snakemake")
     )
-    threads = ctx.config["defaults"].get("threads", 1)
+    threads = ctx.config["defaults"]["threads"]
     rows = [
         ["CPU", facts["cpu"]],
         ["cores (logical)", f"{facts['logical_cores']}; the benchmark used --cores {ctx.cores}"],

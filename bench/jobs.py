@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bench.common import BENCH, ROOT, Context, run_processes, say
 from cnnlab.config import checked_config, read_config_files, update_config
+from cnnlab.files import read_record
 
 QUICK_DATA = {"kind": "synthetic", "n_train": 96, "n_test": 24, "seed": 0, "image_size": 32}
 QUICK_LAB = {
@@ -78,7 +79,7 @@ def cnnlab_jobs(ctx: Context, params: dict, epochs: int, copies: int, name: str)
     seconds = run_processes(commands, logs)
     jobs = []
     for out, external in zip(outs, seconds):
-        record = json.loads((out / "record.json").read_text())
+        record = read_record(out / "record.json")
         jobs.append(
             {
                 "epoch_seconds": [float(row["seconds"]) for row in history_rows(out)],
@@ -141,6 +142,6 @@ def lab_config(override: dict) -> dict:
 def lab_records(workdir: Path) -> list[dict]:
     """The record.json of each training of the lab in ``workdir``."""
     return [
-        json.loads(path.read_text())
+        read_record(path)
         for path in sorted((workdir / "results" / "runs").glob("*/*/e*/record.json"))
     ]

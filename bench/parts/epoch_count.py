@@ -51,7 +51,7 @@ def measure(ctx: Context) -> dict:
     if ctx.lab:
         records = lab_records(ctx.lab["workdir"])
         result["epochs_trained"] = sum(
-            int(r["epochs_trained"]) - int(r.get("resumed_from_epoch") or 0) for r in records
+            int(r["epochs_trained"]) - int(r["resumed_from_epoch"]) for r in records
         )
     return result
 

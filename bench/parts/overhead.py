@@ -57,12 +57,12 @@ def run_own_jobs(ctx: Context) -> None:
 
 
 def job_overheads(record: dict, external_seconds: float | None = None) -> dict:
-    training = float(record.get("training_seconds") or 0.0)
-    state = float(record.get("state_seconds") or 0.0)
-    epochs = max(1, int(record["epochs_trained"]) - int(record.get("resumed_from_epoch") or 0))
-    process = record.get("process_seconds")
+    training = float(record["training_seconds"])
+    state = float(record["state_seconds"])
+    epochs = max(1, int(record["epochs_trained"]) - int(record["resumed_from_epoch"]))
+    process = record["process_seconds"]  # None where the process's start is unknown
     return {
-        "startup_seconds": record.get("startup_seconds"),
+        "startup_seconds": record["startup_seconds"],
         "overhead_seconds": None if process is None else process - training - state,
         "spawn_to_exit_overhead_seconds": None
         if external_seconds is None
