@@ -292,27 +292,27 @@ def answer_selection(selection: dict, groups: list[Group], baselines: dict) -> l
     """6E: which run the selection rule picked and why, and how the chosen model scores."""
     chosen = selection["chosen"]
     params = ", ".join(f"{name} {format_param(name, value)}" for name, value in chosen["params"].items())
-    if selection.get("pinned"):
+    if selection["pinned"]:
         paragraphs = [f"The set-up was pinned by hand in the config: {params}."]
     else:
-        candidates = selection.get("candidates", [])
-        eligible = [row for row in candidates if row.get("eligible")]
-        rejected = [row for row in candidates if not row.get("eligible")]
-        values = chosen.get("values", {})
+        candidates = selection["candidates"]
+        eligible = [row for row in candidates if row["eligible"]]
+        rejected = [row for row in candidates if not row["eligible"]]
+        values = chosen["values"]
         text = (
-            f"The selection rule, {selection.get('rule_text', selection.get('rule'))}, compared "
+            f"The selection rule, {selection['rule_text']}, compared "
             f"{len(candidates)} candidate runs; {len(eligible)} were eligible. It picked "
             f"{chosen['run_id']} from task {chosen['task']} at {chosen['epochs']} epochs "
-            f"(validation accuracy {percent(values.get('final_val_accuracy'))} against a "
-            f"majority-class baseline of {percent(baselines.get('test'))}, gap "
-            f"{points(values.get('gap', float('nan'))).lstrip('+')}), so this task uses {params}."
+            f"(validation accuracy {percent(values['final_val_accuracy'])} against a "
+            f"majority-class baseline of {percent(baselines['test'])}, gap "
+            f"{points(values['gap']).lstrip('+')}), so this task uses {params}."
         )
         if rejected:
             reasons = "; ".join(f"{row['run_id']} at {row['epochs']} epochs: {row['reason']}"
                                 for row in rejected[:6])
             more = f" and {len(rejected) - 6} more" if len(rejected) > 6 else ""
             text += f" Not eligible: {reasons}{more}."
-        if selection.get("fallback"):
+        if selection["fallback"]:
             text += (" No candidate met the rule, so the one with the smallest gap was taken: "
                      "treat the choice as a fallback.")
         paragraphs = [text]
