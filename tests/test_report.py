@@ -15,6 +15,7 @@ from test_diagnostics import crafted_history
 
 from cnnlab import figures, layout, report
 from cnnlab.errors import CnnlabError
+from cnnlab.files import write_predictions
 from cnnlab.grid import Plan, RunSpec, plan_lab
 from cnnlab.history import write_history_csv
 from cnnlab.results import Results, load_run
@@ -75,6 +76,28 @@ def summary_rows(params: dict, size: int = 128) -> list[dict]:
     return rows
 
 
+TEST_LABELS = np.array([0] * 80 + [1] * 120, dtype=np.int8)  # MANIFEST's validation split
+
+
+def crafted_predictions(val_accuracy: np.ndarray, seed: int, all_nev: bool = False) -> np.ndarray:
+    """Outputs (epochs, images) that call round(accuracy * n) images right after each epoch:
+    the easiest ones, by a difficulty fixed per image, so that runs disagree on few images
+    when their accuracies are close. `all_nev` calls every image Nev (a model that finds no
+    melanoma)."""
+    rng = np.random.default_rng(seed)
+    n = len(TEST_LABELS)
+    difficulty = rng.permutation(n)
+    margin = 0.05 + 0.4 * rng.random(n)
+    outputs = np.empty((len(val_accuracy), n), dtype=np.float32)
+    for row, accuracy in enumerate(val_accuracy):
+        right = difficulty < round(float(accuracy) * n)
+        if all_nev:
+            right = TEST_LABELS == 1
+        says_nev = np.where(right, TEST_LABELS == 1, TEST_LABELS == 0)
+        outputs[row] = np.where(says_nev, 0.5 + margin, 0.5 - margin)
+    return outputs
+
+
 def write_training(root: Path, training: dict, shape: str | None = None) -> None:
     params = training["params"]
     shape = shape or shape_of(params)
@@ -84,6 +107,14 @@ def write_training(root: Path, training: dict, shape: str | None = None) -> None
                               level=0.01 * params["seed"])
     if shape == "diverged":
         history = history.iloc[: training["epochs"] // 2 + 1]  # training stops on divergence
+    # as a training writes them: the accuracy is a count of the validation images
+    n = len(TEST_LABELS)
+    history["val_accuracy"] = np.round(history["val_accuracy"] * n) / n
+    if shape == "flat":  # calls every image Nev, the majority class
+        history["val_accuracy"] = float(np.mean(TEST_LABELS == 1))
+    outputs = crafted_predictions(history["val_accuracy"].to_numpy(), params["seed"],
+                                  all_nev=shape == "flat")
+    write_predictions(directory / "predictions.npz", TEST_LABELS, outputs)
     write_history_csv(history.to_dict("records"), directory / "history.csv")
     record = {"run_id": training["run_id"], "status": "diverged" if shape == "diverged"
               else "completed", "diverged_reason": "loss is nan" if shape == "diverged" else None,
