@@ -182,8 +182,10 @@ def read_record(path: str | os.PathLike) -> dict:
 
 
 # -- 6E's selection (written by cnnlab.selection) ---------------------------------------
+# runner_up and lead are None when no other candidate was eligible
 
 SELECTION_SHAPE = {"task": str, "rule": str, "rule_text": str, "chosen": dict,
+                   "runner_up": (dict, type(None)), "lead": (dict, type(None)),
                    "candidates": list, "fallback": bool, "pinned": bool}
 CHOSEN_SHAPE = {"run_id": str, "task": str, "epochs": int, "params": dict, "values": dict}
 

@@ -1,4 +1,5 @@
-"""Snakemake entry point: apply a task's selection rule to its candidates' histories."""
+"""Snakemake entry point: apply a task's selection rule to its candidates' histories and
+predictions, and test the chosen run's lead over the runner-up."""
 
 from cnnlab.entrypoint import run_entrypoint
 from cnnlab.grid import plan_lab
@@ -10,6 +11,15 @@ def main(snakemake, log) -> None:
     result = select_optimum(plan, snakemake.wildcards.task, snakemake.output[0])
     log(f"rule: {result['rule_text']}")
     log(f"chosen: {result['chosen']['run_id']} at {result['chosen']['epochs']} epochs")
+    lead = result["lead"]
+    if lead is None:
+        log("runner-up: none (no other candidate was eligible)")
+    else:
+        runner_up = result["runner_up"]
+        log(f"runner-up: {runner_up['run_id']} at {runner_up['epochs']} epochs; lead "
+            f"{lead['difference']:+.4f} in {lead['measure']}, {lead['only_chosen']} vs "
+            f"{lead['only_runner_up']} images of {lead['n']} right by one only, {lead['test']} "
+            f"p = {lead['p']:.3g} ({'beyond' if lead['beyond_noise'] else 'within'} noise)")
 
 
 run_entrypoint(

@@ -1,12 +1,22 @@
-"""6E's selection rule over crafted histories of its candidate tasks."""
+"""6E's selection rule over crafted histories and predictions of its candidate tasks, and
+the chosen run's lead over the runner-up."""
 
 import json
+import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from cnnlab.errors import CnnlabError
+from cnnlab.files import read_selection, write_predictions
 from cnnlab.grid import plan_lab
-from cnnlab.selection import select_optimum
+from cnnlab.selection import candidate_files, predictions_npz, select_optimum
+
+# 103 validation images, as many as the lab's own split: 25 melanomas first, then 78 nevi,
+# so that calling everything Nev scores 0.757, near the histories' accuracies below
+N_MEL, N_NEV = 25, 78
+LABELS = np.array([0] * N_MEL + [1] * N_NEV, dtype=np.int8)
 
 
 def write_history(path, accuracy, val_accuracy, epochs, val_loss=0.5):
@@ -19,6 +29,22 @@ def write_history(path, accuracy, val_accuracy, epochs, val_loss=0.5):
     pd.DataFrame(rows).to_csv(path, index=False)
 
 
+def outputs_right_on(right, labels=LABELS):
+    """BCE outputs that call each image right where `right` is true, wrong elsewhere."""
+    called_nev = np.where(right, labels == 1, labels != 1)
+    return np.where(called_nev, 0.9, 0.1)
+
+
+def first_right(count, labels=LABELS):
+    return np.arange(labels.size) < count
+
+
+def write_outputs(root, training, outputs, labels=LABELS):
+    """The same outputs after every epoch of the training (one row per epoch)."""
+    write_predictions(root / predictions_npz(training), labels,
+                      np.tile(outputs, (training.epochs, 1)))
+
+
 @pytest.fixture
 def lab(default_config, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -26,6 +52,7 @@ def lab(default_config, tmp_path, monkeypatch):
     # every candidate overfits (gap 0.3) except two that generalise
     for training in plan.trainings.values():
         write_history(tmp_path / training.history_csv, 0.95, 0.65, training.epochs)
+        write_outputs(tmp_path, training, outputs_right_on(first_right(67)))
     return plan, tmp_path
 
 
@@ -83,3 +110,154 @@ def test_the_value_at_the_tasks_epoch_count_is_used_not_the_longer_training(lab)
     result = select_optimum(plan, "6E", root / "6E.json")
     assert result["chosen"]["run_id"] == six_c.spec.run_id
     assert result["chosen"]["epochs"] == 150
+
+
+def exact_mcnemar_p(only_a, only_b):
+    """Two-sided exact binomial p of the discordant pairs against 1/2, summed by hand."""
+    discordant = only_a + only_b
+    tail = sum(math.comb(discordant, k) for k in range(min(only_a, only_b) + 1))
+    return min(1.0, 2 * tail / 2**discordant)
+
+
+def two_eligible(lab, chosen_right, runner_right):
+    """6D's batch sizes 4 (chosen, 0.76) and 2 (runner-up, 0.74) generalise, the rest overfit;
+    each right on the images its mask says."""
+    plan, root = lab
+    batch_4 = candidate(plan, "6D", batch_size=4)
+    batch_2 = candidate(plan, "6D", batch_size=2)
+    write_history(root / batch_4.training.history_csv, 0.80, 0.76, 150)
+    write_history(root / batch_2.training.history_csv, 0.80, 0.74, 150)
+    write_outputs(root, batch_4.training, outputs_right_on(chosen_right))
+    write_outputs(root, batch_2.training, outputs_right_on(runner_right))
+    return batch_4, batch_2
+
+
+def discordant_masks(only_chosen, only_runner_up, both=60):
+    """Right on `both` images together, then on `only_chosen` by the chosen alone, then on
+    `only_runner_up` by the runner-up alone; both wrong on the rest."""
+    index = np.arange(LABELS.size)
+    together = index < both
+    chosen = together | ((index >= both) & (index < both + only_chosen))
+    start = both + only_chosen
+    runner = together | ((index >= start) & (index < start + only_runner_up))
+    return chosen, runner
+
+
+def test_the_lead_counts_the_images_only_one_gets_right_and_tests_them_exactly(lab):
+    plan, root = lab
+    batch_4, batch_2 = two_eligible(lab, *discordant_masks(10, 1))
+    result = select_optimum(plan, "6E", root / "results/selection/6E.json")
+    assert result["chosen"]["run_id"] == batch_4.spec.run_id
+    assert result["runner_up"] == {"run_id": batch_2.spec.run_id, "task": "6D", "epochs": 150,
+                                   "value": pytest.approx(0.74)}
+    lead = result["lead"]
+    assert lead["measure"] == "final_val_accuracy" and lead["test"] == "exact McNemar"
+    assert lead["difference"] == pytest.approx(0.02)
+    assert (lead["only_chosen"], lead["only_runner_up"], lead["n"]) == (10, 1, 103)
+    assert lead["p"] == pytest.approx(exact_mcnemar_p(10, 1))  # 24 / 2048
+    assert lead["beyond_noise"] is True
+    stored = read_selection(root / "results/selection/6E.json")
+    assert stored["lead"] == result["lead"] and stored["runner_up"] == result["runner_up"]
+
+
+def test_one_image_more_for_the_runner_up_puts_the_lead_within_noise(lab):
+    plan, root = lab
+    chosen, runner = discordant_masks(10, 1)
+    two_eligible(lab, chosen, runner)
+    assert select_optimum(plan, "6E", root / "6E.json")["lead"]["beyond_noise"] is True
+    chosen_again, runner = discordant_masks(9, 2)
+    batch_2 = candidate(plan, "6D", batch_size=2)
+    write_outputs(root, batch_2.training, outputs_right_on(runner))
+    write_outputs(root, candidate(plan, "6D", batch_size=4).training,
+                  outputs_right_on(chosen_again))
+    lead = select_optimum(plan, "6E", root / "6E.json")["lead"]
+    assert (lead["only_chosen"], lead["only_runner_up"]) == (9, 2)
+    assert lead["p"] == pytest.approx(exact_mcnemar_p(9, 2))  # 134 / 2048
+    assert lead["beyond_noise"] is False
+
+
+def test_balanced_accuracy_passes_over_a_run_that_finds_no_melanoma(lab, default_config):
+    plan, root = lab
+    # batch 4 has the higher accuracy by calling every image Nev: it finds no melanoma
+    batch_4, batch_2 = two_eligible(lab, LABELS == 1, first_right(70))
+    by_accuracy = select_optimum(plan, "6E", root / "6E.json")
+    assert by_accuracy["chosen"]["run_id"] == batch_4.spec.run_id
+    default_config["tasks"]["6E"]["optimum"]["rule"] = "best_balanced_accuracy_within_gap"
+    plan = plan_lab(default_config)
+    by_balance = select_optimum(plan, "6E", root / "6E.json")
+    assert by_balance["chosen"]["run_id"] == batch_2.spec.run_id
+    assert by_balance["rule_text"].startswith("the highest final balanced accuracy")
+    rows = {row["run_id"]: row for row in by_balance["candidates"] if row["task"] == "6D"}
+    assert rows[batch_4.spec.run_id]["final_sensitivity"] == 0
+    assert rows[batch_4.spec.run_id]["final_balanced_accuracy"] == pytest.approx(0.5)
+    # batch 2 finds every melanoma and 45 of the 78 nevi
+    assert rows[batch_2.spec.run_id]["final_sensitivity"] == 1
+    assert rows[batch_2.spec.run_id]["final_balanced_accuracy"] == pytest.approx((1 + 45 / 78) / 2)
+    assert by_balance["runner_up"]["run_id"] == batch_4.spec.run_id
+    lead = by_balance["lead"]
+    assert lead["measure"] == "final_balanced_accuracy"
+    assert lead["difference"] == pytest.approx((1 + 45 / 78) / 2 - 0.5)
+    # the melanomas batch 2 finds against the 33 nevi it flags
+    assert (lead["only_chosen"], lead["only_runner_up"]) == (25, 33)
+
+
+def test_the_predictions_are_read_at_the_epoch_a_run_is_judged(lab):
+    plan, root = lab
+    # 6C's 150 epochs are the prefix of a 350-epoch training: melanomas found only up to 150
+    six_c = candidate(plan, "6C")
+    epochs = six_c.training.epochs
+    outputs = np.tile(outputs_right_on(LABELS == 0), (epochs, 1))
+    outputs[150:] = outputs_right_on(LABELS == 1)
+    write_predictions(root / predictions_npz(six_c.training), LABELS, outputs)
+    result = select_optimum(plan, "6E", root / "6E.json")
+    rows = {(row["run_id"], row["epochs"]): row for row in result["candidates"]}
+    assert rows[(six_c.spec.run_id, 150)]["final_sensitivity"] == 1
+    assert rows[(six_c.spec.run_id, 350)]["final_sensitivity"] == 0
+
+
+def test_a_lower_loss_leads_by_a_positive_difference(lab, default_config):
+    plan, root = lab
+    default_config["tasks"]["6E"]["optimum"]["rule"] = "lowest_val_loss"
+    plan = plan_lab(default_config)
+    six_a = candidate(plan, "6A")
+    write_history(root / six_a.training.history_csv, 0.95, 0.65, 50, val_loss=0.3)
+    result = select_optimum(plan, "6E", root / "6E.json")
+    assert result["chosen"]["run_id"] == six_a.spec.run_id
+    assert result["runner_up"]["value"] == pytest.approx(0.5)
+    assert result["lead"]["measure"] == "final_val_loss"
+    assert result["lead"]["difference"] == pytest.approx(0.2)
+
+
+def test_without_another_eligible_run_there_is_no_runner_up_nor_lead(lab):
+    plan, root = lab
+    six_a = candidate(plan, "6A")
+    write_history(root / six_a.training.history_csv, 0.80, 0.76, 50)
+    result = select_optimum(plan, "6E", root / "results/selection/6E.json")
+    assert result["chosen"]["run_id"] == six_a.spec.run_id and not result["fallback"]
+    assert result["runner_up"] is None and result["lead"] is None
+    stored = read_selection(root / "results/selection/6E.json")
+    assert stored["runner_up"] is None and stored["lead"] is None
+
+
+def test_predictions_of_different_images_are_one_clear_error(lab):
+    plan, root = lab
+    batch_4, batch_2 = two_eligible(lab, first_right(80), first_right(70))
+    other_labels = LABELS[::-1].copy()
+    write_outputs(root, batch_2.training, outputs_right_on(first_right(70), other_labels),
+                  labels=other_labels)
+    with pytest.raises(CnnlabError) as error:
+        select_optimum(plan, "6E", root / "6E.json")
+    message = str(error.value)
+    assert predictions_npz(batch_4.training) in message
+    assert predictions_npz(batch_2.training) in message
+    assert "different validation images" in message
+
+
+def test_a_selection_declares_every_history_and_predictions_file_it_reads(lab):
+    plan, _ = lab
+    files = candidate_files(plan, "6E")
+    trainings = {entry.training.directory for task in ("6A", "6B", "6C", "6D")
+                 for entry in plan.tasks[task].entries}
+    assert files == sorted([f"{directory}/{name}" for directory in trainings
+                            for name in ("history.csv", "predictions.npz")])
+    assert set(plan.history_files(["6A", "6B", "6C", "6D"])) <= set(files)
