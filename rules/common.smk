@@ -125,9 +125,11 @@ def dataset_image_size(wildcards):
     return config["datasets"][wildcards.dataset]["image_size"]
 
 
-def candidate_histories(wildcards):
-    candidates = PLAN.tasks[wildcards.task].optimum["candidates"]
-    return PLAN.history_files(candidates)
+def candidate_files(wildcards):
+    """What a selection reads: each candidate training's history.csv and predictions.npz."""
+    from cnnlab import selection  # the module that reads them spells their names
+
+    return selection.candidate_files(PLAN, wildcards.task)
 
 
 def optimum_config(wildcards):

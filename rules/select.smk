@@ -4,7 +4,7 @@
 
 checkpoint select_optimum:
     input:
-        candidate_histories,
+        candidate_files,
     output:
         "results/selection/{task}.json",
     params:
