@@ -8,6 +8,8 @@ that differ in named factors), built by :mod:`cnnlab.results` and :mod:`cnnlab.c
 
 from __future__ import annotations
 
+import numpy as np
+
 from cnnlab import diagnostics, statistics
 from cnnlab.diagnostics import THRESHOLDS, Thresholds
 from cnnlab.formatting import epochs_text, format_param, number, percent, points
@@ -39,6 +41,20 @@ def with_spread(group: Group, key: str, formatter=percent) -> str:
     return f"{formatter(values.mean)} ± {formatter(values.sd)} over {values.n} seeds"
 
 
+def interval_text(interval: statistics.Interval) -> str:
+    return f"95% CI {100 * interval.low:.1f}-{100 * interval.high:.1f}%"
+
+
+def accuracy_text(group: Group, key: str = "final_val_accuracy") -> str:
+    """A validation accuracy with its Wilson interval: '58.3% (95% CI 48.6-67.7%)' for one
+    seed; over several, the mean ± sd and the interval of all seeds' calls pooled."""
+    if group.seeds < 2:
+        return f"{percent(group.mean(key))} ({interval_text(group.runs[0].interval(key))})"
+    calls = sum(run.n_test for run in group.runs)
+    return (f"{with_spread(group, key)} ({interval_text(group.pooled_interval(key))} of the "
+            f"{calls} pooled calls)")
+
+
 def _count(items: list, n: int) -> str:
     """'it' phrasing for one run, 'k of n seeds' for several."""
     return "" if n == 1 else f" in {len(items)} of {n} seeds"
@@ -55,11 +71,12 @@ def describe_group(
     sentences = [
         (f"{group.label}: after {_epochs_reached(group)}, training accuracy is "
         f"{with_spread(group, 'final_accuracy')} against a majority-class baseline of "
-        f"{percent(baselines.get('train'))}, validation accuracy "
-        f"{with_spread(group, 'final_val_accuracy')} against "
-        f"{percent(baselines.get('test'))}; the validation loss was lowest at "
+        f"{percent(baselines['train'])}, validation accuracy "
+        f"{accuracy_text(group)} against "
+        f"{percent(baselines['test'])}; the validation loss was lowest at "
         f"{_best_epochs(group)}: {with_spread(group, 'best_val_loss', number)}.")
     ]
+    sentences += clinical_sentences(group)
     diverged = [run for run in group.runs if run.diagnosis.divergence]
     if diverged:
         first = diverged[0].diagnosis.divergence
@@ -68,7 +85,7 @@ def describe_group(
             f"It diverged{_count(diverged, n)}: {first.reason}{where}; "
             "its values after that carry no information."
         )
-    if diagnostics.no_better_than_baseline(group.mean("final_val_accuracy"), baselines.get("test"),
+    if diagnostics.no_better_than_baseline(group.mean("final_val_accuracy"), baselines["test"],
                                            thresholds):
         sentences.append(
             "Its validation accuracy is no better than always predicting the majority class: "
@@ -106,6 +123,37 @@ def describe_group(
             f"It does not overfit by the validation loss, but training accuracy ends "
             f"{_gap(group)} above validation accuracy."
         )
+    return sentences
+
+
+FEW_MELANOMAS = 0.5  # a sensitivity below this finds fewer than half of the melanomas
+
+
+def clinical_sentences(group: Group) -> list[str]:
+    """What the model does with melanomas and nevi at its final epoch (first seed's counts,
+    the seeds' means), and a warning when it finds few melanomas."""
+    views = [run.clinical("final") for run in group.runs]
+    first = views[0]
+    mean = {name: float(np.mean([getattr(view, name) for view in views]))
+            for name in ("sensitivity", "specificity", "balanced_accuracy", "auc")}
+    over = f" (means over {len(views)} seeds)" if len(views) > 1 else ""
+    melanomas = first.mel_found + first.mel_missed
+    nevi = first.nev_flagged + first.nev_cleared
+    found = (f"it finds {first.mel_found} of the {melanomas} melanomas and clears "
+             f"{first.nev_cleared} of the {nevi} nevi" if len(views) == 1 else
+             f"seed {group.runs[0].seed} finds {first.mel_found} of the {melanomas} "
+             f"melanomas and clears {first.nev_cleared} of the {nevi} nevi")
+    sentences = [(
+        f"Melanoma as the positive class, {found}: sensitivity {percent(mean['sensitivity'])}, "
+        f"specificity {percent(mean['specificity'])}, balanced accuracy "
+        f"{percent(mean['balanced_accuracy'])}, ROC AUC {number(mean['auc'])}{over}."
+    )]
+    if mean["sensitivity"] < FEW_MELANOMAS:
+        sentences.append(
+            f"It finds few melanomas, however good its accuracy looks: it misses "
+            f"{percent(1 - mean['sensitivity'])} of them, and its balanced accuracy of "
+            f"{percent(mean['balanced_accuracy'])} is what its accuracy would be if melanomas "
+            "and nevi were equally common.")
     return sentences
 
 
@@ -154,24 +202,63 @@ def compare(comparison: Comparison, baselines: dict | None = None,
     if comparison.factors == ["epochs"]:
         head = (
             f"Effect of more epochs: training on from {b.epochs} to {epochs_text(a.epochs)}"
-            f"{where} changes the validation accuracy from {with_spread(b, 'final_val_accuracy')}"
-            f" to {with_spread(a, 'final_val_accuracy')} ({points(difference)}){baseline} and the "
+            f"{where} changes the validation accuracy from {accuracy_text(b)}"
+            f" to {accuracy_text(a)} ({points(difference)}){baseline} and the "
             f"train-validation gap from {_gap(b)} to {_gap(a)}."
         )
     else:
         head = (
             f"Effect of {factor_phrase(comparison.factors)}, at {epochs_text(a.epochs)}: "
-            f"{a.label} reaches a validation accuracy of {with_spread(a, 'final_val_accuracy')}"
-            f" against {with_spread(b, 'final_val_accuracy')} for {b.label}{where} "
+            f"{a.label} reaches a validation accuracy of {accuracy_text(a)}"
+            f" against {accuracy_text(b)} for {b.label}{where} "
             f"({points(difference)}){baseline}; the train-validation gap is {_gap(a)} against "
             f"{_gap(b)}, "
             f"the lowest validation loss {number(a.mean('best_val_loss'))} against "
             f"{number(b.mean('best_val_loss'))}."
         )
     sentences = [head, _behaviour_contrast(a, b)]
-    if min(a.seeds, b.seeds) > 1:
+    if comparison.mcnemar is not None:
+        sentences.append(paired_test_sentence(comparison, thresholds))
+    if comparison.welch is not None:
         sentences.append(significance(a, b, thresholds))
+        if comparison.mcnemar is not None:
+            sentences.append(both_tests_sentence(comparison, thresholds))
     return sentences
+
+
+def _p_text(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def paired_test_sentence(comparison: Comparison, thresholds: Thresholds = THRESHOLDS) -> str:
+    """The exact McNemar test of the two set-ups' calls on the same validation images."""
+    a, b, test = comparison.a, comparison.b, comparison.mcnemar
+    pooled = (f" (the {test.n // comparison.a.runs[0].n_test} seed-matched pairs pooled)"
+              if test.n > comparison.a.runs[0].n_test else "")
+    adjusted = (f", Holm-adjusted over the task's {comparison.family} comparisons "
+                f"{_p_text(comparison.holm_p)}" if comparison.holm_p is not None else "")
+    p = comparison.holm_p if comparison.holm_p is not None else test.p
+    verdict = ("beyond the noise of the validation images" if p < thresholds.alpha else
+               "within the noise of the validation images")
+    return (f"Exact McNemar test on the {test.n} validation calls{pooled}: {a.label} is right "
+            f"where {b.label} is wrong on {test.only_a} images, the reverse on {test.only_b}, "
+            f"{_p_text(test.p)}{adjusted}: the difference is {verdict} (two-sided, alpha = "
+            f"{thresholds.alpha:g}).")
+
+
+def both_tests_sentence(comparison: Comparison, thresholds: Thresholds = THRESHOLDS) -> str:
+    """What follows from the two tests together: each covers one source of variation."""
+    p = comparison.holm_p if comparison.holm_p is not None else comparison.mcnemar.p
+    images, seeds = p < thresholds.alpha, comparison.welch.significant
+    if images and seeds:
+        return ("Both tests agree: the difference holds on these images and across seeds.")
+    if images:
+        return ("On these images the difference is real, but it is within the seed-to-seed "
+                "spread: another initialisation could reverse it.")
+    if seeds:
+        return ("The difference is consistent across seeds but too small for this many "
+                "validation images to separate from their sampling noise.")
+    return "Neither test finds a difference beyond noise."
 
 
 def _behaviour(group: Group) -> str:
@@ -201,18 +288,13 @@ def _behaviour_contrast(a: Group, b: Group) -> str:
 
 
 def significance(a: Group, b: Group, thresholds: Thresholds = THRESHOLDS) -> str:
-    """Whether the difference in final validation accuracy exceeds the seed-to-seed spread."""
+    """Whether the difference in final validation accuracy exceeds the seed-to-seed spread
+    (Welch's t-test over the seeds: it covers the training's randomness)."""
     test = statistics.welch_t_test(
         [run.values["final_val_accuracy"] for run in a.runs],
         [run.values["final_val_accuracy"] for run in b.runs],
         thresholds.alpha,
     )
-    if test is None:
-        return (
-            f"Significance: with one seed for {a.label if a.seeds < 2 else b.label} this run "
-            "cannot tell whether the difference exceeds seed-to-seed variation; list several "
-            "seeds in the config (seeds: [1, 2, 3]) to test it."
-        )
     verdict = "exceeds" if test.significant else "does not exceed"
     return (
         f"Significance: Welch's t-test on the final validation accuracy of {a.seeds} and "
@@ -225,21 +307,41 @@ def significance(a: Group, b: Group, thresholds: Thresholds = THRESHOLDS) -> str
 # -- the task as a whole -----------------------------------------------------------------
 
 
-def unseeded_significance(comparisons: list[Comparison]) -> str | None:
-    """One statement for all comparisons that lack seeds to test their difference."""
-    untested = [c for c in comparisons if min(c.a.seeds, c.b.seeds) < 2]
-    if not untested:
+def significance_summary(comparisons: list[Comparison],
+                         thresholds: Thresholds = THRESHOLDS) -> str | None:
+    """One statement of which of a task's differences are significant, and what the tests
+    cover: the exact McNemar test the validation images; with one seed, nothing covers the
+    training's randomness."""
+    tested = [c for c in comparisons if c.mcnemar is not None]
+    if not tested:
         return None
-    largest = max(untested, key=lambda c: abs(c.a.mean("final_val_accuracy")
-                                              - c.b.mean("final_val_accuracy")))
-    difference = largest.a.mean("final_val_accuracy") - largest.b.mean("final_val_accuracy")
-    return (
-        "Significance: with one seed per set-up this run cannot tell whether "
-        f"{'this difference exceeds' if len(untested) == 1 else 'the differences above exceed'} "
-        f"seed-to-seed variation (the largest is {points(abs(difference)).lstrip('+')}, "
-        f"{largest.a.label} against {largest.b.label}); list several seeds in the config "
-        "(seeds: [1, 2, 3]) to test it with Welch's t-test."
-    )
+    significant = [c for c in tested if (c.holm_p if c.holm_p is not None
+                                         else c.mcnemar.p) < thresholds.alpha]
+    adjusted = (f", Holm-adjusted over its {len(tested)} comparisons" if len(tested) > 1
+                else "")
+    listed = "; ".join(
+        f"{c.a.label} against {c.b.label}: {points(c.mcnemar.difference)}, "
+        f"{_p_text(c.holm_p if c.holm_p is not None else c.mcnemar.p)}" for c in tested)
+    if not significant:
+        head = ("none of the differences is significant" if len(tested) > 1
+                else "the difference is not significant")
+    elif len(significant) == len(tested):
+        head = ("all of the differences are significant" if len(tested) > 1
+                else "the difference is significant")
+    else:
+        head = (f"{len(significant)} of the {len(tested)} differences "
+                f"{'is' if len(significant) == 1 else 'are'} significant")
+    text = (f"Significance (exact McNemar on the paired validation calls{adjusted}, alpha = "
+            f"{thresholds.alpha:g}): {head} ({listed}).")
+    if all(min(c.a.seeds, c.b.seeds) < 2 for c in tested):
+        text += (" With one seed per set-up this covers the sampling of the validation images "
+                 "only, not the training's randomness (another initialisation can move the "
+                 "accuracy by several points); run with seeds: [1, 2, 3] (seeds.yaml) to add "
+                 "Welch's t-test over seeds.")
+    else:
+        text += (" With several seeds, the t-test over seeds above covers the training's randomness "
+                 "as well.")
+    return text
 
 
 def verdict(groups: list[Group], seeds_said: bool = False) -> str:
@@ -257,7 +359,7 @@ def verdict(groups: list[Group], seeds_said: bool = False) -> str:
         reasons.append(f"{', '.join(diverged)} diverged")
     if min(group.seeds for group in groups) < 2:
         reasons.append(
-            "each set-up ran with one seed, so small differences cannot be told apart from "
+            "each set-up ran with one seed, so the tests cover the validation images but not "
             "seed-to-seed variation" + (" (see the significance above)" if seeds_said else "")
         )
     if not reasons:
@@ -278,10 +380,10 @@ def answer_train_task(
     paragraphs = [" ".join(describe_group(group, baselines, thresholds)) for group in groups]
     paragraphs += [" ".join(compare(comparison, baselines, thresholds))
                    for comparison in comparisons]
-    untested = unseeded_significance(comparisons)
-    if untested:
-        paragraphs.append(untested)
-    paragraphs.append(verdict(groups, seeds_said=untested is not None))
+    summary = significance_summary(comparisons, thresholds)
+    if summary:
+        paragraphs.append(summary)
+    paragraphs.append(verdict(groups, seeds_said=summary is not None))
     return paragraphs
 
 
@@ -322,7 +424,7 @@ def answer_selection(selection: dict, groups: list[Group], baselines: dict) -> l
         paragraphs.append(
             f"Classification accuracy: the best of the three optimizers here is {best.label} "
             f"with {with_spread(best, 'final_val_accuracy')} on the validation split "
-            f"(majority-class baseline {percent(baselines.get('test'))}). "
+            f"(majority-class baseline {percent(baselines['test'])}). "
             + (f"Overfitted by the diagnostics: {', '.join(overfit)}." if overfit
                else "None of them overfits by the diagnostics.")
         )

@@ -1,11 +1,15 @@
-"""Which set-ups a task compares: pairs within the task that differ in one factor, and,
-for a task that varies nothing itself, earlier tasks' set-ups one factor away."""
+"""Which set-ups a task compares, and how they are tested: pairs within the task that differ
+in one factor, and, for a task that varies nothing itself, earlier tasks' set-ups one factor
+away; each pair with its paired test on the validation images and, with seeds, its t-test."""
 
 from __future__ import annotations
 
+import numpy as np
+
+from cnnlab import statistics
 from cnnlab.formatting import format_param
 from cnnlab.grid import Plan
-from cnnlab.results import Comparison, Group, Results, task_groups
+from cnnlab.results import Comparison, Group, Results, Run, task_groups
 
 # parameters that never make two set-ups different experiments
 IGNORED_IN_COMPARISONS = ("dataset", "seed")
@@ -76,4 +80,40 @@ def reference_comparisons(plan: Plan, task_id: str, groups: list[Group],
         mine.label = f"{factor} {format_param(factor, mine.params[factor])}"
         theirs.label = f"{factor} {format_param(factor, theirs.params[factor])}"
         comparisons.append(Comparison(mine, theirs, [factor], earlier))
+    return comparisons
+
+
+# -- the tests of a task's comparisons ------------------------------------------------------
+
+
+def matched_runs(a: Group, b: Group) -> list[tuple[Run, Run]]:
+    """The runs of two groups in pairs of the same seed (in order where no seed is shared)."""
+    by_seed = {run.seed: run for run in b.runs}
+    pairs = [(run, by_seed[run.seed]) for run in a.runs if run.seed in by_seed]
+    return pairs or list(zip(a.runs, b.runs))
+
+
+def paired_calls(a: Group, b: Group) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per validation image of each seed-matched pair: did a's and b's model call it right?
+    None when the runs were not scored on the same images (another data set)."""
+    pairs = matched_runs(a, b)
+    if not pairs or any(not np.array_equal(run_a.labels, run_b.labels) for run_a, run_b in pairs):
+        return None
+    return (np.concatenate([run_a.correct() for run_a, _ in pairs]),
+            np.concatenate([run_b.correct() for _, run_b in pairs]))
+
+
+def add_significance_tests(comparisons: list[Comparison]) -> list[Comparison]:
+    """Give each comparison its exact McNemar test and, with several seeds a side, Welch's
+    t-test; adjust the McNemar p-values of a task's comparisons together by Holm."""
+    for comparison in comparisons:
+        calls = paired_calls(comparison.a, comparison.b)
+        comparison.mcnemar = statistics.mcnemar_exact(*calls) if calls else None
+        comparison.welch = statistics.welch_t_test(
+            [run.values["final_val_accuracy"] for run in comparison.a.runs],
+            [run.values["final_val_accuracy"] for run in comparison.b.runs])
+    tested = [comparison for comparison in comparisons if comparison.mcnemar]
+    if len(tested) > 1:
+        for comparison, p in zip(tested, statistics.holm([c.mcnemar.p for c in tested])):
+            comparison.holm_p, comparison.family = p, len(tested)
     return comparisons

@@ -21,7 +21,11 @@ import jinja2
 import yaml
 
 from cnnlab import answers, diagnostics
-from cnnlab.comparisons import reference_comparisons, within_task_comparisons
+from cnnlab.comparisons import (
+    add_significance_tests,
+    reference_comparisons,
+    within_task_comparisons,
+)
 from cnnlab.files import Manifest, read_json, read_manifest, read_selection, write_text
 from cnnlab.formatting import architecture_name, percent, seconds_text
 from cnnlab.grid import Entry, Plan
@@ -87,8 +91,8 @@ def train_section(plan: Plan, task_id: str, results: Results, manifest: Manifest
     task = plan.tasks[task_id]
     baselines = manifest.baselines
     groups = task_groups(plan, task_id, results)
-    comparisons = (within_task_comparisons(groups)
-                   + reference_comparisons(plan, task_id, groups, results))
+    comparisons = add_significance_tests(within_task_comparisons(groups)
+                                   + reference_comparisons(plan, task_id, groups, results))
     answer = []
     extra_tables = []
     if selection is not None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from cnnlab import diagnostics
+from cnnlab import diagnostics, statistics
 from cnnlab.diagnostics import Diagnosis, Spread
 from cnnlab.errors import CnnlabError
-from cnnlab.files import read_record, read_summary
+from cnnlab.files import Predictions, read_predictions, read_record, read_summary
 from cnnlab.formatting import format_param
 from cnnlab.grid import Entry, Plan
 from cnnlab.history import read_history
@@ -24,7 +25,8 @@ from cnnlab.history import read_history
 
 @dataclass
 class Run:
-    """One run of a task at the task's epoch count (a prefix of its training if shorter)."""
+    """One run of a task at the task's epoch count (a prefix of its training if shorter),
+    with the model's outputs on the validation images at its final and best epochs."""
 
     run_id: str
     seed: int
@@ -34,6 +36,32 @@ class Run:
     status: str
     training: str
     trained_epochs: int
+    loss: str
+    labels: np.ndarray  # of the validation images: 0 = Mel, 1 = Nev
+    final_outputs: np.ndarray
+    best_outputs: np.ndarray | None  # None when no epoch has a finite validation loss
+
+    @property
+    def n_test(self) -> int:
+        return len(self.labels)
+
+    @property
+    def final_epoch(self) -> int:
+        """The last epoch read: the task's, or earlier where the training diverged."""
+        return int(self.history["epoch"].iloc[-1])
+
+    def correct(self, at: str = "final") -> np.ndarray:
+        """Per validation image: did the model call it right (at "final" or "best")?"""
+        outputs = self.final_outputs if at == "final" else self.best_outputs
+        return statistics.correct(outputs, self.labels, self.loss)
+
+    def clinical(self, at: str = "final") -> statistics.Clinical | None:
+        outputs = self.final_outputs if at == "final" else self.best_outputs
+        return None if outputs is None else statistics.clinical(outputs, self.labels, self.loss)
+
+    def interval(self, key: str) -> statistics.Interval:
+        """The Wilson 95 % interval of a validation accuracy of this run."""
+        return statistics.accuracy_interval(self.values[key], self.n_test)
 
 
 @dataclass
@@ -53,6 +81,12 @@ class Group:
     def mean(self, key: str) -> float:
         return self.spread(key).mean
 
+    def pooled_interval(self, key: str) -> statistics.Interval:
+        """The Wilson 95 % interval of a validation accuracy over all seeds' images."""
+        n = sum(run.n_test for run in self.runs)
+        correct = sum(round(run.values[key] * run.n_test) for run in self.runs)
+        return statistics.wilson_interval(correct, n)
+
     @property
     def seeds(self) -> int:
         return len(self.runs)
@@ -61,12 +95,22 @@ class Group:
 @dataclass
 class Comparison:
     """Two groups that differ in `factors` (parameter names, or 'epochs'), at equal epochs
-    unless epochs is the factor. `reference` names the task of `b` when it is another task."""
+    unless epochs is the factor. `reference` names the task of `b` when it is another task.
+
+    Its tests (:func:`cnnlab.comparisons.add_significance_tests`): `mcnemar`, the exact McNemar
+    test of the final validation calls, pooled over seed-matched runs (it covers the
+    sampling of the test images); `welch`, Welch's t-test of the per-seed final validation
+    accuracies (the training's randomness; None with one seed a side); `holm_p`, McNemar's
+    p adjusted by Holm over the task's `family` comparisons (None for a family of one)."""
 
     a: Group
     b: Group
     factors: list[str]
     reference: str | None = None
+    mcnemar: statistics.McNemar | None = None
+    welch: statistics.WelchTest | None = None
+    holm_p: float | None = None
+    family: int = 1
 
 
 class Results:
@@ -77,6 +121,7 @@ class Results:
         self._histories: dict[str, pd.DataFrame] = {}
         self._records: dict[str, dict] = {}
         self._summaries: dict[str, list[dict]] = {}
+        self._predictions: dict[str, Predictions] = {}
 
     def history(self, training: str) -> pd.DataFrame:
         if training not in self._histories:
@@ -96,6 +141,12 @@ class Results:
             self._records[training] = read_record(self.root / training / "record.json")
         return self._records[training]
 
+    def predictions(self, training: str) -> Predictions:
+        if training not in self._predictions:
+            self._predictions[training] = read_predictions(self.root / training /
+                                                           "predictions.npz")
+        return self._predictions[training]
+
     def summary(self, training: str) -> list[dict]:
         if training not in self._summaries:
             self._summaries[training] = read_summary(self.root / training / "summary.csv")
@@ -114,11 +165,20 @@ def load_run(entry: Entry, results: Results, epochs: int | None = None) -> Run:
     if int(history["epoch"].iloc[-1]) < epochs and status != "diverged":
         raise CnnlabError(f"{training}/history.csv: has {len(history)} epochs, the task asks "
                           f"for {epochs}; run the workflow again to finish the training.")
-    return Run(run_id=entry.spec.run_id, seed=entry.spec.seed, history=history,
-               values=diagnostics.run_values(history),
+    values = diagnostics.run_values(history)
+    predictions = results.predictions(training)
+    if predictions.epochs < len(history):
+        raise CnnlabError(f"{training}/predictions.npz: holds {predictions.epochs} epochs, the "
+                          f"history {len(history)}; delete the training folder and run the "
+                          "workflow again.")
+    best = values["best_epoch"]
+    return Run(run_id=entry.spec.run_id, seed=entry.spec.seed, history=history, values=values,
                diagnosis=diagnostics.diagnose(history, status,
                                               recorded_reason=record["diverged_reason"]),
-               status=status, training=training, trained_epochs=entry.training.epochs)
+               status=status, training=training, trained_epochs=entry.training.epochs,
+               loss=entry.spec.loss, labels=predictions.labels,
+               final_outputs=predictions.at(int(history["epoch"].iloc[-1])),
+               best_outputs=predictions.at(best) if best is not None else None)
 
 
 def group_label(differs: list[str], params: dict, epochs: int, task_id: str) -> str:

@@ -1,4 +1,5 @@
-"""Helpers that write small, real image folders for the data-path tests."""
+"""Helpers that write small, real image folders for the data-path tests, and crafted
+validation predictions for the report's tests."""
 
 from __future__ import annotations
 
@@ -84,3 +85,26 @@ def png_claiming_size(path: Path, width: int, height: int) -> None:
 def leftovers(folder: Path) -> list[str]:
     """Every file or folder in ``folder`` (to show that nothing was left behind)."""
     return sorted(os.listdir(folder)) if folder.exists() else []
+
+
+# labels of a crafted validation split: 80 Mel, 120 Nev (tests/test_report.py's MANIFEST)
+TEST_LABELS = np.array([0] * 80 + [1] * 120, dtype=np.int8)
+
+
+def crafted_predictions(val_accuracy: np.ndarray, seed: int, all_nev: bool = False) -> np.ndarray:
+    """Outputs (epochs, images) that call round(accuracy * n) images right after each epoch:
+    the easiest ones, by a difficulty fixed per image, so that runs disagree on few images
+    when their accuracies are close. `all_nev` calls every image Nev (a model that finds no
+    melanoma)."""
+    rng = np.random.default_rng(seed)
+    n = len(TEST_LABELS)
+    difficulty = rng.permutation(n)
+    margin = 0.05 + 0.4 * rng.random(n)
+    outputs = np.empty((len(val_accuracy), n), dtype=np.float32)
+    for row, accuracy in enumerate(val_accuracy):
+        right = difficulty < round(float(accuracy) * n)
+        if all_nev:
+            right = TEST_LABELS == 1
+        says_nev = np.where(right, TEST_LABELS == 1, TEST_LABELS == 0)
+        outputs[row] = np.where(says_nev, 0.5 + margin, 0.5 - margin)
+    return outputs

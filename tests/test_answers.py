@@ -5,7 +5,9 @@ import pytest
 from test_diagnostics import crafted_history
 
 from cnnlab import answers, diagnostics, formatting
+from cnnlab.comparisons import add_significance_tests
 from cnnlab.results import Comparison, Group, Run
+from tests.data_fixtures import TEST_LABELS, crafted_predictions
 
 BASELINES = {"train": 0.60, "test": 0.58}
 PARAMS = {"model": "alexnet", "n_base": 8, "dense": [64, 64], "dropout": 0.0,
@@ -13,7 +15,7 @@ PARAMS = {"model": "alexnet", "n_base": 8, "dense": [64, 64], "dropout": 0.0,
 
 
 def make_group(shape_or_histories, label="n_base 8", epochs=40, seeds=1, status="completed",
-               level=0.0, **params) -> Group:
+               level=0.0, all_nev=False, **params) -> Group:
     if isinstance(shape_or_histories, str):
         histories = [crafted_history(shape_or_histories, epochs, seed=seed, level=level)
                      for seed in range(seeds)]
@@ -22,10 +24,15 @@ def make_group(shape_or_histories, label="n_base 8", epochs=40, seeds=1, status=
     group = Group(task="6B", variant="v", epochs=epochs, params={**PARAMS, **params},
                   label=label)
     for seed, history in enumerate(histories, start=1):
-        group.runs.append(Run(run_id=f"v-s{seed}", seed=seed, history=history,
-                              values=diagnostics.run_values(history),
+        values = diagnostics.run_values(history)
+        outputs = crafted_predictions(history["val_accuracy"].to_numpy(), seed,
+                                      all_nev=all_nev)
+        best = values["best_epoch"]
+        group.runs.append(Run(run_id=f"v-s{seed}", seed=seed, history=history, values=values,
                               diagnosis=diagnostics.diagnose(history, status), status=status,
-                              training="results/runs/x", trained_epochs=epochs))
+                              training="results/runs/x", trained_epochs=epochs, loss="bce",
+                              labels=TEST_LABELS, final_outputs=outputs[len(history) - 1],
+                              best_outputs=outputs[best - 1] if best else None))
     return group
 
 
@@ -88,21 +95,28 @@ def test_several_seeds_report_mean_and_spread_and_counts():
     assert "in 3 of 3 seeds" in words
 
 
-def test_one_seed_cannot_tell_significance():
-    comparison = Comparison(make_group("settled", "bs 2"), make_group("settled", "bs 8",
-                                                                      level=0.03), ["batch_size"])
-    assert "Effect of the batch size" in " ".join(answers.compare(comparison))
-    assert "cannot tell whether the difference exceeds" in answers.significance(
-        comparison.a, comparison.b)
+def test_one_seed_is_tested_on_the_paired_validation_calls():
+    comparison, = add_significance_tests([Comparison(
+        make_group("settled", "bs 2"), make_group("settled", "bs 8", level=0.03),
+        ["batch_size"])])
+    words = " ".join(answers.compare(comparison))
+    assert "Effect of the batch size" in words
+    test = comparison.mcnemar
+    assert f"Exact McNemar test on the {len(TEST_LABELS)} validation calls" in words
+    assert (f"bs 2 is right where bs 8 is wrong on {test.only_a} images, the reverse on "
+            f"{test.only_b}") in words
+    assert comparison.welch is None and "Welch" not in words
     paragraphs = answers.answer_train_task([comparison.a, comparison.b], [comparison], BASELINES)
-    assert sum("cannot tell whether this difference exceeds" in p for p in paragraphs) == 1
-    assert "bs 8 against bs 2" in paragraphs[-2] or "bs 2 against bs 8" in paragraphs[-2]
+    summary = next(p for p in paragraphs if p.startswith("Significance (exact McNemar"))
+    assert "bs 2 against bs 8" in summary and "covers the sampling of the validation images" in summary
+    assert sum("Significance (" in p for p in paragraphs) == 1
 
 
 def test_clear_difference_over_seeds_exceeds_the_spread():
     better = make_group("settled", "optimizer adam", seeds=3, level=0.08)
     worse = make_group("settled", "optimizer sgd", seeds=3)
-    words = " ".join(answers.compare(Comparison(better, worse, ["optimizer"]), BASELINES))
+    comparison, = add_significance_tests([Comparison(better, worse, ["optimizer"])])
+    words = " ".join(answers.compare(comparison, BASELINES))
     assert "(baseline 58.0%)" in words
     assert "Welch's t-test" in words and "exceeds the seed-to-seed spread" in words
     assert "+8.0 points" in words
@@ -136,7 +150,7 @@ def test_verdict_depends_on_training_state_and_seeds():
 
 def test_selection_answer_names_rule_run_and_rejections():
     selection = {
-        "task": "6E", "rule": "best_val_accuracy_within_gap",
+        "task": "6E", "rule": "best_val_accuracy_within_gap", "fallback": False, "pinned": False,
         "rule_text": "the highest final validation accuracy among runs whose gap is at most 0.1",
         "chosen": {"run_id": "alexnet-nb8-lr1e-05-bs8-adam-bce-s1", "task": "6C", "epochs": 150,
                    "params": {"batch_size": 8, "lr": 1e-5, "n_base": 8},
@@ -221,3 +235,22 @@ def test_group_values_are_read_from_runs():
     assert group.seeds == 2
     assert group.mean("final_val_accuracy") == pytest.approx(pd.Series(
         [run.values["final_val_accuracy"] for run in group.runs]).mean())
+
+
+def test_an_all_nevus_model_is_said_to_find_no_melanoma_whatever_its_accuracy():
+    group = make_group("flat", "MLP", all_nev=True)
+    words = text(group)
+    assert "finds 0 of the 80 melanomas and clears 120 of the 120 nevi" in words
+    assert "sensitivity 0.0%, specificity 100.0%, balanced accuracy 50.0%" in words
+    assert "It finds few melanomas, however good its accuracy looks" in words
+    assert "finds few melanomas" not in text(make_group("settled"))
+
+
+def test_validation_accuracy_carries_its_wilson_interval():
+    group = make_group("settled")
+    interval = group.runs[0].interval("final_val_accuracy")
+    words = text(group)
+    assert (f"validation accuracy {formatting.percent(group.mean('final_val_accuracy'))} "
+            f"(95% CI {100 * interval.low:.1f}-{100 * interval.high:.1f}%)") in words
+    seeded = make_group("settled", seeds=3)
+    assert "of the 600 pooled calls" in text(seeded)

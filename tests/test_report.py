@@ -15,11 +15,12 @@ from test_diagnostics import crafted_history
 
 from cnnlab import figures, layout, report
 from cnnlab.errors import CnnlabError
-from cnnlab.files import write_predictions
+from cnnlab.files import read_predictions, write_predictions
 from cnnlab.grid import Plan, RunSpec, plan_lab
 from cnnlab.history import write_history_csv
 from cnnlab.results import Results, load_run
 from cnnlab.selection import read_optima, select_optimum
+from tests.data_fixtures import TEST_LABELS, crafted_predictions
 
 MANIFEST = {  # the layout cnnlab.prepare writes
     "classes": {"0": "Mel", "1": "Nev"},
@@ -74,28 +75,6 @@ def summary_rows(params: dict, size: int = 128) -> list[dict]:
     rows.append({"layer": "output", "type": "Dense", "output_shape": "(None, 1)",
                  "parameters": width + 1})
     return rows
-
-
-TEST_LABELS = np.array([0] * 80 + [1] * 120, dtype=np.int8)  # MANIFEST's validation split
-
-
-def crafted_predictions(val_accuracy: np.ndarray, seed: int, all_nev: bool = False) -> np.ndarray:
-    """Outputs (epochs, images) that call round(accuracy * n) images right after each epoch:
-    the easiest ones, by a difficulty fixed per image, so that runs disagree on few images
-    when their accuracies are close. `all_nev` calls every image Nev (a model that finds no
-    melanoma)."""
-    rng = np.random.default_rng(seed)
-    n = len(TEST_LABELS)
-    difficulty = rng.permutation(n)
-    margin = 0.05 + 0.4 * rng.random(n)
-    outputs = np.empty((len(val_accuracy), n), dtype=np.float32)
-    for row, accuracy in enumerate(val_accuracy):
-        right = difficulty < round(float(accuracy) * n)
-        if all_nev:
-            right = TEST_LABELS == 1
-        says_nev = np.where(right, TEST_LABELS == 1, TEST_LABELS == 0)
-        outputs[row] = np.where(says_nev, 0.5 + margin, 0.5 - margin)
-    return outputs
 
 
 def write_training(root: Path, training: dict, shape: str | None = None) -> None:
@@ -196,10 +175,14 @@ def test_every_task_is_answered_from_the_crafted_numbers(lab):
     answer_6b = answer_of(html, "6B")
     for phrase in ("Effect of n_base", "Effect of dropout", "Effect of more epochs"):
         assert phrase in answer_6b
-    # 6D: one seed, so significance cannot be told, said once for the three pairs
+    # 6D: one seed: the three pairs tested on the paired validation calls, Holm-adjusted,
+    # and what the tests cover said once
     assert answer_of(html, "6D").count("Effect of the batch size") == 3
+    assert answer_of(html, "6D").count("Exact McNemar test on the 200 validation calls") == 3
     assert answer_of(html, "6D").count(
-        "cannot tell whether the differences above exceed seed-to-seed variation") == 1
+        "Significance (exact McNemar on the paired validation calls, Holm-adjusted over its 3 "
+        "comparisons") == 1
+    assert answer_of(html, "6D").count("not the training&#39;s randomness") == 1
     # 6E: the rule, the chosen run, the rejected candidates, the optimizers
     selection = json.loads((root / "results/selection/6E.json").read_text())
     answer_6e = answer_of(html, "6E")
@@ -277,6 +260,23 @@ def test_changing_a_history_changes_the_answer(lab):
     after = {task_id: answer_of(html, task_id) for task_id in ("5A", "5B")}
     assert before["5A"] != after["5A"]  # the same run's first 20 epochs
     assert "It is under-trained" in before["5B"] and "It overfits from epoch" in after["5B"]
+
+
+def test_changing_one_runs_predictions_changes_the_paired_test(lab):
+    root, plan, _ = lab
+    before = answer_of(render(root, plan), "6D")
+    entry = plan["tasks"]["6D"]["entries"][0]
+    path = root / entry["training"] / "predictions.npz"
+    predictions = read_predictions(path)
+    flipped = predictions.outputs.copy()
+    flipped[-1, :40] = 1 - flipped[-1, :40]  # the last epoch's calls of 40 images turned round
+    write_predictions(path, predictions.labels, flipped)
+    after = answer_of(render(root, plan), "6D")
+    def tests(answer):
+        return re.findall(r"Exact McNemar test on the 200 validation calls: [^.]*?p [=<] [0-9.]+",
+                          answer)
+    assert tests(before) and tests(after)
+    assert tests(before) != tests(after)
 
 
 def test_several_seeds_give_spread_and_a_welch_test(tmp_path, monkeypatch, default_config):
