@@ -409,6 +409,7 @@ def answer_selection(selection: dict, groups: list[Group], baselines: dict) -> l
             f"majority-class baseline of {percent(baselines['test'])}, gap "
             f"{points(values['gap']).lstrip('+')}), so this task uses {params}."
         )
+        text += " " + lead_sentence(selection)
         if rejected:
             reasons = "; ".join(f"{row['run_id']} at {row['epochs']} epochs: {row['reason']}"
                                 for row in rejected[:6])
@@ -429,6 +430,28 @@ def answer_selection(selection: dict, groups: list[Group], baselines: dict) -> l
                else "None of them overfits by the diagnostics.")
         )
     return paragraphs
+
+
+MEASURES = {"final_val_accuracy": ("validation accuracy", percent),
+            "final_balanced_accuracy": ("balanced accuracy", percent),
+            "final_val_loss": ("validation loss", number)}
+
+
+def lead_sentence(selection: dict) -> str:
+    """How far the chosen set-up is ahead of the runner-up, and whether that is beyond noise."""
+    runner, lead = selection["runner_up"], selection["lead"]
+    if runner is None or lead is None:
+        return "No other candidate was eligible, so there is no runner-up to measure its lead by."
+    name, formatter = MEASURES[lead["measure"]]
+    difference = (points(lead["difference"]).lstrip("+") if formatter is percent
+                  else number(lead["difference"]))
+    verdict = "beyond" if lead["beyond_noise"] else "within"
+    return (f"Its lead over the runner-up, {runner['run_id']} from task {runner['task']} at "
+            f"{runner['epochs']} epochs ({name} {formatter(runner['value'])}), is {difference} "
+            f"of {name}; on the same {lead['n']} validation images the exact McNemar test finds "
+            f"{lead['only_chosen']} images that only the chosen model gets right and "
+            f"{lead['only_runner_up']} that only the runner-up does, {_p_text(lead['p'])}: the "
+            f"lead is {verdict} the noise of the validation images.")
 
 
 def answer_hinge(baselines: dict, class_shares: dict) -> str:

@@ -33,6 +33,7 @@ from cnnlab.results import Group, Results, task_groups
 from cnnlab.runtime import cpu_model
 from cnnlab.tables import (
     cell,
+    clinical_table,
     diagnostics_table,
     model_summaries,
     overview_table,
@@ -40,6 +41,7 @@ from cnnlab.tables import (
     selection_table,
     spread_table,
     summary_table,
+    tests_table,
     values_table,
 )
 
@@ -110,6 +112,7 @@ def train_section(plan: Plan, task_id: str, results: Results, manifest: Manifest
             extra_tables.append(dict(summary_table(rows), caption=f"Parameters of {name}"))
     return {"answer": answer, "extra_tables": extra_tables,
             "params": params_table(task, groups), "run_values": values_table(groups, baselines),
+            "clinical": clinical_table(groups), "tests": tests_table(comparisons),
             "spread": spread_table(groups, baselines),
             "diagnostics": diagnostics_table(groups), "notes": prefix_notes(groups)}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from cnnlab import diagnostics
+from cnnlab.answers import FEW_MELANOMAS
 from cnnlab.formatting import (
     architecture_name,
     format_param,
@@ -15,7 +16,8 @@ from cnnlab.formatting import (
     seconds_text,
 )
 from cnnlab.grid import Entry, Plan, TaskPlan
-from cnnlab.results import Group, Results
+from cnnlab.results import Comparison, Group, Results, Run
+from cnnlab.statistics import ALPHA, accuracy_interval
 
 PARAM_COLUMNS = ("model", "n_base", "dense", "dropout", "optimizer", "lr", "batch_size", "loss",
                  "threads", "precision")
@@ -46,12 +48,24 @@ def params_table(task: TaskPlan, groups: list[Group]) -> dict:
                         for name in columns], "rows": rows}
 
 
+def accuracy_cell(value: float, n: int) -> dict:
+    """A validation accuracy on n images and its Wilson 95 % interval, sorted by the accuracy."""
+    if value is None or not math.isfinite(value):
+        return cell("n/a")
+    interval = accuracy_interval(value, n)
+    return cell(f"{percent(value)} [{100 * interval.low:.1f}, {100 * interval.high:.1f}]", value)
+
+
+def interval_cell(run: Run, key: str) -> dict:
+    return accuracy_cell(run.values[key], run.n_test)
+
+
 def values_table(groups: list[Group], baselines: dict) -> dict:
     train, val = percent(baselines["train"]), percent(baselines["test"])
-    columns = ["set-up", "seed", f"train acc (baseline {train})", f"val acc (baseline {val})",
-               "train loss", "val loss", "best epoch", "best val loss",
-               f"val acc at best (baseline {val})", "max val acc", "gap (train - val, points)",
-               "wall time"]
+    columns = ["set-up", "seed", f"train acc (baseline {train})",
+               f"val acc [95% CI] (baseline {val})", "val balanced acc", "train loss",
+               "val loss", "best epoch", "best val loss", "val acc at best [95% CI]",
+               "max val acc", "gap (train - val, points)", "wall time"]
     rows = []
     for group in groups:
         for run in group.runs:
@@ -59,17 +73,70 @@ def values_table(groups: list[Group], baselines: dict) -> dict:
             rows.append([
                 cell(group.label), cell(run.seed),
                 number_cell(values["final_accuracy"], percent),
-                number_cell(values["final_val_accuracy"], percent),
+                interval_cell(run, "final_val_accuracy"),
+                number_cell(run.clinical("final").balanced_accuracy, percent),
                 number_cell(values["final_loss"]), number_cell(values["final_val_loss"]),
                 cell(values["best_epoch"] if values["best_epoch"] is not None else "none",
                      values["best_epoch"]),
                 number_cell(values["best_val_loss"]),
-                number_cell(values["best_val_accuracy"], percent),
+                interval_cell(run, "best_val_accuracy"),
                 number_cell(values["max_val_accuracy"], percent),
                 number_cell(values["gap"], lambda v: points(v).replace(" points", "")),
                 cell(seconds_text(values["seconds"]), values["seconds"]),
             ])
     return {"columns": [{"text": name, "css": ""} for name in columns], "rows": rows}
+
+
+def clinical_table(groups: list[Group]) -> dict:
+    """The clinical view per run at its final and best epochs, melanoma the positive class."""
+    columns = ["set-up", "seed", "epoch", "melanomas found", "nevi cleared",
+               "sensitivity (Mel)", "specificity", "balanced acc", "ROC AUC"]
+    rows = []
+    for group in groups:
+        for run in group.runs:
+            for at, epoch in (("final", run.final_epoch), ("best", run.values["best_epoch"])):
+                view = run.clinical(at)
+                if view is None:
+                    continue
+                melanomas, nevi = view.mel_found + view.mel_missed, view.nev_cleared + view.nev_flagged
+                low = view.sensitivity < FEW_MELANOMAS
+                rows.append([
+                    cell(group.label), cell(run.seed), cell(f"{at} ({epoch})", epoch),
+                    cell(f"{view.mel_found} of {melanomas}", view.mel_found),
+                    cell(f"{view.nev_cleared} of {nevi}", view.nev_cleared),
+                    number_cell(view.sensitivity, percent) | ({"css": "flag"} if low else {}),
+                    number_cell(view.specificity, percent),
+                    number_cell(view.balanced_accuracy, percent),
+                    number_cell(view.auc),
+                ])
+    return {"caption": ("The clinical view on the validation images: melanoma is the positive "
+                        "class (sensitivity: melanomas found; specificity: nevi cleared)"),
+            "columns": [{"text": name, "css": ""} for name in columns], "rows": rows}
+
+
+def p_cell(p: float | None) -> dict:
+    if p is None:
+        return cell("n/a")
+    return cell("< 0.001" if p < 0.001 else f"{p:.3f}", p, css="flag" if p < ALPHA else "")
+
+
+def tests_table(comparisons: list[Comparison]) -> dict | None:
+    """Each comparison's tests: the exact McNemar test of the paired validation calls (with
+    Holm's adjustment over the task's comparisons) and, with seeds, Welch's t-test."""
+    tested = [comparison for comparison in comparisons if comparison.mcnemar is not None]
+    if not tested:
+        return None
+    columns = ["set-up A", "set-up B", "val acc A - B", "A right, B wrong", "B right, A wrong",
+               "McNemar p", "Holm p", "Welch p (seeds)"]
+    rows = [[cell(c.a.label), cell(c.b.label + (f" ({c.reference})" if c.reference else "")),
+             number_cell(c.mcnemar.difference, lambda v: points(v).replace(" points", "")),
+             cell(c.mcnemar.only_a, c.mcnemar.only_a), cell(c.mcnemar.only_b, c.mcnemar.only_b),
+             p_cell(c.mcnemar.p), p_cell(c.holm_p),
+             p_cell(c.welch.p) if c.welch else cell("one seed")] for c in tested]
+    return {"caption": (f"Tests of the differences (two-sided, alpha = {ALPHA:g}; flagged: "
+                        "significant): exact McNemar on the same validation images, "
+                        "Holm-adjusted over the task's comparisons; Welch's t-test over seeds"),
+            "columns": [{"text": name, "css": ""} for name in columns], "rows": rows}
 
 
 def spread_table(groups: list[Group], baselines: dict) -> dict | None:
@@ -128,8 +195,8 @@ def summary_table(rows: list[dict]) -> dict:
 
 def selection_table(selection: dict, baselines: dict) -> dict:
     columns = ["candidate", "task", "epochs",
-               f"final val acc (baseline {percent(baselines['test'])})", "gap",
-               "eligible", "reason"]
+               f"final val acc (baseline {percent(baselines['test'])})", "balanced acc",
+               "Mel sensitivity", "gap", "eligible", "reason"]
     chosen = selection["chosen"]
     rows = []
     for row in selection["candidates"]:
@@ -137,6 +204,8 @@ def selection_table(selection: dict, baselines: dict) -> dict:
         rows.append([cell(row["run_id"], css="differs" if picked else ""), cell(row["task"]),
                      cell(row["epochs"], row["epochs"]),
                      number_cell(row["final_val_accuracy"], percent),
+                     number_cell(row["final_balanced_accuracy"], percent),
+                     number_cell(row["final_sensitivity"], percent),
                      number_cell(row["gap"], number),
                      cell("chosen" if picked else ("yes" if row["eligible"] else "no")),
                      cell(row["reason"])])
@@ -157,8 +226,8 @@ def overview_table(plan: Plan, results: Results, baselines: dict) -> dict:
                 uses[training].append(task_id)
     train, val = percent(baselines["train"]), percent(baselines["test"])
     columns = ["run", *PARAM_COLUMNS[:8], "seed", "epochs trained", "status",
-               f"final train acc (baseline {train})", f"final val acc (baseline {val})",
-               "best epoch", "best val loss", f"val acc at best (baseline {val})", "gap",
+               f"final train acc (baseline {train})", f"final val acc [95% CI] (baseline {val})",
+               "best epoch", "best val loss", f"val acc at best [95% CI] (baseline {val})", "gap",
                "wall time", "tasks"]
     rows = []
     for training, entry in trainings.items():
@@ -167,6 +236,7 @@ def overview_table(plan: Plan, results: Results, baselines: dict) -> dict:
         values = diagnostics.run_values(history)
         params = entry.spec.to_dict()
         status = record["status"]
+        n_test = len(results.predictions(training).labels)
         rows.append(
             [cell(entry.spec.run_id)]
             + [cell(format_param(name, params[name]), params[name]
@@ -176,10 +246,10 @@ def overview_table(plan: Plan, results: Results, baselines: dict) -> dict:
                cell(record["epochs_trained"], record["epochs_trained"]),
                cell(status, css="flag" if status != "completed" else ""),
                number_cell(values["final_accuracy"], percent),
-               number_cell(values["final_val_accuracy"], percent),
+               accuracy_cell(values["final_val_accuracy"], n_test),
                cell(values["best_epoch"], values["best_epoch"]),
                number_cell(values["best_val_loss"]),
-               number_cell(values["best_val_accuracy"], percent),
+               accuracy_cell(values["best_val_accuracy"], n_test),
                number_cell(values["gap"], number),
                cell(seconds_text(record["wall_seconds"]), record["wall_seconds"]),
                cell(", ".join(uses[training]))])

@@ -160,7 +160,7 @@ def test_selection_answer_names_rule_run_and_rejections():
              "eligible": True, "reason": ""},
             {"run_id": "alexnet-nb32-lr1e-04-bs8-adam-bce-s1", "task": "6A", "epochs": 50,
              "eligible": False, "reason": "gap 0.200 > 0.1"}],
-        "pinned": False,
+        "pinned": False, "runner_up": None, "lead": None,
     }
     groups = [make_group("settled", "optimizer adam", level=0.02),
               make_group("overfitting", "optimizer sgd")]
@@ -169,8 +169,19 @@ def test_selection_answer_names_rule_run_and_rejections():
     assert "lr 1e-05" in words and "gap 0.200 > 0.1" in words
     assert "best of the three optimizers here is optimizer adam" in words
     assert "Overfitted by the diagnostics: optimizer sgd" in words
+    assert "no runner-up" in words
     pinned = dict(selection, pinned=True)
     assert "pinned by hand" in answers.answer_selection(pinned, groups, BASELINES)[0]
+    ahead = dict(selection, runner_up={"run_id": "alexnet-nb8-lr1e-05-bs4-adam-bce-s1",
+                                       "task": "6D", "epochs": 150, "value": 0.78},
+                 lead={"measure": "final_val_accuracy", "difference": 0.03,
+                       "test": "exact McNemar", "only_chosen": 9, "only_runner_up": 6, "n": 103,
+                       "p": 0.607, "beyond_noise": False})
+    words = " ".join(answers.answer_selection(ahead, groups, BASELINES))
+    assert ("lead over the runner-up, alexnet-nb8-lr1e-05-bs4-adam-bce-s1 from task 6D at 150 "
+            "epochs (validation accuracy 78.0%), is 3.0 points") in words
+    assert "finds 9 images that only the chosen model gets right and 6" in words
+    assert "p = 0.607: the lead is within the noise" in words
 
 
 def test_hinge_answer_states_the_ceiling_of_plain_accuracy():
