@@ -1,9 +1,11 @@
 """Every figure of the report (matplotlib, Agg) and the writers of the figure files: a
-task's learning curves, LeNet's filters.
+task's learning curves and ROC curves, LeNet's filters.
 
 :func:`curves_figure` overlays the groups of a task (mean over seeds, with a band of one
 standard deviation when there are several) and marks each group's best epoch (lowest
-validation loss). :func:`filters_figure` shows the first two convolutional layers of a
+validation loss), with the Wilson interval of the validation accuracy at the final and best
+epochs; :func:`roc_figure` draws each set-up's ROC curve of the melanoma score.
+:func:`filters_figure` shows the first two convolutional layers of a
 trained model: their filters and their feature maps for one image of each class.
 """
 
@@ -20,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from cnnlab import diagnostics, layout
+from cnnlab import diagnostics, layout, statistics
 from cnnlab.errors import CnnlabError
 from cnnlab.files import atomic_open, read_manifest, write_json
 from cnnlab.grid import Plan
@@ -63,6 +65,8 @@ def curves_figure(groups: list[Group], baselines: dict, title: str):
         best = diagnostics.best_epoch(
             bands.rename(columns={"val_loss_mean": "val_loss"})[["epoch", "val_loss"]]
         )
+        for epoch in {int(epochs[-1]), best} - {None}:
+            accuracy_interval_bar(accuracy_axis, group, bands, epoch, colour)
         if best is not None:
             row = bands[bands["epoch"] == best].iloc[0]
             loss_axis.plot([best], [row["val_loss_mean"]], "o", color=colour, markersize=7,
@@ -83,7 +87,8 @@ def curves_figure(groups: list[Group], baselines: dict, title: str):
     if log_loss:
         loss_axis.set_yscale("log")
     loss_axis.set(title="Loss (o = best epoch: lowest val loss)", xlabel="epoch", ylabel="loss")
-    accuracy_axis.set(title="Accuracy", xlabel="epoch", ylabel="accuracy")
+    accuracy_axis.set(title="Accuracy (bars: 95% Wilson CI of val acc, final and best epochs)",
+                      xlabel="epoch", ylabel="accuracy")
     for axis in (loss_axis, accuracy_axis):
         axis.grid(alpha=0.3)
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -92,6 +97,52 @@ def curves_figure(groups: list[Group], baselines: dict, title: str):
                   fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.02 - 0.035 * math.ceil(
                       len(labels) / 4)))
     figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def accuracy_interval_bar(axis, group: Group, bands, epoch: int, colour) -> None:
+    """The Wilson 95 % interval of the validation accuracy at `epoch`, all seeds' calls
+    pooled, as an error bar."""
+    accuracy = float(bands.loc[bands["epoch"] == epoch, "val_accuracy_mean"].iloc[0])
+    if not math.isfinite(accuracy):
+        return
+    calls = sum(run.n_test for run in group.runs)
+    interval = statistics.wilson_interval(round(accuracy * calls), calls)
+    axis.errorbar([epoch], [accuracy], yerr=[[accuracy - interval.low], [interval.high - accuracy]],
+                  fmt="none", ecolor=colour, elinewidth=1.2, capsize=4)
+
+
+# -- ROC curves -------------------------------------------------------------------------
+
+
+def roc_figure(groups: list[Group], title: str):
+    """Each set-up's ROC curve of the melanoma score at its final epoch (every seed, the
+    first in full colour), its AUC, and the operating point its threshold gives."""
+    figure, axis = plt.subplots(figsize=(5.6, 5.2))
+    colours = plt.get_cmap("tab10")
+    axis.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="chance (AUC 0.5)")
+    for index, group in enumerate(groups):
+        colour = colours(index % 10)
+        for seed_index, run in enumerate(group.runs):
+            outputs = run.final_outputs
+            if not np.isfinite(outputs).all():
+                continue  # a diverged run's outputs rank nothing
+            false_positive, true_positive = statistics.roc_curve(outputs, run.labels)
+            view = run.clinical("final")
+            first = seed_index == 0
+            axis.plot(false_positive, true_positive, color=colour, linewidth=1.6 if first else 0.8,
+                      alpha=1.0 if first else 0.5,
+                      label=f"{group.label} (AUC {view.auc:.3f})" if first else None)
+            axis.plot([1 - view.specificity], [view.sensitivity], "o", color=colour,
+                      markeredgecolor="black", markersize=6 if first else 4)
+    axis.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), aspect="equal",
+             xlabel="1 - specificity (nevi called melanoma)",
+             ylabel="sensitivity (melanomas found)",
+             title="ROC, melanoma positive (o: the model's threshold)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, loc="lower right")
+    figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     return figure
 
@@ -201,16 +252,19 @@ def first_image_per_class(x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]
 # -- figure files, as rule outputs ---------------------------------------------------------
 
 
-def write_task_figure(plan: dict, task_id: str, manifest_json: str | Path,
-                      output_png: str | Path, root: str | Path = ".") -> Path:
-    """The learning curves of a task's runs, overlaid, as a PNG (`plan`: Plan.to_dict())."""
+def write_task_figures(plan: dict, task_id: str, manifest_json: str | Path,
+                       curves_png: str | Path, roc_png: str | Path,
+                       root: str | Path = ".") -> tuple[Path, Path]:
+    """The learning curves of a task's runs, overlaid, and their ROC curves, as PNGs
+    (`plan`: Plan.to_dict())."""
     plan = Plan.from_dict(plan)
     groups = task_groups(plan, task_id, Results(root))
     if not groups:
         raise CnnlabError(f"task {task_id} trains no runs, so it has no learning curves.")
     baselines = read_manifest(manifest_json).baselines
-    figure = curves_figure(groups, baselines, f"{task_id}: {plan.tasks[task_id].title}")
-    return save_png(figure, output_png)
+    title = f"{task_id}: {plan.tasks[task_id].title}"
+    return (save_png(curves_figure(groups, baselines, title), curves_png),
+            save_png(roc_figure(groups, title), roc_png))
 
 
 def write_filters_figure(plan: dict, task_id: str, weights: str | Path, arrays_npz: str | Path,

@@ -67,6 +67,10 @@ def task_figure(task_id: str) -> str:
     return f"results/figures/{task_id}.png"
 
 
+def roc_figure(task_id: str) -> str:
+    return f"results/figures/roc/{task_id}.png"
+
+
 def filters_figure(task_id: str) -> str:
     return f"results/figures/filters/{task_id}.png"
 
@@ -108,6 +112,10 @@ def curve_tasks(plan) -> list[str]:
 def filters_task(plan) -> str | None:
     """The concept task that shows LeNet's filters (5D), if the plan has it."""
     return "5D" if "5D" in plan.tasks else None
+
+
+def roc_inputs(plan) -> list[str]:
+    return [roc_figure(task_id) for task_id in curve_tasks(plan)]
 
 
 def figure_inputs(plan) -> list[str]:

@@ -244,12 +244,14 @@ def provenance(config: dict | None, plan: Plan, trainings: dict[str, Entry], res
 def build_context(plan: Plan, manifest: Manifest, figures_by_task: dict[str, str] | None = None,
                   figure_stats: dict[str, dict] | None = None,
                   selections: dict[str, dict] | None = None, config: dict | None = None,
-                  root: str | Path = ".") -> dict:
+                  root: str | Path = ".", rocs_by_task: dict[str, str] | None = None) -> dict:
     """Everything the templates show, computed from the files of one run of the lab."""
     results = Results(root)
     figures_by_task, selections = figures_by_task or {}, selections or {}
+    rocs_by_task = rocs_by_task or {}
     sections = [task_section(plan, task_id, results, manifest, figures_by_task.get(task_id),
                              figure_stats or {}, selections.get(task_id))
+                | {"roc": figure_uri(rocs_by_task.get(task_id))}
                 for task_id in plan.tasks]
     overview = overview_table(plan, results, manifest.baselines)
     data = data_section(manifest)
@@ -288,7 +290,8 @@ def render(context: dict, report_dir: str | Path = REPORT_DIR) -> str:
 
 
 def write_report(plan: dict, manifest_json: str | Path, output_html: str | Path,
-                 figure_files: list[str] | None = None, figure_stats_files: list[str] | None = None,
+                 figure_files: list[str] | None = None, roc_files: list[str] | None = None,
+                 figure_stats_files: list[str] | None = None,
                  selection_files: list[str] | None = None, config: dict | None = None,
                  root: str | Path = ".", report_dir: str | Path = REPORT_DIR) -> Path:
     """Read the files of a finished lab and write the report.
@@ -297,6 +300,7 @@ def write_report(plan: dict, manifest_json: str | Path, output_html: str | Path,
     matched to tasks by their file name (``<task>.png``, statistics ``<task>.json``).
     """
     figures_by_task = {Path(path).stem: str(path) for path in figure_files or []}
+    rocs_by_task = {Path(path).stem: str(path) for path in roc_files or []}
     stats = {Path(path).stem: read_json(path, "the figure statistics")
              for path in figure_stats_files or []}
     selections = {}
@@ -304,5 +308,5 @@ def write_report(plan: dict, manifest_json: str | Path, output_html: str | Path,
         selection = read_selection(path)
         selections[selection["task"]] = selection
     context = build_context(Plan.from_dict(plan), read_manifest(manifest_json), figures_by_task,
-                            stats, selections, config, root)
+                            stats, selections, config, root, rocs_by_task)
     return write_text(output_html, render(context, report_dir))

@@ -186,6 +186,10 @@ def figure_files(wildcards):
     return layout.figure_inputs(PLAN)
 
 
+def roc_figure_files(wildcards):
+    return layout.roc_inputs(PLAN)
+
+
 def filters_stats_files(wildcards):
     filters_task = layout.filters_task(PLAN)
     return [layout.filters_stats(filters_task)] if filters_task else []

@@ -7,9 +7,14 @@ rule plot_task:
         trainings=task_figure_inputs,
         manifest=manifest_json,
     output:
-        report(
+        curves=report(
             "results/figures/{task}.png",
             caption="../report/task_figure.rst",
+            category="{task}",
+        ),
+        roc=report(
+            "results/figures/roc/{task}.png",
+            caption="../report/roc_figure.rst",
             category="{task}",
         ),
     params:
@@ -52,6 +57,7 @@ rule report:
         manifest=manifest_json,
         selections=selection_files,
         figures=figure_files,
+        roc_figures=roc_figure_files,
         figure_stats=filters_stats_files,
         templates=report_templates,
     output:

@@ -1,14 +1,15 @@
-"""Snakemake entry point: one task's learning curves, overlaid, as a PNG (cnnlab.figures)."""
+"""Snakemake entry point: one task's learning curves, overlaid, and its ROC curves, as PNGs
+(cnnlab.figures)."""
 
 from cnnlab.entrypoint import run_entrypoint
-from cnnlab.figures import write_task_figure
+from cnnlab.figures import write_task_figures
 
 
 def main(snakemake, log) -> None:
     task_id = snakemake.wildcards.task
-    png = write_task_figure(snakemake.params.plan, task_id, snakemake.input.manifest,
-                            snakemake.output[0])
-    log(f"{task_id}: wrote {png}")
+    pngs = write_task_figures(snakemake.params.plan, task_id, snakemake.input.manifest,
+                              snakemake.output.curves, snakemake.output.roc)
+    log(f"{task_id}: wrote {', '.join(map(str, pngs))}")
 
 
 run_entrypoint(

@@ -10,6 +10,7 @@ def main(snakemake, log) -> None:
         snakemake.input.manifest,
         snakemake.output[0],
         figure_files=list(snakemake.input.figures),
+        roc_files=list(snakemake.input.roc_figures),
         figure_stats_files=list(snakemake.input.get("figure_stats", [])),
         selection_files=list(snakemake.input.get("selections", [])),
         config=dict(snakemake.config),

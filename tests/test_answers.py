@@ -160,7 +160,7 @@ def test_selection_answer_names_rule_run_and_rejections():
              "eligible": True, "reason": ""},
             {"run_id": "alexnet-nb32-lr1e-04-bs8-adam-bce-s1", "task": "6A", "epochs": 50,
              "eligible": False, "reason": "gap 0.200 > 0.1"}],
-        "pinned": False, "runner_up": None, "lead": None,
+        "runner_up": None, "lead": None,
     }
     groups = [make_group("settled", "optimizer adam", level=0.02),
               make_group("overfitting", "optimizer sgd")]

@@ -223,9 +223,9 @@ def test_a_tiny_lab_of_one_epoch_tasks_renders_with_figures(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     plan = crafted_lab(tmp_path, small_config)
     manifest = tmp_path / layout.manifest_json(plan["dataset"])
-    pngs = [figures.write_task_figure(plan, task_id, manifest, layout.task_figure(task_id))
-            for task_id in ("5A",)]
-    html = render(tmp_path, plan, small_config, figure_files=pngs)
+    curves, roc = figures.write_task_figures(plan, "5A", manifest, layout.task_figure("5A"),
+                                             layout.roc_figure("5A"))
+    html = render(tmp_path, plan, small_config, figure_files=[curves], roc_files=[roc])
     assert plan["tasks"]["5A"]["entries"][0]["epochs"] == 1
     assert "after 1 epoch," in answer_of(html, "5A")
     assert 'src="data:image/png;base64,' in section(html, "5A")
@@ -304,11 +304,14 @@ def test_a_prefix_before_a_divergence_has_not_diverged(lab):
 
 def test_task_figure_is_drawn_and_embedded(lab):
     root, plan, _ = lab
-    png = figures.write_task_figure(plan, "6B", root / layout.manifest_json(plan["dataset"]),
-                                    root / layout.task_figure("6B"), root=root)
+    png, roc = figures.write_task_figures(plan, "6B", root / layout.manifest_json(plan["dataset"]),
+                                          root / layout.task_figure("6B"),
+                                          root / layout.roc_figure("6B"), root=root)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    html = render(root, plan, figure_files=[png])
+    assert roc.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = render(root, plan, figure_files=[png], roc_files=[roc])
     assert 'src="data:image/png;base64,' in section(html, "6B")
+    assert 'alt="ROC curves of task 6B' in section(html, "6B")
     assert "No figure was drawn" in section(html, "6A")
 
 
