@@ -4,10 +4,13 @@ finding the usable ones, choosing where to resume and restoring it, under one lo
 A checkpoint (:class:`Checkpoint`) is one ``.npz`` file in a run's state folder: all model
 variables (weights and the Dropout layers' seed-generator states, which ``save_weights``
 leaves out), all optimizer variables (iteration count, moments), the epoch, the history
-so far and the divergence verdict, if any. It is written atomically (cnnlab.files)
-after every epoch: ``latest.state.npz`` is replaced each time; ``epochNNNN.state.npz`` is
-kept for the epochs the caller asks to keep (cnnlab.training keeps every save epoch,
-the target epoch and an epoch that diverged) and linked to ``latest.state.npz``.
+so far, the divergence verdict, if any, and the model's outputs for the validation images
+after each epoch so far (member ``predictions``, float32 (epoch, n): what predictions.npz
+holds, so that a resumed training writes the whole file). It is written atomically
+(cnnlab.files) after every epoch: ``latest.state.npz`` is replaced each time;
+``epochNNNN.state.npz`` is kept for the epochs the caller asks to keep (cnnlab.training
+keeps every save epoch, the target epoch and an epoch that diverged) and linked to
+``latest.state.npz``. A state of an older ``STATE_FORMAT`` is stale.
 
 Each checkpoint carries a hash (:func:`state_hash`) of the params, the data, the library
 versions and the pipeline settings that change the numbers; one with another hash is
@@ -34,7 +37,7 @@ import numpy as np
 
 from cnnlab import files
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 2: the validation outputs (predictions) are part of a state
 LATEST_STATE = "latest.state.npz"
 _EPOCH_STATE = re.compile(r"^epoch(\d{4,})\.state\.npz$")
 
@@ -77,11 +80,17 @@ def state_hash(params: dict, data_sha256: str, versions: dict, device: dict | No
 # -- saving -----------------------------------------------------------------------------
 
 
-def save(model, state_dir: Path, checkpoint: Checkpoint, identity: str, keep: bool) -> Checkpoint:
+def save(model, state_dir: Path, checkpoint: Checkpoint, identity: str, keep: bool,
+         predictions: np.ndarray) -> Checkpoint:
     """Write ``checkpoint`` with the variables of ``model`` (compiled, its optimizer
-    built) into ``state_dir``: as ``epochNNNN.state.npz`` and linked to ``latest`` when
-    ``keep``, else as ``latest`` alone. ``identity`` is its :func:`state_hash`."""
+    built) and ``predictions`` (float32 (epoch, n): the validation outputs after each of
+    its epochs) into ``state_dir``: as ``epochNNNN.state.npz`` and linked to ``latest``
+    when ``keep``, else as ``latest`` alone. ``identity`` is its :func:`state_hash`."""
     variables = _state_variables(model)
+    predictions = np.asarray(predictions, np.float32)
+    if predictions.ndim != 2 or len(predictions) != checkpoint.epoch:
+        raise ValueError(f"a state of epoch {checkpoint.epoch} needs the predictions of "
+                         f"{checkpoint.epoch} epochs, got shape {predictions.shape}")
     meta = {
         "format": STATE_FORMAT,
         "state_hash": identity,
@@ -97,7 +106,8 @@ def save(model, state_dir: Path, checkpoint: Checkpoint, identity: str, keep: bo
         files.atomic_open(target, binary=True) as stream,
         zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive,
     ):
-        members = [("meta", lambda: np.array(json.dumps(meta)))] + [
+        members = [("meta", lambda: np.array(json.dumps(meta))),
+                   ("predictions", lambda: predictions)] + [
             (f"v{index:05d}", variable.numpy) for index, variable in enumerate(variables)
         ]
         for name, value in members:
@@ -180,8 +190,9 @@ def choose_resume(
     return None
 
 
-def restore(model, checkpoint: Checkpoint, identity: str) -> None:
-    """Assign the variables of ``checkpoint`` to ``model`` (built like the one saved)."""
+def restore(model, checkpoint: Checkpoint, identity: str) -> np.ndarray:
+    """Assign the variables of ``checkpoint`` to ``model`` (built like the one saved);
+    return its predictions (float32 (epoch, n), as :func:`save` took them)."""
     variables = _state_variables(model)
     with np.load(checkpoint.path, allow_pickle=False) as stored:
         meta = json.loads(str(stored["meta"]))
@@ -190,8 +201,14 @@ def restore(model, checkpoint: Checkpoint, identity: str) -> None:
         stored_layout = [[shape, dtype] for _path, shape, dtype in meta["variables"]]
         if meta["state_hash"] != identity or stored_layout != expected:
             raise RuntimeError(f"{checkpoint.path}: state does not match this model; delete it")
+        predictions = stored["predictions"]
+        if predictions.dtype != np.float32 or predictions.ndim != 2 \
+                or len(predictions) != checkpoint.epoch:
+            raise RuntimeError(f"{checkpoint.path}: its predictions are not those of "
+                               f"{checkpoint.epoch} epochs; delete it")
         for index, variable in enumerate(variables):
             variable.assign(stored[f"v{index:05d}"])
+    return predictions
 
 
 @contextlib.contextmanager

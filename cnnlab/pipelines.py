@@ -4,8 +4,10 @@ batches gathered from the splits' in-memory tensors.
 Each split lives in memory once, as tensors on the CPU (images as 8-bit codes where that
 is exact: cnnlab.arrays). Both pipelines are built once per job; an epoch only writes its
 image order into a variable. Codes turn into float32 by ``code / 255``, so a batch holds
-exactly the prepared pixels. TensorFlow is imported by the caller and passed in, so this
-module loads without it.
+exactly the prepared pixels. The validation pipeline (the test split in its own order)
+is batched by VALIDATION_BATCH_SIZE, whatever the run's batch size: a training only
+predicts it, and at batch size 2 that took twice as long. TensorFlow is imported by the
+caller and passed in, so this module loads without it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 from cnnlab.arrays import EIGHT_BIT_SCALE, SplitArrays, TrainingArrays
 
 PREFETCH_BATCHES = 2
+VALIDATION_BATCH_SIZE = 32  # predicting only, so no training batch size binds it
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class Pipelines:
     train_count: int
     test_count: int
     images_in_memory: str  # "uint8" (8-bit codes) or "float32"
+    test_labels: np.ndarray  # int8 (test_count,): 0 = Mel, 1 = Nev, in validation's order
 
 
 def labels_for_loss(labels: np.ndarray, loss: str) -> np.ndarray:
@@ -99,5 +103,6 @@ def build_pipelines(data: TrainingArrays, batch_size: int, loss: str, threads: i
         )
         training = batches(tf, data.train, loss, train_order, batch_size, threads)
         test_order = tf.range(test_count, dtype=tf.int32)
-        validation = batches(tf, data.test, loss, test_order, batch_size, threads)
-    return Pipelines(training, validation, train_order, train_count, test_count, data.storage)
+        validation = batches(tf, data.test, loss, test_order, VALIDATION_BATCH_SIZE, threads)
+    return Pipelines(training, validation, train_order, train_count, test_count, data.storage,
+                     np.asarray(data.test.labels, np.int8).copy())

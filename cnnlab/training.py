@@ -8,6 +8,9 @@ and writes, in ``out_dir``:
 - ``record.json``: status (completed | diverged), epochs, timings, memory, threads,
   versions, params, resumed_from_epoch, data hash (cnnlab.files.write_record);
 - ``summary.csv``: the model's layers and parameter counts (cnnlab.models);
+- ``predictions.npz``: the label of each validation (test-split) image and the model's
+  output for it after every epoch (cnnlab.files.write_predictions): the sigmoid's
+  probability of Nev for BCE, the raw margin for hinge; NaN where the model gave NaN;
 - ``weights/epochNNNN.weights.h5``: the model's weights at each epoch of
   ``spec["save_epochs"]`` that was reached.
 
@@ -48,16 +51,28 @@ Speed and memory
     into float32 by ``code / 255``, so a batch holds exactly the prepared pixels; no
     autotuning). ``model.fit`` runs one epoch per call, ``verbose=0``, with
     ``steps_per_execution=STEPS_PER_EXECUTION`` (1, 4 and 16 give identical numbers);
-    validation on the test split is fit's own, once per epoch, and the training metrics
-    are fit's running means. Adam updates with TensorFlow's fused kernel
-    (cnnlab.optimizers; the record's ``update_kernel``). No XLA (slower on this CPU). On
-    a GPU (where TensorFlow sees one) the same code trains there; the record names the
-    device, and a GPU's checkpoints are kept apart from the CPU's (other numbers).
+    the training metrics are fit's running means. Adam updates with TensorFlow's fused
+    kernel (cnnlab.optimizers; the record's ``update_kernel``). No XLA (slower on this
+    CPU). On a GPU (where TensorFlow sees one) the same code trains there; the record
+    names the device, and a GPU's checkpoints are kept apart from the CPU's (other
+    numbers).
+
+Validation
+    After each epoch's fit, one ``model.predict`` over the validation pipeline gives the
+    model's output for every test image; it is the epoch's only validation pass (fit
+    validates nothing itself). It cost what fit's own validation cost, and less at small
+    batch sizes (cnnlab.pipelines.VALIDATION_BATCH_SIZE); a Python loop of
+    ``predict_on_batch`` or a ``tf.function`` over the batches was slower. ``val_loss``
+    is the compiled Keras loss object over the whole split at once (within float
+    rounding of Keras' batched ``evaluate``); ``val_accuracy`` is the count of images
+    called right / n, called as the report calls them (cnnlab.statistics.correct: Nev
+    when the output is above 0.5 for BCE, above 0 for hinge). The outputs go into each
+    checkpoint, so a resumed training writes the predictions.npz of an uninterrupted one.
 
 Timings in the record
     ``training_seconds`` sums this process's epochs (history ``seconds``: fit's
-    training and validation); ``state_seconds`` is the time spent writing checkpoints
-    and weights between epochs; ``startup_seconds`` runs from the process's start
+    training and the validation's predict); ``state_seconds`` is the time spent writing
+    checkpoints and weights between epochs; ``startup_seconds`` runs from the process's start
     (interpreter, imports, data, model) to its first epoch; ``process_seconds`` from the
     process's start to the record; ``wall_seconds`` from the call of ``train``.
 
@@ -76,15 +91,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from cnnlab import checkpoints, files, runtime
 from cnnlab.arrays import TrainingArrays, load_training_arrays
 from cnnlab.checkpoints import Checkpoint
 from cnnlab.diagnostics import diverged_reason
 from cnnlab.errors import CnnlabError
-from cnnlab.history import HISTORY_COLUMNS, write_history_csv
-from cnnlab.pipelines import Pipelines, build_pipelines, epoch_order
+from cnnlab.history import write_history_csv
+from cnnlab.pipelines import Pipelines, build_pipelines, epoch_order, labels_for_loss
 
 STEPS_PER_EXECUTION = 16
+TRAINING_COLUMNS = ("loss", "accuracy")  # fit's running means; the val_ columns are ours
 
 
 def default_log(message: str) -> None:
@@ -128,6 +146,7 @@ class Progress:
     """What a training has done so far, the resumed epochs included."""
 
     history: list[dict] = field(default_factory=list)
+    outputs: list[np.ndarray] = field(default_factory=list)  # per epoch, float32 (n,)
     diverged_reason: str | None = None
     resumed_from_epoch: int = 0
     weights: list[str] = field(default_factory=list)  # relative to the output folder
@@ -231,13 +250,14 @@ def _resume(model, job: Job, setup: Setup, log) -> Progress:
         if save_epoch <= resume.epoch:
             checkpoints.restore(model, usable[save_epoch], setup.state_hash)
             weights.append(_save_weights(model, job, save_epoch))
-    checkpoints.restore(model, resume, setup.state_hash)
+    predictions = checkpoints.restore(model, resume, setup.state_hash)
     log(
         f"{job.run_id}: resuming from the state at epoch {resume.epoch}"
         + (f" (diverged: {resume.diverged_reason})" if resume.diverged_reason else "")
     )
     return Progress(
         history=list(resume.history),
+        outputs=list(predictions),
         diverged_reason=resume.diverged_reason,
         resumed_from_epoch=len(resume.history),
         weights=weights,
@@ -274,7 +294,8 @@ def _fit_epochs(model, job: Job, setup: Setup, progress: Progress, pipelines: Pi
 
 
 def _fit_epoch(model, job: Job, pipelines: Pipelines, epoch: int, progress: Progress) -> dict:
-    """Train ``epoch`` (its images in epoch_order) and validate; its history row."""
+    """Train ``epoch`` (its images in epoch_order) and validate; its history row (the
+    validation outputs go to ``progress.outputs``)."""
     pipelines.train_order.assign(epoch_order(job.seed, epoch, pipelines.train_count))
     epoch_started = time.perf_counter()
     if progress.first_epoch_started is None:
@@ -283,16 +304,29 @@ def _fit_epoch(model, job: Job, pipelines: Pipelines, epoch: int, progress: Prog
         pipelines.training,
         epochs=epoch,
         initial_epoch=epoch - 1,
-        validation_data=pipelines.validation,
         shuffle=False,  # the order is epoch_order's
         verbose=0,
     )
+    outputs, scores = _validate(model, pipelines, job.params["loss"])
     seconds = time.perf_counter() - epoch_started
+    progress.outputs.append(outputs)
     row = {"epoch": epoch}
-    for column in HISTORY_COLUMNS[1:-1]:
+    for column in TRAINING_COLUMNS:
         row[column] = float(fitted.history[column][-1])
-    row["seconds"] = seconds
-    return row
+    return {**row, **scores, "seconds": seconds}
+
+
+def _validate(model, pipelines: Pipelines, loss: str) -> tuple[np.ndarray, dict]:
+    """The model's outputs for the validation images, float32 (n,), from one predict
+    (the only validation forward pass), and their val_loss (the compiled loss over the
+    whole split) and val_accuracy (images called right / n, as the report calls them)."""
+    from cnnlab.statistics import correct
+
+    outputs = np.asarray(model.predict(pipelines.validation, verbose=0), np.float32)
+    val_loss = model.loss(labels_for_loss(pipelines.test_labels, loss), outputs)
+    right = int(np.count_nonzero(correct(outputs.reshape(-1), pipelines.test_labels, loss)))
+    return outputs.reshape(-1), {"val_loss": float(val_loss),
+                                 "val_accuracy": right / pipelines.test_count}
 
 
 def _save_epoch(model, job: Job, setup: Setup, progress: Progress, epoch: int) -> None:
@@ -302,7 +336,8 @@ def _save_epoch(model, job: Job, setup: Setup, progress: Progress, epoch: int) -
     # kept: save epochs (their weights can be rewritten), the target (where a longer
     # training continues) and a divergence (the verdict stands)
     keep = epoch in job.save_epochs or epoch == job.epochs or progress.diverged_reason is not None
-    checkpoints.save(model, job.state_dir, checkpoint, setup.state_hash, keep=keep)
+    checkpoints.save(model, job.state_dir, checkpoint, setup.state_hash, keep=keep,
+                     predictions=np.stack(progress.outputs))
     if epoch in job.save_epochs:
         progress.weights.append(_save_weights(model, job, epoch))
     progress.state_seconds += time.perf_counter() - saving_started
@@ -310,13 +345,15 @@ def _save_epoch(model, job: Job, setup: Setup, progress: Progress, epoch: int) -
 
 def _write_outputs(model, job: Job, setup: Setup, progress: Progress, pipelines: Pipelines,
                    started: float) -> dict:
-    """summary.csv, record.json, then history.csv (last: its presence means all are
-    there); returns the record."""
+    """summary.csv, record.json, predictions.npz, then history.csv (last: its presence
+    means all are there); returns the record."""
     from cnnlab.models import write_summary_csv
 
     write_summary_csv(model, job.out_dir / "summary.csv")
     record = _record(job, setup, progress, pipelines.images_in_memory, started)
     files.write_record(job.out_dir / "record.json", record)
+    files.write_predictions(job.out_dir / "predictions.npz", pipelines.test_labels,
+                            np.stack(progress.outputs))
     write_history_csv(progress.history, job.out_dir / "history.csv")
     return record
 

@@ -39,17 +39,25 @@ def row(epoch):
             "val_accuracy": 0.5, "seconds": 1.0}
 
 
+def outputs(epochs, n=3):
+    """Validation outputs of ``epochs`` epochs for ``n`` images, a NaN among them."""
+    values = np.linspace(0, 1, epochs * n, dtype=np.float32).reshape(epochs, n)
+    values[-1, 0] = np.nan
+    return values
+
+
 def test_the_state_hash_keeps_its_value(monkeypatch):
-    """Checkpoints written before carry these hashes: a change would discard them all."""
+    """Checkpoints written before carry these hashes: a change would discard them all.
+    (Format 2, which added the predictions, changed them on purpose.)"""
     monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
     params = {"model": "lenet", "optimizer": "adam", "lr": 0.001, "batch_size": 8,
               "loss": "bce", "seed": 1}
     versions = {"python": "3", "tensorflow": "2.21.0", "keras": "3.13.0", "numpy": "2.3.0"}
     cpu = checkpoints.state_hash(params, "abc", versions, {"kind": "CPU", "name": "x"})
-    assert cpu == "44f9d7ad3c1f2f7441fafeb63d14bc2d9786d39cfcf6159df68656f3a480154a"
+    assert cpu == "33c2e28656aadb20c6c203ac6aa8c6ae4309bd0b41c573097214dc811f2d3908"
     gpu = checkpoints.state_hash(dict(params, optimizer="sgd"), "abc", versions,
                                  {"kind": "GPU", "name": "H200"})
-    assert gpu == "bc69438e10d9f03a613a9fec6d80c398174cecd81b5bffa6f74c814cd49916c8"
+    assert gpu == "4b8ccc8f4de66144fb96a042f45013e018d1c4eab59461f9ce32708b8b54e99d"
     # the Python version is no part of it
     assert checkpoints.state_hash(params, "abc", dict(versions, python="4")) == cpu
 
@@ -69,7 +77,7 @@ def test_a_saved_checkpoint_restores_every_variable(tmp_path):
     saved_model = compiled_model(seed=1)
     history = [row(1), row(2)]
     saved = checkpoints.save(saved_model, tmp_path, Checkpoint(2, history, "loss is nan"),
-                             "hash", keep=True)
+                             "hash", keep=True, predictions=outputs(2))
     assert saved.path == tmp_path / "epoch0002.state.npz"
     assert (tmp_path / LATEST_STATE).samefile(saved.path)  # linked, not copied
     assert not list(tmp_path.glob(".*"))  # no temporary file left
@@ -78,7 +86,9 @@ def test_a_saved_checkpoint_restores_every_variable(tmp_path):
     assert list(usable) == [2] and usable[2].path == saved.path  # the kept file, not latest
     assert usable[2].history == history and usable[2].diverged_reason == "loss is nan"
     other_model = compiled_model(seed=2)
-    checkpoints.restore(other_model, usable[2], "hash")
+    predictions = checkpoints.restore(other_model, usable[2], "hash")
+    assert predictions.dtype == np.float32
+    assert predictions.tobytes() == outputs(2).tobytes()  # bit for bit, the NaN too
     for mine, theirs in zip(checkpoints._state_variables(saved_model),
                             checkpoints._state_variables(other_model), strict=True):
         assert np.array_equal(mine.numpy(), theirs.numpy()), mine.path
@@ -88,8 +98,10 @@ def test_a_saved_checkpoint_restores_every_variable(tmp_path):
 
 def test_stale_unreadable_and_half_written_states_are_deleted(tmp_path):
     model = compiled_model()
-    checkpoints.save(model, tmp_path, Checkpoint(1, [row(1)]), "old", keep=True)
-    checkpoints.save(model, tmp_path, Checkpoint(2, [row(1), row(2)]), "new", keep=False)
+    checkpoints.save(model, tmp_path, Checkpoint(1, [row(1)]), "old", keep=True,
+                     predictions=outputs(1))
+    checkpoints.save(model, tmp_path, Checkpoint(2, [row(1), row(2)]), "new", keep=False,
+                     predictions=outputs(2))
     (tmp_path / "epoch0003.state.npz").write_bytes(b"not a zip")
     (tmp_path / ".latest.state.npz.123.abcd.tmp").write_bytes(b"killed half-way")
     (tmp_path / "notes.state.npz").write_text("not a checkpoint name: left alone")
@@ -121,8 +133,36 @@ def test_link_or_copy_replaces_the_target(tmp_path):
 def test_a_checkpoint_file_is_an_npz_with_its_meta(tmp_path):
     """The layout that tests and tools read (tests/test_faults.py reads the epoch)."""
     model = compiled_model()
-    checkpoints.save(model, tmp_path, Checkpoint(1, [row(1)]), "hash", keep=False)
+    checkpoints.save(model, tmp_path, Checkpoint(1, [row(1)]), "hash", keep=False,
+                     predictions=outputs(1))
     with np.load(tmp_path / LATEST_STATE, allow_pickle=False) as stored:
         meta = json.loads(str(stored["meta"]))
         assert meta["epoch"] == 1 and meta["format"] == checkpoints.STATE_FORMAT
-        assert len(stored.files) == 1 + len(meta["variables"])
+        # meta, predictions and one member per variable
+        assert len(stored.files) == 2 + len(meta["variables"])
+        assert stored["predictions"].shape == (1, 3)
+
+
+def test_a_state_needs_the_predictions_of_its_epochs(tmp_path):
+    model = compiled_model()
+    with pytest.raises(ValueError, match="predictions of 2 epochs"):
+        checkpoints.save(model, tmp_path, Checkpoint(2, [row(1), row(2)]), "hash",
+                         keep=False, predictions=outputs(1))
+
+
+def test_a_state_of_the_format_before_the_predictions_is_stale(tmp_path):
+    """Format 1 held no predictions: resuming from it would lose the earlier epochs'."""
+    model = compiled_model()
+    checkpoints.save(model, tmp_path, Checkpoint(1, [row(1)]), "hash", keep=True,
+                     predictions=outputs(1))
+    path = tmp_path / "epoch0001.state.npz"
+    with np.load(path, allow_pickle=False) as stored:
+        members = {name: stored[name] for name in stored.files if name != "predictions"}
+    meta = json.loads(str(members["meta"]))
+    members["meta"] = np.array(json.dumps(dict(meta, format=1)))
+    (tmp_path / LATEST_STATE).unlink()
+    np.savez(path, **members)
+    logs = []
+    assert checkpoints.usable(tmp_path, "hash", log=logs.append) == {}
+    assert any("discarding stale state epoch0001" in line for line in logs)
+    assert not path.exists()

@@ -23,8 +23,10 @@ from tests.conftest import PROJECT_ROOT
 runtime.configure(threads=1)  # before any TensorFlow op runs in this test process
 
 from cnnlab.arrays import arrays_sha256, load_training_arrays
+from cnnlab.files import read_predictions
 from cnnlab.history import METRIC_COLUMNS, read_history
 from cnnlab.pipelines import epoch_order
+from cnnlab.statistics import correct
 from cnnlab.training import train
 from tests.test_arrays import make_8bit_arrays, make_arrays
 
@@ -76,10 +78,18 @@ def metric_bytes(history_csv, rows=None):
     return "\n".join(line.rsplit(",", 1)[0] for line in lines)
 
 
+def prediction_bytes(out_dir, rows=None):
+    """predictions.npz's labels and outputs as bytes, optionally the first ``rows`` epochs."""
+    predictions = read_predictions(out_dir / "predictions.npz")
+    outputs = predictions.outputs if rows is None else predictions.outputs[:rows]
+    return predictions.labels.tobytes(), outputs.shape, outputs.tobytes()
+
+
 def test_outputs_follow_the_contract(tmp_path, arrays):
     record, out_dir, state_dir = run(tmp_path, "e3", spec(3, [1, 3]), arrays)
     assert sorted(p.name for p in out_dir.iterdir()) == [
         "history.csv",
+        "predictions.npz",
         "record.json",
         "summary.csv",
         "weights",
@@ -91,6 +101,19 @@ def test_outputs_follow_the_contract(tmp_path, arrays):
     history = read_history(out_dir / "history.csv")
     assert history["epoch"].tolist() == [1, 2, 3]
     assert history[METRICS].notna().all().all() and (history["seconds"] > 0).all()
+    predictions = read_predictions(out_dir / "predictions.npz")
+    with np.load(arrays) as stored:
+        assert np.array_equal(predictions.labels, stored["y_test"])
+    assert predictions.outputs.shape == (3, 16) and predictions.outputs.dtype == np.float32
+    assert ((0 <= predictions.outputs) & (predictions.outputs <= 1)).all()  # the sigmoid's
+    assert len({row.tobytes() for row in predictions.outputs}) == 3  # one row per epoch
+    for epoch in (1, 2, 3):  # val_accuracy calls each image as the report does
+        called_right = correct(predictions.at(epoch), predictions.labels, "bce")
+        assert history["val_accuracy"][epoch - 1] == called_right.sum() / 16
+    # history.csv last: its presence means the others are there
+    written = {p.name: p.stat().st_mtime_ns for p in out_dir.iterdir() if p.is_file()}
+    assert max(written, key=written.get) == "history.csv"
+    assert written["predictions.npz"] >= written["record.json"] >= written["summary.csv"]
     stored = json.loads((out_dir / "record.json").read_text())
     assert stored == record
     assert record["status"] == "completed" and record["epochs_trained"] == 3
@@ -117,6 +140,8 @@ def test_same_spec_gives_identical_numbers_and_prefixes_agree(tmp_path, arrays):
     _, shorter, _ = run(tmp_path, "c2", spec(2), arrays)
     assert metric_bytes(first / "history.csv") == metric_bytes(second / "history.csv")
     assert metric_bytes(shorter / "history.csv") == metric_bytes(first / "history.csv", 2)
+    assert prediction_bytes(first) == prediction_bytes(second)
+    assert prediction_bytes(shorter) == prediction_bytes(first, 2)
     # the numbers are not constant: something is learned and varies per epoch
     assert read_history(first / "history.csv")["loss"].nunique() == 4
 
@@ -225,6 +250,9 @@ def test_longer_training_resumes_exactly(tmp_path, arrays):
     assert record["resumed_from_epoch"] == 2
     assert any("resuming from the state at epoch 2" in line for line in logs)
     assert metric_bytes(longer / "history.csv") == metric_bytes(whole / "history.csv")
+    # the resumed epochs' predictions came from the state
+    assert prediction_bytes(longer) == prediction_bytes(whole)
+    assert prediction_bytes(short) == prediction_bytes(whole, 2)
     # resumed epochs keep their original seconds
     short_rows = short.joinpath("history.csv").read_text().splitlines()
     assert longer.joinpath("history.csv").read_text().splitlines()[:3] == short_rows
@@ -237,8 +265,9 @@ def test_longer_training_resumes_exactly(tmp_path, arrays):
         name = f"weights/epoch{epoch:04d}.weights.h5"
         assert_same_weights(longer / name, whole / name)
     # a shorter target within the kept states trains nothing
-    again, _, _ = run(tmp_path, "again2", spec(2, [2]), arrays, state="state")
+    again, again_dir, _ = run(tmp_path, "again2", spec(2, [2]), arrays, state="state")
     assert again["resumed_from_epoch"] == 2 and again["epochs_trained"] == 2
+    assert prediction_bytes(again_dir) == prediction_bytes(short)
 
 
 def assert_same_weights(first, second):
@@ -276,6 +305,7 @@ def test_stale_state_is_discarded(tmp_path, arrays):
     assert any("discarding stale state" in line for line in logs)
     _, fresh, _ = run(tmp_path, "fresh", spec(3), other)
     assert metric_bytes(out_dir / "history.csv") == metric_bytes(fresh / "history.csv")
+    assert prediction_bytes(out_dir) == prediction_bytes(fresh)
 
 
 def test_missing_arrays_give_one_clear_message(tmp_path):
@@ -301,6 +331,28 @@ def test_hinge_accuracy_is_the_real_fraction_correct(tmp_path, arrays):
     assert history["val_accuracy"].iloc[-1] == pytest.approx(correct, abs=1e-6)
     assert 0.0 <= history["accuracy"].min() and history["accuracy"].max() <= 1.0
     assert keras.config.dtype_policy().name == "float32"
+    assert_validation_is_keras_own(model, record["params"], out_dir, arrays)  # the margins
+
+
+def assert_validation_is_keras_own(model, params, out_dir, arrays_path):
+    """The last epoch's history row and predictions against Keras' own evaluate and
+    predict of the last weights (``model`` holds them)."""
+    from cnnlab import training
+    from cnnlab.pipelines import labels_for_loss
+
+    history = read_history(out_dir / "history.csv")
+    predictions = read_predictions(out_dir / "predictions.npz")
+    training._compile(model, params)
+    with np.load(arrays_path) as data:
+        x_test, y_test = data["x_test"], data["y_test"]
+    loss, accuracy = model.evaluate(x_test, labels_for_loss(y_test, params["loss"]), verbose=0)
+    outputs = predictions.at(len(history))
+    np.testing.assert_allclose(outputs, model.predict(x_test, verbose=0).reshape(-1), rtol=1e-6)
+    assert history["val_loss"].iloc[-1] == pytest.approx(loss, rel=1e-5)
+    called_right = correct(outputs, y_test, params["loss"])
+    assert history["val_accuracy"].iloc[-1] == called_right.sum() / len(y_test)  # exactly
+    assert history["val_accuracy"].iloc[-1] == called_right.mean()
+    assert history["val_accuracy"].iloc[-1] == pytest.approx(accuracy, abs=1e-6)
 
 
 def test_bce_accuracy_counts_the_same_way(tmp_path, arrays):
@@ -314,6 +366,7 @@ def test_bce_accuracy_counts_the_same_way(tmp_path, arrays):
         probabilities = np.asarray(model.predict(data["x_test"], verbose=0)).reshape(-1)
         correct = ((probabilities > 0.5).astype(int) == data["y_test"]).mean()
     assert history["val_accuracy"].iloc[-1] == pytest.approx(correct, abs=1e-6)
+    assert_validation_is_keras_own(model, record["params"], out_dir, arrays)
 
 
 def test_divergence_stops_with_history_kept(tmp_path, arrays):
@@ -328,12 +381,37 @@ def test_divergence_stops_with_history_kept(tmp_path, arrays):
     history = read_history(out_dir / "history.csv")
     assert len(history) == record["epochs_trained"]
     assert (out_dir / "summary.csv").is_file() and (out_dir / "record.json").is_file()
+    assert read_predictions(out_dir / "predictions.npz").epochs == record["epochs_trained"]
     assert any("DIVERGED" in line for line in logs)
     # asking again (or for more epochs) reproduces the verdict without training
     again, again_dir, _ = run(tmp_path, "again", diverging, arrays, state="diverged-state")
     assert again["status"] == "diverged"
     assert again["resumed_from_epoch"] == record["epochs_trained"]
     assert metric_bytes(again_dir / "history.csv") == metric_bytes(out_dir / "history.csv")
+    assert prediction_bytes(again_dir) == prediction_bytes(out_dir)
+
+
+def test_nan_outputs_are_kept_as_nan_and_stop_the_training(arrays):
+    """A model whose weights are NaN: its outputs are saved as NaN, val_loss is NaN (the
+    divergence rule's), and every image counts as called Mel, as the report counts it."""
+    from cnnlab import training
+    from cnnlab.diagnostics import diverged_reason
+    from cnnlab.models import build_model
+    from cnnlab.pipelines import build_pipelines
+
+    data = load_training_arrays(arrays)
+    pipelines = build_pipelines(data, 5, "bce", threads=1)
+    params = spec(1)["params"]
+    model = build_model(params, data.image_shape)
+    training._compile(model, params)
+    for weight in model.weights:
+        weight.assign(np.full(weight.shape, np.nan, weight.dtype))
+    outputs, scores = training._validate(model, pipelines, "bce")
+    assert outputs.shape == (16,) and np.isnan(outputs).all()
+    assert np.isnan(scores["val_loss"])
+    assert scores["val_accuracy"] == np.mean(data.test.labels == 0)
+    row = {"epoch": 1, "loss": 0.7, "accuracy": 0.5, **scores}
+    assert diverged_reason(row, "bce") == "val_loss is nan"
 
 
 def test_second_job_waits_for_the_lock(tmp_path, arrays):
@@ -426,6 +504,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_history(tmp_path, arrays):
 
     _, whole, _ = run(tmp_path, "whole", killed_spec, arrays)
     assert metric_bytes(tmp_path / "killed" / "history.csv") == metric_bytes(whole / "history.csv")
+    assert prediction_bytes(tmp_path / "killed") == prediction_bytes(whole)
     for epoch in (3, 6):
         name = f"weights/epoch{epoch:04d}.weights.h5"
         assert_same_weights(tmp_path / "killed" / name, whole / name)
@@ -445,6 +524,7 @@ def test_8bit_images_are_held_as_codes_and_train_the_same_numbers(tmp_path, monk
         plain_record, plain, _ = run(tmp_path, "plain", spec(3), arrays_8bit)
     assert plain_record["images_in_memory"] == "float32"
     assert metric_bytes(coded / "history.csv") == metric_bytes(plain / "history.csv")
+    assert prediction_bytes(coded) == prediction_bytes(plain)
     assert record["data_sha256"] == plain_record["data_sha256"]
     assert record["state_hash"] == plain_record["state_hash"]
 
