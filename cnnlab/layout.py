@@ -33,7 +33,7 @@ def copy_workflow(destination: Path, source_root: Path = PROJECT_ROOT) -> Path:
 # -- results/: what the workflow writes --------------------------------------------------
 # The rules' output patterns (rules/*.smk) spell the same paths with wildcards.
 
-TRAINING_FILES = ("history.csv", "record.json", "summary.csv")
+TRAINING_FILES = ("history.csv", "record.json", "summary.csv", "predictions.npz")
 
 
 def manifest_json(dataset: str) -> str:

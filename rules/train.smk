@@ -10,6 +10,7 @@ rule train:
         history="results/runs/{dataset}/{run_id}/e{epochs}/history.csv",
         record="results/runs/{dataset}/{run_id}/e{epochs}/record.json",
         summary="results/runs/{dataset}/{run_id}/e{epochs}/summary.csv",
+        predictions="results/runs/{dataset}/{run_id}/e{epochs}/predictions.npz",
         weights=directory("results/runs/{dataset}/{run_id}/e{epochs}/weights"),
     params:
         spec=training_job_spec,
