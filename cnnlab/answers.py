@@ -226,6 +226,10 @@ def compare(comparison: Comparison, baselines: dict | None = None,
     return sentences
 
 
+def _images(count: int) -> str:
+    return f"{count} image{'' if count == 1 else 's'}"
+
+
 def _p_text(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
@@ -241,7 +245,7 @@ def paired_test_sentence(comparison: Comparison, thresholds: Thresholds = THRESH
     verdict = ("beyond the noise of the validation images" if p < thresholds.alpha else
                "within the noise of the validation images")
     return (f"Exact McNemar test on the {test.n} validation calls{pooled}: {a.label} is right "
-            f"where {b.label} is wrong on {test.only_a} images, the reverse on {test.only_b}, "
+            f"where {b.label} is wrong on {_images(test.only_a)}, the reverse on {test.only_b}, "
             f"{_p_text(test.p)}{adjusted}: the difference is {verdict} (two-sided, alpha = "
             f"{thresholds.alpha:g}).")
 
@@ -449,7 +453,7 @@ def lead_sentence(selection: dict) -> str:
     return (f"Its lead over the runner-up, {runner['run_id']} from task {runner['task']} at "
             f"{runner['epochs']} epochs ({name} {formatter(runner['value'])}), is {difference} "
             f"of {name}; on the same {lead['n']} validation images the exact McNemar test finds "
-            f"{lead['only_chosen']} images that only the chosen model gets right and "
+            f"{_images(lead['only_chosen'])} that only the chosen model gets right and "
             f"{lead['only_runner_up']} that only the runner-up does, {_p_text(lead['p'])}: the "
             f"lead is {verdict} the noise of the validation images.")
 

@@ -65,8 +65,10 @@ def curves_figure(groups: list[Group], baselines: dict, title: str):
         best = diagnostics.best_epoch(
             bands.rename(columns={"val_loss_mean": "val_loss"})[["epoch", "val_loss"]]
         )
+        # side by side, so that the set-ups' bars at one epoch do not hide each other
+        shift = (index - (len(groups) - 1) / 2) * 0.012 * max(1, int(epochs[-1]) - 1)
         for epoch in {int(epochs[-1]), best} - {None}:
-            accuracy_interval_bar(accuracy_axis, group, bands, epoch, colour)
+            accuracy_interval_bar(accuracy_axis, group, bands, epoch, colour, shift)
         if best is not None:
             row = bands[bands["epoch"] == best].iloc[0]
             loss_axis.plot([best], [row["val_loss_mean"]], "o", color=colour, markersize=7,
@@ -101,15 +103,16 @@ def curves_figure(groups: list[Group], baselines: dict, title: str):
     return figure
 
 
-def accuracy_interval_bar(axis, group: Group, bands, epoch: int, colour) -> None:
+def accuracy_interval_bar(axis, group: Group, bands, epoch: int, colour,
+                          shift: float = 0.0) -> None:
     """The Wilson 95 % interval of the validation accuracy at `epoch`, all seeds' calls
-    pooled, as an error bar."""
+    pooled, as an error bar (drawn `shift` epochs aside)."""
     accuracy = float(bands.loc[bands["epoch"] == epoch, "val_accuracy_mean"].iloc[0])
     if not math.isfinite(accuracy):
         return
     calls = sum(run.n_test for run in group.runs)
     interval = statistics.wilson_interval(round(accuracy * calls), calls)
-    axis.errorbar([epoch], [accuracy], yerr=[[accuracy - interval.low], [interval.high - accuracy]],
+    axis.errorbar([epoch + shift], [accuracy], yerr=[[accuracy - interval.low], [interval.high - accuracy]],
                   fmt="none", ecolor=colour, elinewidth=1.2, capsize=4)
 
 

@@ -103,7 +103,8 @@ def test_one_seed_is_tested_on_the_paired_validation_calls():
     assert "Effect of the batch size" in words
     test = comparison.mcnemar
     assert f"Exact McNemar test on the {len(TEST_LABELS)} validation calls" in words
-    assert (f"bs 2 is right where bs 8 is wrong on {test.only_a} images, the reverse on "
+    images = f"{test.only_a} image{'' if test.only_a == 1 else 's'}"
+    assert (f"bs 2 is right where bs 8 is wrong on {images}, the reverse on "
             f"{test.only_b}") in words
     assert comparison.welch is None and "Welch" not in words
     paragraphs = answers.answer_train_task([comparison.a, comparison.b], [comparison], BASELINES)
