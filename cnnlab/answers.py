@@ -45,6 +45,13 @@ def interval_text(interval: statistics.Interval) -> str:
     return f"95% CI {100 * interval.low:.1f}-{100 * interval.high:.1f}%"
 
 
+def value_with_interval(accuracy: float, n: int | None) -> str:
+    """'81.0% (95% CI 72.3-87.5%)', an accuracy on n validation images."""
+    if n is None:
+        return percent(accuracy)
+    return f"{percent(accuracy)} ({interval_text(statistics.accuracy_interval(accuracy, n))})"
+
+
 def accuracy_text(group: Group, key: str = "final_val_accuracy") -> str:
     """A validation accuracy with its Wilson interval: '58.3% (95% CI 48.6-67.7%)' for one
     seed; over several, the mean ± sd and the interval of all seeds' calls pooled."""
@@ -405,11 +412,13 @@ def answer_selection(selection: dict, groups: list[Group], baselines: dict) -> l
         eligible = [row for row in candidates if row["eligible"]]
         rejected = [row for row in candidates if not row["eligible"]]
         values = chosen["values"]
+        n_test = groups[0].runs[0].n_test if groups else None  # the candidates' images too
         text = (
             f"The selection rule, {selection['rule_text']}, compared "
             f"{len(candidates)} candidate runs; {len(eligible)} were eligible. It picked "
             f"{chosen['run_id']} from task {chosen['task']} at {chosen['epochs']} epochs "
-            f"(validation accuracy {percent(values['final_val_accuracy'])} against a "
+            f"(validation accuracy {value_with_interval(values['final_val_accuracy'], n_test)} "
+            "against a "
             f"majority-class baseline of {percent(baselines['test'])}, gap "
             f"{points(values['gap']).lstrip('+')}), so this task uses {params}."
         )
@@ -428,7 +437,7 @@ def answer_selection(selection: dict, groups: list[Group], baselines: dict) -> l
         overfit = [group.label for group in groups if _behaviour(group) == "overfits"]
         paragraphs.append(
             f"Classification accuracy: the best of the three optimizers here is {best.label} "
-            f"with {with_spread(best, 'final_val_accuracy')} on the validation split "
+            f"with {accuracy_text(best)} on the validation split "
             f"(majority-class baseline {percent(baselines['test'])}). "
             + (f"Overfitted by the diagnostics: {', '.join(overfit)}." if overfit
                else "None of them overfits by the diagnostics.")
@@ -450,8 +459,10 @@ def lead_sentence(selection: dict) -> str:
     difference = (points(lead["difference"]).lstrip("+") if formatter is percent
                   else number(lead["difference"]))
     verdict = "beyond" if lead["beyond_noise"] else "within"
+    value = (value_with_interval(runner["value"], lead["n"]) if formatter is percent
+             else formatter(runner["value"]))
     return (f"Its lead over the runner-up, {runner['run_id']} from task {runner['task']} at "
-            f"{runner['epochs']} epochs ({name} {formatter(runner['value'])}), is {difference} "
+            f"{runner['epochs']} epochs ({name} {value}), is {difference} "
             f"of {name}; on the same {lead['n']} validation images the exact McNemar test finds "
             f"{_images(lead['only_chosen'])} that only the chosen model gets right and "
             f"{lead['only_runner_up']} that only the runner-up does, {_p_text(lead['p'])}: the "

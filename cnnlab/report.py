@@ -99,7 +99,8 @@ def train_section(plan: Plan, task_id: str, results: Results, manifest: Manifest
     extra_tables = []
     if selection is not None:
         answer += answers.answer_selection(selection, groups, baselines)
-        extra_tables.append(selection_table(selection, baselines))
+        n_test = sum(manifest.counts["test"].values())
+        extra_tables.append(selection_table(selection, baselines, n_test))
     answer += answers.answer_train_task(groups, comparisons, baselines)
     if any(group.params["loss"] == "hinge" for group in groups):
         answer.append(answers.answer_hinge(baselines, class_shares(manifest)))

@@ -65,7 +65,7 @@ def values_table(groups: list[Group], baselines: dict) -> dict:
     columns = ["set-up", "seed", f"train acc (baseline {train})",
                f"val acc [95% CI] (baseline {val})", "val balanced acc", "train loss",
                "val loss", "best epoch", "best val loss", "val acc at best [95% CI]",
-               "max val acc", "gap (train - val, points)", "wall time"]
+               "max val acc [95% CI]", "gap (train - val, points)", "wall time"]
     rows = []
     for group in groups:
         for run in group.runs:
@@ -80,7 +80,7 @@ def values_table(groups: list[Group], baselines: dict) -> dict:
                      values["best_epoch"]),
                 number_cell(values["best_val_loss"]),
                 interval_cell(run, "best_val_accuracy"),
-                number_cell(values["max_val_accuracy"], percent),
+                interval_cell(run, "max_val_accuracy"),
                 number_cell(values["gap"], lambda v: points(v).replace(" points", "")),
                 cell(seconds_text(values["seconds"]), values["seconds"]),
             ])
@@ -152,9 +152,15 @@ def spread_table(groups: list[Group], baselines: dict) -> dict | None:
             formatter = number if "loss" in key else percent
             spread = group.spread(key)
             sd = formatter(spread.sd) if spread.n > 1 else "n/a"
-            row.append(cell(f"{formatter(spread.mean)} ± {sd}", spread.mean))
+            text = f"{formatter(spread.mean)} ± {sd}"
+            if key == "final_val_accuracy":  # and the interval of all seeds' calls pooled
+                interval = group.pooled_interval(key)
+                text += f" [{100 * interval.low:.1f}, {100 * interval.high:.1f}]"
+            row.append(cell(text, spread.mean))
         rows.append(row)
-    return {"columns": [{"text": name, "css": ""} for name in columns], "rows": rows}
+    return {"caption": ("Over seeds: mean ± standard deviation; for the validation accuracy, "
+                        "[the Wilson 95% CI of all seeds' calls pooled]"),
+            "columns": [{"text": name, "css": ""} for name in columns], "rows": rows}
 
 
 def diagnostics_table(groups: list[Group]) -> dict:
@@ -193,9 +199,11 @@ def summary_table(rows: list[dict]) -> dict:
                         ("layer", "type", "output shape", "parameters", "share")], "rows": body}
 
 
-def selection_table(selection: dict, baselines: dict) -> dict:
+def selection_table(selection: dict, baselines: dict, n_test: int) -> dict:
+    """6E's candidates with the values the rule judged them by, at the epochs judged;
+    accuracies on the n_test validation images with their Wilson intervals."""
     columns = ["candidate", "task", "epochs",
-               f"final val acc (baseline {percent(baselines['test'])})", "balanced acc",
+               f"final val acc [95% CI] (baseline {percent(baselines['test'])})", "balanced acc",
                "Mel sensitivity", "gap", "eligible", "reason"]
     chosen = selection["chosen"]
     rows = []
@@ -203,7 +211,7 @@ def selection_table(selection: dict, baselines: dict) -> dict:
         picked = row["run_id"] == chosen["run_id"] and row["epochs"] == chosen["epochs"]
         rows.append([cell(row["run_id"], css="differs" if picked else ""), cell(row["task"]),
                      cell(row["epochs"], row["epochs"]),
-                     number_cell(row["final_val_accuracy"], percent),
+                     accuracy_cell(row["final_val_accuracy"], n_test),
                      number_cell(row["final_balanced_accuracy"], percent),
                      number_cell(row["final_sensitivity"], percent),
                      number_cell(row["gap"], number),

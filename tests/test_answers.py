@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from test_diagnostics import crafted_history
 
-from cnnlab import answers, diagnostics, formatting
+from cnnlab import answers, diagnostics, formatting, statistics
 from cnnlab.comparisons import add_significance_tests
 from cnnlab.results import Comparison, Group, Run
 from tests.data_fixtures import TEST_LABELS, crafted_predictions
@@ -179,8 +179,10 @@ def test_selection_answer_names_rule_run_and_rejections():
                        "test": "exact McNemar", "only_chosen": 9, "only_runner_up": 6, "n": 103,
                        "p": 0.607, "beyond_noise": False})
     words = " ".join(answers.answer_selection(ahead, groups, BASELINES))
+    interval = statistics.accuracy_interval(0.78, 103)
     assert ("lead over the runner-up, alexnet-nb8-lr1e-05-bs4-adam-bce-s1 from task 6D at 150 "
-            "epochs (validation accuracy 78.0%), is 3.0 points") in words
+            f"epochs (validation accuracy 78.0% (95% CI {100 * interval.low:.1f}-"
+            f"{100 * interval.high:.1f}%)), is 3.0 points") in words
     assert "finds 9 images that only the chosen model gets right and 6" in words
     assert "p = 0.607: the lead is within the noise" in words
 
