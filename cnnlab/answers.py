@@ -10,10 +10,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab import diagnostics, statistics
+from cnnlab import diagnostics
 from cnnlab.diagnostics import THRESHOLDS, Thresholds
-from cnnlab.formatting import epochs_text, format_param, number, percent, points
+from cnnlab.formatting import (
+    epochs_text,
+    format_param,
+    interval_text,
+    number,
+    percent,
+    points,
+    value_with_interval,
+)
 from cnnlab.results import Comparison, Group
+from cnnlab.significance import (
+    both_tests_sentence,
+    lead_sentence,
+    paired_test_sentence,
+    significance,
+    significance_summary,
+)
 
 FACTOR_NAMES = {
     "model": "the architecture",
@@ -39,17 +54,6 @@ def with_spread(group: Group, key: str, formatter=percent) -> str:
     if values.n < 2:
         return formatter(values.mean)
     return f"{formatter(values.mean)} ± {formatter(values.sd)} over {values.n} seeds"
-
-
-def interval_text(interval: statistics.Interval) -> str:
-    return f"95% CI {100 * interval.low:.1f}-{100 * interval.high:.1f}%"
-
-
-def value_with_interval(accuracy: float, n: int | None) -> str:
-    """'81.0% (95% CI 72.3-87.5%)', an accuracy on n validation images."""
-    if n is None:
-        return percent(accuracy)
-    return f"{percent(accuracy)} ({interval_text(statistics.accuracy_interval(accuracy, n))})"
 
 
 def accuracy_text(group: Group, key: str = "final_val_accuracy") -> str:
@@ -107,7 +111,7 @@ def describe_group(
             f"from {number(onset.val_loss_min)} to {number(onset.val_loss_end)} "
             f"(+{100 * onset.val_rise:.0f}%) while the training loss kept falling "
             f"({number(onset.train_loss_at_onset)} to {number(onset.train_loss_end)}); "
-            f"the final train-validation accuracy gap is {_gap(group)}."
+            f"the final train-validation accuracy gap is {gap_text(group)}."
         )
     under = [run for run in group.runs if run.diagnosis.under_training.still_improving]
     if under:
@@ -128,7 +132,7 @@ def describe_group(
     if not (diverged or overfit or under) and group.mean("gap") > 2 * thresholds.baseline_margin:
         sentences.append(
             f"It does not overfit by the validation loss, but training accuracy ends "
-            f"{_gap(group)} above validation accuracy."
+            f"{gap_text(group)} above validation accuracy."
         )
     return sentences
 
@@ -188,7 +192,7 @@ def _best_epochs(group: Group) -> str:
     return f"epoch{'s' if len(epochs) > 1 else ''} {listed}"
 
 
-def _gap(group: Group) -> str:
+def gap_text(group: Group) -> str:
     return with_spread(group, "gap", lambda value: points(value).lstrip("+"))
 
 
@@ -211,15 +215,15 @@ def compare(comparison: Comparison, baselines: dict | None = None,
             f"Effect of more epochs: training on from {b.epochs} to {epochs_text(a.epochs)}"
             f"{where} changes the validation accuracy from {accuracy_text(b)}"
             f" to {accuracy_text(a)} ({points(difference)}){baseline} and the "
-            f"train-validation gap from {_gap(b)} to {_gap(a)}."
+            f"train-validation gap from {gap_text(b)} to {gap_text(a)}."
         )
     else:
         head = (
             f"Effect of {factor_phrase(comparison.factors)}, at {epochs_text(a.epochs)}: "
             f"{a.label} reaches a validation accuracy of {accuracy_text(a)}"
             f" against {accuracy_text(b)} for {b.label}{where} "
-            f"({points(difference)}){baseline}; the train-validation gap is {_gap(a)} against "
-            f"{_gap(b)}, "
+            f"({points(difference)}){baseline}; the train-validation gap is {gap_text(a)} against "
+            f"{gap_text(b)}, "
             f"the lowest validation loss {number(a.mean('best_val_loss'))} against "
             f"{number(b.mean('best_val_loss'))}."
         )
@@ -233,46 +237,7 @@ def compare(comparison: Comparison, baselines: dict | None = None,
     return sentences
 
 
-def _images(count: int) -> str:
-    return f"{count} image{'' if count == 1 else 's'}"
-
-
-def _p_text(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
-def paired_test_sentence(comparison: Comparison, thresholds: Thresholds = THRESHOLDS) -> str:
-    """The exact McNemar test of the two set-ups' calls on the same validation images."""
-    a, b, test = comparison.a, comparison.b, comparison.mcnemar
-    pooled = (f" (the {test.n // comparison.a.runs[0].n_test} seed-matched pairs pooled)"
-              if test.n > comparison.a.runs[0].n_test else "")
-    adjusted = (f", Holm-adjusted over the task's {comparison.family} comparisons "
-                f"{_p_text(comparison.holm_p)}" if comparison.holm_p is not None else "")
-    p = comparison.holm_p if comparison.holm_p is not None else test.p
-    verdict = ("beyond the noise of the validation images" if p < thresholds.alpha else
-               "within the noise of the validation images")
-    return (f"Exact McNemar test on the {test.n} validation calls{pooled}: {a.label} is right "
-            f"where {b.label} is wrong on {_images(test.only_a)}, the reverse on {test.only_b}, "
-            f"{_p_text(test.p)}{adjusted}: the difference is {verdict} (two-sided, alpha = "
-            f"{thresholds.alpha:g}).")
-
-
-def both_tests_sentence(comparison: Comparison, thresholds: Thresholds = THRESHOLDS) -> str:
-    """What follows from the two tests together: each covers one source of variation."""
-    p = comparison.holm_p if comparison.holm_p is not None else comparison.mcnemar.p
-    images, seeds = p < thresholds.alpha, comparison.welch.significant
-    if images and seeds:
-        return ("Both tests agree: the difference holds on these images and across seeds.")
-    if images:
-        return ("On these images the difference is real, but it is within the seed-to-seed "
-                "spread: another initialisation could reverse it.")
-    if seeds:
-        return ("The difference is consistent across seeds but too small for this many "
-                "validation images to separate from their sampling noise.")
-    return "Neither test finds a difference beyond noise."
-
-
-def _behaviour(group: Group) -> str:
+def behaviour(group: Group) -> str:
     runs = group.runs
     if any(run.diagnosis.divergence for run in runs):
         return "diverges"
@@ -292,73 +257,19 @@ PLURAL = {
 
 
 def _behaviour_contrast(a: Group, b: Group) -> str:
-    behaviour_a, behaviour_b = _behaviour(a), _behaviour(b)
+    behaviour_a, behaviour_b = behaviour(a), behaviour(b)
     if behaviour_a == behaviour_b:
         return f"Both {PLURAL[behaviour_a]}."
     return f"{a.label} {behaviour_a}, {b.label} {behaviour_b}."
 
 
-def significance(a: Group, b: Group, thresholds: Thresholds = THRESHOLDS) -> str:
-    """Whether the difference in final validation accuracy exceeds the seed-to-seed spread
-    (Welch's t-test over the seeds: it covers the training's randomness)."""
-    test = statistics.welch_t_test(
-        [run.values["final_val_accuracy"] for run in a.runs],
-        [run.values["final_val_accuracy"] for run in b.runs],
-        thresholds.alpha,
-    )
-    verdict = "exceeds" if test.significant else "does not exceed"
-    return (
-        f"Significance: Welch's t-test on the final validation accuracy of {a.seeds} and "
-        f"{b.seeds} seeds gives t = {test.t:.2f}, df = {test.df:.1f}, p = {test.p:.3f}: the "
-        f"difference of {points(test.difference)} {verdict} the seed-to-seed spread "
-        f"(two-sided, alpha = {thresholds.alpha:g})."
-    )
-
-
 # -- the task as a whole -----------------------------------------------------------------
-
-
-def significance_summary(comparisons: list[Comparison],
-                         thresholds: Thresholds = THRESHOLDS) -> str | None:
-    """One statement of which of a task's differences are significant, and what the tests
-    cover: the exact McNemar test the validation images; with one seed, nothing covers the
-    training's randomness."""
-    tested = [c for c in comparisons if c.mcnemar is not None]
-    if not tested:
-        return None
-    significant = [c for c in tested if (c.holm_p if c.holm_p is not None
-                                         else c.mcnemar.p) < thresholds.alpha]
-    adjusted = (f", Holm-adjusted over its {len(tested)} comparisons" if len(tested) > 1
-                else "")
-    listed = "; ".join(
-        f"{c.a.label} against {c.b.label}: {points(c.mcnemar.difference)}, "
-        f"{_p_text(c.holm_p if c.holm_p is not None else c.mcnemar.p)}" for c in tested)
-    if not significant:
-        head = ("none of the differences is significant" if len(tested) > 1
-                else "the difference is not significant")
-    elif len(significant) == len(tested):
-        head = ("all of the differences are significant" if len(tested) > 1
-                else "the difference is significant")
-    else:
-        head = (f"{len(significant)} of the {len(tested)} differences "
-                f"{'is' if len(significant) == 1 else 'are'} significant")
-    text = (f"Significance (exact McNemar on the paired validation calls{adjusted}, alpha = "
-            f"{thresholds.alpha:g}): {head} ({listed}).")
-    if all(min(c.a.seeds, c.b.seeds) < 2 for c in tested):
-        text += (" With one seed per set-up this covers the sampling of the validation images "
-                 "only, not the training's randomness (another initialisation can move the "
-                 "accuracy by several points); run with seeds: [1, 2, 3] (seeds.yaml) to add "
-                 "Welch's t-test over seeds.")
-    else:
-        text += (" With several seeds, the t-test over seeds above covers the training's randomness "
-                 "as well.")
-    return text
 
 
 def verdict(groups: list[Group], seeds_said: bool = False) -> str:
     """Whether the task's set-up is enough to decide anything, and why (not)."""
-    still = [group.label for group in groups if _behaviour(group) == "is still improving at the end"]
-    diverged = [group.label for group in groups if _behaviour(group) == "diverges"]
+    still = [group.label for group in groups if behaviour(group) == "is still improving at the end"]
+    diverged = [group.label for group in groups if behaviour(group) == "diverges"]
     reasons = []
     if still:
         reasons.append(
@@ -434,7 +345,7 @@ def answer_selection(selection: dict, groups: list[Group], baselines: dict) -> l
         paragraphs = [text]
     if groups:
         best = max(groups, key=lambda group: group.mean("final_val_accuracy"))
-        overfit = [group.label for group in groups if _behaviour(group) == "overfits"]
+        overfit = [group.label for group in groups if behaviour(group) == "overfits"]
         paragraphs.append(
             f"Classification accuracy: the best of the three optimizers here is {best.label} "
             f"with {accuracy_text(best)} on the validation split "
@@ -443,171 +354,3 @@ def answer_selection(selection: dict, groups: list[Group], baselines: dict) -> l
                else "None of them overfits by the diagnostics.")
         )
     return paragraphs
-
-
-MEASURES = {"final_val_accuracy": ("validation accuracy", percent),
-            "final_balanced_accuracy": ("balanced accuracy", percent),
-            "final_val_loss": ("validation loss", number)}
-
-
-def lead_sentence(selection: dict) -> str:
-    """How far the chosen set-up is ahead of the runner-up, and whether that is beyond noise."""
-    runner, lead = selection["runner_up"], selection["lead"]
-    if runner is None or lead is None:
-        return "No other candidate was eligible, so there is no runner-up to measure its lead by."
-    name, formatter = MEASURES[lead["measure"]]
-    difference = (points(lead["difference"]).lstrip("+") if formatter is percent
-                  else number(lead["difference"]))
-    verdict = "beyond" if lead["beyond_noise"] else "within"
-    value = (value_with_interval(runner["value"], lead["n"]) if formatter is percent
-             else formatter(runner["value"]))
-    return (f"Its lead over the runner-up, {runner['run_id']} from task {runner['task']} at "
-            f"{runner['epochs']} epochs ({name} {value}), is {difference} "
-            f"of {name}; on the same {lead['n']} validation images the exact McNemar test finds "
-            f"{_images(lead['only_chosen'])} that only the chosen model gets right and "
-            f"{lead['only_runner_up']} that only the runner-up does, {_p_text(lead['p'])}: the "
-            f"lead is {verdict} the noise of the validation images.")
-
-
-def answer_hinge(baselines: dict, class_shares: dict) -> str:
-    """6F: why plain binary accuracy is wrong for hinge labels and what was computed instead."""
-    nev = class_shares.get("test", {}).get("Nev")
-    ceiling = f" ({percent(nev)} on this validation split)" if nev is not None else ""
-    return (
-        "Why plain binary accuracy is wrong here: hinge loss needs labels in {-1, 1}, so Mel "
-        "is -1. Keras' binary accuracy rounds the prediction to 0 or 1 and compares it with "
-        "the label, so a Mel image (-1) never matches and counts as wrong whatever the model "
-        f"predicts; the metric can reach at most the share of Nev images{ceiling}. The hinge "
-        "model's output is a linear score whose sign is the class (score > 0: Nev), so the "
-        "accuracy shown for hinge runs is the real fraction of images whose sign matches the "
-        "true class, counted the same way as the sigmoid > 0.5 rule of the BCE runs and "
-        "comparable with them."
-    )
-
-
-def answer_filters(stats: dict) -> list[str]:
-    """5D: what the first two convolutional layers do, backed by the learned filters."""
-    layers = stats.get("layers", [])
-    if len(layers) < 2:
-        return ["The filter statistics of the trained LeNet are missing; run plot_filters."]
-    first, second = layers[0], layers[1]
-    text = [
-        (f"From the trained LeNet {stats.get('run_id', '')} at {stats.get('epochs', '?')} epochs. "
-        f"The first convolutional layer ({first['name']}) slides {first['filters']} filters of "
-        f"{first['kernel']} over the image and sees {first['receptive_field']} × "
-        f"{first['receptive_field']} pixels at a time: it detects local intensity changes. "
-        f"{first['mixed_sign']} of its {first['filters']} filters have weights of both signs "
-        f"(edge, spot or gradient detectors that respond to contrast) and "
-        f"{first['filters'] - first['mixed_sign']} are of one sign (brightness detectors)."),
-        (f"The second ({second['name']}, {second['filters']} filters) works on the pooled maps "
-        f"of the first, so each output sees {second['receptive_field']} × "
-        f"{second['receptive_field']} input pixels and combines edges into larger patterns: "
-        "texture, border pieces and blobs of the lesion."),
-    ]
-    active = [layer.get("active_fraction", {}) for layer in (first, second)]
-    if active[0]:
-        parts = [
-            f"{name}: {', '.join(f'{cls} {percent(share)}' for cls, share in fractions.items())}"
-            for name, fractions in zip((first["name"], second["name"]), active)
-        ]
-        text.append(
-            "Share of ReLU outputs that are active (non-zero) for the test images shown — "
-            + "; ".join(parts)
-            + ". The ReLU keeps only where a filter's pattern is present, so deeper maps are "
-            "sparser and more selective."
-        )
-    return text
-
-
-def answer_dense(summary_rows: list[dict], groups: list[Group]) -> list[str]:
-    """5E: what the last two dense layers do, from the parameter counts of the summary."""
-    dense = [row for row in summary_rows if row["type"] == "Dense"]
-    total = sum(int(row["parameters"]) for row in summary_rows)
-    if len(dense) < 2 or total == 0:
-        return ["The model summary lacks two dense layers; nothing to say from numbers."]
-    hidden, output = dense[-2], dense[-1]
-    share = (int(hidden["parameters"]) + int(output["parameters"])) / total
-    text = [
-        (f"The last two dense layers hold {int(hidden['parameters']) + int(output['parameters']):,}"
-        f" of the model's {total:,} parameters ({100 * share:.1f}%). The hidden one "
-        f"({hidden['layer']}, {int(hidden['parameters']):,} parameters, output "
-        f"{hidden['output_shape']}) connects every feature of the flattened convolutional maps "
-        "to each of its neurons: it combines local features from anywhere in the image into "
-        f"whole-image evidence. The output one ({output['layer']}, "
-        f"{int(output['parameters']):,} parameters: one weight per hidden neuron plus a bias) "
-        "weighs that evidence into one score, the probability of Nev.")
-    ]
-    overfit = [group for group in groups if _behaviour(group) == "overfits"]
-    if overfit:
-        text.append(
-            "Holding almost all the weights, they are where the model can memorise the "
-            "training images: "
-            + "; ".join(f"{_in_task(group)} overfits with a final gap of {_gap(group)}"
-                        for group in overfit)
-            + "."
-        )
-    elif groups:
-        text.append(
-            "None of the runs shown overfits by the diagnostics; their final train-validation "
-            "gaps are "
-            + ", ".join(f"{_gap(group)} ({group.task})" for group in groups)
-            + "."
-        )
-    return text
-
-
-def _in_task(group: Group) -> str:
-    return group.label if group.label.startswith(group.task) else f"{group.label} in {group.task}"
-
-
-def answer_architectures(summaries: dict[str, list[dict]]) -> str:
-    """5F: LeNet against the MLP, from where their parameters lie."""
-    def count(rows, kind):
-        return sum(int(row["parameters"]) for row in rows if row["type"] == kind)
-
-    parts = []
-    for name, rows in summaries.items():
-        total = sum(int(row["parameters"]) for row in rows)
-        parts.append(
-            f"{name} has {total:,} parameters, {count(rows, 'Conv2D'):,} of them in "
-            f"convolutions and {count(rows, 'Dense'):,} in dense layers"
-        )
-    return (
-        "; ".join(parts)
-        + ". The MLP flattens the image first: every pixel gets its own weight in every hidden "
-        "neuron, so it knows nothing of neighbourhoods and a lesion shifted by one pixel is a "
-        "new input. LeNet's convolutions share one small filter over all positions, which "
-        "builds in locality and translation equivariance and needs few weights for its feature "
-        "extraction; pooling adds tolerance to small shifts."
-    )
-
-
-OUTPUT_LAYERS = (
-    ("binary (this lab)", "1", "sigmoid", "binary cross-entropy; class = output > 0.5"),
-    ("binary, hinge loss", "1", "linear", "hinge with labels -1/1; class = sign of the score"),
-    ("multi-class, K classes", "K", "softmax", "categorical cross-entropy"),
-    ("multi-label, K labels", "K", "sigmoid", "binary cross-entropy per label"),
-    ("regression, d targets", "d", "linear", "mean squared (or absolute) error"),
-)
-
-
-def answer_output_layer(output_row: dict | None, losses: list[str]) -> str:
-    """5G: how to choose the last layer, tied to what this model uses."""
-    text = (
-        "The last layer has one neuron per quantity the model must predict, and its "
-        "activation maps the score to the range of that quantity; the loss must match both "
-        "(table below)."
-    )
-    if output_row is not None:
-        text += (
-            f" This model's last layer, {output_row['layer']}, has output "
-            f"{output_row['output_shape']} and {int(output_row['parameters']):,} parameters: "
-            "one neuron for the one question Mel or Nev"
-        )
-        if "bce" in losses:
-            text += ", with a sigmoid that gives the probability of Nev for binary cross-entropy"
-        if "hinge" in losses:
-            text += "; the hinge runs use a linear score instead"
-        text += ". Two softmax neurons with categorical cross-entropy would be equivalent but " \
-                "carry one redundant output."
-    return text

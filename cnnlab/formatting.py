@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from cnnlab import statistics
 from cnnlab.grid import format_number
 
 
@@ -49,3 +50,14 @@ def architecture_name(params: dict) -> str:
     return (f"{params['model']}, n_base {params['n_base']}, dense "
             f"{format_param('dense', params['dense'])}"
             + (f", dropout {params['dropout']:g}" if params.get("dropout") else ""))
+
+
+def interval_text(interval: statistics.Interval) -> str:
+    return f"95% CI {100 * interval.low:.1f}-{100 * interval.high:.1f}%"
+
+
+def value_with_interval(accuracy: float, n: int | None) -> str:
+    """'81.0% (95% CI 72.3-87.5%)', an accuracy on n validation images."""
+    if n is None:
+        return percent(accuracy)
+    return f"{percent(accuracy)} ({interval_text(statistics.accuracy_interval(accuracy, n))})"

@@ -20,7 +20,7 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from cnnlab import answers, diagnostics
+from cnnlab import answers, concepts, diagnostics
 from cnnlab.comparisons import (
     add_significance_tests,
     reference_comparisons,
@@ -103,12 +103,12 @@ def train_section(plan: Plan, task_id: str, results: Results, manifest: Manifest
         extra_tables.append(selection_table(selection, baselines, n_test))
     answer += answers.answer_train_task(groups, comparisons, baselines)
     if any(group.params["loss"] == "hinge" for group in groups):
-        answer.append(answers.answer_hinge(baselines, class_shares(manifest)))
+        answer.append(concepts.answer_hinge(baselines, class_shares(manifest)))
     models = {group.params["model"] for group in groups}
     if "mlp" in models and len(models) > 1:
         summaries = {architecture_name(group.params): results.summary(group.runs[0].training)
                      for group in groups}
-        answer.append(answers.answer_architectures(summaries))
+        answer.append(concepts.answer_architectures(summaries))
         for name, rows in summaries.items():
             extra_tables.append(dict(summary_table(rows), caption=f"Parameters of {name}"))
     return {"answer": answer, "extra_tables": extra_tables,
@@ -122,7 +122,7 @@ def output_layer_table() -> dict:
     return {"caption": "Output layer by kind of problem",
             "columns": [{"text": name, "css": ""} for name in
                         ("problem", "neurons", "activation", "loss and decision")],
-            "rows": [[cell(value) for value in row] for row in answers.OUTPUT_LAYERS]}
+            "rows": [[cell(value) for value in row] for row in concepts.OUTPUT_LAYERS]}
 
 
 def concept_section(plan: Plan, task_id: str, results: Results, figure_stats: dict) -> dict:
@@ -138,9 +138,9 @@ def concept_section(plan: Plan, task_id: str, results: Results, figure_stats: di
     summary = results.summary(lenets[-1].runs[0].training) if lenets else []
     section = {"answer": [], "extra_tables": [], "notes": []}
     if task_id == "5D":
-        section["answer"] = answers.answer_filters(figure_stats.get(task_id, {}))
+        section["answer"] = concepts.answer_filters(figure_stats.get(task_id, {}))
     elif task_id == "5E":
-        section["answer"] = answers.answer_dense(summary, shown)
+        section["answer"] = concepts.answer_dense(summary, shown)
         if summary:
             section["extra_tables"].append(dict(summary_table(summary), caption=(
                 f"Parameters per layer of {architecture_name(lenets[-1].params)}")))
@@ -148,7 +148,7 @@ def concept_section(plan: Plan, task_id: str, results: Results, figure_stats: di
         dense = [row for row in summary if row["type"] == "Dense"]
         losses = sorted({entry.spec.loss for other in plan.tasks.values()
                          for entry in other.entries})
-        section["answer"] = [answers.answer_output_layer(dense[-1] if dense else None, losses)]
+        section["answer"] = [concepts.answer_output_layer(dense[-1] if dense else None, losses)]
         section["extra_tables"].append(output_layer_table())
     else:
         section["answer"] = [(f"This report has no built-in answer for the concept task "

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from test_diagnostics import crafted_history
 
-from cnnlab import answers, diagnostics, formatting, statistics
+from cnnlab import answers, concepts, diagnostics, formatting, significance, statistics
 from cnnlab.comparisons import add_significance_tests
 from cnnlab.results import Comparison, Group, Run
 from tests.data_fixtures import TEST_LABELS, crafted_predictions
@@ -129,7 +129,7 @@ def test_overlapping_seeds_do_not_exceed_the_spread():
                 for seed, level in enumerate(level_by_seed)]
     a = make_group(noisy([0.00, 0.04, -0.04]), "bs 2")
     b = make_group(noisy([0.01, -0.03, 0.03]), "bs 4")
-    words = answers.significance(a, b)
+    words = significance.significance(a, b)
     assert "does not exceed the seed-to-seed spread" in words
 
 
@@ -188,7 +188,7 @@ def test_selection_answer_names_rule_run_and_rejections():
 
 
 def test_hinge_answer_states_the_ceiling_of_plain_accuracy():
-    words = answers.answer_hinge(BASELINES, {"test": {"Mel": 0.42, "Nev": 0.58}})
+    words = concepts.answer_hinge(BASELINES, {"test": {"Mel": 0.42, "Nev": 0.58}})
     assert "58.0%" in words and "sign" in words
 
 
@@ -205,10 +205,10 @@ LENET_SUMMARY = [
 
 
 def test_dense_answer_counts_parameters_from_the_summary():
-    words = " ".join(answers.answer_dense(LENET_SUMMARY, [make_group("overfitting", "5C")]))
+    words = " ".join(concepts.answer_dense(LENET_SUMMARY, [make_group("overfitting", "5C")]))
     assert "4,194,433 of the model's 4,213,249 parameters (99.6%)" in words
     assert "5C in 6B overfits" in words
-    calm = " ".join(answers.answer_dense(LENET_SUMMARY, [make_group("settled", "5C")]))
+    calm = " ".join(concepts.answer_dense(LENET_SUMMARY, [make_group("settled", "5C")]))
     assert "None of the runs shown overfits" in calm
 
 
@@ -218,10 +218,10 @@ def test_architecture_and_output_layer_answers_use_the_summaries():
            {"layer": "dense1", "type": "Dense", "output_shape": "(None, 64)",
             "parameters": 1048640},
            {"layer": "output", "type": "Dense", "output_shape": "(None, 1)", "parameters": 65}]
-    words = answers.answer_architectures({"lenet": LENET_SUMMARY, "mlp": mlp})
+    words = concepts.answer_architectures({"lenet": LENET_SUMMARY, "mlp": mlp})
     assert "lenet has 4,213,249 parameters, 18,816 of them in convolutions" in words
     assert "mlp has 1,048,705 parameters, 0 of them in convolutions" in words
-    output = answers.answer_output_layer(LENET_SUMMARY[-1], ["bce", "hinge"])
+    output = concepts.answer_output_layer(LENET_SUMMARY[-1], ["bce", "hinge"])
     assert "(None, 1)" in output and "sigmoid" in output and "linear score" in output
 
 
@@ -231,10 +231,10 @@ def test_filters_answer_uses_the_statistics():
          "mixed_sign": 29, "active_fraction": {"Mel": 0.41, "Nev": 0.38}},
         {"name": "conv2", "filters": 64, "kernel": "3 × 3", "receptive_field": 8,
          "mixed_sign": 64, "active_fraction": {"Mel": 0.2, "Nev": 0.18}}]}
-    words = " ".join(answers.answer_filters(stats))
+    words = " ".join(concepts.answer_filters(stats))
     assert "29 of its 32 filters have weights of both signs" in words
     assert "8 × 8 input pixels" in words and "Mel 41.0%" in words
-    assert "missing" in answers.answer_filters({})[0]
+    assert "missing" in concepts.answer_filters({})[0]
 
 
 @pytest.mark.parametrize("value,expected", [(1e-5, "1e-05"), (0.4, "0.4"), ([64, 64], "64×64")])
