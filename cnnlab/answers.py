@@ -80,12 +80,10 @@ def describe_group(
     """What one set-up's curves show, in sentences built from its values and diagnoses."""
     n = group.seeds
     sentences = [
-        (f"{group.label}: after {_epochs_reached(group)}, training accuracy is "
-        f"{with_spread(group, 'final_accuracy')} against a majority-class baseline of "
-        f"{percent(baselines['train'])}, validation accuracy "
-        f"{accuracy_text(group)} against "
-        f"{percent(baselines['test'])}; the validation loss was lowest at "
-        f"{_best_epochs(group)}: {with_spread(group, 'best_val_loss', number)}.")
+        (f"{group.label}: after {_epochs_reached(group)}, training accuracy "
+         f"{with_spread(group, 'final_accuracy')}, validation accuracy {accuracy_text(group)}; "
+         f"the validation loss was lowest at {_best_epochs(group)}: "
+         f"{with_spread(group, 'best_val_loss', number)}.")
     ]
     sentences += clinical_sentences(group)
     diverged = [run for run in group.runs if run.diagnosis.divergence]
@@ -99,19 +97,20 @@ def describe_group(
     if diagnostics.no_better_than_baseline(group.mean("final_val_accuracy"), baselines["test"],
                                            thresholds):
         sentences.append(
-            "Its validation accuracy is no better than always predicting the majority class: "
+            "Its validation accuracy is within noise of the majority-class baseline: "
             "it has learned nothing that generalises."
         )
     overfit = [run for run in group.runs if run.diagnosis.overfitting]
     if overfit:
         onset = overfit[0].diagnosis.overfitting
         epochs = ", ".join(str(run.diagnosis.overfitting.epoch) for run in overfit)
+        run = overfit[0]
         sentences.append(
             f"It overfits{_count(overfit, n)} from epoch {epochs}: the validation loss rose "
-            f"from {number(onset.val_loss_min)} to {number(onset.val_loss_end)} "
-            f"(+{100 * onset.val_rise:.0f}%) while the training loss kept falling "
-            f"({number(onset.train_loss_at_onset)} to {number(onset.train_loss_end)}); "
-            f"the final train-validation accuracy gap is {gap_text(group)}."
+            f"from its minimum, {number(onset.val_loss_min)} at epoch {onset.epoch}, to "
+            f"{number(run.values['final_val_loss'])} at epoch {run.final_epoch}, while the "
+            f"training loss fell to {number(run.values['final_loss'])}; the final "
+            f"train-validation accuracy gap is {gap_text(group)}."
         )
     under = [run for run in group.runs if run.diagnosis.under_training.still_improving]
     if under:
@@ -207,14 +206,13 @@ def compare(comparison: Comparison, baselines: dict | None = None,
             thresholds: Thresholds = THRESHOLDS) -> list[str]:
     """The effect of the factors that set two groups apart, from their values."""
     a, b = comparison.a, comparison.b
-    baseline = f" (baseline {percent((baselines or {}).get('test'))})" if baselines else ""
     where = f" (from task {comparison.reference})" if comparison.reference else ""
     difference = a.mean("final_val_accuracy") - b.mean("final_val_accuracy")
     if comparison.factors == ["epochs"]:
         head = (
             f"Effect of more epochs: training on from {b.epochs} to {epochs_text(a.epochs)}"
             f"{where} changes the validation accuracy from {accuracy_text(b)}"
-            f" to {accuracy_text(a)} ({points(difference)}){baseline} and the "
+            f" to {accuracy_text(a)} ({points(difference)}) and the "
             f"train-validation gap from {gap_text(b)} to {gap_text(a)}."
         )
     else:
@@ -222,10 +220,8 @@ def compare(comparison: Comparison, baselines: dict | None = None,
             f"Effect of {factor_phrase(comparison.factors)}, at {epochs_text(a.epochs)}: "
             f"{a.label} reaches a validation accuracy of {accuracy_text(a)}"
             f" against {accuracy_text(b)} for {b.label}{where} "
-            f"({points(difference)}){baseline}; the train-validation gap is {gap_text(a)} against "
-            f"{gap_text(b)}, "
-            f"the lowest validation loss {number(a.mean('best_val_loss'))} against "
-            f"{number(b.mean('best_val_loss'))}."
+            f"({points(difference)}); the train-validation gap is {gap_text(a)} against "
+            f"{gap_text(b)}, " + _second_measure(a, b)
         )
     sentences = [head, _behaviour_contrast(a, b)]
     if comparison.mcnemar is not None:
@@ -235,6 +231,21 @@ def compare(comparison: Comparison, baselines: dict | None = None,
         if comparison.mcnemar is not None:
             sentences.append(both_tests_sentence(comparison, thresholds))
     return sentences
+
+
+def _second_measure(a: Group, b: Group) -> str:
+    """The lowest validation losses where both set-ups use one loss; across two losses their
+    values are on different scales, so balanced accuracy and ROC AUC instead."""
+    if a.params["loss"] == b.params["loss"]:
+        return (f"the lowest validation loss {number(a.mean('best_val_loss'))} against "
+                f"{number(b.mean('best_val_loss'))}.")
+    views = [[run.clinical("final") for run in group.runs] for group in (a, b)]
+    balanced = [sum(v.balanced_accuracy for v in vs) / len(vs) for vs in views]
+    auc = [sum(v.auc for v in vs) / len(vs) for vs in views]
+    return (f"the balanced accuracy {percent(balanced[0])} against {percent(balanced[1])}, the "
+            f"ROC AUC {number(auc[0])} against {number(auc[1])} (their losses, "
+            f"{a.params['loss']} and {b.params['loss']}, are on different scales and not "
+            "compared).")
 
 
 def behaviour(group: Group) -> str:
@@ -298,7 +309,8 @@ def answer_train_task(
     baselines: dict,
     thresholds: Thresholds = THRESHOLDS,
 ) -> list[str]:
-    """Paragraphs answering a task that trains runs: each set-up, each comparison, a verdict."""
+    """The evidence of a task that trains runs: each set-up, each comparison with its tests,
+    what the tests say together, and whether the set-up can decide."""
     paragraphs = [" ".join(describe_group(group, baselines, thresholds)) for group in groups]
     paragraphs += [" ".join(compare(comparison, baselines, thresholds))
                    for comparison in comparisons]
@@ -328,10 +340,8 @@ def answer_selection(selection: dict, groups: list[Group], baselines: dict) -> l
             f"The selection rule, {selection['rule_text']}, compared "
             f"{len(candidates)} candidate runs; {len(eligible)} were eligible. It picked "
             f"{chosen['run_id']} from task {chosen['task']} at {chosen['epochs']} epochs "
-            f"(validation accuracy {value_with_interval(values['final_val_accuracy'], n_test)} "
-            "against a "
-            f"majority-class baseline of {percent(baselines['test'])}, gap "
-            f"{points(values['gap']).lstrip('+')}), so this task uses {params}."
+            f"(validation accuracy {value_with_interval(values['final_val_accuracy'], n_test)}, "
+            f"gap {points(values['gap']).lstrip('+')}), so this task uses {params}."
         )
         text += " " + lead_sentence(selection)
         if rejected:
@@ -348,8 +358,7 @@ def answer_selection(selection: dict, groups: list[Group], baselines: dict) -> l
         overfit = [group.label for group in groups if behaviour(group) == "overfits"]
         paragraphs.append(
             f"Classification accuracy: the best of the three optimizers here is {best.label} "
-            f"with {accuracy_text(best)} on the validation split "
-            f"(majority-class baseline {percent(baselines['test'])}). "
+            f"with {accuracy_text(best)} on the validation split. "
             + (f"Overfitted by the diagnostics: {', '.join(overfit)}." if overfit
                else "None of them overfits by the diagnostics.")
         )

@@ -20,7 +20,7 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from cnnlab import answers, concepts, diagnostics
+from cnnlab import answers, concepts, diagnostics, direct_answers
 from cnnlab.comparisons import (
     add_significance_tests,
     reference_comparisons,
@@ -95,23 +95,25 @@ def train_section(plan: Plan, task_id: str, results: Results, manifest: Manifest
     groups = task_groups(plan, task_id, results)
     comparisons = add_significance_tests(within_task_comparisons(groups)
                                    + reference_comparisons(plan, task_id, groups, results))
-    answer = []
+    evidence = []
     extra_tables = []
     if selection is not None:
-        answer += answers.answer_selection(selection, groups, baselines)
+        evidence += answers.answer_selection(selection, groups, baselines)
         n_test = sum(manifest.counts["test"].values())
         extra_tables.append(selection_table(selection, baselines, n_test))
-    answer += answers.answer_train_task(groups, comparisons, baselines)
+    evidence += answers.answer_train_task(groups, comparisons, baselines)
     if any(group.params["loss"] == "hinge" for group in groups):
-        answer.append(concepts.answer_hinge(baselines, class_shares(manifest)))
+        evidence.append(concepts.answer_hinge(baselines, class_shares(manifest)))
     models = {group.params["model"] for group in groups}
     if "mlp" in models and len(models) > 1:
         summaries = {architecture_name(group.params): results.summary(group.runs[0].training)
                      for group in groups}
-        answer.append(concepts.answer_architectures(summaries))
+        evidence.append(concepts.answer_architectures(summaries))
         for name, rows in summaries.items():
             extra_tables.append(dict(summary_table(rows), caption=f"Parameters of {name}"))
-    return {"answer": answer, "extra_tables": extra_tables,
+    return {"answer": direct_answers.direct_answer(groups, comparisons, baselines),
+            "evidence": evidence, "next_steps": direct_answers.next_steps(groups, comparisons),
+            "extra_tables": extra_tables,
             "params": params_table(task, groups), "run_values": values_table(groups, baselines),
             "clinical": clinical_table(groups), "tests": tests_table(comparisons),
             "spread": spread_table(groups, baselines),
@@ -136,7 +138,7 @@ def concept_section(plan: Plan, task_id: str, results: Results, figure_stats: di
              for group in task_groups(plan, shown_id, results)]
     lenets = [group for group in shown if group.params["model"] == "lenet"] or shown
     summary = results.summary(lenets[-1].runs[0].training) if lenets else []
-    section = {"answer": [], "extra_tables": [], "notes": []}
+    section = {"answer": [], "evidence": [], "next_steps": [], "extra_tables": [], "notes": []}
     if task_id == "5D":
         section["answer"] = concepts.answer_filters(figure_stats.get(task_id, {}))
     elif task_id == "5E":
@@ -170,7 +172,7 @@ def task_section(plan: Plan, task_id: str, results: Results, manifest: Manifest,
                "figure": figure_uri(figure_png)}
     if task.pending or not (task.entries or task.shows):
         waiting = "Not trained yet: this task waits for a selection or has no runs."
-        section.update(answer=[waiting], extra_tables=[], notes=[])
+        section.update(answer=[waiting], evidence=[], next_steps=[], extra_tables=[], notes=[])
     elif task.entries:
         section.update(train_section(plan, task_id, results, manifest, selection))
     else:

@@ -1,0 +1,106 @@
+"""The first lines of a training task's answer: a direct answer to its question, with the
+numbers that decide it, and what to try next, from what this run's curves and tests show.
+
+The evidence behind them (each set-up in detail, each comparison with its test) follows
+in :mod:`cnnlab.answers`; the direct answer states the majority-class baseline once, so
+the evidence need not repeat it.
+"""
+
+from __future__ import annotations
+
+from cnnlab.answers import accuracy_text, behaviour, epochs_text, factor_phrase
+from cnnlab.diagnostics import THRESHOLDS, Thresholds
+from cnnlab.formatting import percent, points
+from cnnlab.results import Comparison, Group
+from cnnlab.significance import p_text
+
+LISTED = 4  # set-ups named one by one in a direct answer; more are summed up
+
+
+def accuracies(groups: list[Group], baselines: dict) -> str:
+    """'LeNet reaches 72.5% training and 65.0% (95% CI ...) validation accuracy after 20
+    epochs' for one set-up; for several, each set-up's validation accuracy and the best."""
+    baseline = f"always answering the majority class scores {percent(baselines['test'])}"
+    if len(groups) == 1:
+        group = groups[0]
+        return (f"{group.label} reaches a training accuracy of "
+                f"{percent(group.mean('final_accuracy'))} and a validation accuracy of "
+                f"{accuracy_text(group)} after {epochs_text(group.epochs)} ({baseline}).")
+    ranked = sorted(groups, key=lambda group: -group.mean("final_val_accuracy"))
+    listed = "; ".join(f"{group.label} {accuracy_text(group)}" for group in ranked[:LISTED])
+    more = f"; and {len(ranked) - LISTED} more" if len(ranked) > LISTED else ""
+    return (f"Validation accuracy at the end of training: {listed}{more} ({baseline}); the "
+            f"highest is {ranked[0].label}'s.")
+
+
+def _p(comparison: Comparison) -> float:
+    return comparison.holm_p if comparison.holm_p is not None else comparison.mcnemar.p
+
+
+def effects(comparisons: list[Comparison], thresholds: Thresholds = THRESHOLDS) -> str | None:
+    """Each comparison's effect in a clause, with its test's verdict."""
+    tested = [comparison for comparison in comparisons if comparison.mcnemar is not None]
+    if not tested:
+        return None
+    clauses = []
+    for comparison in tested:
+        a, b = comparison.a, comparison.b
+        difference = a.mean("final_val_accuracy") - b.mean("final_val_accuracy")
+        significant = _p(comparison) < thresholds.alpha
+        where = f" (task {comparison.reference})" if comparison.reference else ""
+        clauses.append(
+            f"{factor_phrase(comparison.factors)}: {a.label} against {b.label}{where}, "
+            f"{points(difference)} of validation accuracy, "
+            f"{'significant' if significant else 'not significant'} ({p_text(_p(comparison))})")
+    adjusted = ", Holm-adjusted" if any(c.holm_p is not None for c in tested) else ""
+    return (f"Effects (exact McNemar test on the paired validation calls{adjusted}, alpha = "
+            f"{thresholds.alpha:g}): " + "; ".join(clauses) + ".")
+
+
+def curves(groups: list[Group]) -> str:
+    """What the curves show, one clause per set-up."""
+    clauses = []
+    for group in groups:
+        state = behaviour(group)
+        run = group.runs[0]
+        if state == "overfits":
+            state += f" from epoch {run.diagnosis.overfitting.epoch}"
+        elif state == "diverges" and run.diagnosis.divergence.epoch:
+            state += f" at epoch {run.diagnosis.divergence.epoch}"
+        clauses.append(f"{group.label} {state}" if len(groups) > 1 else f"it {state}")
+    subject = "The curves: " if len(groups) > 1 else f"The curves of {groups[0].label}: "
+    return subject + "; ".join(clauses) + "."
+
+
+def direct_answer(groups: list[Group], comparisons: list[Comparison], baselines: dict,
+                  thresholds: Thresholds = THRESHOLDS) -> list[str]:
+    """One to three sentences that answer the task: the accuracies, the effects and their
+    tests, what the curves show."""
+    sentences = [accuracies(groups, baselines)]
+    effect = effects(comparisons, thresholds)
+    if effect:
+        sentences.append(effect)
+    sentences.append(curves(groups))
+    return [" ".join(sentences)]
+
+
+def next_steps(groups: list[Group], comparisons: list[Comparison]) -> list[str]:
+    """What to try next, where this run shows it."""
+    steps = []
+    still = [group.label for group in groups if behaviour(group) == "is still improving at the end"]
+    overfit = [group for group in groups if behaviour(group) == "overfits"]
+    diverged = [group.label for group in groups if behaviour(group) == "diverges"]
+    if still:
+        steps.append(f"More epochs for {', '.join(still)}: the losses were still falling "
+                     "when training stopped.")
+    if overfit:
+        best = ", ".join(f"{group.label} at epoch {group.runs[0].values['best_epoch']}"
+                         for group in overfit)
+        steps.append(f"Stop earlier or regularise (dropout, fewer filters): the validation loss "
+                     f"was lowest at {best} and rose after.")
+    if diverged:
+        steps.append(f"A lower learning rate for {', '.join(diverged)}, which diverged.")
+    if any(min(c.a.seeds, c.b.seeds) < 2 for c in comparisons):
+        steps.append("More seeds (--configfile seeds.yaml): with one seed a side, no test "
+                     "covers the training's randomness.")
+    return steps
