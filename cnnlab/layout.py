@@ -12,8 +12,8 @@ from cnnlab.errors import CnnlabError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # what a fresh clone needs to run the lab (tests/configs: the test scenarios' overrides)
-WORKFLOW_FILES = ("Snakefile", "config.yaml", "rules", "scripts", "schemas", "report", "profiles",
-                  "envs", "tests/configs")
+WORKFLOW_FILES = ("Snakefile", "config.yaml", "config-real.yaml", "seeds.yaml", "rules",
+                  "scripts", "schemas", "report", "profiles", "envs", "tests/configs")
 
 
 def copy_workflow(destination: Path, source_root: Path = PROJECT_ROOT) -> Path:
