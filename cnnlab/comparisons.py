@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab import statistics
-from cnnlab.formatting import format_param
+from cnnlab.formatting import setup_label
 from cnnlab.grid import Plan
 from cnnlab.results import Comparison, Group, Results, Run, task_groups
 
@@ -16,8 +16,12 @@ IGNORED_IN_COMPARISONS = ("dataset", "seed")
 
 
 def factors_between(a: Group, b: Group) -> list[str]:
+    """The parameters (and 'epochs') in which two set-ups differ; another model is one
+    factor, the architecture, whatever its n_base and dense widths."""
     names = [name for name in a.params if name not in IGNORED_IN_COMPARISONS]
     factors = [name for name in names if str(a.params.get(name)) != str(b.params.get(name))]
+    if "model" in factors:
+        factors = [name for name in factors if name not in ("n_base", "dense")]
     return factors + (["epochs"] if a.epochs != b.epochs else [])
 
 
@@ -77,8 +81,8 @@ def reference_comparisons(plan: Plan, task_id: str, groups: list[Group],
         at = min(group.epochs, probe.epochs)
         mine = task_groups(plan, task_id, results, epochs=at, variant=variant)[0]
         theirs = task_groups(plan, earlier, results, epochs=at, variant=ref_variant)[0]
-        mine.label = f"{factor} {format_param(factor, mine.params[factor])}"
-        theirs.label = f"{factor} {format_param(factor, theirs.params[factor])}"
+        mine.label = setup_label(mine.params, [factor], at)
+        theirs.label = setup_label(theirs.params, [factor], at)
         comparisons.append(Comparison(mine, theirs, [factor], earlier))
     return comparisons
 

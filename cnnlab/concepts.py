@@ -31,14 +31,16 @@ def answer_filters(stats: dict) -> list[str]:
     if len(layers) < 2:
         return ["The filter statistics of the trained LeNet are missing; run plot_filters."]
     first, second = layers[0], layers[1]
+    one_sign = first["filters"] - first["mixed_sign"]
     text = [
         (f"From the trained LeNet {stats.get('run_id', '')} at {stats.get('epochs', '?')} epochs. "
         f"The first convolutional layer ({first['name']}) slides {first['filters']} filters of "
         f"{first['kernel']} over the image and sees {first['receptive_field']} × "
         f"{first['receptive_field']} pixels at a time: it detects local intensity changes. "
-        f"{first['mixed_sign']} of its {first['filters']} filters have weights of both signs "
+        f"{first['mixed_sign']} of its {first['filters']} filters "
+        f"{'has' if first['mixed_sign'] == 1 else 'have'} weights of both signs "
         f"(edge, spot or gradient detectors that respond to contrast) and "
-        f"{first['filters'] - first['mixed_sign']} are of one sign (brightness detectors)."),
+        f"{one_sign} {'is' if one_sign == 1 else 'are'} of one sign (brightness detectors)."),
         (f"The second ({second['name']}, {second['filters']} filters) works on the pooled maps "
         f"of the first, so each output sees {second['receptive_field']} × "
         f"{second['receptive_field']} input pixels and combines edges into larger patterns: "

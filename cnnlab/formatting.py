@@ -44,6 +44,51 @@ def format_param(name: str, value) -> str:
     return str(value)
 
 
+MODEL_NAMES = {"lenet": "LeNet", "alexnet": "AlexNet", "mlp": "MLP"}
+OPTIMIZER_NAMES = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop"}
+LOSS_NAMES = {"bce": "BCE", "hinge": "hinge loss"}
+ARCHITECTURE = ("model", "n_base", "dense")  # what together makes one architecture
+
+
+def architecture_label(params: dict) -> str:
+    """'LeNet', 'MLP', 'AlexNet n_base 8': the model as a student names it."""
+    name = MODEL_NAMES.get(params["model"], params["model"])
+    return f"{name} n_base {params['n_base']}" if params["model"] == "alexnet" else name
+
+
+def param_phrase(name: str, value) -> str:
+    """One parameter in words ('batch size 2', 'Adam'); '' for no dropout."""
+    if name == "batch_size":
+        return f"batch size {value}"
+    if name == "dropout":
+        return f"dropout {float(value):g}" if float(value) else ""
+    if name == "optimizer":
+        return OPTIMIZER_NAMES.get(value, value)
+    if name == "loss":
+        return LOSS_NAMES.get(value, value)
+    if name == "threads":
+        return f"{value} thread{'' if int(value) == 1 else 's'}"
+    if name == "precision":
+        return str(value)
+    return f"{name} {format_param(name, value)}"
+
+
+def setup_label(params: dict, differs: list[str], epochs: int) -> str:
+    """What tells a set-up apart from the others of its task, in a student's words:
+    'LeNet' against 'MLP', 'AlexNet n_base 8, dropout 0.4', 'batch size 2', '200 epochs'."""
+    parts = []
+    if set(ARCHITECTURE) & set(differs):
+        name = architecture_label(params)
+        if params["model"] == "lenet" and "n_base" in differs and "model" not in differs:
+            name += f" n_base {params['n_base']}"
+        parts.append(name)
+    parts += [param_phrase(name, params[name]) for name in differs
+              if name not in (*ARCHITECTURE, "epochs")]
+    if "epochs" in differs:
+        parts.append(f"{epochs} epochs")
+    return ", ".join(part for part in parts if part) or architecture_label(params)
+
+
 def architecture_name(params: dict) -> str:
     if params["model"] == "mlp":
         return f"mlp, dense {format_param('dense', params['dense'])}"

@@ -18,7 +18,7 @@ from cnnlab import diagnostics, statistics
 from cnnlab.diagnostics import Diagnosis, Spread
 from cnnlab.errors import CnnlabError
 from cnnlab.files import Predictions, read_predictions, read_record, read_summary
-from cnnlab.formatting import format_param
+from cnnlab.formatting import setup_label
 from cnnlab.grid import Entry, Plan
 from cnnlab.history import read_history
 
@@ -181,15 +181,6 @@ def load_run(entry: Entry, results: Results, epochs: int | None = None) -> Run:
                best_outputs=predictions.at(best) if best is not None else None)
 
 
-def group_label(differs: list[str], params: dict, epochs: int, task_id: str) -> str:
-    """What tells a task's set-ups apart: the parameters that differ between them."""
-    parts = [f"{name} {format_param(name, params[name])}" for name in differs
-             if name != "epochs"]
-    if "epochs" in differs:
-        parts.append(f"{epochs} epochs")
-    return ", ".join(parts) if parts else f"{task_id} ({params['model']})"
-
-
 def task_groups(plan: Plan, task_id: str, results: Results, epochs: int | None = None,
                 variant: str | None = None) -> list[Group]:
     """The task's entries as groups of seeds, in the task's order.
@@ -207,7 +198,7 @@ def task_groups(plan: Plan, task_id: str, results: Results, epochs: int | None =
         if key not in groups:
             params = entry.spec.to_dict()
             groups[key] = Group(task=task_id, variant=entry.spec.variant, epochs=at,
-                                params=params, label=group_label(differs, params, at, task_id))
+                                params=params, label=setup_label(params, differs, at))
         if all(run.run_id != entry.spec.run_id for run in groups[key].runs):  # one prefix
             groups[key].runs.append(load_run(entry, results, at))
     return list(groups.values())
