@@ -163,15 +163,17 @@ def test_verdict_depends_on_training_state_and_seeds():
 def test_selection_answer_names_rule_run_and_rejections():
     selection = {
         "task": "6E", "rule": "best_val_accuracy_within_gap", "fallback": False, "pinned": False,
+        "target_epochs": 100, "meets_condition": True,
         "rule_text": "the highest final validation accuracy among runs whose gap is at most 0.1",
         "chosen": {"run_id": "alexnet-nb8-lr1e-05-bs8-adam-bce-s1", "task": "6C", "epochs": 150,
-                   "params": {"batch_size": 8, "lr": 1e-5, "n_base": 8},
+                   "judged_epoch": 100, "params": {"batch_size": 8, "lr": 1e-5, "n_base": 8},
                    "values": {"final_val_accuracy": 0.81, "gap": 0.04}},
         "candidates": [
             {"run_id": "alexnet-nb8-lr1e-05-bs8-adam-bce-s1", "task": "6C", "epochs": 150,
-             "eligible": True, "reason": ""},
-            {"run_id": "alexnet-nb32-lr1e-04-bs8-adam-bce-s1", "task": "6A", "epochs": 50,
-             "eligible": False, "reason": "gap 0.200 > 0.1"}],
+             "judged_epoch": 100, "overfitted": False, "eligible": True, "reason": ""},
+            {"run_id": "alexnet-nb8-lr1e-05-bs2-adam-bce-s1", "task": "6D", "epochs": 150,
+             "judged_epoch": 100, "overfitted": True, "eligible": False,
+             "reason": "gap 0.200 > 0.1"}],
         "runner_up": None, "lead": None,
     }
     groups = [make_group("settled", "optimizer adam", level=0.02),
@@ -280,3 +282,19 @@ def test_validation_accuracy_carries_its_wilson_interval():
             f"(95% CI {100 * interval.low:.1f}-{100 * interval.high:.1f}%)") in words
     seeded = make_group("settled", seeds=3)
     assert "of the 600 pooled calls" in text(seeded)
+
+
+@pytest.mark.parametrize("params, differs, expected", [
+    ({"model": "mlp", "n_base": 0, "dense": [64]}, ["model", "n_base"], "MLP"),
+    ({"model": "lenet", "n_base": 32, "dense": [64]}, ["model", "n_base"], "LeNet"),
+    ({"model": "alexnet", "n_base": 8, "dropout": 0.4}, ["n_base", "dropout"],
+     "AlexNet n_base 8, dropout 0.4"),
+    ({"model": "alexnet", "n_base": 16, "dropout": 0.0}, ["n_base", "dropout"],
+     "AlexNet n_base 16"),
+    ({"model": "alexnet", "n_base": 8, "batch_size": 2}, ["batch_size"], "batch size 2"),
+    ({"model": "alexnet", "n_base": 8, "optimizer": "rmsprop"}, ["optimizer"], "RMSprop"),
+    ({"model": "lenet", "n_base": 32}, ["epochs"], "200 epochs"),
+    ({"model": "lenet", "n_base": 32}, [], "LeNet"),
+])
+def test_set_ups_are_named_as_a_student_names_them(params, differs, expected):
+    assert formatting.setup_label(params, differs, 200) == expected
