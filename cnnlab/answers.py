@@ -212,8 +212,8 @@ def compare(comparison: Comparison, baselines: dict | None = None,
         head = (
             f"Effect of more epochs: training on from {b.epochs} to {epochs_text(a.epochs)}"
             f"{where} changes the validation accuracy from {accuracy_text(b)}"
-            f" to {accuracy_text(a)} ({points(difference)}) and the "
-            f"train-validation gap from {gap_text(b)} to {gap_text(a)}."
+            f" to {accuracy_text(a)} ({points(difference)}); the train-validation gap is "
+            f"{gap_text(a)} against {gap_text(b)}."
         )
     else:
         head = (

@@ -126,9 +126,13 @@ def tests_table(comparisons: list[Comparison]) -> dict | None:
     tested = [comparison for comparison in comparisons if comparison.mcnemar is not None]
     if not tested:
         return None
-    columns = ["set-up A", "set-up B", "val acc A - B", "A right, B wrong", "B right, A wrong",
-               "McNemar p", "Holm p", "Welch p (seeds)"]
+    columns = ["set-up A", "set-up B", "epochs A / B", "val acc A", "val acc B",
+               "val acc A - B", "A right, B wrong", "B right, A wrong", "McNemar p", "Holm p",
+               "Welch p (seeds)"]
     rows = [[cell(c.a.label), cell(c.b.label + (f" ({c.reference})" if c.reference else "")),
+             cell(f"{c.a.epochs} / {c.b.epochs}"),
+             number_cell(c.a.mean("final_val_accuracy"), percent),
+             number_cell(c.b.mean("final_val_accuracy"), percent),
              number_cell(c.mcnemar.difference, lambda v: points(v).replace(" points", "")),
              cell(c.mcnemar.only_a, c.mcnemar.only_a), cell(c.mcnemar.only_b, c.mcnemar.only_b),
              p_cell(c.mcnemar.p), p_cell(c.holm_p),
