@@ -5,7 +5,10 @@ A history is a DataFrame with the columns of ``history.csv``
 epoch counted from 1. Every function here reads numbers and returns numbers; the
 sentences built from them live in :mod:`cnnlab.answers`.
 
-The thresholds are named in :class:`Thresholds` so that the report can state them.
+The thresholds are named in :class:`Thresholds` so that the report can state them. Given
+the number of validation images ``n_test`` (the report's case) the rules read a moving average
+and derive their thresholds from the noise: of an accuracy on n images, of a loss around its
+own average. Without it they keep the fixed tolerances on the raw curve.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from cnnlab.errors import CnnlabError
 
@@ -41,6 +45,23 @@ class Thresholds:
     baseline_margin: float = 0.02
     #: two-sided significance level of Welch's t-test
     alpha: float = 0.05
+    # -- with n_test known: thresholds derived from the noise --
+    #: epochs of the centred moving average the rules read (odd; fewer at the curve's ends)
+    smooth_window: int = 5
+    #: an accuracy gain counts above this many binomial standard errors sqrt(p(1-p)/n); one
+    #: standard error is the sampling noise of an accuracy on n images
+    accuracy_se_factor: float = 1.0
+    #: a val loss rise counts above this many standard errors of the noise, not 1.96: it rises
+    #: from the lowest of many noisy epochs (3 calls ~5% of flat noisy 60-epoch curves, 4 ~1%)
+    rise_z: float = 4.0
+    #: a loss still falls when its fitted fall exceeds this many standard errors (the normal's
+    #: 97.5% point: a one-sided z-test of the slope at 2.5%)
+    trend_z: float = 1.96
+
+    def accuracy_tolerance(self, n: int, level: float) -> float:
+        """The noise of an accuracy `level` on `n` images: `accuracy_se_factor` binomial standard
+        errors sqrt(p(1 - p) / n) at p = `level`; at least one image, 1 / n (p = 0 or 1)."""
+        return max(self.accuracy_se_factor * math.sqrt(level * (1.0 - level) / n), 1.0 / n)
 
 
 THRESHOLDS = Thresholds()
@@ -48,11 +69,14 @@ THRESHOLDS = Thresholds()
 
 @dataclass(frozen=True)
 class Overfitting:
-    epoch: int  # epoch of the val loss minimum, after which it rises
-    val_loss_min: float
+    epoch: int  # epoch of the (smoothed, with n_test) val loss minimum, after which it rises
+    val_loss_min: float  # the smoothed minimum with n_test, the raw one without
     val_loss_end: float
     train_loss_at_onset: float
     train_loss_end: float
+    required_rise: float = float("nan")  # the rise (in loss units) the end had to exceed
+    val_loss_noise: float = float("nan")  # per-epoch noise sd of the val loss (with n_test)
+    smooth_window: int = 1  # epochs of the moving average read (1: the raw curve)
 
     @property
     def val_rise(self) -> float:
@@ -72,6 +96,19 @@ class UnderTraining:
     window: int
     train_drop: float  # relative drop of the train loss over the window
     val_drop: float
+    train_required: float = float("nan")  # the relative drop each had to exceed
+    val_required: float = float("nan")
+    train_noise: float = float("nan")  # per-epoch noise sd of each loss (with n_test)
+    val_noise: float = float("nan")
+
+
+@dataclass(frozen=True)
+class Plateau:
+    epoch: int | None  # after it val accuracy gains no more than `tolerance`; None: none
+    tolerance: float  # the gain (as a fraction) that counts as an improvement
+    level: float  # p of the tolerance: the best of the curve read (NaN if none is finite)
+    smooth_window: int = 1  # epochs of the moving average read (1: the raw curve)
+    n_test: int | None = None  # validation images the tolerance is the noise of
 
 
 @dataclass(frozen=True)
@@ -81,6 +118,8 @@ class Diagnosis:
     plateau_epoch: int | None
     divergence: Divergence | None
     under_training: UnderTraining
+    plateau: Plateau | None = None  # the plateau with the tolerance it used
+    n_test: int | None = None  # validation images; None: the fixed thresholds
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -123,6 +162,36 @@ def end_window(epochs: int, thresholds: Thresholds = THRESHOLDS) -> int:
     return max(thresholds.min_window, math.ceil(thresholds.window_fraction * epochs))
 
 
+def smoothing_window(epochs: int, thresholds: Thresholds = THRESHOLDS) -> int:
+    """`smooth_window`, or on a curve shorter than twice that the largest odd number up to half
+    its epochs (at least 1): an average never spans most of a short curve."""
+    if epochs >= 2 * thresholds.smooth_window:
+        return thresholds.smooth_window
+    half = max(1, epochs // 2)
+    return half if half % 2 else half - 1
+
+
+def smoothed(values: np.ndarray, window: int) -> np.ndarray:
+    """The centred (so it does not lag) moving average over `window` epochs of the finite values,
+    fewer at the ends; NaN where the value itself is not finite (a diverged epoch stays one)."""
+    finite = np.where(np.isfinite(values), values, np.nan)
+    average = pd.Series(finite).rolling(window, center=True, min_periods=1).mean().to_numpy()
+    return np.where(np.isfinite(finite), average, np.nan)
+
+
+def noise_sd(values: np.ndarray, window: int) -> float:
+    """A curve's per-epoch noise from the curve itself (NaN if it cannot be): the normal-consistent
+    median absolute deviation (1.4826 x MAD, robust to the curve's bends and spikes) of its
+    residuals around the moving average, times sqrt(w / (w - 1)) for the 1/w of each epoch's
+    noise variance that a w-epoch average absorbs."""
+    finite = np.isfinite(values)
+    if window < 2 or finite.sum() < 3:
+        return float("nan")
+    residuals = (values - smoothed(values, window))[finite]
+    mad = stats.median_abs_deviation(residuals, scale="normal")
+    return float(mad * math.sqrt(window / (window - 1)))
+
+
 def run_values(history: pd.DataFrame) -> dict:
     """Final and best values of one run's history (NaN where the run produced none)."""
     last = history.iloc[-1]
@@ -153,53 +222,81 @@ def run_values(history: pd.DataFrame) -> dict:
 
 
 def overfitting_onset(
-    history: pd.DataFrame, thresholds: Thresholds = THRESHOLDS
+    history: pd.DataFrame, thresholds: Thresholds = THRESHOLDS, n_test: int | None = None
 ) -> Overfitting | None:
     """The val loss minimum, if a sustained rise follows it while the training loss falls.
 
     Sustained: at least the end window of epochs follow the minimum, two thirds of them lie
-    above the minimum by half the required rise, and the mean over the end window is above
-    it by `rise_fraction`. The training loss over the end window must be below its value at
-    the minimum.
+    above it by half the required rise, the end window's mean by the whole. The training loss
+    over the end window must be below its value at the minimum. Without `n_test`: the raw val
+    loss, a rise of `rise_fraction` of the minimum. With it: the moving average, and the larger
+    of that fraction (a rise that matters) and `rise_z` standard errors of the end mean minus
+    the smoothed minimum, sigma * sqrt(1/w + 1/window), sigma its `noise_sd` (more than noise).
     """
-    onset = best_epoch(history)
-    if onset is None:
+    val_loss = history["val_loss"].to_numpy(dtype=float)
+    window, smooth = end_window(len(history), thresholds), 1
+    curve, noise = val_loss, float("nan")
+    if n_test is not None:
+        smooth = smoothing_window(len(history), thresholds)
+        curve, noise = smoothed(val_loss, smooth), noise_sd(val_loss, smooth)
+    if not np.isfinite(curve).any():
         return None
-    window = end_window(len(history), thresholds)
-    index = int(np.flatnonzero(history["epoch"].to_numpy() == onset)[0])
-    after = history.iloc[index + 1 :]
+    index = int(np.argmin(np.where(np.isfinite(curve), curve, np.inf)))
+    after = curve[index + 1 :]
     if len(after) < window:
         return None
-    val_min = float(history["val_loss"].iloc[index])
-    scale = abs(val_min) or 1.0
-    above = after["val_loss"].to_numpy(dtype=float) > val_min + 0.5 * thresholds.rise_fraction * scale
-    val_end = float(history["val_loss"].iloc[-window:].mean())
+    val_min = float(curve[index])
+    required = thresholds.rise_fraction * (abs(val_min) or 1.0)
+    if n_test is not None and math.isfinite(noise):
+        required = max(required, thresholds.rise_z * noise * math.sqrt(1 / smooth + 1 / window))
+    above = after > val_min + 0.5 * required
+    val_end = float(np.mean(val_loss[-window:]))
     train_onset = float(history["loss"].iloc[index])
     train_end = float(history["loss"].iloc[-window:].mean())
-    sustained = above.mean() >= 2 / 3 and val_end > val_min + thresholds.rise_fraction * scale
+    sustained = above.mean() >= 2 / 3 and val_end > val_min + required
     if not (sustained and train_end < train_onset and math.isfinite(train_end)):
         return None
-    return Overfitting(onset, val_min, val_end, train_onset, train_end)
+    return Overfitting(int(history["epoch"].iloc[index]), val_min, val_end, train_onset,
+                       train_end, required, noise, smooth)
 
 
-def plateau_epoch(history: pd.DataFrame, thresholds: Thresholds = THRESHOLDS) -> int | None:
+def plateau(
+    history: pd.DataFrame, thresholds: Thresholds = THRESHOLDS, n_test: int | None = None
+) -> Plateau:
     """The epoch after which val accuracy never beats its best so far by more than the tolerance.
 
-    None when that epoch lies inside the end window: the curve is still improving.
+    Its epoch is None inside the end window: the curve still improves. Without `n_test`: the
+    raw val accuracy, `plateau_tolerance`; with it: the moving average, and the noise of an
+    accuracy on `n_test` images at the average's best (`accuracy_tolerance`).
     """
     accuracy = history["val_accuracy"].to_numpy(dtype=float)
+    smooth, tolerance = 1, thresholds.plateau_tolerance
+    if n_test is not None:
+        smooth = smoothing_window(len(accuracy), thresholds)
+        accuracy = smoothed(accuracy, smooth)
     if not np.isfinite(accuracy).any():
-        return None
+        return Plateau(None, tolerance, float("nan"), smooth, n_test)
+    level = float(np.nanmax(accuracy))  # p: an accuracy's noise depends on its level
+    if n_test is not None:
+        tolerance = thresholds.accuracy_tolerance(n_test, level)
     accuracy = np.where(np.isfinite(accuracy), accuracy, -np.inf)
     best_so_far = np.maximum.accumulate(accuracy)
     best_after = np.maximum.accumulate(accuracy[::-1])[::-1]  # max over epochs >= i
     for index in range(len(accuracy)):
         later = best_after[index + 1] if index + 1 < len(accuracy) else -np.inf
-        if later <= best_so_far[index] + thresholds.plateau_tolerance:
+        if later <= best_so_far[index] + tolerance:
             break
+    epoch = int(history["epoch"].iloc[index])
     if len(accuracy) - 1 - index < end_window(len(accuracy), thresholds):
-        return None
-    return int(history["epoch"].iloc[index])
+        epoch = None
+    return Plateau(epoch, tolerance, level, smooth, n_test)
+
+
+def plateau_epoch(
+    history: pd.DataFrame, thresholds: Thresholds = THRESHOLDS, n_test: int | None = None
+) -> int | None:
+    """The epoch of :func:`plateau`: None when the curve is still improving at its end."""
+    return plateau(history, thresholds, n_test).epoch
 
 
 # Diverged, in two places: a training stops itself after an epoch (diverged_reason, the
@@ -260,45 +357,71 @@ def divergence(
     return None
 
 
-def under_training(history: pd.DataFrame, thresholds: Thresholds = THRESHOLDS) -> UnderTraining:
-    """Whether training and validation loss both still fall over the end window."""
+def under_training(
+    history: pd.DataFrame, thresholds: Thresholds = THRESHOLDS, n_test: int | None = None
+) -> UnderTraining:
+    """Whether training and validation loss both still fall over the end window.
+
+    Each loss's fall is the least-squares line's over the last window + 1 epochs, relative to
+    their mean, and must exceed `improving_fraction`; with `n_test` also `trend_z` standard
+    errors of that fall, sigma * window / sqrt(sum (x - mean x)^2), sigma the loss's
+    `noise_sd` over the whole curve (the few epochs of a window estimate it badly).
+    """
     window = end_window(len(history), thresholds)
+    nothing = UnderTraining(False, window, float("nan"), float("nan"))
+    drops, required, noises = [], [], []
     if len(history) < window + 1:
-        return UnderTraining(False, window, float("nan"), float("nan"))
-    drops = []
+        return nothing
     for column in ("loss", "val_loss"):
-        values = history[column].to_numpy(dtype=float)[-window - 1 :]
+        curve = history[column].to_numpy(dtype=float)
+        values = curve[-window - 1 :]
         if not np.isfinite(values).all():
-            return UnderTraining(False, window, float("nan"), float("nan"))
-        slope = np.polyfit(np.arange(len(values)), values, 1)[0]
-        drops.append(float(-slope * window / (abs(values.mean()) or 1.0)))
-    improving = all(drop > thresholds.improving_fraction for drop in drops)
-    return UnderTraining(improving, window, drops[0], drops[1])
+            return nothing
+        x = np.arange(len(values))
+        slope = np.polyfit(x, values, 1)[0]
+        scale = abs(values.mean()) or 1.0
+        drops.append(float(-slope * window / scale))
+        need, noise = thresholds.improving_fraction, float("nan")
+        if n_test is not None:
+            noise = noise_sd(curve, smoothing_window(len(curve), thresholds))
+            standard_error = noise * window / math.sqrt(((x - x.mean()) ** 2).sum())
+            if math.isfinite(standard_error):
+                need = max(need, thresholds.trend_z * standard_error / scale)
+        required.append(need)
+        noises.append(noise)
+    improving = all(drop > need for drop, need in zip(drops, required))
+    return UnderTraining(improving, window, drops[0], drops[1], *required, *noises)
 
 
-def diagnose(
-    history: pd.DataFrame,
-    status: str | None = None,
-    thresholds: Thresholds = THRESHOLDS,
-    recorded_reason: str | None = None,
-) -> Diagnosis:
-    """All diagnostics of one run's history."""
+def diagnose(history: pd.DataFrame, status: str | None = None,
+             thresholds: Thresholds = THRESHOLDS, recorded_reason: str | None = None,
+             n_test: int | None = None) -> Diagnosis:
+    """All diagnostics of one run's history; `n_test`, the number of validation images,
+    derives the thresholds from the curve's noise (None: the fixed ones, on the raw curve)."""
+    if n_test is not None and n_test < 1:
+        raise ValueError(f"n_test must be a positive number of images, not {n_test}")
+    found = plateau(history, thresholds, n_test)
     return Diagnosis(
         best_epoch=best_epoch(history),
-        overfitting=overfitting_onset(history, thresholds),
-        plateau_epoch=plateau_epoch(history, thresholds),
+        overfitting=overfitting_onset(history, thresholds, n_test),
+        plateau_epoch=found.epoch,
         divergence=divergence(history, status, thresholds, recorded_reason),
-        under_training=under_training(history, thresholds),
+        under_training=under_training(history, thresholds, n_test),
+        plateau=found,
+        n_test=n_test,
     )
 
 
-def no_better_than_baseline(
-    accuracy: float, baseline: float | None, thresholds: Thresholds = THRESHOLDS
-) -> bool:
-    """Whether an accuracy is within the margin of always guessing the majority class."""
+def no_better_than_baseline(accuracy: float, baseline: float | None,
+                            thresholds: Thresholds = THRESHOLDS, n_test: int | None = None) -> bool:
+    """Whether an accuracy is within the margin of always guessing the majority class: the
+    fixed `baseline_margin`, or with `n_test` at least the noise of the baseline on n images."""
     if baseline is None or not math.isfinite(accuracy):
         return False
-    return accuracy <= baseline + thresholds.baseline_margin
+    margin = thresholds.baseline_margin
+    if n_test is not None:
+        margin = max(margin, thresholds.accuracy_tolerance(n_test, baseline))
+    return accuracy <= baseline + margin
 
 
 def _metric_name(column: str) -> str:

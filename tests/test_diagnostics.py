@@ -149,3 +149,133 @@ def test_no_better_than_baseline():
     assert diagnostics.no_better_than_baseline(0.61, 0.60)
     assert not diagnostics.no_better_than_baseline(0.70, 0.60)
     assert not diagnostics.no_better_than_baseline(0.61, None)
+
+
+# -- thresholds from the validation set's size ----------------------------------------------
+
+
+def rise_then_wander(n_test: int, epochs: int = 120, gain_after: float = 0.0, wander: int = 1,
+                     seed: int = 0):
+    """Val accuracy that rises from 50% to 85% over 30 epochs, then gains `gain_after` more
+    (linearly, to the end) and wanders by up to `wander` of `n_test` images."""
+    rng = np.random.default_rng(seed)
+    history = crafted_history("settled", epochs, seed)
+    t = history["epoch"].to_numpy(dtype=float)
+    level = np.where(t <= 30, 0.50 + 0.35 * t / 30, 0.85 + gain_after * (t - 30) / (epochs - 30))
+    history["val_accuracy"] = np.round(level * n_test + rng.integers(-wander, wander + 1,
+                                                                     epochs)) / n_test
+    return history
+
+
+def with_noisy_val_loss(history, sd: float, seed: int, flat: bool = False):
+    """The history with Gaussian noise of `sd` added to its val loss (flat: 0.5 plus noise)."""
+    noise = np.random.default_rng(seed + 1000).normal(0, sd, len(history))
+    history["val_loss"] = (0.5 if flat else history["val_loss"]) + noise
+    return history
+
+
+def test_accuracy_tolerance_is_one_binomial_standard_error_and_at_least_one_image():
+    assert diagnostics.THRESHOLDS.accuracy_tolerance(103, 0.8) == pytest.approx(
+        math.sqrt(0.8 * 0.2 / 103))
+    assert diagnostics.THRESHOLDS.accuracy_tolerance(10_000, 0.8) == pytest.approx(0.004)
+    assert diagnostics.THRESHOLDS.accuracy_tolerance(103, 1.0) == pytest.approx(1 / 103)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_plateau_on_103_images_is_where_the_rise_ends_not_in_the_wander(seed):
+    history = rise_then_wander(103, seed=seed)
+    found = diagnostics.plateau(history, n_test=103)
+    assert abs(found.epoch - 30) <= 5
+    assert found.tolerance == pytest.approx(
+        diagnostics.THRESHOLDS.accuracy_tolerance(103, found.level))
+    assert found.smooth_window == diagnostics.THRESHOLDS.smooth_window and found.n_test == 103
+    # a slow drift of three images over the next 90 epochs is noise on 103 images ...
+    drifting = rise_then_wander(103, gain_after=3 / 103, seed=seed)
+    assert abs(diagnostics.plateau_epoch(drifting, n_test=103) - 30) <= 5
+    # ... which the fixed tolerance of 1 point (about one image) takes for improvement
+    assert diagnostics.plateau_epoch(drifting) > 50
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_half_a_point_gained_after_epoch_30_is_a_gain_on_10000_images_only(seed):
+    gaining = rise_then_wander(10_000, gain_after=0.005, seed=seed)
+    found = diagnostics.plateau(gaining, n_test=10_000)
+    assert found.tolerance < 0.005
+    assert found.epoch is None or found.epoch > 40
+    # the same curve measured on 103 images: half a point is half an image, noise
+    assert abs(diagnostics.plateau_epoch(rise_then_wander(103, gain_after=0.005, seed=seed),
+                                         n_test=103) - 30) <= 5
+    flat = rise_then_wander(10_000, seed=seed)
+    assert abs(diagnostics.plateau_epoch(flat, n_test=10_000) - 30) <= 5
+
+
+def test_noisy_but_flat_val_loss_on_103_images_is_not_overfitting():
+    calls, fixed_calls = 0, 0
+    for seed in range(20):
+        history = with_noisy_val_loss(crafted_history("settled", 60, seed), 0.04, seed, True)
+        calls += diagnostics.overfitting_onset(history, n_test=103) is not None
+        fixed_calls += diagnostics.overfitting_onset(history) is not None
+    assert calls == 0
+    assert fixed_calls >= 15  # the fixed 10% rise above the noisy minimum fires on most
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_clear_u_shaped_val_loss_with_the_same_noise_is_overfitting(seed):
+    history = with_noisy_val_loss(crafted_history("overfitting", 60, seed), 0.04, seed)
+    onset = diagnostics.overfitting_onset(history, n_test=103)
+    assert onset is not None and abs(onset.epoch - 20) <= 5
+    assert onset.val_loss_noise == pytest.approx(0.04, rel=0.5)
+    assert onset.required_rise >= diagnostics.THRESHOLDS.rise_z * onset.val_loss_noise * (
+        math.sqrt(1 / 5 + 1 / 12)) - 1e-12
+    assert onset.val_loss_end - onset.val_loss_min > onset.required_rise
+
+
+def test_noisy_flat_val_loss_is_not_still_falling_a_clearly_falling_one_is():
+    calls, fixed_calls = 0, 0
+    for seed in range(20):
+        history = with_noisy_val_loss(crafted_history("settled", 60, seed), 0.04, seed, True)
+        history["loss"] = 0.6 - 0.003 * history["epoch"]  # the training loss still falls
+        calls += diagnostics.under_training(history, n_test=103).still_improving
+        fixed_calls += diagnostics.under_training(history).still_improving
+    assert calls <= 1  # a two-sided 5% test of the slope: about one in 40 by chance
+    assert fixed_calls >= 8
+    for seed in range(5):
+        history = crafted_history("settled", 60, seed)
+        history["loss"] = 0.6 - 0.004 * history["epoch"]
+        history["val_loss"] = 0.7 - 0.005 * history["epoch"]
+        under = diagnostics.under_training(with_noisy_val_loss(history, 0.02, seed), n_test=103)
+        assert under.still_improving and under.val_drop > under.val_required > 0.02
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_each_shape_gets_its_own_loss_diagnosis_with_n_test_too(shape):
+    diagnosis = diagnostics.diagnose(crafted_history(shape), None, n_test=200)
+    assert (diagnosis.overfitting is not None) == (shape == "overfitting")
+    assert diagnosis.under_training.still_improving == (shape == "under-trained")
+    assert (diagnosis.divergence is not None) == (shape == "diverged")
+    assert diagnosis.n_test == 200 and diagnosis.plateau.epoch == diagnosis.plateau_epoch
+    assert diagnosis.plateau.tolerance > diagnostics.THRESHOLDS.plateau_tolerance
+
+
+def test_without_n_test_the_fixed_thresholds_and_the_raw_curve_are_used():
+    diagnosis = diagnostics.diagnose(crafted_history("overfitting"), "completed",
+                                     diagnostics.THRESHOLDS, None)
+    assert diagnosis.n_test is None and diagnosis.plateau.smooth_window == 1
+    assert diagnosis.plateau.tolerance == diagnostics.THRESHOLDS.plateau_tolerance
+    assert diagnosis.overfitting.smooth_window == 1
+    assert diagnosis.under_training.val_required == diagnostics.THRESHOLDS.improving_fraction
+
+
+def test_smoothing_window_fits_short_curves_and_noise_is_estimated_from_the_curve():
+    assert diagnostics.smoothing_window(100) == 5
+    assert diagnostics.smoothing_window(8) == 3 and diagnostics.smoothing_window(3) == 1
+    noise = np.random.default_rng(0).normal(0, 0.05, 400)
+    curve = 1.0 + 0.5 * np.exp(-np.arange(400) / 50) + noise
+    assert diagnostics.noise_sd(curve, 5) == pytest.approx(0.05, rel=0.15)
+    assert math.isnan(diagnostics.noise_sd(curve, 1))
+
+
+def test_baseline_margin_grows_to_the_noise_of_the_baseline_on_few_images():
+    assert diagnostics.no_better_than_baseline(0.63, 0.60, n_test=103)
+    assert not diagnostics.no_better_than_baseline(0.63, 0.60)
+    assert not diagnostics.no_better_than_baseline(0.63, 0.60, n_test=10_000)
