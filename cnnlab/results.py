@@ -173,7 +173,7 @@ def load_run(entry: Entry, results: Results, epochs: int | None = None) -> Run:
                           "workflow again.")
     best = values["best_epoch"]
     return Run(run_id=entry.spec.run_id, seed=entry.spec.seed, history=history, values=values,
-               diagnosis=diagnostics.diagnose(history, status,
+               diagnosis=diagnostics.diagnose(history, status, n_test=len(predictions.labels),
                                               recorded_reason=record["diverged_reason"]),
                status=status, training=training, trained_epochs=entry.training.epochs,
                loss=entry.spec.loss, labels=predictions.labels,
