@@ -221,7 +221,7 @@ class Plan:
             self._resolved[task_id] = self._expand_task(task_id)
         return self._resolved[task_id]
 
-    def _expand_task(self, task_id: str) -> list[dict] | None:
+    def _expand_task(self, task_id: str, with_optimum: bool = True) -> list[dict] | None:
         task = self.config["tasks"][task_id]
         params = dict(self.config["defaults"])
         if "like" in task:
@@ -233,7 +233,7 @@ class Plan:
                     f"config: tasks.{task_id}.like: task {task['like']!r} has no runs to start from."
                 )
             params.update(liked[0])
-        if "optimum" in task:
+        if "optimum" in task and with_optimum:
             chosen = self._chosen_parameters(task_id, task["optimum"])
             if chosen is None:
                 return None
@@ -251,6 +251,16 @@ class Plan:
 
     def _epochs(self, params: dict) -> int:
         return -(-int(params["epochs"]) // self.epoch_divisor)
+
+    def entries_before_optimum(self, task_id: str) -> list[Entry]:
+        """A task's runs as if its optimum gave nothing: what it trains besides the copied
+        parameters, at its epochs; its selection judges the candidates by them."""
+        parameter_sets = self._expand_task(task_id, with_optimum=False) if self.config else None
+        if parameter_sets is None:  # read back without its config, or `like` waits too
+            raise CnnlabError(f"tasks.{task_id}: its runs before the optimum need the config "
+                              "and a task to start from that is trained before it.")
+        return [Entry(RunSpec.from_params(params, self.dataset, seed), self._epochs(params))
+                for params in parameter_sets for seed in self.seeds]
 
     def _chosen_parameters(self, task_id: str, optimum: dict) -> dict | None:
         pinned = optimum.get("pinned")
