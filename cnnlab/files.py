@@ -186,7 +186,8 @@ def read_record(path: str | os.PathLike) -> dict:
 
 SELECTION_SHAPE = {"task": str, "rule": str, "rule_text": str, "chosen": dict,
                    "runner_up": (dict, type(None)), "lead": (dict, type(None)),
-                   "candidates": list, "fallback": bool, "pinned": bool}
+                   "candidates": list, "fallback": bool, "pinned": bool,
+                   "target_epochs": int, "meets_condition": bool}
 CHOSEN_SHAPE = {"run_id": str, "task": str, "epochs": int, "params": dict, "values": dict}
 
 

@@ -75,27 +75,30 @@ def test_the_best_run_within_the_gap_is_chosen(lab):
     assert not result["fallback"]
     stored = json.loads((root / "results/selection/6E.json").read_text())
     assert stored["chosen"] == result["chosen"]
-    overfitted = [c for c in stored["candidates"] if not c["eligible"]]
+    # the runs judged at 6E's 100 epochs with 6E's own parameters are refused for their gap
+    overfitted = [c for c in stored["candidates"] if not c["eligible"]
+                  and c["judged_epoch"] == 100 and not c["not_carried"]]
     assert overfitted and all("gap" in c["reason"] for c in overfitted)
+    assert stored["meets_condition"] is True and stored["target_epochs"] == 100
 
 
 def test_a_wider_gap_admits_the_overfitted_runs(lab, default_config):
     plan, root = lab
     default_config["tasks"]["6E"]["optimum"]["max_gap"] = 0.5
     plan = plan_lab(default_config)
-    six_a = candidate(plan, "6A")
-    write_history(root / six_a.training.history_csv, 0.99, 0.90, 50)
+    batch_2 = candidate(plan, "6D", batch_size=2)
+    write_history(root / batch_2.training.history_csv, 0.99, 0.90, 150)
     result = select_optimum(plan, "6E", root / "6E.json")
-    assert result["chosen"]["run_id"] == six_a.spec.run_id
+    assert result["chosen"]["run_id"] == batch_2.spec.run_id
 
 
 def test_when_every_run_overfits_the_smallest_gap_is_taken_and_said(lab):
     plan, root = lab
-    six_a = candidate(plan, "6A")
-    write_history(root / six_a.training.history_csv, 0.95, 0.70, 50)
+    batch_4 = candidate(plan, "6D", batch_size=4)
+    write_history(root / batch_4.training.history_csv, 0.95, 0.70, 150)
     result = select_optimum(plan, "6E", root / "6E.json")
-    assert result["fallback"] is True
-    assert result["chosen"]["run_id"] == six_a.spec.run_id
+    assert result["fallback"] is True and result["meets_condition"] is False
+    assert result["chosen"]["run_id"] == batch_4.spec.run_id
 
 
 def test_the_value_at_the_tasks_epoch_count_is_used_not_the_longer_training(lab):
@@ -203,26 +206,30 @@ def test_balanced_accuracy_passes_over_a_run_that_finds_no_melanoma(lab, default
 
 def test_the_predictions_are_read_at_the_epoch_a_run_is_judged(lab):
     plan, root = lab
-    # 6C's 150 epochs are the prefix of a 350-epoch training: melanomas found only up to 150
+    # 6C's run (6C's 150 and 350 epochs, 6D's batch size 8) is one 350-epoch training,
+    # judged at 6E's 100 epochs: melanomas found only up to epoch 100
     six_c = candidate(plan, "6C")
     epochs = six_c.training.epochs
     outputs = np.tile(outputs_right_on(LABELS == 0), (epochs, 1))
-    outputs[150:] = outputs_right_on(LABELS == 1)
+    outputs[100:] = outputs_right_on(LABELS == 1)
     write_predictions(root / predictions_npz(six_c.training), LABELS, outputs)
     result = select_optimum(plan, "6E", root / "6E.json")
-    rows = {(row["run_id"], row["epochs"]): row for row in result["candidates"]}
-    assert rows[(six_c.spec.run_id, 150)]["final_sensitivity"] == 1
-    assert rows[(six_c.spec.run_id, 350)]["final_sensitivity"] == 0
+    rows = [row for row in result["candidates"] if row["run_id"] == six_c.spec.run_id]
+    assert len(rows) == 1  # one run, one candidate: its epoch counts are judged alike
+    assert rows[0]["asked_by"] == [{"task": "6C", "epochs": 150}, {"task": "6C", "epochs": 350},
+                                   {"task": "6D", "epochs": 150}]
+    assert (rows[0]["task"], rows[0]["epochs"], rows[0]["judged_epoch"]) == ("6C", 150, 100)
+    assert rows[0]["final_sensitivity"] == 1
 
 
 def test_a_lower_loss_leads_by_a_positive_difference(lab, default_config):
     plan, root = lab
     default_config["tasks"]["6E"]["optimum"]["rule"] = "lowest_val_loss"
     plan = plan_lab(default_config)
-    six_a = candidate(plan, "6A")
-    write_history(root / six_a.training.history_csv, 0.95, 0.65, 50, val_loss=0.3)
+    batch_2 = candidate(plan, "6D", batch_size=2)
+    write_history(root / batch_2.training.history_csv, 0.95, 0.65, 150, val_loss=0.3)
     result = select_optimum(plan, "6E", root / "6E.json")
-    assert result["chosen"]["run_id"] == six_a.spec.run_id
+    assert result["chosen"]["run_id"] == batch_2.spec.run_id
     assert result["runner_up"]["value"] == pytest.approx(0.5)
     assert result["lead"]["measure"] == "final_val_loss"
     assert result["lead"]["difference"] == pytest.approx(0.2)
@@ -230,10 +237,10 @@ def test_a_lower_loss_leads_by_a_positive_difference(lab, default_config):
 
 def test_without_another_eligible_run_there_is_no_runner_up_nor_lead(lab):
     plan, root = lab
-    six_a = candidate(plan, "6A")
-    write_history(root / six_a.training.history_csv, 0.80, 0.76, 50)
+    batch_4 = candidate(plan, "6D", batch_size=4)
+    write_history(root / batch_4.training.history_csv, 0.80, 0.76, 150)
     result = select_optimum(plan, "6E", root / "results/selection/6E.json")
-    assert result["chosen"]["run_id"] == six_a.spec.run_id and not result["fallback"]
+    assert result["chosen"]["run_id"] == batch_4.spec.run_id and not result["fallback"]
     assert result["runner_up"] is None and result["lead"] is None
     stored = read_selection(root / "results/selection/6E.json")
     assert stored["runner_up"] is None and stored["lead"] is None
@@ -261,3 +268,153 @@ def test_a_selection_declares_every_history_and_predictions_file_it_reads(lab):
     assert files == sorted([f"{directory}/{name}" for directory in trainings
                             for name in ("history.csv", "predictions.npz")])
     assert set(plan.history_files(["6A", "6B", "6C", "6D"])) <= set(files)
+
+
+def write_curve(path, epochs, accuracy, val_accuracy, loss=None, val_loss=None):
+    """A history whose columns are functions of the epoch (constants where not given)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [{"epoch": e, "loss": loss(e) if loss else 0.6, "accuracy": accuracy(e),
+             "val_loss": val_loss(e) if val_loss else 0.5, "val_accuracy": val_accuracy(e),
+             "seconds": 1.0} for e in range(1, epochs + 1)]
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def u_shaped(e):
+    """A validation loss that falls to its minimum at epoch 40, then climbs for good."""
+    return 0.5 - 0.005 * e if e <= 40 else 0.3 + 0.006 * (e - 40)
+
+
+def falling(e):
+    return 0.6 - 0.005 * e
+
+
+def test_a_longer_training_is_judged_at_6es_epochs_not_at_its_end(lab):
+    plan, root = lab
+    # 6D's batch size 4 trains 150 epochs: good through epoch 100, overfitted by its end
+    batch_4 = candidate(plan, "6D", batch_size=4)
+    write_curve(root / batch_4.training.history_csv, 150,
+                lambda e: 0.80 if e <= 100 else 0.99, lambda e: 0.76 if e <= 100 else 0.60)
+    outputs = np.tile(outputs_right_on(first_right(80)), (150, 1))
+    outputs[100:] = outputs_right_on(first_right(10))
+    write_predictions(root / predictions_npz(batch_4.training), LABELS, outputs)
+    result = select_optimum(plan, "6E", root / "results/selection/6E.json")
+    assert result["target_epochs"] == 100
+    assert result["chosen"]["run_id"] == batch_4.spec.run_id
+    assert (result["chosen"]["epochs"], result["chosen"]["judged_epoch"]) == (150, 100)
+    row = next(r for r in result["candidates"] if r["run_id"] == batch_4.spec.run_id)
+    assert (row["epochs"], row["trained_epochs"], row["judged_epoch"]) == (150, 150, 100)
+    assert row["final_val_accuracy"] == pytest.approx(0.76)
+    assert row["gap"] == pytest.approx(0.04)
+    # right on the 25 melanomas and 55 nevi at epoch 100 (at epoch 150: 10 melanomas only)
+    assert row["final_sensitivity"] == 1
+    assert row["final_balanced_accuracy"] == pytest.approx((1 + 55 / 78) / 2)
+    assert row["overfitted"] is False and row["eligible"] and result["meets_condition"]
+
+
+def test_a_candidate_trained_fewer_epochs_than_6e_cannot_be_judged(lab):
+    plan, root = lab
+    # 6A (50 epochs) generalises better than anything else, but cannot show epoch 100
+    six_a = candidate(plan, "6A")
+    write_history(root / six_a.training.history_csv, 0.82, 0.80, 50)
+    batch_4 = candidate(plan, "6D", batch_size=4)
+    write_history(root / batch_4.training.history_csv, 0.80, 0.76, 150)
+    result = select_optimum(plan, "6E", root / "6E.json")
+    assert result["chosen"]["run_id"] == batch_4.spec.run_id
+    row = next(r for r in result["candidates"] if r["run_id"] == six_a.spec.run_id)
+    assert not row["eligible"]
+    assert row["reason"] == "trained 50 epochs, fewer than the 100 that 6E trains"
+    assert (row["epochs"], row["judged_epoch"]) == (50, 50)
+
+
+def test_the_epoch_divisor_divides_6es_epochs_as_it_divides_the_candidates(lab, default_config):
+    _, root = lab
+    default_config["epoch_divisor"] = 10
+    plan = plan_lab(default_config)
+    for training in plan.trainings.values():
+        write_history(root / training.history_csv, 0.80, 0.76, training.epochs)
+        write_outputs(root, training, outputs_right_on(first_right(78)))
+    result = select_optimum(plan, "6E", root / "6E.json")
+    assert result["target_epochs"] == 10
+    rows = {row["run_id"]: row for row in result["candidates"]}
+    six_a = candidate(plan, "6A")
+    assert rows[six_a.spec.run_id]["reason"] == "trained 5 epochs, fewer than the 10 that 6E trains"
+    assert {row["judged_epoch"] for row in rows.values() if row["eligible"]} == {10}
+
+
+def test_a_candidate_with_dropout_is_refused_as_6e_trains_without(lab):
+    plan, root = lab
+    # 6B's dropout run (150 epochs) is the best at epoch 100, but 6E trains with dropout 0
+    # and does not copy it: its numbers would not describe 6E's model
+    dropout = candidate(plan, "6B", dropout=0.4)
+    write_history(root / dropout.training.history_csv, 0.82, 0.80, 150)
+    batch_4 = candidate(plan, "6D", batch_size=4)
+    write_history(root / batch_4.training.history_csv, 0.80, 0.76, 150)
+    result = select_optimum(plan, "6E", root / "6E.json")
+    assert result["chosen"]["run_id"] == batch_4.spec.run_id
+    assert "dropout" not in result["copy"] and result["target_params"]["dropout"] == 0.0
+    assert "optimizer" not in result["target_params"]  # 6E sweeps it: its own comparison
+    row = next(r for r in result["candidates"] if r["run_id"] == dropout.spec.run_id)
+    assert (row["epochs"], row["judged_epoch"]) == (150, 100)
+    assert row["not_carried"] == ["dropout 0.4"] and not row["eligible"]
+    assert row["reason"] == "its dropout 0.4 would not be carried into 6E"
+
+
+def test_a_candidate_whose_validation_loss_turns_upwards_is_refused(lab):
+    plan, root = lab
+    # batch size 4 has the higher accuracy and a small gap, but overfits by its val loss
+    batch_4 = candidate(plan, "6D", batch_size=4)
+    batch_2 = candidate(plan, "6D", batch_size=2)
+    write_curve(root / batch_4.training.history_csv, 150, lambda e: 0.80, lambda e: 0.76,
+                loss=falling, val_loss=u_shaped)
+    # batch size 2's val loss turns upwards only after epoch 100: not within 6E's epochs
+    write_curve(root / batch_2.training.history_csv, 150, lambda e: 0.80, lambda e: 0.74,
+                loss=falling, val_loss=lambda e: 0.5 - 0.002 * e if e <= 100 else u_shaped(e - 60))
+    result = select_optimum(plan, "6E", root / "6E.json")
+    rows = {row["run_id"]: row for row in result["candidates"]}
+    assert rows[batch_4.spec.run_id]["overfitted"] is True
+    onset = rows[batch_4.spec.run_id]["overfitting_epoch"]
+    assert 35 <= onset <= 45  # the minimum of the raw curve, or of its moving average
+    assert rows[batch_4.spec.run_id]["reason"] == f"overfits from epoch {onset} by the validation loss"
+    assert rows[batch_2.spec.run_id]["overfitted"] is False
+    assert result["chosen"]["run_id"] == batch_2.spec.run_id
+    assert result["meets_condition"] is True and not result["fallback"]
+
+
+def test_when_every_candidate_overfits_the_selection_says_no_candidate_met_it(lab):
+    plan, root = lab
+    # the fixture's candidates overfit by their gap; batch size 4 by its val loss instead
+    batch_4 = candidate(plan, "6D", batch_size=4)
+    write_curve(root / batch_4.training.history_csv, 150, lambda e: 0.80, lambda e: 0.76,
+                loss=falling, val_loss=u_shaped)
+    result = select_optimum(plan, "6E", root / "results/selection/6E.json")
+    assert result["fallback"] is True and result["meets_condition"] is False
+    assert all(row["overfitted"] for row in result["candidates"] if row["judged_epoch"] == 100)
+    # the smallest gap among the candidates judged like 6E
+    assert result["chosen"]["run_id"] == batch_4.spec.run_id
+    assert read_selection(root / "results/selection/6E.json")["meets_condition"] is False
+
+
+def test_a_noise_aware_diagnose_is_told_the_number_of_validation_images(lab, monkeypatch):
+    from cnnlab import diagnostics
+
+    plan, root = lab
+    seen = []
+    original = diagnostics.diagnose
+
+    def noise_aware(history, status=None, thresholds=diagnostics.THRESHOLDS,
+                    recorded_reason=None, n_test=None):
+        seen.append(n_test)
+        return original(history, status, thresholds, recorded_reason)
+
+    def without_noise(history, status=None, thresholds=diagnostics.THRESHOLDS,
+                      recorded_reason=None):
+        seen.append("asked without")
+        return original(history, status, thresholds, recorded_reason)
+
+    monkeypatch.setattr(diagnostics, "diagnose", noise_aware)
+    select_optimum(plan, "6E", root / "6E.json")
+    assert seen and set(seen) == {LABELS.size}
+    seen.clear()
+    monkeypatch.setattr(diagnostics, "diagnose", without_noise)  # one that takes no n_test
+    select_optimum(plan, "6E", root / "6E.json")
+    assert seen and set(seen) == {"asked without"}

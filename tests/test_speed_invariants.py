@@ -98,7 +98,8 @@ def test_the_notebook_ways_two_parts_split_the_lab_near_half_its_cost(tmp_path, 
               "params": {"batch_size": 8, "lr": 1e-4, "n_base": 8}}
     write_selection(selection, {"task": "6E", "rule": "best_val_accuracy", "rule_text": "",
                                 "chosen": chosen, "candidates": [], "fallback": False,
-                                "pinned": False, "runner_up": None, "lead": None})
+                                "pinned": False, "runner_up": None, "lead": None,
+                                "target_epochs": 100, "meets_condition": True})
     second = notebook_way.lab_runs(tmp_path, config, "second", data)
     whole = notebook_way.lab_runs(tmp_path, config)
 
