@@ -1,5 +1,6 @@
 """Snakemake entry point: apply a task's selection rule to its candidates' histories and
-predictions, and test the chosen run's lead over the runner-up."""
+predictions at the task's own epoch count, and test the chosen run's lead over the
+runner-up."""
 
 from cnnlab.entrypoint import run_entrypoint
 from cnnlab.grid import plan_lab
@@ -10,7 +11,14 @@ def main(snakemake, log) -> None:
     plan = plan_lab(snakemake.config)
     result = select_optimum(plan, snakemake.wildcards.task, snakemake.output[0])
     log(f"rule: {result['rule_text']}")
-    log(f"chosen: {result['chosen']['run_id']} at {result['chosen']['epochs']} epochs")
+    chosen = result["chosen"]
+    log(f"chosen: {chosen['run_id']} from {chosen['task']} at {chosen['epochs']} epochs, judged "
+        f"at epoch {chosen['judged_epoch']} ({result['task']} trains {result['target_epochs']})")
+    for row in result["candidates"]:
+        if not row["eligible"]:
+            log(f"not eligible: {row['run_id']}: {row['reason']}")
+    if not result["meets_condition"]:
+        log("no candidate met the rule's condition (not overfitted): the choice is a fallback")
     lead = result["lead"]
     if lead is None:
         log("runner-up: none (no other candidate was eligible)")
