@@ -418,3 +418,14 @@ def test_a_noise_aware_diagnose_is_told_the_number_of_validation_images(lab, mon
     monkeypatch.setattr(diagnostics, "diagnose", without_noise)  # one that takes no n_test
     select_optimum(plan, "6E", root / "6E.json")
     assert seen and set(seen) == {"asked without"}
+
+
+def test_without_prefix_sharing_each_run_is_read_from_its_longest_training(default_config):
+    default_config["share_prefixes"] = False
+    plan = plan_lab(default_config)
+    files = candidate_files(plan, "6E")
+    six_c = {entry.epochs: entry.training for entry in plan.tasks["6C"].entries}
+    assert six_c[150] is not six_c[350]  # two trainings of one run
+    assert six_c[350].history_csv in files and six_c[150].history_csv not in files
+    assert len(files) == 2 * len({entry.spec.run_id for task in ("6A", "6B", "6C", "6D")
+                                  for entry in plan.tasks[task].entries})
