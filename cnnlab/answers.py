@@ -95,7 +95,7 @@ def describe_group(
             "its values after that carry no information."
         )
     if diagnostics.no_better_than_baseline(group.mean("final_val_accuracy"), baselines["test"],
-                                           thresholds):
+                                           thresholds, n_test=group.runs[0].n_test):
         sentences.append(
             "Its validation accuracy is within noise of the majority-class baseline: "
             "it has learned nothing that generalises."
@@ -123,9 +123,12 @@ def describe_group(
     plateaued = [run for run in group.runs if run.diagnosis.plateau_epoch is not None]
     if plateaued:
         epochs = ", ".join(str(run.diagnosis.plateau_epoch) for run in plateaued)
+        plateau = plateaued[0].diagnosis.plateau
+        noise = (f", the sampling noise of {plateau.n_test} validation images (smoothed over "
+                 f"{plateau.smooth_window} epochs)" if plateau.n_test else "")
         sentences.append(
             f"Validation accuracy stopped improving by more than "
-            f"{_points_word(thresholds.plateau_tolerance)} after epoch {epochs}"
+            f"{_points_word(plateau.tolerance)}{noise} after epoch {epochs}"
             f"{_count(plateaued, n)}."
         )
     if not (diverged or overfit or under) and group.mean("gap") > 2 * thresholds.baseline_margin:
@@ -168,7 +171,7 @@ def clinical_sentences(group: Group) -> list[str]:
 
 
 def _points_word(value: float) -> str:
-    amount = 100 * value
+    amount = round(100 * value, 1)
     return f"{amount:g} percentage point{'' if amount == 1 else 's'}"
 
 
@@ -339,7 +342,8 @@ def answer_selection(selection: dict, groups: list[Group], baselines: dict) -> l
         text = (
             f"The selection rule, {selection['rule_text']}, compared "
             f"{len(candidates)} candidate runs; {len(eligible)} were eligible. It picked "
-            f"{chosen['run_id']} from task {chosen['task']} at {chosen['epochs']} epochs "
+            f"{chosen['run_id']} from task {chosen['task']}, judged at epoch "
+            f"{chosen['judged_epoch']} "
             f"(validation accuracy {value_with_interval(values['final_val_accuracy'], n_test)}, "
             f"gap {points(values['gap']).lstrip('+')}), so this task uses {params}."
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from cnnlab.answers import accuracy_text, behaviour, epochs_text, factor_phrase
 from cnnlab.diagnostics import THRESHOLDS, Thresholds
-from cnnlab.formatting import percent, points
+from cnnlab.formatting import param_phrase, percent, points
 from cnnlab.results import Comparison, Group
 from cnnlab.significance import p_text
 
@@ -104,3 +104,52 @@ def next_steps(groups: list[Group], comparisons: list[Comparison]) -> list[str]:
         steps.append("More seeds (--configfile seeds.yaml): with one seed a side, no test "
                      "covers the training's randomness.")
     return steps
+
+
+def not_overfitted(group: Group, max_gap: float) -> bool:
+    """The task's condition on a trained set-up: no overfitting onset by the diagnostics
+    and a final train - validation gap within the selection rule's."""
+    return behaviour(group) not in ("overfits", "diverges") and group.mean("gap") <= max_gap
+
+
+def optimum_answer(selection: dict, groups: list[Group]) -> list[str]:
+    """6E: which set-up was chosen and how, and whether its trained models meet the task's
+    condition (not overfitted), said plainly when none does."""
+    chosen = selection["chosen"]
+    params = ", ".join(param_phrase(name, value) for name, value in chosen["params"].items())
+    if selection["pinned"]:
+        sentences = [f"6E trains the set-up pinned in the config: {params}."]
+        max_gap = None
+    else:
+        values = chosen["values"]
+        max_gap = selection["max_gap"]
+        sentences = [(
+            f"The set-up chosen as the best that is not overfitted: {params} "
+            f"({chosen['run_id']} from task {chosen['task']}, judged at epoch "
+            f"{chosen['judged_epoch']} of the {selection['target_epochs']} that 6E trains: "
+            f"validation accuracy {percent(values['final_val_accuracy'])}, balanced accuracy "
+            f"{percent(values['final_balanced_accuracy'])}, gap "
+            f"{points(values['gap']).lstrip('+')}).")]
+        if not selection["meets_condition"]:
+            sentences.append(
+                f"No candidate met the task's condition (not overfitted by epoch "
+                f"{selection['target_epochs']}): the choice is a fallback, the smallest gap.")
+    if groups and max_gap is not None:
+        passing = [group for group in groups if not_overfitted(group, max_gap)]
+        if passing:
+            best = max(passing, key=lambda group: group.mean("final_val_accuracy"))
+            failing = [group.label for group in groups if group not in passing]
+            sentences.append(
+                f"The best model that is not overfitted after {epochs_text(best.epochs)}: "
+                f"{best.label}, validation accuracy {accuracy_text(best)}"
+                + (f"; overfitted: {', '.join(failing)}." if failing else
+                   "; none of the three optimizers' models overfits."))
+        else:
+            eligible = [row["run_id"] for row in selection["candidates"] if row["eligible"]]
+            sentences.append(
+                "The task's condition fails: every model trained here overfits or ends with a "
+                f"train - validation gap above {points(max_gap).lstrip('+')}, so none is 'the "
+                "best model that is not overfitted'"
+                + (f"; the candidates that met it at epoch {selection['target_epochs']} were "
+                   f"{', '.join(eligible)}." if eligible else "; no candidate met it either."))
+    return [" ".join(sentences)]

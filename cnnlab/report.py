@@ -111,7 +111,9 @@ def train_section(plan: Plan, task_id: str, results: Results, manifest: Manifest
         evidence.append(concepts.answer_architectures(summaries))
         for name, rows in summaries.items():
             extra_tables.append(dict(summary_table(rows), caption=f"Parameters of {name}"))
-    return {"answer": direct_answers.direct_answer(groups, comparisons, baselines),
+    direct = (direct_answers.optimum_answer(selection, groups) if selection is not None
+              else [])
+    return {"answer": direct + direct_answers.direct_answer(groups, comparisons, baselines),
             "evidence": evidence, "next_steps": direct_answers.next_steps(groups, comparisons),
             "extra_tables": extra_tables,
             "params": params_table(task, groups), "run_values": values_table(groups, baselines),

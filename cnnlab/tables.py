@@ -206,7 +206,7 @@ def summary_table(rows: list[dict]) -> dict:
 def selection_table(selection: dict, baselines: dict, n_test: int) -> dict:
     """6E's candidates with the values the rule judged them by, at the epochs judged;
     accuracies on the n_test validation images with their Wilson intervals."""
-    columns = ["candidate", "task", "epochs",
+    columns = ["candidate", "task", "epochs", "judged at epoch",
                f"final val acc [95% CI] (baseline {percent(baselines['test'])})", "balanced acc",
                "Mel sensitivity", "gap", "eligible", "reason"]
     chosen = selection["chosen"]
@@ -215,6 +215,7 @@ def selection_table(selection: dict, baselines: dict, n_test: int) -> dict:
         picked = row["run_id"] == chosen["run_id"] and row["epochs"] == chosen["epochs"]
         rows.append([cell(row["run_id"], css="differs" if picked else ""), cell(row["task"]),
                      cell(row["epochs"], row["epochs"]),
+                     cell(row["judged_epoch"], row["judged_epoch"]),
                      accuracy_cell(row["final_val_accuracy"], n_test),
                      number_cell(row["final_balanced_accuracy"], percent),
                      number_cell(row["final_sensitivity"], percent),

@@ -179,7 +179,7 @@ def test_selection_answer_names_rule_run_and_rejections():
     groups = [make_group("settled", "optimizer adam", level=0.02),
               make_group("overfitting", "optimizer sgd")]
     words = " ".join(answers.answer_selection(selection, groups, BASELINES))
-    assert "picked alexnet-nb8-lr1e-05-bs8-adam-bce-s1 from task 6C at 150 epochs" in words
+    assert "picked alexnet-nb8-lr1e-05-bs8-adam-bce-s1 from task 6C, judged at epoch 100" in words
     assert "lr 1e-05" in words and "gap 0.200 > 0.1" in words
     assert "best of the three optimizers here is optimizer adam" in words
     assert "Overfitted by the diagnostics: optimizer sgd" in words
