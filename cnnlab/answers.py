@@ -125,7 +125,7 @@ def describe_group(
         epochs = ", ".join(str(run.diagnosis.plateau_epoch) for run in plateaued)
         plateau = plateaued[0].diagnosis.plateau
         noise = (f", the sampling noise of {plateau.n_test} validation images (smoothed over "
-                 f"{plateau.smooth_window} epochs)" if plateau.n_test else "")
+                 f"{epochs_text(plateau.smooth_window)})" if plateau.n_test else "")
         sentences.append(
             f"Validation accuracy stopped improving by more than "
             f"{_points_word(plateau.tolerance)}{noise} after epoch {epochs}"

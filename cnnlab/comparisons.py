@@ -4,10 +4,12 @@ away; each pair with its paired test on the validation images and, with seeds, i
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from cnnlab import statistics
-from cnnlab.formatting import setup_label
+from cnnlab.formatting import epochs_text, setup_label
 from cnnlab.grid import Plan
 from cnnlab.results import Comparison, Group, Results, Run, task_groups
 
@@ -23,6 +25,13 @@ def factors_between(a: Group, b: Group) -> list[str]:
     if "model" in factors:
         factors = [name for name in factors if name not in ("n_base", "dense")]
     return factors + (["epochs"] if a.epochs != b.epochs else [])
+
+
+def with_epochs(group: Group) -> Group:
+    """The group labelled with its epochs too, where its label does not say them."""
+    if group.label.endswith("epochs") or group.label.endswith("epoch"):
+        return group
+    return replace(group, label=f"{group.label}, {epochs_text(group.epochs)}")
 
 
 def within_task_comparisons(groups: list[Group]) -> list[Comparison]:
@@ -76,7 +85,9 @@ def reference_comparisons(plan: Plan, task_id: str, groups: list[Group],
         if factor == "epochs":
             reference = task_groups(plan, earlier, results, variant=ref_variant)
             reference = [ref for ref in reference if ref.epochs == probe.epochs]
-            comparisons.append(Comparison(group, reference[0], ["epochs"], earlier))
+            # the same set-up twice: the epochs tell the two apart
+            comparisons.append(Comparison(with_epochs(group), with_epochs(reference[0]),
+                                          ["epochs"], earlier))
             continue
         at = min(group.epochs, probe.epochs)
         mine = task_groups(plan, task_id, results, epochs=at, variant=variant)[0]

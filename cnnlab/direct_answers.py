@@ -29,8 +29,8 @@ def accuracies(groups: list[Group], baselines: dict) -> str:
     ranked = sorted(groups, key=lambda group: -group.mean("final_val_accuracy"))
     listed = "; ".join(f"{group.label} {accuracy_text(group)}" for group in ranked[:LISTED])
     more = f"; and {len(ranked) - LISTED} more" if len(ranked) > LISTED else ""
-    return (f"Validation accuracy at the end of training: {listed}{more} ({baseline}); the "
-            f"highest is {ranked[0].label}'s.")
+    return (f"Validation accuracy at the end of training: {listed}{more} ({baseline}); "
+            f"highest: {ranked[0].label}.")
 
 
 def _p(comparison: Comparison) -> float:
