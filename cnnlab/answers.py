@@ -97,7 +97,7 @@ def describe_group(
     if diagnostics.no_better_than_baseline(group.mean("final_val_accuracy"), baselines["test"],
                                            thresholds, n_test=group.runs[0].n_test):
         sentences.append(
-            "Its validation accuracy is within noise of the majority-class baseline: "
+            "Its validation accuracy is within the sampling noise of the baseline above: "
             "it has learned nothing that generalises."
         )
     overfit = [run for run in group.runs if run.diagnosis.overfitting]
@@ -259,7 +259,10 @@ def behaviour(group: Group) -> str:
         return "overfits"
     if any(run.diagnosis.under_training.still_improving for run in runs):
         return "is still improving at the end"
-    return "has settled"
+    if any(run.diagnosis.plateau_epoch is not None for run in runs):
+        return "has settled"
+    # no rule fired and no plateau either: the curve moves, but within its noise
+    return "shows no trend beyond its noise"
 
 
 PLURAL = {
@@ -267,6 +270,7 @@ PLURAL = {
     "overfits": "overfit",
     "is still improving at the end": "are still improving at the end",
     "has settled": "have settled",
+    "shows no trend beyond its noise": "show no trend beyond their noise",
 }
 
 

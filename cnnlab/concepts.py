@@ -12,7 +12,7 @@ from cnnlab.results import Group
 def answer_hinge(baselines: dict, class_shares: dict) -> str:
     """6F: why plain binary accuracy is wrong for hinge labels and what was computed instead."""
     # the share of Nev images is the majority-class baseline, which the direct answer gives
-    ceiling = " (here the majority-class baseline)" if class_shares["test"].get("Nev") else ""
+    ceiling = " (here the baseline above)" if class_shares["test"].get("Nev") else ""
     return (
         "Why plain binary accuracy is wrong here: hinge loss needs labels in {-1, 1}, so Mel "
         "is -1. Keras' binary accuracy rounds the prediction to 0 or 1 and compares it with "

@@ -8,7 +8,7 @@ the evidence need not repeat it.
 
 from __future__ import annotations
 
-from cnnlab.answers import accuracy_text, behaviour, epochs_text, factor_phrase
+from cnnlab.answers import FEW_MELANOMAS, accuracy_text, behaviour, epochs_text, factor_phrase
 from cnnlab.diagnostics import THRESHOLDS, Thresholds
 from cnnlab.formatting import param_phrase, percent, points
 from cnnlab.results import Comparison, Group
@@ -57,6 +57,15 @@ def effects(comparisons: list[Comparison], thresholds: Thresholds = THRESHOLDS) 
             f"{thresholds.alpha:g}): " + "; ".join(clauses) + ".")
 
 
+def _sensitivity(group: Group) -> float:
+    return sum(run.clinical("final").sensitivity for run in group.runs) / len(group.runs)
+
+
+def _melanomas(group: Group) -> int:
+    view = group.runs[0].clinical("final")
+    return view.mel_found + view.mel_missed
+
+
 def curves(groups: list[Group]) -> str:
     """What the curves show, one clause per set-up."""
     clauses = []
@@ -77,6 +86,13 @@ def direct_answer(groups: list[Group], comparisons: list[Comparison], baselines:
     """One to three sentences that answer the task: the accuracies, the effects and their
     tests, what the curves show."""
     sentences = [accuracies(groups, baselines)]
+    few = [group for group in groups if _sensitivity(group) < FEW_MELANOMAS]
+    if few:
+        found = "; ".join(
+            f"{group.label} finds {group.runs[0].clinical('final').mel_found} of the "
+            f"{_melanomas(group)} melanomas (balanced accuracy "
+            f"{percent(group.runs[0].clinical('final').balanced_accuracy)})" for group in few)
+        sentences.append(f"Few melanomas found, whatever the accuracy: {found}.")
     effect = effects(comparisons, thresholds)
     if effect:
         sentences.append(effect)

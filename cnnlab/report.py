@@ -221,7 +221,9 @@ def provenance(config: dict | None, plan: Plan, trainings: dict[str, Entry], res
             resumed.append(f"{training} resumed from epoch {record['resumed_from_epoch']} of "
                            "the run's saved state")
         threads.add(str(record["threads"]))
-        wall += float(record["wall_seconds"])
+        # the epochs' own seconds, whichever process trained them (a resumed training's
+        # record times only its last process)
+        wall += float(results.history(training)["seconds"].sum())
         memory = max(memory, float(record["peak_memory_mb"]))
     return {
         "config_yaml": yaml.safe_dump(config, sort_keys=False) if config else None,

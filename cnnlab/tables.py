@@ -65,7 +65,7 @@ def values_table(groups: list[Group], baselines: dict) -> dict:
     columns = ["set-up", "seed", f"train acc (baseline {train})",
                f"val acc [95% CI] (baseline {val})", "val balanced acc", "train loss",
                "val loss", "best epoch", "best val loss", "val acc at best [95% CI]",
-               "max val acc [95% CI]", "gap (train - val, points)", "wall time"]
+               "max val acc [95% CI]", "gap (train - val, points)", "training time"]
     rows = []
     for group in groups:
         for run in group.runs:
@@ -241,7 +241,7 @@ def overview_table(plan: Plan, results: Results, baselines: dict) -> dict:
     columns = ["run", *PARAM_COLUMNS[:8], "seed", "epochs trained", "status",
                f"final train acc (baseline {train})", f"final val acc [95% CI] (baseline {val})",
                "best epoch", "best val loss", f"val acc at best [95% CI] (baseline {val})", "gap",
-               "wall time", "tasks"]
+               "training time", "tasks"]
     rows = []
     for training, entry in trainings.items():
         history = results.history(training)
@@ -264,7 +264,7 @@ def overview_table(plan: Plan, results: Results, baselines: dict) -> dict:
                number_cell(values["best_val_loss"]),
                accuracy_cell(values["best_val_accuracy"], n_test),
                number_cell(values["gap"], number),
-               cell(seconds_text(record["wall_seconds"]), record["wall_seconds"]),
+               cell(seconds_text(values["seconds"]), values["seconds"]),
                cell(", ".join(uses[training]))])
     return {"columns": [{"text": name, "css": ""} for name in columns], "rows": rows,
             "trainings": trainings}

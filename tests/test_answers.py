@@ -69,7 +69,7 @@ def test_under_trained_run_says_more_epochs_would_help():
 
 def test_flat_run_learned_nothing_beyond_the_baseline():
     words = text(make_group("flat"))
-    assert "within noise of the majority-class baseline" in words
+    assert "within the sampling noise of the baseline above" in words
     assert "overfits" not in words and "under-trained" not in words
 
 
@@ -202,7 +202,7 @@ def test_selection_answer_names_rule_run_and_rejections():
 
 def test_hinge_answer_states_the_ceiling_of_plain_accuracy():
     words = concepts.answer_hinge(BASELINES, {"test": {"Mel": 0.42, "Nev": 0.58}})
-    assert "at most the share of Nev images (here the majority-class baseline)" in words
+    assert "at most the share of Nev images (here the baseline above)" in words
     assert "sign" in words
 
 

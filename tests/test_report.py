@@ -161,6 +161,11 @@ def test_every_task_is_answered_from_the_crafted_numbers(lab):
     for task_id in plan["tasks"]:
         assert f'id="task-{task_id}"' in html
         assert "<p" in answer_of(html, task_id)
+        # the majority-class baseline is said once per section, in the direct answer
+        assert answer_of(html, task_id).count("majority") <= 1, task_id
+        if plan["tasks"][task_id]["kind"] == "train":
+            direct = re.search(r'<p class="direct">([^<]*)', answer_of(html, task_id)).group(1)
+            assert re.search(r"\d+\.\d%", direct), (task_id, direct)
     # 5A: LeNet at lr 1e-5 is under-trained; the verdict says why it cannot decide
     assert "It is under-trained" in answer_of(html, "5A")
     assert "Only partly" in answer_of(html, "5A")
@@ -192,10 +197,15 @@ def test_every_task_is_answered_from_the_crafted_numbers(lab):
     answer_6f = answer_of(html, "6F")
     assert "Keras&#39; binary accuracy" in answer_6f and "60.0%" in answer_6f
     assert "Effect of the loss" in answer_6f and "(from task 6E)" in answer_6f
+    # BCE and hinge losses are on different scales: never compared, accuracies instead
+    effect = answer_6f[answer_6f.index("Effect of the loss"):]
+    effect = effect[:effect.index("</p>")]
+    assert "lowest validation loss" not in effect and "not compared" in effect
+    assert "balanced accuracy" in effect and "ROC AUC" in effect
     # concept tasks: parameter counts, output layer, LeNet against the MLP
     assert "4,194,433 of the model&#39;s 4,213,249 parameters (99.6%)" in answer_of(html, "5E")
     assert "softmax" in section(html, "5G") and "(None, 1)" in answer_of(html, "5G")
-    assert "within noise of the majority-class baseline" in answer_of(html, "5F")
+    assert "within the sampling noise of the baseline above" in answer_of(html, "5F")
     assert "convolutions and" in answer_of(html, "5F")
 
 
