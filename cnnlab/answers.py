@@ -214,8 +214,10 @@ def compare(comparison: Comparison, baselines: dict | None = None,
     if comparison.factors == ["epochs"]:
         head = (
             f"Effect of more epochs: training on from {b.epochs} to {epochs_text(a.epochs)}"
-            f"{where} changes the validation accuracy from {accuracy_text(b)}"
-            f" to {accuracy_text(a)} ({points(difference)}); the train-validation gap is "
+            f"{where} changes the validation accuracy from {percent(b.mean('final_val_accuracy'))}"
+            f" to {percent(a.mean('final_val_accuracy'))} ({points(difference)}; "
+            f"{accuracy_text(b)} and {accuracy_text(a)} with their intervals); the "
+            "train-validation gap is "
             f"{gap_text(a)} against {gap_text(b)}."
         )
     else:

@@ -241,6 +241,22 @@ def test_a_tiny_lab_of_one_epoch_tasks_renders_with_figures(tmp_path, monkeypatc
     assert 'src="data:image/png;base64,' in section(html, "5A")
 
 
+def test_every_from_x_to_y_of_an_answer_is_a_value_of_its_tables(lab):
+    root, plan, _ = lab
+    html = render(root, plan)
+    checked = 0
+    for task_id in plan["tasks"]:
+        part = section(html, task_id)
+        answer = answer_of(html, task_id)
+        tables = " ".join(re.findall(r"<table.*?</table>", part, flags=re.DOTALL))
+        cells = set(re.findall(r"-?\d+(?:\.\d+)?%?", tables))
+        for start, end in re.findall(r"from (-?\d+(?:\.\d+)?%?) to (-?\d+(?:\.\d+)?%?)",
+                                     answer):
+            assert start in cells and end in cells, (task_id, start, end)
+            checked += 1
+    assert checked >= 3  # 5B's, 6B's and 6C's epochs at least
+
+
 def test_parameters_that_differ_are_highlighted(lab):
     root, plan, _ = lab
     part = section(render(root, plan), "6D")
