@@ -96,10 +96,16 @@ def describe_group(
         )
     if diagnostics.no_better_than_baseline(group.mean("final_val_accuracy"), baselines["test"],
                                            thresholds, n_test=group.runs[0].n_test):
-        sentences.append(
-            "Its validation accuracy is within the sampling noise of the baseline above: "
-            "it has learned nothing that generalises."
-        )
+        auc = float(np.mean([run.clinical("final").auc for run in group.runs]))
+        if auc >= RANKS_WELL:
+            sentences.append(
+                "Its validation accuracy is within the sampling noise of the baseline above, "
+                f"though its ROC AUC of {number(auc)} shows that its scores do rank melanomas "
+                "above nevi more often than not: its decision threshold, not its ranking, is "
+                "what fails.")
+        else:
+            sentences.append("Its validation accuracy is within the sampling noise of the "
+                             "baseline above: it has learned nothing that generalises.")
     overfit = [run for run in group.runs if run.diagnosis.overfitting]
     if overfit:
         onset = overfit[0].diagnosis.overfitting
@@ -140,6 +146,7 @@ def describe_group(
 
 
 FEW_MELANOMAS = 0.5  # a sensitivity below this finds fewer than half of the melanomas
+RANKS_WELL = 0.65  # a ROC AUC from which a model's scores separate the classes usefully
 
 
 def clinical_sentences(group: Group) -> list[str]:

@@ -298,3 +298,20 @@ def test_validation_accuracy_carries_its_wilson_interval():
 ])
 def test_set_ups_are_named_as_a_student_names_them(params, differs, expected):
     assert formatting.setup_label(params, differs, 200) == expected
+
+
+def test_a_model_at_the_baseline_whose_scores_rank_well_is_told_apart_from_one_that_learned_nothing():
+    flat = make_group("flat", "MLP", all_nev=True)
+    words = text(flat)
+    assert "within the sampling noise of the baseline above" in words
+    auc = flat.runs[0].clinical("final").auc
+    expected = ("its decision threshold, not its ranking" if auc >= answers.RANKS_WELL
+                else "it has learned nothing that generalises")
+    assert expected in words
+
+
+def test_few_melanomas_over_seeds_are_said_as_means():
+    group = make_group("flat", "MLP", seeds=3, all_nev=True)
+    direct = " ".join(direct_answers.direct_answer([group], [], BASELINES))
+    assert "Few melanomas found, whatever the accuracy: MLP finds 0.0% of the melanomas" in direct
+    assert "means over 3 seeds" in direct
