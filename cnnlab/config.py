@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,11 +38,12 @@ def _schema() -> dict:
 
 
 def load_config(path: str | Path) -> dict:
-    """Read a config file and check it; the returned dict is what Snakemake would see."""
+    """Read a config file and check it (a key given twice included); the returned dict is
+    what Snakemake would see."""
     path = Path(path)
     try:
         with open(path, encoding="utf-8") as handle:
-            config = yaml.safe_load(handle)
+            config = yaml.load(handle, Loader=_UniqueKeyLoader)
     except FileNotFoundError:
         raise CnnlabError(f"{path}: config file not found.") from None
     except yaml.YAMLError as error:
@@ -49,12 +52,53 @@ def load_config(path: str | Path) -> dict:
 
 
 def read_config_files(*paths: str | Path) -> dict:
-    """The first file updated by each later one, key by key, as `--configfile` does."""
+    """The first file updated by each later one, key by key, as `--configfile` does; a key
+    given twice in one file is an error, as in the workflow."""
     config: dict = {}
     for path in paths:
         with open(path, encoding="utf-8") as handle:
-            update_config(config, yaml.safe_load(handle) or {})
+            update_config(config, yaml.load(handle, Loader=_UniqueKeyLoader) or {})
     return config
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error:
+    PyYAML, and so Snakemake, keeps the last value silently."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # a key of this mapping may override one merged in by <<
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    seen = first_line.get(key)
+                except TypeError:  # an unhashable key: SafeLoader's own error follows
+                    continue
+                if seen is not None:
+                    lines = f"line {line}" if seen == line else f"lines {seen} and {line}"
+                    raise CnnlabError(
+                        f"{self.name}: key {key!r} is given twice in one mapping, at {lines}: "
+                        "keep one (YAML would keep the last silently)."
+                    )
+                first_line[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def check_unique_keys(*paths: str | Path) -> None:
+    """Raise CnnlabError naming the file, the key and both lines of the first key given
+    twice in one mapping of these YAML files; read again for it, because Snakemake has
+    loaded them already, keeping the last of each."""
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                yaml.load(handle, Loader=_UniqueKeyLoader)
+        except FileNotFoundError:
+            raise CnnlabError(f"{path}: config file not found.") from None
+        except yaml.YAMLError as error:
+            raise CnnlabError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
 
 
 def update_config(config: dict, override: dict) -> None:
@@ -75,9 +119,12 @@ def checked_config(config: Any, source: str = "config") -> dict:
     if not isinstance(config, dict):
         raise CnnlabError(f"{source}: the config must be a mapping of keys, not {type(config).__name__}.")
     schema = _schema()
+    _check_finite(config, source, [])
     _check_against_schema(config, schema, source)
     _check_sweep_values(config, schema, source)
+    _check_names(config, source)
     _check_references(config, source)
+    _check_pinned(config, source)
     return config
 
 
@@ -145,6 +192,10 @@ def _describe(error: jsonschema.ValidationError) -> tuple[list, str]:
         return path, f"{error.instance!r} must be at most {value}."
     if validator == "type":
         return path, f"{error.instance!r} has the wrong type: expected {value}."
+    if validator == "maxLength":
+        shown = error.instance if len(error.instance) <= 24 else error.instance[:20] + "..."
+        return path, (f"{shown!r} is too long: at most {value} characters, not "
+                      f"{len(error.instance)}: choose a shorter name.")
     if validator == "pattern" or validator == "propertyNames":
         return path, f"{error.instance!r} is not a valid name (letters, digits, '_', '-' and '.')."
     if validator in ("minItems", "maxItems") and error.schema.get("minItems") == error.schema.get(
@@ -259,3 +310,59 @@ def _check_references(config: dict, source: str) -> None:
                 raise CnnlabError(f"{source}: tasks.{task_id}.like: circular reference {chain}.")
             seen.append(current)
             current = tasks[current].get("like")
+
+
+def _check_finite(value: Any, source: str, where: list) -> None:
+    """YAML's .inf and .nan are floats, so a schema's minimum lets .inf and every bound
+    lets .nan through (each comparison with NaN is false); a run id cannot spell them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        spelled = ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+        raise CnnlabError(
+            f"{source}: {key_path(where)}: {spelled} is not a finite number: give a finite value."
+        )
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, source, [*where, key])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_finite(item, source, [*where, index])
+
+
+# Snakemake refuses a wildcard value that ends in one part repeated 20 times or more
+# (PeriodicWildcardError, snakemake.io.PeriodicityDetector): a name like that is refused here
+_PERIODIC = re.compile(r"(.+)\1{19,}$")
+
+
+def _check_names(config: dict, source: str) -> None:
+    for section in ("datasets", "tasks"):
+        for name in config[section]:
+            repeated = _PERIODIC.search(name)
+            if repeated:
+                raise CnnlabError(
+                    f"{source}: {section}: {name!r} ends in {repeated.group(1)!r} repeated "
+                    f"{len(repeated.group(0)) // len(repeated.group(1))} times, which Snakemake "
+                    "takes for a runaway file name: choose another name."
+                )
+
+
+def _check_pinned(config: dict, source: str) -> None:
+    """A pinned optimum stands for the selection: it gives what copy takes, nothing else
+    (a key copy does not take would be dropped silently); the schema checked each value."""
+    for task_id, task in config["tasks"].items():
+        optimum = task.get("optimum")
+        if not optimum or not optimum["pinned"]:
+            continue
+        pinned, copied = optimum["pinned"], optimum["copy"]
+        where = f"{source}: tasks.{task_id}.optimum.pinned"
+        extra = [name for name in pinned if name not in copied]
+        if extra:
+            raise CnnlabError(
+                f"{where}.{extra[0]}: copy does not take {extra[0]!r} ({', '.join(copied)}): "
+                f"add it to tasks.{task_id}.optimum.copy or remove it from pinned."
+            )
+        missing = [name for name in copied if name not in pinned]
+        if missing:
+            raise CnnlabError(
+                f"{where}: lacks {', '.join(missing)}; a pinned optimum gives every parameter "
+                f"in copy ({', '.join(copied)})."
+            )

@@ -6,16 +6,22 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from cnnlab import layout
-from cnnlab.config import checked_config
+from cnnlab.config import check_unique_keys, checked_config
 from cnnlab.cost import estimated_seconds
 from cnnlab.errors import CnnlabError
 from cnnlab.grid import plan_lab
 from cnnlab.selection import read_optima
 
 try:
+    # workflow.configfiles lists the command line's files first and the Snakefile's own
+    # (config.yaml) after them, though config.yaml applies first: name them in that order
+    given = list(workflow.overwrite_configfiles)
+    config_files = [*workflow.configfiles[len(given):], *given]
+    # Snakemake has loaded them already, keeping the last of a key given twice
+    check_unique_keys(*config_files)
     # one check, first: one line that names the key, instead of a schema dump; it fills in
     # the schema's defaults in place, so everything below reads them from `config`
-    checked_config(config, source=" + ".join(str(f) for f in reversed(workflow.configfiles)))
+    checked_config(config, source=" + ".join(str(f) for f in config_files))
     PLAN = plan_lab(config)
 except CnnlabError as error:
     sys.exit(f"cnnlab: {error}")

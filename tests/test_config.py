@@ -5,8 +5,16 @@ import copy
 
 import pytest
 
-from cnnlab.config import check_config, checked_config, checked_dataset, dataset_defaults
+from cnnlab.config import (
+    check_config,
+    check_unique_keys,
+    checked_config,
+    checked_dataset,
+    dataset_defaults,
+    read_config_files,
+)
 from cnnlab.errors import CnnlabError
+from tests.conftest import PROJECT_ROOT
 
 
 def test_the_project_configs_are_valid(default_config, small_config):
@@ -63,6 +71,18 @@ def test_checked_dataset_fills_a_copy_and_names_the_entry():
 
 
 NEV = {"name": "Nev", "label": 1}
+INF, NAN = float("inf"), float("nan")
+
+
+def pin(config, **keys):
+    """Pin 6E's optimum (batch_size, lr, n_base) with these keys changed; return the pin."""
+    pinned = {"batch_size": 8, "lr": 1.0e-5, "n_base": 8, **keys}
+    config["tasks"]["6E"]["optimum"]["pinned"] = pinned
+    return pinned
+
+
+def add_task(config, task_id):
+    config["tasks"][task_id] = {"title": "t", "question": "q", "like": "5A"}
 
 
 def folder(config, **keys):
@@ -119,6 +139,35 @@ CASES = [
     ("synthetic image_size 12", lambda c: c["datasets"]["synthetic"].update(image_size=12), "datasets.synthetic.image_size: 12 must be at least 16"),
     ("ambiguous_fraction 0.5", lambda c: c["datasets"]["synthetic"].update(ambiguous_fraction=0.5), "datasets.synthetic.ambiguous_fraction: 0.5 must be less than 0.5"),
     ("n_train 1", lambda c: c["datasets"]["synthetic"].update(n_train=1), "datasets.synthetic.n_train: 1 must be at least 4"),
+    ("synthetic image_size 8", lambda c: c["datasets"]["synthetic"].update(image_size=8), "datasets.synthetic.image_size: 8 must be at least 16"),
+    ("synthetic image_size 15", lambda c: c["datasets"]["synthetic"].update(image_size=15), "datasets.synthetic.image_size: 15 must be at least 16"),
+    # a pinned optimum passes the checks of a run's parameters, and gives only what copy takes
+    ("pinned lr -1", lambda c: pin(c, lr=-1), "tasks.6E.optimum.pinned.lr: -1 must be greater than 0"),
+    ("pinned n_base 0", lambda c: pin(c, n_base=0), "tasks.6E.optimum.pinned.n_base: 0 must be at least 1"),
+    ("pinned batch size a word", lambda c: pin(c, batch_size="eight"), "tasks.6E.optimum.pinned.batch_size: 'eight' has the wrong type: expected integer"),
+    ("pinned unknown key", lambda c: pin(c, nbase=8), "tasks.6E.optimum.pinned.nbase: unknown key 'nbase': check its spelling. Allowed here: batch_size, dense, dropout, loss, lr, model, n_base, optimizer."),
+    ("pinned epochs", lambda c: pin(c, epochs=20), "tasks.6E.optimum.pinned.epochs: unknown key 'epochs'"),
+    ("pinned key copy does not take", lambda c: pin(c, dropout=0.2), "tasks.6E.optimum.pinned.dropout: copy does not take 'dropout' (batch_size, lr, n_base): add it to tasks.6E.optimum.copy or remove it from pinned."),
+    ("pinned lacks a copied key", lambda c: pin(c).pop("n_base"), "tasks.6E.optimum.pinned: lacks n_base; a pinned optimum gives every parameter in copy"),
+    ("pinned not a mapping", lambda c: c["tasks"]["6E"]["optimum"].update(pinned=8), "tasks.6E.optimum.pinned: 8 has the wrong type"),
+    # every number finite: a schema bound lets .inf or .nan through, and a run id cannot spell them
+    ("lr .inf", lambda c: c["tasks"]["5A"]["runs"][0].update(lr=INF), "tasks.5A.runs[0].lr: .inf is not a finite number: give a finite value."),
+    ("lr .nan", lambda c: c["tasks"]["5A"]["runs"][0].update(lr=NAN), "tasks.5A.runs[0].lr: .nan is not a finite number"),
+    ("dropout .nan", lambda c: c["defaults"].update(dropout=NAN), "defaults.dropout: .nan is not a finite number"),
+    ("swept lr -.inf", lambda c: c["tasks"]["6E"]["sweep"].update(lr=[1e-4, -INF]), "tasks.6E.sweep.lr[1]: -.inf is not a finite number"),
+    ("max_gap .nan", lambda c: c["tasks"]["6E"]["optimum"].update(max_gap=NAN), "tasks.6E.optimum.max_gap: .nan is not a finite number"),
+    ("mel_fraction .nan", lambda c: c["datasets"]["synthetic"].update(mel_fraction=NAN), "datasets.synthetic.mel_fraction: .nan is not a finite number"),
+    ("pinned lr .inf", lambda c: pin(c, lr=INF), "tasks.6E.optimum.pinned.lr: .inf is not a finite number"),
+    # what becomes a file name or a wildcard value is bounded (File name too long, PeriodicWildcardError)
+    ("task id of 41 characters", lambda c: add_task(c, "5" + "AB" * 20), "tasks: '5ABABABABABABABABABA...' is too long: at most 40 characters, not 41: choose a shorter name."),
+    ("task id of 301 characters", lambda c: add_task(c, "T" + "x1" * 150), "tasks: 'Tx1x1x1x1x1x1x1x1x1x...' is too long: at most 40 characters, not 301"),
+    ("task id of 300 repeated letters", lambda c: add_task(c, "x" * 300), "is too long: at most 40 characters, not 300"),
+    ("task id ending in a letter 20 times", lambda c: add_task(c, "7" + "a" * 20), "tasks: '7aaaaaaaaaaaaaaaaaaaa' ends in 'a' repeated 20 times, which Snakemake takes for a runaway file name: choose another name."),
+    ("data set name of 41 characters", lambda c: c["datasets"].update({"d" * 41: {"kind": "synthetic"}}), "datasets: 'dddddddddddddddddddd...' is too long: at most 40 characters, not 41"),
+    ("data set name repeating", lambda c: c["datasets"].update({"ab" * 20: {"kind": "synthetic"}}), "datasets: 'abababababababababababababababababababab' ends in 'ab' repeated 20 times"),
+    ("epochs 10**20", lambda c: c["tasks"]["5A"]["runs"][0].update(epochs=10**20), "tasks.5A.runs[0].epochs: 100000000000000000000 must be at most 100000."),
+    ("swept epochs 100001", lambda c: c["tasks"]["6E"]["sweep"].update(epochs=[100001]), "tasks.6E.sweep.epochs[0]: 100001 must be at most 100000."),
+    ("seed 2**32", lambda c: c.update(seeds=[1, 2**32]), "seeds[1]: 4294967296 must be at most 4294967295."),
 ]
 
 
@@ -130,3 +179,55 @@ def test_bad_config_names_the_key(default_config, edit, expected):
     assert message.startswith("config.yaml: ")
     assert expected in message
     assert "\n" not in message
+
+
+def test_a_pinned_optimum_of_the_copied_keys_passes(default_config):
+    pin(default_config, lr=1.0e-4)
+    assert checked_config(default_config)["tasks"]["6E"]["optimum"]["pinned"] == {
+        "batch_size": 8, "lr": 1.0e-4, "n_base": 8}
+    default_config["tasks"]["6E"]["optimum"]["copy"].append("dropout")
+    pin(default_config, dropout=0.25)
+    check_config(default_config)
+
+
+def test_synthetic_image_size_16_is_the_smallest_that_passes(default_config):
+    default_config["datasets"]["synthetic"]["image_size"] = 16
+    check_config(default_config)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("defaults:\n  lr: 1.0e-5\n  epochs: 20\n  lr: 1.0e-4\n", "key 'lr' is given twice in one mapping, at lines 2 and 4"),
+        ("tasks:\n  5A:\n    title: a\n  5B: {title: b}\n  5A:\n    title: c\n", "key '5A' is given twice in one mapping, at lines 2 and 5"),
+        ("defaults: {lr: 1.0e-5, lr: 1.0e-4}\n", "key 'lr' is given twice in one mapping, at line 1"),
+        ("runs:\n  - {lr: 1, seed: 2}\n  - {lr: 1, lr: 2}\n", "key 'lr' is given twice in one mapping, at line 3"),
+    ],
+    ids=["defaults", "task", "one-line", "in-a-list"],
+)
+def test_a_key_given_twice_names_the_file_the_key_and_both_lines(tmp_path, text, expected):
+    path = tmp_path / "override.yaml"
+    path.write_text(text)
+    with pytest.raises(CnnlabError) as raised:
+        check_unique_keys(path)
+    assert str(raised.value) == f"{path}: {expected}: keep one (YAML would keep the last silently)."
+    with pytest.raises(CnnlabError, match="given twice"):
+        read_config_files(path)  # the tests' and the benchmark's reader refuses it too
+
+
+def test_keys_given_once_pass_the_duplicate_check(tmp_path):
+    check_unique_keys(PROJECT_ROOT / "config.yaml", PROJECT_ROOT / "tests" / "configs" / "small.yaml")
+    # the same key in different mappings, and a key overriding one merged in by <<, are fine
+    path = tmp_path / "ok.yaml"
+    path.write_text("base: &base {lr: 1, epochs: 2}\na: {lr: 1}\nb: {lr: 1}\nc:\n  <<: *base\n  lr: 3\n")
+    check_unique_keys(path)
+    assert read_config_files(path)["c"] == {"lr": 3, "epochs": 2}
+
+
+def test_the_duplicate_check_names_a_missing_or_broken_file(tmp_path):
+    with pytest.raises(CnnlabError, match=r"missing\.yaml: config file not found\.$"):
+        check_unique_keys(tmp_path / "missing.yaml")
+    (tmp_path / "broken.yaml").write_text("a: [1\n")
+    with pytest.raises(CnnlabError, match=r"broken\.yaml: not valid YAML: ") as raised:
+        check_unique_keys(tmp_path / "broken.yaml")
+    assert "\n" not in str(raised.value)
