@@ -1,0 +1,40 @@
+"""A bad override file stops the real `snakemake -n` with one line before it plans a job.
+
+The two checks here need Snakemake's own loading: it has read the files (keeping the last
+of a key given twice) and lists them in workflow.configfiles before rules/common.smk runs.
+"""
+
+import pytest
+
+from cnnlab.layout import copy_workflow
+from tests.workflow_helpers import SMALL_CONFIG, run_snakemake
+
+pytestmark = pytest.mark.workflow
+
+
+def dry_run(workdir, override: str):
+    (workdir / "bad.yaml").write_text(override)
+    result = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", SMALL_CONFIG, "bad.yaml",
+                           timeout=120)
+    assert result.returncode == 1, result.stdout
+    assert "Traceback" not in result.stdout
+    assert "Job stats" not in result.stdout  # stopped before planning any job
+    assert not (workdir / "results").exists()
+    return [line for line in result.stdout.splitlines() if line.startswith("cnnlab: ")]
+
+
+def test_a_key_given_twice_in_an_override_is_named_with_both_lines(tmp_path):
+    workdir = copy_workflow(tmp_path / "lab")
+    lines = dry_run(workdir, "defaults:\n  lr: 1.0e-5\n  batch_size: 8\n  lr: 1.0e-4\n")
+    # Snakemake passes the command line's config files on as absolute paths
+    expected = (f"cnnlab: {workdir / 'bad.yaml'}: key 'lr' is given twice in one mapping, "
+                "at lines 2 and 4: keep one (YAML would keep the last silently).")
+    assert lines == [expected]
+
+
+def test_the_message_names_the_config_files_in_the_order_they_apply(tmp_path):
+    workdir = copy_workflow(tmp_path / "lab")
+    lines = dry_run(workdir, "tasks: {5A: {runs: [{lr: .inf}]}}\n")
+    expected = (f"cnnlab: config.yaml + {workdir / SMALL_CONFIG} + {workdir / 'bad.yaml'}: "
+                "tasks.5A.runs[0].lr: .inf is not a finite number: give a finite value.")
+    assert lines == [expected]
