@@ -17,10 +17,10 @@ import pandas as pd
 from cnnlab import diagnostics, statistics
 from cnnlab.diagnostics import Diagnosis, Spread
 from cnnlab.errors import CnnlabError
-from cnnlab.files import Predictions, read_predictions, read_record, read_summary
+from cnnlab.files import Predictions, read_summary
 from cnnlab.formatting import setup_label
 from cnnlab.grid import Entry, Plan
-from cnnlab.history import read_history
+from cnnlab.history import TrainingOutputs, checked_training
 
 
 @dataclass
@@ -118,34 +118,26 @@ class Results:
 
     def __init__(self, root: str | Path = "."):
         self.root = Path(root)
-        self._histories: dict[str, pd.DataFrame] = {}
-        self._records: dict[str, dict] = {}
+        self._outputs: dict[str, TrainingOutputs] = {}
         self._summaries: dict[str, list[dict]] = {}
-        self._predictions: dict[str, Predictions] = {}
+
+    def outputs(self, training: str) -> TrainingOutputs:
+        """History, record and predictions of a training, checked to agree (one message
+        with the command that redoes the training if they do not)."""
+        if training not in self._outputs:
+            outputs = checked_training(training, root=self.root)
+            diagnostics.check_history(outputs.history, str(self.root / training / "history.csv"))
+            self._outputs[training] = outputs
+        return self._outputs[training]
 
     def history(self, training: str) -> pd.DataFrame:
-        if training not in self._histories:
-            path = self.root / training / "history.csv"
-            try:
-                history = read_history(path)
-            except FileNotFoundError:
-                raise CnnlabError(f"{path}: missing; run the workflow to train it.") from None
-            except (ValueError, pd.errors.ParserError) as error:
-                raise CnnlabError(f"{path}: unreadable history ({error}); delete the training "
-                                  "folder and run the workflow again.") from None
-            self._histories[training] = diagnostics.check_history(history, str(path))
-        return self._histories[training]
+        return self.outputs(training).history
 
     def record(self, training: str) -> dict:
-        if training not in self._records:
-            self._records[training] = read_record(self.root / training / "record.json")
-        return self._records[training]
+        return self.outputs(training).record
 
     def predictions(self, training: str) -> Predictions:
-        if training not in self._predictions:
-            self._predictions[training] = read_predictions(self.root / training /
-                                                           "predictions.npz")
-        return self._predictions[training]
+        return self.outputs(training).predictions
 
     def summary(self, training: str) -> list[dict]:
         if training not in self._summaries:

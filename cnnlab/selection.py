@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from cnnlab.errors import CnnlabError
-from cnnlab.files import read_predictions, read_selection, write_selection
+from cnnlab.files import Predictions, read_predictions, read_selection, write_selection
 from cnnlab.grid import Plan, RunSpec, Training, format_number
-from cnnlab.history import read_history
+from cnnlab.history import checked_training, read_history
 
 _CONDITION = ("whose train - validation accuracy gap there is at most {max_gap:g} and whose "
               "validation loss has not turned upwards by then (not overfitted)")
@@ -153,9 +153,10 @@ class Judged:
                 "final_sensitivity": float(clinical.sensitivity)}
 
 
-def judged_predictions(training: Training, epoch: int) -> Judged:
+def judged_predictions(training: Training, epoch: int,
+                       predictions: Predictions | None = None) -> Judged:
     path = predictions_npz(training)
-    predictions = read_predictions(path)
+    predictions = read_predictions(path) if predictions is None else predictions
     if not 1 <= epoch <= predictions.epochs:
         raise CnnlabError(f"{path}: the predictions hold epochs 1-{predictions.epochs}, but "
                           f"{training.history_csv} reaches epoch {epoch}; delete the training "
@@ -199,13 +200,17 @@ def candidate_rows(plan: Plan, task_id: str, max_gap: float
     rows, judged = [], {}
     for candidate in candidates(plan, task_id):
         training, run = candidate.training, candidate.spec.run_id
-        whole = read_prefix(training.history_csv, training.epochs)
+        # never select from a damaged training: its files are checked to agree first. Its
+        # record is checked where there is one: every training of the workflow writes one
+        # (its absence reruns the training), a selection outside it may have none
+        outputs = checked_training(training.directory, training.epochs, require_record=False)
+        whole = outputs.history[outputs.history["epoch"] <= training.epochs]
         # at the target epoch where the training reaches it, else where it ends
         history = whole[whole["epoch"] <= min(goal.epochs, training.epochs)]
         final = history.iloc[-1]
         judged_epoch = int(final["epoch"])
         finite = all(math.isfinite(final[c]) for c in ("loss", "val_loss"))
-        judged[run] = judged_predictions(training, judged_epoch)
+        judged[run] = judged_predictions(training, judged_epoch, outputs.predictions)
         onset = overfitting_epoch(history, int(judged[run].labels.size))
         gap = float(final["accuracy"] - final["val_accuracy"])
         listed_task, listed_epochs = candidate.listed_as(goal.epochs)

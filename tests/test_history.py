@@ -1,12 +1,16 @@
 """cnnlab.history: history.csv round-trips exactly and is written atomically."""
 
+import json
 import math
 
 import numpy as np
 import pytest
 
+from cnnlab.errors import CnnlabError
+from cnnlab.files import write_predictions, write_record
 from cnnlab.history import (
     HISTORY_COLUMNS,
+    checked_training,
     format_float,
     read_history,
     write_history_csv,
@@ -93,3 +97,113 @@ def test_read_history_names_unexpected_columns(tmp_path):
     path.write_text("epoch,loss,acc\n1,0.5,0.5\n")
     with pytest.raises(ValueError, match="expected columns"):
         read_history(path)
+
+
+# -- checked_training: a training's outputs, checked to agree ------------------------------
+
+TRAINING = "results/runs/tiny/run-a/e3"
+REDO = f"`rm -r {TRAINING} && snakemake --cores 4`"
+
+
+def write_training(root, epochs=3, status="completed", rows=None, prediction_epochs=None):
+    """A training folder as cnnlab.training writes it: predictions, record, history."""
+    rows = epochs if rows is None else rows
+    folder = root / TRAINING
+    write_predictions(folder / "predictions.npz", np.array([0, 1, 1], dtype=np.int8),
+                      np.full((rows if prediction_epochs is None else prediction_epochs, 3), 0.5))
+    write_record(folder / "record.json", {
+        "run_id": "run-a", "status": status, "diverged_reason": None, "epochs_trained": rows,
+        "resumed_from_epoch": 0, "wall_seconds": 1.0, "peak_memory_mb": 1.0, "device": {},
+        "threads": 1, "versions": {}, "params": {}})
+    write_history_csv(awkward_rows()[:rows], folder / "history.csv")
+    return folder
+
+
+def failure(root, **options) -> str:
+    with pytest.raises(CnnlabError) as error:
+        checked_training(TRAINING, root=root, **options)
+    return str(error.value)
+
+
+def test_a_whole_training_is_read_as_written(tmp_path):
+    folder = write_training(tmp_path)
+    outputs = checked_training(TRAINING, root=tmp_path)
+    assert outputs.history.equals(read_history(folder / "history.csv"))
+    assert outputs.record["epochs_trained"] == 3 and outputs.predictions.epochs == 3
+    assert checked_training(TRAINING, 3, root=tmp_path).history.equals(outputs.history)
+
+
+@pytest.mark.parametrize("cut", [1, 5, 12])
+def test_a_history_cut_mid_row_names_the_file_and_the_command_that_redoes_it(tmp_path, cut):
+    folder = write_training(tmp_path)
+    text = (folder / "history.csv").read_text()
+    (folder / "history.csv").write_text(text[:-cut])
+    message = failure(tmp_path)
+    assert message.startswith(f"{folder / 'history.csv'}: its last row (")
+    assert "is cut off" in message and REDO in message
+    assert "with the same options as before" in message
+
+
+def test_a_history_cut_at_a_row_boundary_disagrees_with_its_record(tmp_path):
+    folder = write_training(tmp_path)
+    lines = (folder / "history.csv").read_text().splitlines(keepends=True)
+    (folder / "history.csv").write_text("".join(lines[:-1]))
+    message = failure(tmp_path)
+    assert message.startswith(f"{folder / 'history.csv'}: has 2 epochs, its record.json says 3")
+    assert REDO in message
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("epoch,loss\n1,0.5\n", "expected columns"),
+    ("epoch,loss,accuracy,val_loss,val_accuracy,seconds\n", "has no epochs"),
+    ("epoch,loss,accuracy,val_loss,val_accuracy,seconds\n1,0.5,0.5,0.5\n", "row 1 has 4 columns"),
+    ("epoch,loss,accuracy,val_loss,val_accuracy,seconds\n2,0.5,0.5,0.5,0.5,1\n",
+     "row 1 is numbered '2'"),
+    ("epoch,loss,accuracy,val_loss,val_accuracy,seconds\n1,0.5,x,0.5,0.5,1\n",
+     "epoch 1's accuracy 'x' is not a number"),
+])
+def test_a_damaged_history_is_one_message(tmp_path, text, problem):
+    folder = write_training(tmp_path)
+    (folder / "history.csv").write_text(text)
+    message = failure(tmp_path)
+    assert message.startswith(f"{folder / 'history.csv'}: {problem}") and REDO in message
+
+
+def test_a_truncated_record_names_itself_and_the_command(tmp_path):
+    folder = write_training(tmp_path)
+    text = (folder / "record.json").read_text()
+    (folder / "record.json").write_text(text[: len(text) // 2])
+    message = failure(tmp_path)
+    assert message.startswith(f"{folder / 'record.json'}: the training record is not valid JSON")
+    assert message.endswith(f"; to train it again, run {REDO} in the workflow's folder, with "
+                            "the same options as before (--configfile ...).")
+    assert "delete it" not in message  # the record alone: Snakemake would keep the history
+
+
+def test_a_record_of_another_run_or_predictions_of_other_epochs_are_refused(tmp_path):
+    folder = write_training(tmp_path, prediction_epochs=2)
+    assert failure(tmp_path).startswith(
+        f"{folder / 'predictions.npz'}: holds the outputs of 2 epochs, the history 3")
+    write_training(tmp_path)
+    record = json.loads((folder / "record.json").read_text())
+    (folder / "record.json").write_text(json.dumps(dict(record, run_id="run-b")))
+    assert failure(tmp_path).startswith(f"{folder / 'record.json'}: is the record of run 'run-b'")
+
+
+def test_fewer_epochs_than_asked_only_when_the_record_says_diverged(tmp_path):
+    write_training(tmp_path, rows=2, status="diverged")
+    assert len(checked_training(TRAINING, root=tmp_path).history) == 2
+    folder = write_training(tmp_path, rows=2)
+    assert failure(tmp_path).startswith(
+        f"{folder / 'history.csv'}: has 2 epochs of a completed training of 3")
+
+
+def test_without_a_required_record_the_history_and_predictions_are_still_checked(tmp_path):
+    folder = write_training(tmp_path)
+    (folder / "record.json").unlink()
+    assert "the training record is missing" in failure(tmp_path)
+    assert len(checked_training(TRAINING, root=tmp_path, require_record=False).history) == 3
+    (folder / "history.csv").write_text((folder / "history.csv").read_text()[:-3])
+    assert "is cut off" in failure(tmp_path, require_record=False)
+    (folder / "history.csv").unlink()
+    assert failure(tmp_path) == f"{folder / 'history.csv'}: missing; run the workflow to train it."
