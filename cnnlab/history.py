@@ -22,6 +22,7 @@ import pandas as pd
 
 from cnnlab.errors import CnnlabError
 from cnnlab.files import Predictions, atomic_open, read_predictions, read_record
+from cnnlab.layout import REPORT_HTML
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 METRIC_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy")
@@ -87,8 +88,11 @@ def read_history(path: str | os.PathLike) -> pd.DataFrame:
 # its own: every reader checks a training's files against each other here, and a
 # mismatch names the command that redoes the training. The resume state lives outside
 # the outputs (results/state), so removing the folder retrains from where the state is.
+# The report goes too: a selection that failed on the damage lost its output, and with
+# a 6E.json missing behind an existing report Snakemake finds "nothing to be done" (its
+# checkpoints are looked at again only for a job that has to run).
 
-REDO_COMMAND = "rm -r {directory} && snakemake --cores 4"
+REDO_COMMAND = "rm -rf {directory} {report} && snakemake --cores 4"
 # the endings of cnnlab.files' messages, replaced by the command that redoes the training
 _READER_ADVICE = (
     "delete it and run the workflow again",
@@ -109,7 +113,7 @@ class TrainingOutputs:
 
 def redo_advice(directory: str | os.PathLike) -> str:
     """The sentence that tells how to train the run in ``directory`` again."""
-    command = REDO_COMMAND.format(directory=Path(directory).as_posix())
+    command = REDO_COMMAND.format(directory=Path(directory).as_posix(), report=REPORT_HTML)
     return (f"to train it again, run `{command}` in the workflow's folder, with the same "
             "options as before (--configfile ...)")
 

@@ -5,7 +5,9 @@ Snakemake with more memory and resumes from its last finished epoch; a whole Sna
 SIGKILLed (as a wall-time limit would) is rerun and resumes the same way; either way the
 history equals an uninterrupted run's. A preparation or a report killed half-way leaves
 nothing that passes for done, and a rerun completes them. A run that diverges is
-recorded as such and the rest of the lab and its report still complete.
+recorded as such and the rest of the lab and its report still complete. A finished
+training's file damaged afterwards is refused by every reader, with the command that
+trains it again.
 
 The kills land at a random moment within a window that the test watches for (an epoch
 count, a number of generated images, a running render); the seed is in each message.
@@ -14,8 +16,11 @@ process; these go through snakemake.)
 """
 
 import json
+import os
 import random
 import re
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,7 +29,7 @@ import yaml
 from cnnlab.grid import plan_lab
 from cnnlab.layout import copy_workflow
 from cnnlab.prepare import prepare_dataset
-from cnnlab.selection import read_optima
+from cnnlab.selection import candidate_files, read_optima
 from tests.conftest import merged_config
 from tests.interrupt_helpers import (
     comparable_report_text,
@@ -35,7 +40,7 @@ from tests.interrupt_helpers import (
     start_snakemake,
     wait_until,
 )
-from tests.workflow_helpers import SMALL_CONFIG, job_counts, run_snakemake
+from tests.workflow_helpers import SMALL_CONFIG, SNAKEMAKE, job_counts, run_snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
@@ -256,3 +261,55 @@ def test_a_diverging_run_is_recorded_and_reported_and_the_lab_completes(copy_of_
     assert re.search(r"diverge", section, re.IGNORECASE), (
         "5F's answer does not mention the divergence"
     )
+
+
+def test_a_cut_history_is_refused_with_the_command_that_redoes_its_training(copy_of_small_lab):
+    """A finished 6D training's history.csv cut mid-row (a disk full, a copy broken off):
+    Snakemake retrains nothing whose outputs exist, so the rerun must refuse the file, not
+    select 6E from it, and name the command that trains it again; that command restores
+    the lab exactly (training is deterministic, the state it resumes from is kept)."""
+    workdir = copy_of_small_lab
+    selection_json = workdir / "results/selection/6E.json"
+    plan = plan_lab(merged_config(workdir / SMALL_CONFIG), read_optima({"6E": str(selection_json)}))
+    after_selection = {entry.training.history_csv for task in ("6E", "6F")
+                       for entry in plan.tasks[task].entries}
+    damaged = next(entry.training for entry in plan.tasks["6D"].entries
+                   if entry.training.history_csv not in after_selection)
+    assert damaged.history_csv in candidate_files(plan, "6E")
+    histories = {t.history_csv: (workdir / t.history_csv).read_bytes()
+                 for t in plan.trainings.values()}
+    trained_at = {path: (workdir / path).stat().st_mtime_ns for path in after_selection}
+    selection = selection_json.read_bytes()
+    report = comparable_report_text(workdir / "results/report/index.html")
+    text = histories[damaged.history_csv].decode()
+    last_row = text.rstrip("\n").rsplit("\n", 1)[1]
+    (workdir / damaged.history_csv).write_text(text[: len(text) - 1 - len(last_row) // 2])
+
+    result = run_snakemake(workdir, "--cores", "2", "--configfile", SMALL_CONFIG, timeout=600)
+    assert result.returncode != 0, result.stdout[-5000:]
+    assert f"{damaged.history_csv}: its last row (" in result.stdout, result.stdout[-5000:]
+    assert "Traceback" not in result.stdout
+    assert "KeyError" not in result.stdout and "ParserError" not in result.stdout
+    command = re.search(r"`(rm -rf [^`]+ && snakemake --cores 4)`", result.stdout).group(1)
+    assert command.startswith(f"rm -rf {damaged.directory} ")
+    assert "with the same options as before" in result.stdout
+    # not remade from the cut history (Snakemake removes a failed job's output), and no
+    # training of 6E or 6F redone from a choice made on it
+    assert not selection_json.exists() or selection_json.read_bytes() == selection
+    assert {path: (workdir / path).stat().st_mtime_ns for path in trained_at} == trained_at
+
+    snakemake_dir = str(Path(SNAKEMAKE).parent)
+    fixed = subprocess.run(["bash", "-c", f"{command} --configfile {SMALL_CONFIG}"],
+                           cwd=workdir, capture_output=True, text=True, timeout=900, check=False,
+                           env={**os.environ, "PATH": f"{snakemake_dir}:{os.environ['PATH']}"})
+    assert fixed.returncode == 0, (fixed.stdout + fixed.stderr)[-5000:]
+    assert selection_json.read_bytes() == selection
+    for path, before in histories.items():
+        assert (workdir / path).read_bytes() == before, path
+    # the same numbers; the provenance says the training was resumed, as it was
+    after = comparable_report_text(workdir / "results/report/index.html")
+    resumed = [line for line in after if "resumed from epoch" in line]
+    note = f"{damaged.directory} resumed from epoch {damaged.epochs} of the run's saved state"
+    assert resumed == [note], resumed
+    after = [line for line in after if line not in resumed]
+    assert after == report, first_difference(report, after)

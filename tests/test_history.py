@@ -102,7 +102,7 @@ def test_read_history_names_unexpected_columns(tmp_path):
 # -- checked_training: a training's outputs, checked to agree ------------------------------
 
 TRAINING = "results/runs/tiny/run-a/e3"
-REDO = f"`rm -r {TRAINING} && snakemake --cores 4`"
+REDO = f"`rm -rf {TRAINING} results/report/index.html && snakemake --cores 4`"
 
 
 def write_training(root, epochs=3, status="completed", rows=None, prediction_epochs=None):
