@@ -24,7 +24,7 @@ import pandas as pd
 from cnnlab.errors import CnnlabError
 from cnnlab.files import Predictions, read_predictions, read_selection, write_selection
 from cnnlab.grid import Plan, RunSpec, Training, format_number
-from cnnlab.history import checked_training, read_history
+from cnnlab.history import checked_training
 
 _CONDITION = ("whose train - validation accuracy gap there is at most {max_gap:g} and whose "
               "validation loss has not turned upwards by then (not overfitted)")
@@ -236,13 +236,6 @@ def candidate_rows(plan: Plan, task_id: str, max_gap: float
         })
     return goal, rows, judged
 
-
-def read_prefix(history_csv: str, epochs: int) -> pd.DataFrame:
-    """The first ``epochs`` rows of a history.csv (cnnlab.history)."""
-    history = read_history(history_csv)
-    if history.empty:
-        raise CnnlabError(f"{history_csv}: the history is empty; delete it and run the workflow again.")
-    return history[history["epoch"] <= epochs]
 
 
 def comparable(row: dict, goal: Target) -> bool:
