@@ -1,4 +1,4 @@
-"""Reading and writing a training's history.csv.
+"""Reading and writing a training's history.csv, and checking a training's outputs together.
 
 One row per epoch, epoch counted from 1, with the fixed columns
 ``epoch,loss,accuracy,val_loss,val_accuracy,seconds``. Floats are written with
