@@ -1,4 +1,5 @@
-"""A rough estimate of a training's cost, so the longest trainings start first.
+"""A rough estimate of a training's cost: its time, so the longest trainings start first,
+and its model's memory, so a job asks for what it needs.
 
 Snakemake starts ready jobs in order of priority. Starting the longest first (the LPT
 rule) keeps the cores busy to the end instead of leaving one 200-epoch LeNet running
@@ -59,3 +60,21 @@ def estimated_seconds(spec: RunSpec, epochs: int, image_size: int, n_train: int)
     per_image = 3 * macs / MACS_PER_SECOND + activations * SECONDS_PER_ACTIVATION
     per_step = weights * SECONDS_PER_WEIGHT_UPDATE + SECONDS_PER_STEP
     return epochs * (n_train * per_image + steps * per_step)
+
+
+BYTES_PER_FLOAT = 4
+# a weight is held four times while training: itself, its gradient and Adam's two moments
+COPIES_PER_WEIGHT = 4
+# a convolution's output values are held for the backward pass, and their gradients
+COPIES_PER_ACTIVATION = 2
+
+
+def estimated_model_mb(spec: RunSpec, image_size: int) -> float:
+    """The memory a training's model needs beyond TensorFlow's own and the arrays: its
+    weights with their gradients and optimizer state, and one batch's activations. LeNet's
+    first dense layer grows with the square of the image's side: at 1024 x 1024 it holds a
+    billion weights."""
+    _, activations, weights = _layers(spec, image_size)
+    floats = (COPIES_PER_WEIGHT * weights
+              + COPIES_PER_ACTIVATION * activations * spec.batch_size)
+    return floats * BYTES_PER_FLOAT / 2**20

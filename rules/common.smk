@@ -7,7 +7,7 @@ from snakemake.exceptions import WorkflowError
 
 from cnnlab import layout
 from cnnlab.config import check_unique_keys, checked_config
-from cnnlab.cost import estimated_seconds
+from cnnlab.cost import estimated_model_mb, estimated_seconds
 from cnnlab.errors import CnnlabError
 from cnnlab.grid import plan_lab
 from cnnlab.selection import read_optima
@@ -101,9 +101,12 @@ def training_priority(wildcards):
 
 
 def training_memory_mb(wildcards, input, attempt):
-    """TensorFlow's own ~1 GB plus the arrays (held as NumPy arrays and as tensors);
+    """TensorFlow's own ~1 GB plus the arrays (held as NumPy arrays and as tensors) plus
+    the model (cnnlab.cost: weights, gradients, optimizer state, a batch's activations);
     a retry, after running out of memory or being killed, gets twice, three times..."""
-    return (1500 + 3 * int(input.size_mb)) * attempt
+    model_mb = estimated_model_mb(planned_training(wildcards).spec,
+                                  dataset_image_size(wildcards))
+    return (1500 + 3 * int(input.size_mb) + int(model_mb)) * attempt
 
 
 def training_runtime_minutes(wildcards, input, attempt):

@@ -1,6 +1,6 @@
 """The cost estimate orders trainings longest first."""
 
-from cnnlab.cost import estimated_seconds, forward_macs
+from cnnlab.cost import estimated_model_mb, estimated_seconds, forward_macs
 from cnnlab.grid import RunSpec, plan_lab
 
 
@@ -32,3 +32,13 @@ def test_memory_bound_lenet_outranks_a_shorter_alexnet():
     alexnet = RunSpec.from_params({**base, "model": "alexnet"}, "d", 1)
     ratio = estimated_seconds(lenet, 20, 128, 1000) / estimated_seconds(alexnet, 5, 128, 1000)
     assert 1.4 < ratio < 2.0  # measured 1.7
+
+
+def test_the_model_memory_grows_with_the_image_size():
+    params = {"model": "lenet", "n_base": 32, "dropout": 0, "optimizer": "adam", "lr": 1e-4,
+              "batch_size": 8, "loss": "bce", "threads": 1, "precision": "float32"}
+    spec = RunSpec.from_params(params, "d", 1)
+    # the first dense layer: (size / 4)^2 * 64 features to 64 neurons, held four times
+    dense_mb = (1024 // 4) ** 2 * 64 * 64 * 4 * 4 / 2**20
+    assert estimated_model_mb(spec, 1024) > dense_mb > 4000
+    assert 60 < estimated_model_mb(spec, 128) < 400  # 4.2 million weights and a batch
