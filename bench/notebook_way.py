@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -50,14 +49,9 @@ os.environ.setdefault(
     "KERAS_HOME", str(Path(tempfile.gettempdir()) / f"cnnlab-keras-{os.getuid()}")
 )
 
-from cnnlab.runtime import process_started
+from cnnlab.runtime import peak_memory_mb, process_started
 
 PROCESS_STARTED = process_started()
-
-
-def peak_memory_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 def load_data(arrays_path: Path) -> dict:

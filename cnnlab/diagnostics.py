@@ -20,8 +20,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cnnlab.errors import CnnlabError
-
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 REQUIRED_COLUMNS = ("epoch", *METRICS)
 
@@ -125,26 +123,9 @@ class Diagnosis:
         return asdict(self)
 
 
-def check_history(history: pd.DataFrame, source: str = "history") -> pd.DataFrame:
-    """Raise a CnnlabError naming `source` unless the history has the columns needed."""
-    missing = [column for column in REQUIRED_COLUMNS if column not in history.columns]
-    if missing:
-        raise CnnlabError(
-            f"{source}: lacks the column(s) {', '.join(missing)}; "
-            "delete the training folder and run the workflow again."
-        )
-    if history.empty:
-        raise CnnlabError(f"{source}: has no epochs; delete it and run the workflow again.")
-    return history
-
-
 def prefix(history: pd.DataFrame, epochs: int) -> pd.DataFrame:
     """The first `epochs` epochs of a longer training: what a shorter task shows."""
     return history[history["epoch"] <= epochs].reset_index(drop=True)
-
-
-def _finite(values: pd.Series) -> np.ndarray:
-    return np.isfinite(values.to_numpy(dtype=float))
 
 
 def best_epoch(history: pd.DataFrame) -> int | None:

@@ -152,6 +152,10 @@ class Training:
     def history_csv(self) -> str:
         return f"{self.directory}/history.csv"
 
+    @property
+    def predictions_npz(self) -> str:
+        return f"{self.directory}/predictions.npz"
+
     def job_spec(self) -> dict:
         """What scripts/train.py receives: everything the job needs, as plain data."""
         return {

@@ -86,10 +86,11 @@ REPORT_HTML = "results/report/index.html"
 
 
 def task_inputs(plan, task_id: str) -> list[str]:
-    """The files a task's figure reads: history.csv and record.json of each entry."""
+    """The files a task's figures read: each entry's history, record and predictions (the
+    ROC curves and the clinical view come from the predictions)."""
     return sorted({f"{entry.training.directory}/{name}"
                    for entry in plan.tasks[task_id].entries
-                   for name in ("history.csv", "record.json")})
+                   for name in ("history.csv", "record.json", "predictions.npz")})
 
 
 def report_inputs(plan) -> list[str]:

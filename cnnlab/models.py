@@ -21,16 +21,13 @@ computes in float32, so the loss and the scores are float32.
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
 import keras
 
 from cnnlab.errors import CnnlabError
-from cnnlab.files import atomic_open
-
-SUMMARY_COLUMNS = ("layer", "type", "output_shape", "parameters")
+from cnnlab.files import write_summary
 
 
 def build_model(params: dict, input_shape) -> keras.Model:
@@ -137,10 +134,4 @@ def model_summary_rows(model: keras.Model) -> list[dict]:
 
 def write_summary_csv(model: keras.Model, path: str | os.PathLike) -> Path:
     """Write :func:`model_summary_rows` to ``path`` (columns layer,type,output_shape,parameters)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(path) as stream:
-        writer = csv.DictWriter(stream, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(model_summary_rows(model))
-    return path
+    return write_summary(path, model_summary_rows(model))

@@ -125,9 +125,7 @@ class Results:
         """History, record and predictions of a training, checked to agree (one message
         with the command that redoes the training if they do not)."""
         if training not in self._outputs:
-            outputs = checked_training(training, root=self.root)
-            diagnostics.check_history(outputs.history, str(self.root / training / "history.csv"))
-            self._outputs[training] = outputs
+            self._outputs[training] = checked_training(training, root=self.root)
         return self._outputs[training]
 
     def history(self, training: str) -> pd.DataFrame:

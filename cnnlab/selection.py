@@ -13,7 +13,6 @@ it is judged at (predictions.npz, beside history.csv).
 
 from __future__ import annotations
 
-import inspect
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from cnnlab.errors import CnnlabError
-from cnnlab.files import Predictions, read_predictions, read_selection, write_selection
+from cnnlab.files import Predictions, read_selection, write_selection
 from cnnlab.grid import Plan, RunSpec, Training, format_number
 from cnnlab.history import checked_training
 
@@ -54,12 +53,6 @@ CHOSEN_VALUES = ("final_accuracy", "final_val_accuracy", "final_val_loss", "gap"
 # the copied parameters come with it, the seeds are replicates, the data set is the lab's
 NOT_COMPARED = ("dataset", "seed")
 LEAD_TEST = "exact McNemar"
-PREDICTIONS_FILE = "predictions.npz"
-
-
-def predictions_npz(training: Training) -> str:
-    """A training's predictions.npz (written by cnnlab.training beside history.csv)."""
-    return f"{training.directory}/{PREDICTIONS_FILE}"
 
 
 @dataclass
@@ -100,7 +93,7 @@ def candidate_files(plan: Plan, task_id: str) -> list[str]:
     predictions.npz."""
     return sorted({path for candidate in candidates(plan, task_id)
                    for path in (candidate.training.history_csv,
-                                predictions_npz(candidate.training))})
+                                candidate.training.predictions_npz)})
 
 
 @dataclass(frozen=True)
@@ -153,15 +146,11 @@ class Judged:
                 "final_sensitivity": float(clinical.sensitivity)}
 
 
-def judged_predictions(training: Training, epoch: int,
-                       predictions: Predictions | None = None) -> Judged:
-    path = predictions_npz(training)
-    predictions = read_predictions(path) if predictions is None else predictions
-    if not 1 <= epoch <= predictions.epochs:
-        raise CnnlabError(f"{path}: the predictions hold epochs 1-{predictions.epochs}, but "
-                          f"{training.history_csv} reaches epoch {epoch}; delete the training "
-                          "folder and run the workflow again.")
-    return Judged(path, predictions.labels, predictions.at(epoch), training.spec.loss)
+def judged_predictions(training: Training, epoch: int, predictions: Predictions) -> Judged:
+    """The outputs of a checked training (cnnlab.history.checked_training: its predictions
+    span its history) at the epoch it is judged."""
+    return Judged(training.predictions_npz, predictions.labels, predictions.at(epoch),
+                  training.spec.loss)
 
 
 def overfitting_epoch(history: pd.DataFrame, n_test: int) -> int | None:
@@ -169,11 +158,8 @@ def overfitting_epoch(history: pd.DataFrame, n_test: int) -> int | None:
     validation loss turns upwards for good, or None."""
     from cnnlab import diagnostics  # the report's thresholds, so both say the same
 
-    # a noise-aware diagnose takes the validation images' count; an older one does not
-    noise_aware = "n_test" in inspect.signature(diagnostics.diagnose).parameters
-    extra = {"n_test": n_test} if noise_aware else {}
     found = diagnostics.diagnose(history.reset_index(drop=True), "completed",
-                                 **extra).overfitting
+                                 n_test=n_test).overfitting
     return None if found is None else int(found.epoch)
 
 

@@ -5,6 +5,7 @@ runner-up."""
 from cnnlab.entrypoint import run_entrypoint
 from cnnlab.grid import plan_lab
 from cnnlab.selection import select_optimum
+from cnnlab.significance import lead_sentence
 
 
 def main(snakemake, log) -> None:
@@ -19,15 +20,7 @@ def main(snakemake, log) -> None:
             log(f"not eligible: {row['run_id']}: {row['reason']}")
     if not result["meets_condition"]:
         log("no candidate met the rule's condition (not overfitted): the choice is a fallback")
-    lead = result["lead"]
-    if lead is None:
-        log("runner-up: none (no other candidate was eligible)")
-    else:
-        runner_up = result["runner_up"]
-        log(f"runner-up: {runner_up['run_id']} at {runner_up['epochs']} epochs; lead "
-            f"{lead['difference']:+.4f} in {lead['measure']}, {lead['only_chosen']} vs "
-            f"{lead['only_runner_up']} images of {lead['n']} right by one only, {lead['test']} "
-            f"p = {lead['p']:.3g} ({'beyond' if lead['beyond_noise'] else 'within'} noise)")
+    log(lead_sentence(result))
 
 
 run_entrypoint(

@@ -345,7 +345,10 @@ def test_task_inputs_name_every_file_read(lab):
     root, plan, _ = lab
     inputs = layout.task_inputs(Plan.from_dict(plan), "6B")
     assert all((root / path).exists() for path in inputs)
-    assert len(inputs) == 2 * len({entry["training"] for entry in plan["tasks"]["6B"]["entries"]})
+    trainings = {entry["training"] for entry in plan["tasks"]["6B"]["entries"]}
+    # the figures read each training's history, record and predictions (the ROC curves)
+    assert set(inputs) == {f"{training}/{name}" for training in trainings
+                           for name in ("history.csv", "record.json", "predictions.npz")}
     plan = Plan.from_dict(plan)
     assert set(layout.report_inputs(plan)) >= set(inputs)
     assert layout.selection_inputs(plan) == ["results/selection/6E.json"]

@@ -11,7 +11,7 @@ import pytest
 from cnnlab.errors import CnnlabError
 from cnnlab.files import read_selection, write_predictions
 from cnnlab.grid import plan_lab
-from cnnlab.selection import candidate_files, predictions_npz, select_optimum
+from cnnlab.selection import candidate_files, select_optimum
 
 # 103 validation images, as many as the lab's own split: 25 melanomas first, then 78 nevi,
 # so that calling everything Nev scores 0.757, near the histories' accuracies below
@@ -41,7 +41,7 @@ def first_right(count, labels=LABELS):
 
 def write_outputs(root, training, outputs, labels=LABELS):
     """The same outputs after every epoch of the training (one row per epoch)."""
-    write_predictions(root / predictions_npz(training), labels,
+    write_predictions(root / training.predictions_npz, labels,
                       np.tile(outputs, (training.epochs, 1)))
 
 
@@ -212,7 +212,7 @@ def test_the_predictions_are_read_at_the_epoch_a_run_is_judged(lab):
     epochs = six_c.training.epochs
     outputs = np.tile(outputs_right_on(LABELS == 0), (epochs, 1))
     outputs[100:] = outputs_right_on(LABELS == 1)
-    write_predictions(root / predictions_npz(six_c.training), LABELS, outputs)
+    write_predictions(root / six_c.training.predictions_npz, LABELS, outputs)
     result = select_optimum(plan, "6E", root / "6E.json")
     rows = [row for row in result["candidates"] if row["run_id"] == six_c.spec.run_id]
     assert len(rows) == 1  # one run, one candidate: its epoch counts are judged alike
@@ -255,8 +255,8 @@ def test_predictions_of_different_images_are_one_clear_error(lab):
     with pytest.raises(CnnlabError) as error:
         select_optimum(plan, "6E", root / "6E.json")
     message = str(error.value)
-    assert predictions_npz(batch_4.training) in message
-    assert predictions_npz(batch_2.training) in message
+    assert batch_4.training.predictions_npz in message
+    assert batch_2.training.predictions_npz in message
     assert "different validation images" in message
 
 
@@ -296,7 +296,7 @@ def test_a_longer_training_is_judged_at_6es_epochs_not_at_its_end(lab):
                 lambda e: 0.80 if e <= 100 else 0.99, lambda e: 0.76 if e <= 100 else 0.60)
     outputs = np.tile(outputs_right_on(first_right(80)), (150, 1))
     outputs[100:] = outputs_right_on(first_right(10))
-    write_predictions(root / predictions_npz(batch_4.training), LABELS, outputs)
+    write_predictions(root / batch_4.training.predictions_npz, LABELS, outputs)
     result = select_optimum(plan, "6E", root / "results/selection/6E.json")
     assert result["target_epochs"] == 100
     assert result["chosen"]["run_id"] == batch_4.spec.run_id
@@ -406,18 +406,9 @@ def test_a_noise_aware_diagnose_is_told_the_number_of_validation_images(lab, mon
         seen.append(n_test)
         return original(history, status, thresholds, recorded_reason)
 
-    def without_noise(history, status=None, thresholds=diagnostics.THRESHOLDS,
-                      recorded_reason=None):
-        seen.append("asked without")
-        return original(history, status, thresholds, recorded_reason)
-
     monkeypatch.setattr(diagnostics, "diagnose", noise_aware)
     select_optimum(plan, "6E", root / "6E.json")
     assert seen and set(seen) == {LABELS.size}
-    seen.clear()
-    monkeypatch.setattr(diagnostics, "diagnose", without_noise)  # one that takes no n_test
-    select_optimum(plan, "6E", root / "6E.json")
-    assert seen and set(seen) == {"asked without"}
 
 
 def test_without_prefix_sharing_each_run_is_read_from_its_longest_training(default_config):
