@@ -53,11 +53,6 @@ RENDER_PACKAGES = ("snakemake", "tensorflow-cpu", "tensorflow", "keras", "numpy"
 # -- the data ---------------------------------------------------------------------------
 
 
-def class_shares(manifest: Manifest) -> dict[str, dict[str, float]]:
-    return {split: {name: count / total for name, count in classes.items()}
-            for split, classes in manifest.counts.items() if (total := sum(classes.values()))}
-
-
 def data_section(manifest: Manifest) -> dict:
     classes = sorted({name for split in manifest.counts.values() for name in split})
     rows = [{"split": f"{split} ({'validation' if split == 'test' else 'training'})",
@@ -103,7 +98,7 @@ def train_section(plan: Plan, task_id: str, results: Results, manifest: Manifest
         extra_tables.append(selection_table(selection, baselines, n_test))
     evidence += answers.answer_train_task(groups, comparisons, baselines)
     if any(group.params["loss"] == "hinge" for group in groups):
-        evidence.append(concepts.answer_hinge(baselines, class_shares(manifest)))
+        evidence.append(concepts.answer_hinge(manifest.counts["test"]))
     models = {group.params["model"] for group in groups}
     if "mlp" in models and len(models) > 1:
         summaries = {architecture_name(group.params): results.summary(group.runs[0].training)

@@ -202,7 +202,7 @@ def test_selection_answer_names_rule_run_and_rejections():
 
 
 def test_hinge_answer_states_the_ceiling_of_plain_accuracy():
-    words = concepts.answer_hinge(BASELINES, {"test": {"Mel": 0.42, "Nev": 0.58}})
+    words = concepts.answer_hinge({"Mel": 42, "Nev": 58})
     assert "at most the share of Nev images (here the baseline above)" in words
     assert "sign" in words
 
