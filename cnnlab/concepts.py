@@ -1,11 +1,12 @@
 """The answers of the concept tasks and task-specific paragraphs: what the filters, the
 dense layers and the output layer do, the MLP against LeNet, and why hinge accuracy differs,
-each from this run's numbers (the filter statistics, the model summaries, the class shares)."""
+each from this run's numbers (the statistics of the concept figures, computed by
+:mod:`cnnlab.representations`; the model summaries; the class shares)."""
 
 from __future__ import annotations
 
 from cnnlab.answers import behaviour, gap_text
-from cnnlab.formatting import percent
+from cnnlab.formatting import percent, points
 from cnnlab.results import Group
 
 
@@ -60,7 +61,35 @@ def answer_filters(stats: dict) -> list[str]:
             + ". The ReLU keeps only where a filter's pattern is present, so deeper maps are "
             "sparser and more selective."
         )
+    differences = [(layer["name"], layer["difference"]) for layer in (first, second)
+                   if layer.get("difference", {}).get("strongest")]
+    if differences:
+        text.append(answer_class_difference(differences, stats.get("test_counts", {})))
     return text
+
+
+def answer_class_difference(differences: list[tuple[str, dict]], counts: dict) -> str:
+    """5D: whether the feature maps differ between the classes on average, from
+    :func:`cnnlab.representations.class_difference` of each layer."""
+    images = ", ".join(f"{count} {name}" for name, count in counts.items())
+    found = " and ".join(f"{result['differing']} of {name}'s {result['channels']} channels"
+                         for name, result in differences)
+    name, result = max(differences, key=lambda item: abs(item[1]["strongest"]["d"]))
+    top = result["strongest"]
+    clearest = (f"{name}:{top['channel']} (mean activation Mel {top['mel_mean']:.3g}, Nev "
+                f"{top['nev_mean']:.3g}; Cohen's d {top['d']:+.2f}, adjusted p "
+                f"{top['p_holm']:.2g})")
+    text = (f"Averaged over the test images ({images}), {found} differ in mean activation "
+            f"between Mel and Nev (Welch's t-test per channel, Holm-adjusted p < "
+            f"{result['alpha']:g}). ")
+    if any(result["differing"] for _, result in differences):
+        return text + (f"The clearest is {clearest}; the figure's last rows show the Nev − Mel "
+                       "difference of the mean maps of the channels that differ most: where "
+                       "they are red, the filter responds more to nevi, where blue, more to "
+                       "melanomas.")
+    return text + (f"None does: even the clearest, {clearest}, is within what chance gives, so "
+                   "on average these feature maps do not tell the classes apart; the "
+                   "difference maps in the figure's last rows are noise at this scale.")
 
 
 def answer_dense(summary_rows: list[dict], groups: list[Group]) -> list[str]:
@@ -100,6 +129,55 @@ def answer_dense(summary_rows: list[dict], groups: list[Group]) -> list[str]:
     return text
 
 
+def answer_separability(stats: dict | None) -> list[str]:
+    """5E: how much the dense layer adds, from the linear separability of the test images
+    as raw pixels, conv features and dense features
+    (:func:`cnnlab.representations.separability`): numbers first, then what they mean."""
+    stats = stats or {}
+    rows = [row for row in stats.get("representations", []) if row["accuracy"] is not None]
+    if len(rows) < 2:
+        return [("The separability of the representations was not measured (the figure "
+                 "statistics are missing, or a class has fewer than two test images).")]
+    baseline = stats["baseline"]
+
+    def measured(row: dict) -> str:
+        return (f"{row['name']} ({row['dimensions']:,} values) {percent(row['accuracy'])} ± "
+                f"{100 * row['fold_sd']:.1f} (folds {percent(row['fold_min'])}-"
+                f"{percent(row['fold_max'])})")
+
+    explained = "; ".join(f"{row['name']} {percent(sum(row['explained']))}" for row in rows)
+    text = [(f"How linearly separable Mel and Nev are on the {stats['n']} test images: the "
+             f"accuracy of a {stats['method']} (mean ± standard deviation over the folds) on "
+             f"{'; '.join(measured(row) for row in rows)}; the majority baseline is "
+             f"{percent(baseline)}. The scatter plots project the same representations on "
+             f"their first two principal components, which hold {explained} of the variance.")]
+    dense, before = rows[-1], rows[-2]
+    gain = dense["accuracy"] - before["accuracy"]
+    spread = max(dense["fold_sd"], before["fold_sd"])
+    if dense["accuracy"] <= baseline + dense["fold_sd"]:
+        verdict = (f"The {dense['name']} are no better than the majority baseline within the "
+                   "folds' spread: in this run the dense layer has not learnt features that "
+                   "separate the classes linearly, so it adds nothing measurable.")
+    elif gain > spread:
+        verdict = (f"The {dense['name']} separate the classes {points(gain)} better than the "
+                   f"{before['name']} they are computed from, more than the folds' spread "
+                   f"({100 * spread:.1f}): the dense layer recombines "
+                   f"{before['dimensions']:,} local values into {dense['dimensions']} "
+                   "whole-image features along which the classes part, and the output neuron "
+                   "only has to draw a line through them.")
+    elif gain < -spread:
+        verdict = (f"The {dense['name']} separate the classes {points(gain)} worse than the "
+                   f"{before['name']} they are computed from, beyond the folds' spread "
+                   f"({100 * spread:.1f}): squeezing them into {dense['dimensions']} features "
+                   "loses information a linear read-out could use.")
+    else:
+        verdict = (f"The {dense['name']} differ from the {before['name']} by {points(gain)}, "
+                   f"within the folds' spread ({100 * spread:.1f}): the dense layer compresses "
+                   f"{before['dimensions']:,} values into {dense['dimensions']} features and "
+                   "keeps their separability without adding measurably to it.")
+    return text + [verdict]
+
+
 def _in_task(group: Group) -> str:
     return group.label if group.label.startswith(group.task) else f"{group.label} in {group.task}"
 
@@ -116,9 +194,19 @@ def answer_architectures(summaries: dict[str, list[dict]]) -> str:
             f"{name} has {total:,} parameters, {count(rows, 'Conv2D'):,} of them in "
             f"convolutions and {count(rows, 'Dense'):,} in dense layers"
         )
+    largest = []
+    for name, rows in summaries.items():
+        total = sum(int(row["parameters"]) for row in rows)
+        top = max(rows, key=lambda row: int(row["parameters"]), default=None)
+        if top is not None and total:
+            largest.append(f"{name}'s {top['layer']} ({int(top['parameters']):,}, "
+                           f"{percent(int(top['parameters']) / total)} of its parameters)")
+    figure = (f" The figure puts their layers side by side; the largest layer of each is "
+              f"{' and '.join(largest)}." if largest else "")
     return (
         "; ".join(parts)
-        + ". The MLP flattens the image first: every pixel gets its own weight in every hidden "
+        + "." + figure
+        + " The MLP flattens the image first: every pixel gets its own weight in every hidden "
         "neuron, so it knows nothing of neighbourhoods and a lesion shifted by one pixel is a "
         "new input. LeNet's convolutions share one small filter over all positions, which "
         "builds in locality and translation equivariance and needs few weights for its feature "
@@ -154,4 +242,52 @@ def answer_output_layer(output_row: dict | None, losses: list[str]) -> str:
             text += "; the hinge runs use a linear score instead"
         text += ". Two softmax neurons with categorical cross-entropy would be equivalent but " \
                 "carry one redundant output."
+    return text
+
+
+def answer_output_distribution(stats: dict | None) -> list[str]:
+    """5G: what the output layer's values on the test images show, per class and against
+    the threshold, and how well the sigmoid's probabilities are calibrated
+    (:func:`cnnlab.representations.output_distribution` of a BCE and a hinge run)."""
+    stats = stats or {}
+    text = []
+    bce, hinge = stats.get("bce"), stats.get("hinge")
+    if bce:
+        mel, nev = bce["classes"]["Mel"], bce["classes"]["Nev"]
+        text.append(
+            f"On the {bce['n']} test images, the sigmoid of {bce['run_id']} at "
+            f"{bce['epochs']} epochs puts {percent(mel['right_side'])} of the Mel images at or "
+            f"below the threshold {bce['threshold']:g} and {percent(nev['right_side'])} of the "
+            f"Nev images above it (median output Mel {mel['median']:.2f}, Nev "
+            f"{nev['median']:.2f}): the histograms show how far from the threshold each "
+            "class lies, and so how a moved threshold would trade melanomas found for nevi "
+            "cleared.")
+        calibration = bce.get("calibration")
+        if calibration:
+            error = calibration["expected_calibration_error"]
+            quality = ("well calibrated: an output of 0.8 means about 80% Nev" if error <= 0.05
+                       else "roughly calibrated" if error <= 0.15
+                       else "poorly calibrated: read them as scores, not as probabilities")
+            skill = ("better than" if bce["brier"] < bce["brier_base_rate"]
+                     else "no better than")
+            text.append(
+                f"Its Brier score is {bce['brier']:.3f}, {skill} the "
+                f"{bce['brier_base_rate']:.3f} of always answering the share of Nev; on the "
+                f"reliability curve the observed share of Nev is {error:.3f} from the predicted "
+                f"probability on average (expected calibration error, "
+                f"{len(calibration['counts'])} bins; largest gap {calibration['largest_gap']:.2f})"
+                f": the probabilities are {quality}.")
+    if hinge:
+        mel, nev = hinge["classes"]["Mel"], hinge["classes"]["Nev"]
+        inside = (mel["inside_margin"] * mel["n"] + nev["inside_margin"] * nev["n"]) / max(
+            1, mel["n"] + nev["n"])
+        text.append(
+            f"The hinge run {hinge['run_id']} has a linear output, a raw margin whose sign is "
+            f"the class: {percent(mel['right_side'])} of the Mel images score at or below 0 and "
+            f"{percent(nev['right_side'])} of the Nev images above it (medians "
+            f"{mel['median']:.2f} and {nev['median']:.2f}); {percent(inside)} lie inside the "
+            "margin |score| < 1, where the hinge loss still pushes them. Its scores have no "
+            "probability reading, so it has no calibration curve.")
+    if not text:
+        return ["The output statistics are missing; run the plot_concept rule."]
     return text

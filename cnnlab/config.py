@@ -290,6 +290,14 @@ def _check_references(config: dict, source: str) -> None:
             require_task(task["like"], ["tasks", task_id, "like"])
         for index, shown in enumerate(task.get("shows", [])):
             require_task(shown, ["tasks", task_id, "shows", index])
+        if "inspects" in task:
+            require_task(task["inspects"], ["tasks", task_id, "inspects"])
+            inspected = tasks[task["inspects"]]
+            if not any(key in inspected for key in ("runs", "sweep", "set", "like", "optimum")):
+                raise CnnlabError(
+                    f"{source}: tasks.{task_id}.inspects: task {task['inspects']!r} trains no "
+                    "model to inspect: name a task with runs."
+                )
         optimum = task.get("optimum")
         if optimum:
             for index, candidate in enumerate(optimum["candidates"]):

@@ -175,6 +175,8 @@ class TaskPlan:
     entries: list[Entry] = field(default_factory=list)
     optimum: dict | None = None
     pending: bool = False
+    answer: str | None = None  # the kind of concept answer (config: tasks.<id>.answer)
+    inspects: str | None = None  # the task whose trained model that answer inspects
 
     @property
     def kind(self) -> str:
@@ -198,6 +200,7 @@ class TaskPlan:
             "differs": self.differs(),
             "pending": self.pending,
             "optimum": self.optimum,
+            "answer": self.answer, "inspects": self.inspects,
         }
 
 
@@ -290,6 +293,7 @@ class Plan:
                 title=task["title"],
                 question=task["question"],
                 shows=list(task.get("shows", [])),
+                answer=task.get("answer"), inspects=task.get("inspects"),
             )
             if "optimum" in task:
                 plan.optimum = {
@@ -463,6 +467,7 @@ class Plan:
             task_id: TaskPlan(
                 task_id=task_id, title=task["title"], question=task["question"],
                 shows=list(task["shows"]), optimum=task["optimum"], pending=task["pending"],
+                answer=task["answer"], inspects=task["inspects"],
                 entries=[Entry(RunSpec.from_dict(entry["params"]), entry["epochs"],
                                by_directory[entry["training"]]) for entry in task["entries"]],
             )
