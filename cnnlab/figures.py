@@ -1,12 +1,14 @@
-"""Every figure of the report (matplotlib, Agg) and the writers of the figure files: a
-task's learning curves and ROC curves, LeNet's filters.
+"""The report's learning curves, ROC curves and LeNet's filters (matplotlib, Agg), and the
+writers of a task's curve figures.
 
 :func:`curves_figure` overlays the groups of a task (mean over seeds, with a band of one
 standard deviation when there are several) and marks each group's best epoch (lowest
 validation loss), with the Wilson interval of the validation accuracy at the final and best
 epochs; :func:`roc_figure` draws each set-up's ROC curve of the melanoma score.
 :func:`filters_figure` shows the first two convolutional layers of a
-trained model: their filters and their feature maps for one image of each class.
+trained model: their filters, their feature maps for one image of each class and how the
+maps differ between the classes on average (its writer and the other concept answers'
+figures are in :mod:`cnnlab.concept_figures`).
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from cnnlab import diagnostics, layout, statistics
+from cnnlab import diagnostics, statistics
 from cnnlab.errors import CnnlabError
-from cnnlab.files import atomic_open, read_manifest, write_json
+from cnnlab.files import atomic_open, read_manifest
 from cnnlab.grid import Plan
 from cnnlab.results import Group, Results, task_groups
 
@@ -176,10 +178,14 @@ def mixed_sign_filters(kernel: np.ndarray, tolerance: float = 0.1) -> int:
     return int((positive & negative).sum())
 
 
-def filters_figure(model, images: dict[str, np.ndarray], title: str):
+def filters_figure(model, images: dict[str, np.ndarray], title: str,
+                   differences: list[dict] | None = None):
     """The first two Conv2D layers of `model`: filters and feature maps of each image.
 
-    `images` maps a class name to one image (H, W, C). Returns (figure, statistics).
+    `images` maps a class name to one image (H, W, C). `differences`, one per layer:
+    {"layer", "maps" (the Nev - Mel difference of the mean maps, H x W x channels),
+    "order" (channels, most different first), "effects" (Cohen's d per channel)}, drawn as
+    one more row each. Returns (figure, statistics).
     """
     import keras
 
@@ -191,9 +197,10 @@ def filters_figure(model, images: dict[str, np.ndarray], title: str):
     batch = np.stack(list(images.values())).astype("float32")
     maps = [np.asarray(output) for output in probe.predict(batch, verbose=0)]
 
-    figure = plt.figure(figsize=(13, 4.4 + 1.25 * len(images)))
-    rows = figure.subfigures(2 + len(images), 1,
-                             height_ratios=[2.2, 2.2] + [1.25] * len(images))
+    differences = differences or []
+    extra = len(images) + len(differences)
+    figure = plt.figure(figsize=(13, 4.4 + 1.25 * extra))
+    rows = figure.subfigures(2 + extra, 1, height_ratios=[2.2, 2.2] + [1.25] * extra)
     stats = {"layers": []}
     for subfigure, layer, layer_maps in zip(rows[:2], convs, maps):
         kernel = layer.get_weights()[0]  # (kh, kw, in, out)
@@ -224,6 +231,8 @@ def filters_figure(model, images: dict[str, np.ndarray], title: str):
     # the channels most active over all images, the same for every class
     strongest = [np.argsort(-layer_maps.mean(axis=(0, 1, 2)))[:FEATURE_MAPS_SHOWN]
                  for layer_maps in maps]
+    for row, difference in zip(rows[2 + len(images):], differences):
+        difference_row(row, difference)
     for row, (name, image) in zip(rows[2:], images.items()):
         index = list(images).index(name)
         axes = row.subplots(1, 1 + 2 * FEATURE_MAPS_SHOWN)
@@ -240,6 +249,24 @@ def filters_figure(model, images: dict[str, np.ndarray], title: str):
                      f"of {convs[0].name} and {convs[1].name}", fontsize=10)
     figure.suptitle(title, fontsize=12, y=1.04)
     return figure, stats
+
+
+def difference_row(row, difference: dict) -> None:
+    """One layer's Nev - Mel mean feature maps of its most different channels (red: more
+    active for Nev), each on its own symmetric colour scale, titled with Cohen's d."""
+    channels = difference["order"][:2 * FEATURE_MAPS_SHOWN]
+    axes = row.subplots(1, 2 * FEATURE_MAPS_SHOWN)
+    for axis, channel in zip(axes, channels):
+        image = difference["maps"][..., channel]
+        limit = float(np.abs(image).max()) or 1.0
+        axis.imshow(image, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        axis.set_title(f"{difference['layer']}:{channel}\nd {difference['effects'][channel]:+.2f}",
+                       fontsize=6)
+    for axis in axes:
+        axis.set_axis_off()
+    row.suptitle(f"{difference['layer']}: Nev − Mel mean feature map over the test images, "
+                 f"the {len(channels)} channels that differ most (Cohen's d of their mean "
+                 "activation); red: more active for Nev", fontsize=10)
 
 
 def first_image_per_class(x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
@@ -268,27 +295,3 @@ def write_task_figures(plan: dict, task_id: str, manifest_json: str | Path,
     title = f"{task_id}: {plan.tasks[task_id].title}"
     return (save_png(curves_figure(groups, baselines, title), curves_png),
             save_png(roc_figure(groups, title), roc_png))
-
-
-def write_filters_figure(plan: dict, task_id: str, weights: str | Path, arrays_npz: str | Path,
-                         output_png: str | Path, output_json: str | Path) -> Path:
-    """5D: the trained LeNet's first two conv layers, filters and feature maps, and their
-    statistics (for the answer) as JSON."""
-    from cnnlab.models import build_model  # imports Keras: only this figure needs it
-
-    entry = layout.filters_entry(Plan.from_dict(plan), task_id)
-    try:
-        arrays = np.load(arrays_npz)
-        x_test, y_test = arrays["x_test"], arrays["y_test"]
-    except (OSError, KeyError) as error:
-        raise CnnlabError(f"{arrays_npz}: cannot read x_test/y_test ({error}); run the "
-                          "prepare_data rule again.") from None
-    model = build_model(entry.spec.to_dict(), x_test.shape[1:])
-    model.load_weights(str(weights))
-    images = first_image_per_class(x_test, y_test)
-    figure, stats = filters_figure(
-        model, images, f"{task_id}: learned filters of {entry.spec.run_id} at {entry.epochs} "
-                       "epochs")
-    stats.update(run_id=entry.spec.run_id, epochs=entry.epochs, weights=str(weights))
-    write_json(output_json, stats)
-    return save_png(figure, output_png)

@@ -71,12 +71,14 @@ def roc_figure(task_id: str) -> str:
     return f"results/figures/roc/{task_id}.png"
 
 
-def filters_figure(task_id: str) -> str:
-    return f"results/figures/filters/{task_id}.png"
+def concept_figure(task_id: str) -> str:
+    """The figure of a task's concept answer (its `answer` kind)."""
+    return f"results/figures/concept/{task_id}.png"
 
 
-def filters_stats(task_id: str) -> str:
-    return f"results/figures/filters/{task_id}.json"
+def concept_stats(task_id: str) -> str:
+    """The numbers of that figure, which the answer words (JSON)."""
+    return f"results/figures/concept/{task_id}.json"
 
 
 REPORT_HTML = "results/report/index.html"
@@ -110,33 +112,108 @@ def curve_tasks(plan) -> list[str]:
     return [task_id for task_id, task in plan.tasks.items() if task.kind == "train"]
 
 
-def filters_task(plan) -> str | None:
-    """The concept task that shows LeNet's filters (5D), if the plan has it."""
-    return "5D" if "5D" in plan.tasks else None
-
-
 def roc_inputs(plan) -> list[str]:
     return [roc_figure(task_id) for task_id in curve_tasks(plan)]
 
 
 def figure_inputs(plan) -> list[str]:
-    figures = [task_figure(task_id) for task_id in curve_tasks(plan)]
-    if filters_task(plan):
-        figures.append(filters_figure(filters_task(plan)))
-    return figures
+    return [task_figure(task_id) for task_id in curve_tasks(plan)]
 
 
-def filters_entry(plan, task_id: str):
-    """The trained model whose filters a task shows: the last LeNet entry of its `shows`."""
-    lenets = [entry for shown in plan.tasks[task_id].shows
-              for entry in plan.tasks[shown].entries if entry.spec.model == "lenet"]
-    if not lenets:
-        raise CnnlabError(f"config: tasks.{task_id}.shows names no task with a LeNet run, "
-                          "so there are no learned filters to show.")
-    return lenets[-1]
+# -- concept answers: config `answer` (the kind) and `inspects` (the model) --------------
+
+MODEL_KINDS = ("conv_layers", "dense_layers")  # their figures run the trained model
 
 
-def filters_weights(plan, task_id: str) -> str:
-    """The weights file of the LeNet whose filters a task shows."""
-    entry = filters_entry(plan, task_id)
+def concept_tasks(plan) -> dict[str, str]:
+    """Each task with a concept answer and its kind; each gets a concept figure."""
+    return {task_id: task.answer for task_id, task in plan.tasks.items() if task.answer}
+
+
+def concept_figure_files(plan) -> list[str]:
+    return [concept_figure(task_id) for task_id in concept_tasks(plan)]
+
+
+def concept_stats_files(plan) -> list[str]:
+    return [concept_stats(task_id) for task_id in concept_tasks(plan)]
+
+
+def considered_entries(plan, task_id: str) -> list:
+    """The runs a concept answer draws on: the task's own, else those of the tasks it shows."""
+    task = plan.tasks[task_id]
+    return list(task.entries) or [entry for shown in task.shows
+                                  for entry in plan.tasks[shown].entries]
+
+
+def related_tasks(plan, task_id: str) -> list[str]:
+    """The task, the tasks it shows and the one it inspects: what its concept figure reads."""
+    task = plan.tasks[task_id]
+    return list(dict.fromkeys([task_id, *task.shows, *([task.inspects] if task.inspects else [])]))
+
+
+def inspected_entry(plan, task_id: str):
+    """The trained model a concept answer inspects: the last run of the task `inspects`
+    names, else the last LeNet run of the task's own runs or of the tasks it shows."""
+    task = plan.tasks[task_id]
+    if task.inspects:
+        entries, where = plan.tasks[task.inspects].entries, f"tasks.{task_id}.inspects"
+    else:
+        entries = [entry for entry in considered_entries(plan, task_id)
+                   if entry.spec.model == "lenet"]
+        where = f"tasks.{task_id}.shows"
+    if not entries:
+        raise CnnlabError(f"config: {where}: names no task with a trained "
+                          f"{'' if task.inspects else 'LeNet '}run, so there is no model for "
+                          f"the {task.answer} answer to inspect: set tasks.{task_id}.inspects.")
+    entry = entries[-1]
+    if task.answer == "conv_layers" and entry.spec.model == "mlp":
+        raise CnnlabError(f"config: tasks.{task_id}.inspects: {entry.spec.run_id} is an MLP, "
+                          "which has no convolutional layers: name a task with a LeNet or "
+                          "AlexNet run.")
+    return entry
+
+
+def hinge_entry(plan, task_id: str):
+    """The last hinge run among the runs a concept answer draws on (6F's for 5G), or None."""
+    hinges = [entry for entry in considered_entries(plan, task_id) if entry.spec.loss == "hinge"]
+    return hinges[-1] if hinges else None
+
+
+def architecture_entries(plan, task_id: str) -> list:
+    """The first run of each architecture among the runs the answer draws on (5F's LeNet
+    and MLP)."""
+    by_architecture = {}
+    for entry in considered_entries(plan, task_id):
+        key = (entry.spec.model, entry.spec.n_base, tuple(entry.spec.dense))
+        by_architecture.setdefault(key, entry)
+    return list(by_architecture.values())
+
+
+def concept_inputs(plan, task_id: str) -> list[str]:
+    """The files a task's concept figure reads, by its kind: the inspected model's weights
+    folder, summary and the test images (conv and dense layers), the predictions of the
+    inspected and the hinge run (output layer), each architecture's summary."""
+    kind = plan.tasks[task_id].answer
+    if kind in MODEL_KINDS:
+        entry = inspected_entry(plan, task_id)
+        return [f"{entry.training.directory}/weights", f"{entry.training.directory}/summary.csv",
+                arrays_npz(plan.dataset)]
+    if kind == "output_layer":
+        entries = [inspected_entry(plan, task_id), hinge_entry(plan, task_id)]
+        return [entry.training.predictions_npz for entry in entries if entry is not None]
+    return [f"{entry.training.directory}/summary.csv"
+            for entry in architecture_entries(plan, task_id)]
+
+
+def check_concepts(plan) -> None:
+    """Raise the CnnlabError of a concept answer that has nothing to inspect, before
+    anything runs; tasks that wait for a selection are checked once it is made."""
+    for task_id in concept_tasks(plan):
+        if not any(plan.tasks[related].pending for related in related_tasks(plan, task_id)):
+            concept_inputs(plan, task_id)
+
+
+def concept_weights(plan, task_id: str) -> str:
+    """The weights file of the model a conv- or dense-layer answer inspects."""
+    entry = inspected_entry(plan, task_id)
     return weights_file(entry.training.directory, entry.epochs)

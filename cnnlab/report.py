@@ -20,7 +20,7 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from cnnlab import answers, concepts, diagnostics, direct_answers
+from cnnlab import answers, concepts, diagnostics, direct_answers, layout
 from cnnlab.comparisons import (
     add_significance_tests,
     reference_comparisons,
@@ -83,7 +83,7 @@ def prefix_notes(groups: list[Group]) -> list[str]:
 
 
 def train_section(plan: Plan, task_id: str, results: Results, manifest: Manifest,
-                  selection: dict | None) -> dict:
+                  selection: dict | None, figure_stats: dict) -> dict:
     """A task that trains runs: its answer, tables and notes."""
     task = plan.tasks[task_id]
     baselines = manifest.baselines
@@ -99,13 +99,10 @@ def train_section(plan: Plan, task_id: str, results: Results, manifest: Manifest
     evidence += answers.answer_train_task(groups, comparisons, baselines)
     if any(group.params["loss"] == "hinge" for group in groups):
         evidence.append(concepts.answer_hinge(manifest.counts["test"]))
-    models = {group.params["model"] for group in groups}
-    if "mlp" in models and len(models) > 1:
-        summaries = {architecture_name(group.params): results.summary(group.runs[0].training)
-                     for group in groups}
-        evidence.append(concepts.answer_architectures(summaries))
-        for name, rows in summaries.items():
-            extra_tables.append(dict(summary_table(rows), caption=f"Parameters of {name}"))
+    if task.answer:  # a concept answer beside the task's own runs (5F: architectures)
+        paragraphs, tables = concept_answer(plan, task_id, results, figure_stats, groups)
+        evidence += paragraphs
+        extra_tables += tables
     direct = (direct_answers.optimum_answer(selection, groups) if selection is not None
               else [])
     return {"answer": direct + direct_answers.direct_answer(groups, comparisons, baselines),
@@ -124,34 +121,64 @@ def output_layer_table() -> dict:
             "rows": [[cell(value) for value in row] for row in concepts.OUTPUT_LAYERS]}
 
 
-def concept_section(plan: Plan, task_id: str, results: Results, figure_stats: dict) -> dict:
-    """A task that trains nothing and discusses the runs of the tasks it `shows`.
+CONCEPT_CAPTIONS = {
+    "conv_layers": "The first two convolutional layers of the trained model: learned filters, "
+                   "the feature maps of one test image per class, and the Nev − Mel "
+                   "difference of the mean feature maps over the test images.",
+    "dense_layers": "Left: each layer's share of the parameters. Right: the test images as "
+                    "raw pixels, flattened conv features and first dense features, projected "
+                    "on their first two principal components and coloured by class, with the "
+                    "cross-validated accuracy of a logistic regression on each.",
+    "architectures": "The parameters per layer of each architecture, side by side (log "
+                     "scale; layers without parameters left out).",
+    "output_layer": "The output layer's values on the test images per class with the "
+                    "decision threshold (sigmoid probability of the BCE run; raw margin of the "
+                    "hinge run), and the BCE run's reliability curve.",
+}
 
-    The lab's conceptual questions are fixed (LAB.md), so each has its own answer by id:
-    5D the filters, 5E the dense layers, 5G the output layer.
-    """
+
+def concept_answer(plan: Plan, task_id: str, results: Results, stats: dict,
+                   groups: list[Group]) -> tuple[list[str], list[dict]]:
+    """The paragraphs and tables of a task's concept answer, by its `answer` kind, from the
+    numbers of its figure (`stats`) and the runs it draws on (`groups`)."""
+    kind = plan.tasks[task_id].answer
+    if kind == "architectures":
+        summaries = {architecture_name(entry.spec.to_dict()):
+                     results.summary(entry.training.directory)
+                     for entry in layout.architecture_entries(plan, task_id)}
+        return [concepts.answer_architectures(summaries)], [
+            dict(summary_table(rows), caption=f"Parameters of {name}")
+            for name, rows in summaries.items()]
+    if kind == "conv_layers":
+        return concepts.answer_filters(stats), []
+    entry = layout.inspected_entry(plan, task_id)
+    summary = results.summary(entry.training.directory)
+    if kind == "dense_layers":
+        return (concepts.answer_dense(summary, groups)
+                + concepts.answer_separability(stats.get("separability")),
+                [dict(summary_table(summary), caption=(
+                    f"Parameters per layer of {architecture_name(entry.spec.to_dict())}"))])
+    dense = [row for row in summary if row["type"] == "Dense"]
+    losses = sorted({entry.spec.loss for other in plan.tasks.values()
+                     for entry in other.entries})
+    return ([concepts.answer_output_layer(dense[-1] if dense else None, losses)]
+            + concepts.answer_output_distribution(stats), [output_layer_table()])
+
+
+def concept_section(plan: Plan, task_id: str, results: Results, figure_stats: dict) -> dict:
+    """A task that trains nothing and discusses the runs of the tasks it `shows`; its
+    answer is of the kind its config names (`answer`), backed by its figure's numbers."""
     task = plan.tasks[task_id]
     shown = [group for shown_id in task.shows
              for group in task_groups(plan, shown_id, results)]
-    lenets = [group for group in shown if group.params["model"] == "lenet"] or shown
-    summary = results.summary(lenets[-1].runs[0].training) if lenets else []
     section = {"answer": [], "evidence": [], "next_steps": [], "extra_tables": [], "notes": []}
-    if task_id == "5D":
-        section["answer"] = concepts.answer_filters(figure_stats.get(task_id, {}))
-    elif task_id == "5E":
-        section["answer"] = concepts.answer_dense(summary, shown)
-        if summary:
-            section["extra_tables"].append(dict(summary_table(summary), caption=(
-                f"Parameters per layer of {architecture_name(lenets[-1].params)}")))
-    elif task_id == "5G":
-        dense = [row for row in summary if row["type"] == "Dense"]
-        losses = sorted({entry.spec.loss for other in plan.tasks.values()
-                         for entry in other.entries})
-        section["answer"] = [concepts.answer_output_layer(dense[-1] if dense else None, losses)]
-        section["extra_tables"].append(output_layer_table())
+    if task.answer:
+        section["answer"], section["extra_tables"] = concept_answer(
+            plan, task_id, results, figure_stats.get(task_id, {}), shown)
     else:
-        section["answer"] = [(f"This report has no built-in answer for the concept task "
-                             f"{task_id}; see the tasks it refers to: {', '.join(task.shows)}.")]
+        section["answer"] = [(f"The config names no kind of answer for the concept task "
+                             f"{task_id} (tasks.{task_id}.answer); see the tasks it refers "
+                             f"to: {', '.join(task.shows)}.")]
     return section
 
 
@@ -162,16 +189,20 @@ def figure_uri(path: str | Path | None) -> str | None:
 
 
 def task_section(plan: Plan, task_id: str, results: Results, manifest: Manifest,
-                 figure_png: str | None, figure_stats: dict, selection: dict | None) -> dict:
+                 figure_png: str | None, figure_stats: dict, selection: dict | None,
+                 concept_png: str | None = None) -> dict:
     task = plan.tasks[task_id]
     section = {"id": task_id, "title": task.title, "question": task.question,
                "kind": task.kind, "shows": task.shows, "pending": task.pending,
-               "figure": figure_uri(figure_png)}
+               "figure": figure_uri(figure_png), "answer_kind": task.answer,
+               "concept_figure": figure_uri(concept_png),
+               "concept_caption": CONCEPT_CAPTIONS.get(task.answer, "")}
     if task.pending or not (task.entries or task.shows):
         waiting = "Not trained yet: this task waits for a selection or has no runs."
         section.update(answer=[waiting], evidence=[], next_steps=[], extra_tables=[], notes=[])
     elif task.entries:
-        section.update(train_section(plan, task_id, results, manifest, selection))
+        section.update(train_section(plan, task_id, results, manifest, selection,
+                                     figure_stats.get(task_id, {})))
     else:
         section.update(concept_section(plan, task_id, results, figure_stats))
     return section
@@ -246,13 +277,15 @@ def provenance(config: dict | None, plan: Plan, trainings: dict[str, Entry], res
 def build_context(plan: Plan, manifest: Manifest, figures_by_task: dict[str, str] | None = None,
                   figure_stats: dict[str, dict] | None = None,
                   selections: dict[str, dict] | None = None, config: dict | None = None,
-                  root: str | Path = ".", rocs_by_task: dict[str, str] | None = None) -> dict:
+                  root: str | Path = ".", rocs_by_task: dict[str, str] | None = None,
+                  concepts_by_task: dict[str, str] | None = None) -> dict:
     """Everything the templates show, computed from the files of one run of the lab."""
     results = Results(root)
     figures_by_task, selections = figures_by_task or {}, selections or {}
-    rocs_by_task = rocs_by_task or {}
+    rocs_by_task, concepts_by_task = rocs_by_task or {}, concepts_by_task or {}
     sections = [task_section(plan, task_id, results, manifest, figures_by_task.get(task_id),
-                             figure_stats or {}, selections.get(task_id))
+                             figure_stats or {}, selections.get(task_id),
+                             concepts_by_task.get(task_id))
                 | {"roc": figure_uri(rocs_by_task.get(task_id))}
                 for task_id in plan.tasks]
     overview = overview_table(plan, results, manifest.baselines)
@@ -295,14 +328,17 @@ def write_report(plan: dict, manifest_json: str | Path, output_html: str | Path,
                  figure_files: list[str] | None = None, roc_files: list[str] | None = None,
                  figure_stats_files: list[str] | None = None,
                  selection_files: list[str] | None = None, config: dict | None = None,
-                 root: str | Path = ".", report_dir: str | Path = REPORT_DIR) -> Path:
+                 root: str | Path = ".", report_dir: str | Path = REPORT_DIR,
+                 concept_files: list[str] | None = None) -> Path:
     """Read the files of a finished lab and write the report.
 
     `plan` is :meth:`cnnlab.grid.Plan.to_dict`'s data, as the rule passes it. Figures are
-    matched to tasks by their file name (``<task>.png``, statistics ``<task>.json``).
+    matched to tasks by their file name (``<task>.png``; a concept figure's statistics
+    ``<task>.json``).
     """
     figures_by_task = {Path(path).stem: str(path) for path in figure_files or []}
     rocs_by_task = {Path(path).stem: str(path) for path in roc_files or []}
+    concepts_by_task = {Path(path).stem: str(path) for path in concept_files or []}
     stats = {Path(path).stem: read_json(path, "the figure statistics")
              for path in figure_stats_files or []}
     selections = {}
@@ -310,5 +346,5 @@ def write_report(plan: dict, manifest_json: str | Path, output_html: str | Path,
         selection = read_selection(path)
         selections[selection["task"]] = selection
     context = build_context(Plan.from_dict(plan), read_manifest(manifest_json), figures_by_task,
-                            stats, selections, config, root, rocs_by_task)
+                            stats, selections, config, root, rocs_by_task, concepts_by_task)
     return write_text(output_html, render(context, report_dir))

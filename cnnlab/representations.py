@@ -102,14 +102,15 @@ def class_difference(channel_means: np.ndarray, labels: np.ndarray, alpha: float
     (statsmodels), Cohen's d as the effect (positive: higher for Nev).
 
     Returns {"channels", "differing", "alpha", "order" (channels by |d|, largest first),
-    "strongest": {"channel", "d", "p_holm", "mel_mean", "nev_mean"} or None}."""
+    "effects" (d per channel), "strongest": {"channel", "d", "p_holm", "mel_mean",
+    "nev_mean"} or None}."""
     values = np.asarray(channel_means, dtype=np.float64)
     labels = np.asarray(labels).astype(int)
     mel, nev = values[labels == MEL], values[labels == NEV]
     channels = values.shape[1]
     if len(mel) < 2 or len(nev) < 2:
         return {"channels": channels, "differing": 0, "alpha": alpha, "order": [],
-                "strongest": None}
+                "effects": [], "strongest": None}
     with np.errstate(invalid="ignore", divide="ignore"):
         p = stats.ttest_ind(nev, mel, equal_var=False).pvalue
     p = np.where(np.isfinite(p), p, 1.0)  # a channel that never varies differs in nothing
@@ -118,7 +119,7 @@ def class_difference(channel_means: np.ndarray, labels: np.ndarray, alpha: float
     order = [int(channel) for channel in np.argsort(-np.abs(d), kind="stable")]
     top = order[0]
     return {"channels": channels, "differing": int((p_holm < alpha).sum()), "alpha": alpha,
-            "order": order,
+            "order": order, "effects": [float(effect) for effect in d],
             "strongest": {"channel": top, "d": float(d[top]), "p_holm": float(p_holm[top]),
                           "mel_mean": float(mel[:, top].mean()),
                           "nev_mean": float(nev[:, top].mean())}}

@@ -23,6 +23,7 @@ try:
     # the schema's defaults in place, so everything below reads them from `config`
     checked_config(config, source=" + ".join(str(f) for f in config_files))
     PLAN = plan_lab(config)
+    layout.check_concepts(PLAN)  # a concept answer with no model to inspect stops here
 except CnnlabError as error:
     sys.exit(f"cnnlab: {error}")
 
@@ -167,14 +168,22 @@ def prepared_arrays(wildcards):
     return layout.arrays_npz(PLAN.dataset)
 
 
-def filters_weights_file(wildcards):
-    """The weights file of the LeNet whose filters a task shows (5D)."""
-    return layout.filters_weights(plan_for_task(wildcards.task), wildcards.task)
+def concept_plan(task_id):
+    """The plan of a concept figure: after the selection where a task it reads waits for
+    one (5G reads 6F's hinge run)."""
+    related = layout.related_tasks(PLAN, task_id)
+    return complete_plan() if any(PLAN.tasks[name].pending for name in related) else PLAN
 
 
-def filters_weights_directory(wildcards):
-    # the job declares its weights folder as a whole, so that folder is the dependency
-    return str(Path(filters_weights_file(wildcards)).parent)
+def concept_plan_as_dict(wildcards):
+    plan = concept_plan(wildcards.task)
+    return plan.to_dict(layout.related_tasks(plan, wildcards.task))
+
+
+def concept_figure_inputs(wildcards):
+    """What the concept figure of the task's `answer` kind reads (cnnlab.layout); a model's
+    weights as its folder, which is the train job's output."""
+    return layout.concept_inputs(concept_plan(wildcards.task), wildcards.task)
 
 
 def report_training_files(wildcards):
@@ -199,9 +208,12 @@ def roc_figure_files(wildcards):
     return layout.roc_inputs(PLAN)
 
 
-def filters_stats_files(wildcards):
-    filters_task = layout.filters_task(PLAN)
-    return [layout.filters_stats(filters_task)] if filters_task else []
+def concept_figure_files(wildcards):
+    return layout.concept_figure_files(PLAN)
+
+
+def concept_stats_files(wildcards):
+    return layout.concept_stats_files(PLAN)
 
 
 def report_directory(wildcards):

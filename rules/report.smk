@@ -27,27 +27,25 @@ rule plot_task:
         "../scripts/plot_task.py"
 
 
-rule plot_filters:
+rule plot_concept:
     input:
-        weights=filters_weights_directory,
-        arrays=prepared_arrays,
+        files=concept_figure_inputs,
     output:
         png=report(
-            "results/figures/filters/{task}.png",
-            caption="../report/filters_figure.rst",
+            "results/figures/concept/{task}.png",
+            caption="../report/concept_figure.rst",
             category="{task}",
         ),
-        stats="results/figures/filters/{task}.json",
+        stats="results/figures/concept/{task}.json",
     params:
-        plan=task_plan_as_dict,
-        weights_file=filters_weights_file,
+        plan=concept_plan_as_dict,
     threads: 1
     conda:
         "../envs/cnnlab.yaml"
     log:
-        "logs/figures/filters-{task}.log",
+        "logs/figures/concept-{task}.log",
     script:
-        "../scripts/plot_filters.py"
+        "../scripts/plot_concept.py"
 
 
 rule report:
@@ -58,7 +56,8 @@ rule report:
         selections=selection_files,
         figures=figure_files,
         roc_figures=roc_figure_files,
-        figure_stats=filters_stats_files,
+        concept_figures=concept_figure_files,
+        figure_stats=concept_stats_files,
         templates=report_templates,
     output:
         report("results/report/index.html", caption="../report/lab_report.rst", category="Lab report"),

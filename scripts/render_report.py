@@ -11,6 +11,7 @@ def main(snakemake, log) -> None:
         snakemake.output[0],
         figure_files=list(snakemake.input.figures),
         roc_files=list(snakemake.input.roc_figures),
+        concept_files=list(snakemake.input.get("concept_figures", [])),
         figure_stats_files=list(snakemake.input.get("figure_stats", [])),
         selection_files=list(snakemake.input.get("selections", [])),
         config=dict(snakemake.config),

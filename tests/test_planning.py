@@ -41,7 +41,9 @@ plan = plan_lab(config)
 for task_id in plan.tasks:
     layout.task_inputs(plan, task_id)
 layout.report_inputs(plan), layout.selection_inputs(plan), layout.figure_inputs(plan)
-layout.filters_weights(plan, layout.filters_task(plan))
+layout.check_concepts(plan), layout.concept_figure_files(plan), layout.concept_stats_files(plan)
+for task_id in layout.concept_tasks(plan):
+    layout.concept_inputs(plan, task_id)
 """
     loaded = packages(loaded_modules(code, tmp_path))
     assert "cnnlab" in loaded

@@ -1,5 +1,5 @@
-"""Snakemake entry point: a trained LeNet's first two conv layers, filters and feature maps
-of one test image per class, as a PNG and their statistics as JSON (cnnlab.figures)."""
+"""Snakemake entry point: the figure of a task's concept answer, as a PNG, and its numbers
+as JSON (cnnlab.concept_figures, by the task's `answer` kind)."""
 
 from cnnlab.entrypoint import run_entrypoint
 from cnnlab.runtime import configure_environment
@@ -7,13 +7,12 @@ from cnnlab.runtime import configure_environment
 
 def main(snakemake, log) -> None:
     configure_environment(threads=snakemake.threads or 1)  # before Keras is imported
-    from cnnlab.figures import write_filters_figure
+    from cnnlab.concept_figures import write_concept_figure
 
     task_id = snakemake.wildcards.task
-    png = write_filters_figure(snakemake.params.plan, task_id, snakemake.params.weights_file,
-                               snakemake.input.arrays, snakemake.output.png,
+    png = write_concept_figure(snakemake.params.plan, task_id, snakemake.output.png,
                                snakemake.output.stats)
-    log(f"{task_id}: wrote {png} from {snakemake.params.weights_file}")
+    log(f"{task_id}: wrote {png} from {', '.join(snakemake.input.files)}")
 
 
 run_entrypoint(
