@@ -52,7 +52,7 @@ def batch_outputs(model, layers, x: np.ndarray):
     """The outputs of `layers` for the images of `x`, one batch at a time."""
     import keras
 
-    probe = keras.Model(model.inputs, [layer.output for layer in layers])
+    probe = keras.Model(model.input, [layer.output for layer in layers])
     for start in range(0, len(x), BATCH):
         yield start, [np.asarray(output) for output in probe(x[start:start + BATCH],
                                                             training=False)]
@@ -151,15 +151,18 @@ def architectures_figure(summaries: dict[str, list[dict]], title: str):
 
 def output_histogram(axis, outputs: np.ndarray, labels: np.ndarray, threshold: float,
                      title: str, margin: bool = False) -> None:
-    low, high = (0.0, 1.0) if not margin else (float(outputs.min()), float(outputs.max()))
-    bins = np.linspace(min(low, threshold - 1e-6), max(high, threshold + 1e-6), 21)
+    low, high = ((0.0, 1.0) if not margin else
+                 (min(float(outputs.min()), threshold), max(float(outputs.max()), threshold)))
+    pad = 0.05 * (high - low) or 1e-3
+    bins = np.linspace(low - pad if margin else low, high + pad if margin else high, 21)
     for label, name in CLASS_NAMES.items():
         axis.hist(outputs[labels == label], bins=bins, alpha=0.55, color=CLASS_COLOURS[name],
                   label=f"{name} ({int((labels == label).sum())})")
     axis.axvline(threshold, color="black", linewidth=1.2, label=f"threshold {threshold:g}")
     if margin:
-        for edge in (-1, 1):
-            axis.axvline(edge, color="black", linewidth=0.8, linestyle=":")
+        for edge in (-1, 1):  # the margin's edges, where they lie among the outputs
+            if low <= edge <= high:
+                axis.axvline(edge, color="black", linewidth=0.8, linestyle=":")
     axis.set(title=title, xlabel="raw margin (dotted: ±1)" if margin else "sigmoid output "
              "(probability of Nev)", ylabel="test images")
     axis.legend(fontsize=7)

@@ -254,29 +254,34 @@ def answer_output_distribution(stats: dict | None) -> list[str]:
     bce, hinge = stats.get("bce"), stats.get("hinge")
     if bce:
         mel, nev = bce["classes"]["Mel"], bce["classes"]["Nev"]
+        low, high = bce["spread"]
         text.append(
             f"On the {bce['n']} test images, the sigmoid of {bce['run_id']} at "
             f"{bce['epochs']} epochs puts {percent(mel['right_side'])} of the Mel images at or "
             f"below the threshold {bce['threshold']:g} and {percent(nev['right_side'])} of the "
-            f"Nev images above it (median output Mel {mel['median']:.2f}, Nev "
-            f"{nev['median']:.2f}): the histograms show how far from the threshold each "
-            "class lies, and so how a moved threshold would trade melanomas found for nevi "
-            "cleared.")
+            f"Nev images above it (median output Mel {mel['median']:.3f}, Nev "
+            f"{nev['median']:.3f}; 90% of all outputs between {low:.3f} and {high:.3f}): the "
+            "histograms show how far from the threshold each class lies, and so how a moved "
+            "threshold would trade melanomas found for nevi cleared.")
         calibration = bce.get("calibration")
         if calibration:
-            error = calibration["expected_calibration_error"]
-            quality = ("well calibrated: an output of 0.8 means about 80% Nev" if error <= 0.05
-                       else "roughly calibrated" if error <= 0.15
-                       else "poorly calibrated: read them as scores, not as probabilities")
-            skill = ("better than" if bce["brier"] < bce["brier_base_rate"]
-                     else "no better than")
+            error, skill = calibration["expected_calibration_error"], bce["brier_skill"]
+            if high - low < 0.1:
+                quality = ("close to the share of Nev for every image, so their calibration "
+                           "says little: the model hardly tells the images apart")
+            else:
+                quality = ("well calibrated: an output of 0.8 means about 80% Nev"
+                           if error <= 0.05 else "roughly calibrated" if error <= 0.15
+                           else "poorly calibrated: read them as scores, not probabilities")
+            compared = ("better than" if skill > 0.1 else "worse than" if skill < -0.1
+                        else "about as good as")
             text.append(
-                f"Its Brier score is {bce['brier']:.3f}, {skill} the "
-                f"{bce['brier_base_rate']:.3f} of always answering the share of Nev; on the "
-                f"reliability curve the observed share of Nev is {error:.3f} from the predicted "
-                f"probability on average (expected calibration error, "
-                f"{len(calibration['counts'])} bins; largest gap {calibration['largest_gap']:.2f})"
-                f": the probabilities are {quality}.")
+                f"Its Brier score is {bce['brier']:.3f}, {compared} the "
+                f"{bce['brier_base_rate']:.3f} of always answering the share of Nev (skill "
+                f"score {skill:+.2f}); on the reliability curve the observed share of Nev is "
+                f"{error:.3f} from the predicted probability on average (expected calibration "
+                f"error, {len(calibration['counts'])} bins; largest gap "
+                f"{calibration['largest_gap']:.2f}): the probabilities are {quality}.")
     if hinge:
         mel, nev = hinge["classes"]["Mel"], hinge["classes"]["Nev"]
         inside = (mel["inside_margin"] * mel["n"] + nev["inside_margin"] * nev["n"]) / max(

@@ -260,13 +260,12 @@ def difference_row(row, difference: dict) -> None:
         image = difference["maps"][..., channel]
         limit = float(np.abs(image).max()) or 1.0
         axis.imshow(image, cmap="RdBu_r", vmin=-limit, vmax=limit)
-        axis.set_title(f"{difference['layer']}:{channel}\nd {difference['effects'][channel]:+.2f}",
-                       fontsize=6)
+        axis.set_title(f"{channel}: d {difference['effects'][channel]:+.2f}", fontsize=6)
     for axis in axes:
         axis.set_axis_off()
-    row.suptitle(f"{difference['layer']}: Nev − Mel mean feature map over the test images, "
-                 f"the {len(channels)} channels that differ most (Cohen's d of their mean "
-                 "activation); red: more active for Nev", fontsize=10)
+    row.suptitle(f"{difference['layer']}: Nev − Mel mean feature map over the test images of "
+                 f"the {len(channels)} channels that differ most (Cohen's d); red: higher for "
+                 "Nev", fontsize=10, y=1.08)
 
 
 def first_image_per_class(x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:

@@ -153,13 +153,15 @@ def related_tasks(plan, task_id: str) -> list[str]:
 
 def inspected_entry(plan, task_id: str):
     """The trained model a concept answer inspects: the last run of the task `inspects`
-    names, else the last LeNet run of the task's own runs or of the tasks it shows."""
+    names, else the last LeNet run of the task's own runs or of the tasks it shows, a BCE
+    one where there is one (a hinge run is the output layer's other panel)."""
     task = plan.tasks[task_id]
     if task.inspects:
         entries, where = plan.tasks[task.inspects].entries, f"tasks.{task_id}.inspects"
     else:
-        entries = [entry for entry in considered_entries(plan, task_id)
-                   if entry.spec.model == "lenet"]
+        lenets = [entry for entry in considered_entries(plan, task_id)
+                  if entry.spec.model == "lenet"]
+        entries = [entry for entry in lenets if entry.spec.loss == "bce"] or lenets
         where = f"tasks.{task_id}.shows"
     if not entries:
         raise CnnlabError(f"config: {where}: names no task with a trained "

@@ -146,13 +146,19 @@ def calibration_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int) -
 def output_distribution(outputs: np.ndarray, labels: np.ndarray, loss: str) -> dict:
     """The output layer's values per class against its threshold (0.5 for the sigmoid of
     BCE, 0 for hinge's margin): how many images of each class fall on the right side, their
-    median, and for hinge the share inside the margin (|score| < 1, where the loss still
-    pushes); for BCE the reliability curve and the Brier score (sklearn), beside the Brier
-    score of always answering the share of Nev."""
+    median, the 5th and 95th percentiles of all outputs (`spread`), and for hinge the share
+    inside the margin (|score| < 1, where the loss still pushes); for BCE the reliability
+    curve and the Brier score (sklearn), beside the Brier score of always answering the
+    share of Nev and the skill score that compares them (1 - Brier / that one)."""
     outputs = np.asarray(outputs, dtype=np.float64)
     labels = np.asarray(labels).astype(int)
     threshold = THRESHOLDS[loss]
-    result = {"loss": loss, "threshold": threshold, "n": int(labels.size), "classes": {}}
+    finite = outputs[np.isfinite(outputs)]
+    # how far apart the outputs lie: a model that answers about the same for every image
+    # is calibrated without telling the images apart
+    spread = [float(value) for value in np.percentile(finite, [5, 95])] if finite.size else []
+    result = {"loss": loss, "threshold": threshold, "n": int(labels.size), "spread": spread,
+              "classes": {}}
     for label, name in CLASS_NAMES.items():
         values = outputs[labels == label]
         right = values > threshold if label == NEV else values <= threshold
@@ -167,6 +173,8 @@ def output_distribution(outputs: np.ndarray, labels: np.ndarray, loss: str) -> d
         share = float(is_nev.mean())
         result["brier"] = float(brier_score_loss(is_nev, np.clip(outputs, 0, 1)))
         result["brier_base_rate"] = share * (1 - share)
+        result["brier_skill"] = (1 - result["brier"] / result["brier_base_rate"]
+                                 if result["brier_base_rate"] > 0 else math.nan)
         bins = int(min(10, max(2, labels.size // 10)))
         result["calibration"] = calibration_bins(np.clip(outputs, 0, 1), labels, bins)
     return result

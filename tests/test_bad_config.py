@@ -38,3 +38,19 @@ def test_the_message_names_the_config_files_in_the_order_they_apply(tmp_path):
     expected = (f"cnnlab: config.yaml + {workdir / SMALL_CONFIG} + {workdir / 'bad.yaml'}: "
                 "tasks.5A.runs[0].lr: .inf is not a finite number: give a finite value.")
     assert lines == [expected]
+
+
+def test_an_unknown_answer_kind_stops_the_workflow_naming_the_key(tmp_path):
+    workdir = copy_workflow(tmp_path / "lab")
+    lines = dry_run(workdir, "tasks: {5E: {answer: dense}}\n")
+    assert len(lines) == 1 and lines[0].endswith(
+        "tasks.5E.answer: 'dense' is not one of 'conv_layers', 'dense_layers', "
+        "'architectures', 'output_layer'.")
+
+
+def test_a_conv_answer_that_inspects_an_mlp_stops_the_workflow(tmp_path):
+    workdir = copy_workflow(tmp_path / "lab")
+    lines = dry_run(workdir, "tasks: {MLP: {title: An MLP, question: What?, "
+                             "runs: [{model: mlp}]}, 5D: {inspects: MLP}}\n")
+    assert len(lines) == 1 and "tasks.5D.inspects: mlp-" in lines[0]
+    assert "is an MLP, which has no convolutional layers" in lines[0]

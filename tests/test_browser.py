@@ -1,4 +1,5 @@
-"""The small lab's report in a real headless Chromium: it loads cleanly and escapes config text."""
+"""The small lab's report in a real headless Chromium: it loads cleanly, escapes config text,
+and backs every task with a figure, whatever the concept tasks are called."""
 
 import os
 import re
@@ -49,7 +50,51 @@ def test_report_loads_without_console_errors_and_renders(small_lab, tmp_path):
 def test_report_is_self_contained(small_lab):
     html = (small_lab[0] / "results/report/index.html").read_text()
     assert not re.search(r'(src|href)="(https?:)?//', html)
-    assert html.count("data:image/png;base64,") >= 11  # 10 curve figures and 5D's filters
+    # 10 curve figures, their 10 ROC figures, the concept figures of 5D, 5E, 5F and 5G
+    assert html.count("data:image/png;base64,") >= 24
+
+
+def task_sections(dom: str) -> dict[str, str]:
+    """Each task section of a page's DOM by its task id."""
+    parts = re.split(r'(?=<section class="task" id="task-)', dom)
+    return {re.match(r'<section class="task" id="task-([^"]+)"', part).group(1): part
+            for part in parts if part.startswith('<section class="task"')}
+
+
+def drawn_images(section: str) -> int:
+    return len(re.findall(r'<img src="data:image/png;base64,[A-Za-z0-9+/=]{1000,}"', section))
+
+
+def test_every_task_section_holds_a_figure_in_chromium(small_lab, tmp_path):
+    dom, console = open_in_chromium(small_lab[0] / "results/report/index.html", tmp_path,
+                                    "--dump-dom")
+    assert console == []
+    sections = task_sections(dom)
+    assert len(sections) == 13
+    assert {task_id: drawn_images(section) for task_id, section in sections.items()
+            if drawn_images(section) == 0} == {}
+    for task_id, kind in (("5D", "conv_layers"), ("5E", "dense_layers"),
+                          ("5F", "architectures"), ("5G", "output_layer")):
+        assert f'alt="Figure of the {kind} answer of task {task_id}' in sections[task_id]
+
+
+def test_a_renamed_dense_layers_task_keeps_its_answer_and_figure(copy_of_small_lab, tmp_path):
+    workdir = copy_of_small_lab
+    config = workdir / "config.yaml"
+    text = config.read_text()
+    assert text.count("\n  5E:\n") == 1
+    config.write_text(text.replace("\n  5E:\n", "\n  DL:\n"))
+    result = run_snakemake(workdir, "--cores", "2", "--configfile", SMALL_CONFIG)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert not re.search(r"rule train\b", result.stdout)  # the trained models are kept
+    assert "results/figures/concept/DL.png" in result.stdout
+    dom, console = open_in_chromium(workdir / "results/report/index.html", tmp_path,
+                                    "--dump-dom")
+    assert console == []
+    sections = task_sections(dom)
+    assert "5E" not in sections and drawn_images(sections["DL"]) == 1
+    assert 'alt="Figure of the dense_layers answer of task DL' in sections["DL"]
+    assert "stratified" in sections["DL"] and "dense1 features (64 values)" in sections["DL"]
 
 
 def test_script_in_a_task_title_is_shown_as_text_and_runs_nothing(copy_of_small_lab, tmp_path):

@@ -16,7 +16,7 @@ from test_diagnostics import crafted_history
 from cnnlab import figures, layout, report
 from cnnlab.errors import CnnlabError
 from cnnlab.files import read_predictions, write_predictions
-from cnnlab.grid import Plan, RunSpec, plan_lab
+from cnnlab.grid import Plan, plan_lab
 from cnnlab.history import write_history_csv
 from cnnlab.results import Results, load_run
 from cnnlab.selection import read_optima, select_optimum
@@ -391,41 +391,3 @@ def test_a_manifest_of_another_layout_is_one_clear_error(lab, manifest):
     path.write_text(json.dumps(manifest))
     with pytest.raises(CnnlabError, match=re.escape(f"{path}: the data manifest")):
         render(root, plan)
-
-
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras' own, saving weights
-def test_filters_figure_from_a_small_random_lenet(tmp_path, monkeypatch):
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # never ~/.keras
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-    keras = pytest.importorskip("keras")
-    from cnnlab.models import build_model
-
-    params = {"model": "lenet", "n_base": 2, "dense": [4], "dropout": 0.0, "loss": "bce",
-              "optimizer": "adam", "lr": 1e-4, "batch_size": 2, "seed": 1}
-    keras.utils.set_random_seed(1)
-    model = build_model(params, (16, 16, 1))
-    weights = tmp_path / "epoch0002.weights.h5"
-    model.save_weights(weights)
-    rng = np.random.default_rng(0)
-    arrays = tmp_path / "arrays.npz"
-    np.savez(arrays, x_test=rng.random((4, 16, 16, 1), dtype=np.float32),
-             y_test=np.array([1, 0, 1, 0], dtype=np.int8))
-    spec = RunSpec.from_params(dict(params, threads=1, precision="float32"), "tiny", 1)
-    training = {"run_id": spec.run_id, "params": spec.to_dict(), "epochs": 2, "save_epochs": [2],
-                "directory": layout.training_directory("tiny", spec.run_id, 2),
-                "state_directory": layout.state_directory("tiny", spec.run_id)}
-    entry = {"run_id": spec.run_id, "variant": spec.variant, "seed": 1, "epochs": 2,
-             "training": training["directory"], "trained_epochs": 2, "params": spec.to_dict()}
-    task = {"title": "", "question": "", "kind": "train", "differs": [], "pending": False,
-            "optimum": None}
-    plan = {"dataset": "tiny", "seeds": [1], "share_prefixes": True, "epoch_divisor": 1,
-            "runs": {spec.run_id: spec.to_dict()}, "trainings": {"tiny/e2": training},
-            "tasks": {"5C": dict(task, shows=[], entries=[entry]),
-                      "5D": dict(task, kind="concept", shows=["5C"], entries=[])}}
-    png, stats_json = tmp_path / "5D.png", tmp_path / "5D.json"
-    figures.write_filters_figure(plan, "5D", weights, arrays, png, stats_json)
-    assert png.read_bytes()[:4] == b"\x89PNG"
-    stats = json.loads(stats_json.read_text())
-    assert [layer["receptive_field"] for layer in stats["layers"]] == [3, 8]
-    assert [layer["filters"] for layer in stats["layers"]] == [2, 4]
-    assert set(stats["layers"][0]["active_fraction"]) == {"Mel", "Nev"}
