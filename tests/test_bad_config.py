@@ -50,7 +50,7 @@ def test_an_unknown_answer_kind_stops_the_workflow_naming_the_key(tmp_path):
 
 def test_a_conv_answer_that_inspects_an_mlp_stops_the_workflow(tmp_path):
     workdir = copy_workflow(tmp_path / "lab")
-    lines = dry_run(workdir, "tasks: {MLP: {title: An MLP, question: What?, "
-                             "runs: [{model: mlp}]}, 5D: {inspects: MLP}}\n")
+    lines = dry_run(workdir, "tasks:\n  MLP:\n    title: An MLP\n    question: Which?\n"
+                             "    runs: [{model: mlp}]\n  5D: {inspects: MLP}\n")
     assert len(lines) == 1 and "tasks.5D.inspects: mlp-" in lines[0]
     assert "is an MLP, which has no convolutional layers" in lines[0]
