@@ -116,6 +116,10 @@ def dense_figure(rows: list[dict], features: dict[str, np.ndarray], labels: np.n
     parameter_bars(axes[0], rows, "parameters per layer")
     for axis, (name, values), measured in zip(axes[1:], features.items(),
                                               separability["representations"]):
+        if not measured["explained"]:
+            axis.text(0.5, 0.5, f"{name}: not finite\n(the model diverged)", ha="center")
+            axis.set_axis_off()
+            continue
         points, explained = representations.projection(values)
         accuracy = ("" if measured["accuracy"] is None else
                     f"\nlinear CV accuracy {100 * measured['accuracy']:.0f}% "
@@ -171,8 +175,13 @@ def output_histogram(axis, outputs: np.ndarray, labels: np.ndarray, threshold: f
 def output_figure(bce: dict | None, hinge: dict | None, title: str):
     panels = [panel for panel in (bce, hinge) if panel] + ([bce] if bce and "calibration" in
                                                            bce["stats"] else [])
-    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2), squeeze=False)
+    figure, axes = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)), 4.2),
+                                squeeze=False)
     axes = list(axes[0])
+    if not panels:
+        axes[0].text(0.5, 0.5, "no finite outputs: the runs diverged", ha="center")
+        axes[0].set_axis_off()
+        axes = []
     for panel in (bce, hinge):
         if panel:
             output_histogram(axes.pop(0), panel["outputs"], panel["labels"],

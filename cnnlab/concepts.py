@@ -137,7 +137,8 @@ def answer_separability(stats: dict | None) -> list[str]:
     rows = [row for row in stats.get("representations", []) if row["accuracy"] is not None]
     if len(rows) < 2:
         return [("The separability of the representations was not measured (the figure "
-                 "statistics are missing, or a class has fewer than two test images).")]
+                 "statistics are missing, a class has fewer than two test images, or the "
+                 "model's features are not finite numbers).")]
     baseline = stats["baseline"]
 
     def measured(row: dict) -> str:

@@ -71,10 +71,11 @@ def separability(features: dict[str, np.ndarray], labels: np.ndarray, folds: int
               "representations": []}
     for name, values in features.items():
         flat = _flat(values)
+        finite = bool(np.isfinite(flat).all())  # a diverged model's features are NaN
         row = {"name": name, "dimensions": int(flat.shape[1]), "accuracy": None,
                "fold_sd": None, "fold_min": None, "fold_max": None,
-               "explained": projection(flat)[1]}
-        if k >= 2:
+               "explained": projection(flat)[1] if finite else []}
+        if k >= 2 and finite:
             model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
             splits = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
             with warnings.catch_warnings():
