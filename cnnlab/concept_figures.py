@@ -155,10 +155,11 @@ def architectures_figure(summaries: dict[str, list[dict]], title: str):
 
 def output_histogram(axis, outputs: np.ndarray, labels: np.ndarray, threshold: float,
                      title: str, margin: bool = False) -> None:
-    low, high = ((0.0, 1.0) if not margin else
-                 (min(float(outputs.min()), threshold), max(float(outputs.max()), threshold)))
+    # the outputs' own range with the threshold in it: a model that answers about 0.5 for
+    # every image still shows how its classes lie
+    low, high = min(float(outputs.min()), threshold), max(float(outputs.max()), threshold)
     pad = 0.05 * (high - low) or 1e-3
-    bins = np.linspace(low - pad if margin else low, high + pad if margin else high, 21)
+    bins = np.linspace(low - pad, high + pad, 21)
     for label, name in CLASS_NAMES.items():
         axis.hist(outputs[labels == label], bins=bins, alpha=0.55, color=CLASS_COLOURS[name],
                   label=f"{name} ({int((labels == label).sum())})")
@@ -167,7 +168,8 @@ def output_histogram(axis, outputs: np.ndarray, labels: np.ndarray, threshold: f
         for edge in (-1, 1):  # the margin's edges, where they lie among the outputs
             if low <= edge <= high:
                 axis.axvline(edge, color="black", linewidth=0.8, linestyle=":")
-    axis.set(title=title, xlabel="raw margin (dotted: ±1)" if margin else "sigmoid output "
+    margin_edges = " (dotted: the margin ±1)" if margin and (low <= -1 or high >= 1) else ""
+    axis.set(title=title, xlabel=f"raw margin{margin_edges}" if margin else "sigmoid output "
              "(probability of Nev)", ylabel="test images")
     axis.legend(fontsize=7)
 

@@ -291,7 +291,7 @@ def answer_output_distribution(stats: dict | None) -> list[str]:
             f"The hinge run {hinge['run_id']} has a linear output, a raw margin whose sign is "
             f"the class: {percent(mel['right_side'])} of the Mel images score at or below 0 and "
             f"{percent(nev['right_side'])} of the Nev images above it (medians "
-            f"{mel['median']:.2f} and {nev['median']:.2f}); {percent(inside)} lie inside the "
+            f"{mel['median']:.3g} and {nev['median']:.3g}); {percent(inside)} lie inside the "
             "margin |score| < 1, where the hinge loss still pushes them. Its scores have no "
             "probability reading, so it has no calibration curve.")
     if not text:

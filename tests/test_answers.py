@@ -236,6 +236,9 @@ def test_architecture_and_output_layer_answers_use_the_summaries():
     words = concepts.answer_architectures({"lenet": LENET_SUMMARY, "mlp": mlp})
     assert "lenet has 4,213,249 parameters, 18,816 of them in convolutions" in words
     assert "mlp has 1,048,705 parameters, 0 of them in convolutions" in words
+    # what the side-by-side figure shows: each model's largest layer and its share
+    assert ("largest layer of each is lenet's dense1 (4,194,368, 99.6% of its parameters) "
+            "and mlp's dense1 (1,048,640, 100.0% of its parameters)") in words
     output = concepts.answer_output_layer(LENET_SUMMARY[-1], ["bce", "hinge"])
     assert "(None, 1)" in output and "sigmoid" in output and "linear score" in output
 
