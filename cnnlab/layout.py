@@ -203,8 +203,11 @@ def concept_inputs(plan, task_id: str) -> list[str]:
     if kind == "output_layer":
         entries = [inspected_entry(plan, task_id), hinge_entry(plan, task_id)]
         return [entry.training.predictions_npz for entry in entries if entry is not None]
-    return [f"{entry.training.directory}/summary.csv"
-            for entry in architecture_entries(plan, task_id)]
+    entries = architecture_entries(plan, task_id)
+    if not entries:
+        raise CnnlabError(f"config: tasks.{task_id}.answer: architectures compares the runs of "
+                          "the task or of the tasks it shows, and there are none.")
+    return [f"{entry.training.directory}/summary.csv" for entry in entries]
 
 
 def check_concepts(plan) -> None:
