@@ -32,7 +32,7 @@ def answer_filters(stats: dict) -> list[str]:
     """5D: what the first two convolutional layers do, backed by the learned filters."""
     layers = stats.get("layers", [])
     if len(layers) < 2:
-        return ["The filter statistics of the trained LeNet are missing; run plot_filters."]
+        return ["The filter statistics of the trained model are missing; run plot_concept."]
     first, second = layers[0], layers[1]
     one_sign = first["filters"] - first["mixed_sign"]
     text = [
