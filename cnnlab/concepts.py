@@ -36,7 +36,7 @@ def answer_filters(stats: dict) -> list[str]:
     first, second = layers[0], layers[1]
     one_sign = first["filters"] - first["mixed_sign"]
     text = [
-        (f"From the trained LeNet {stats.get('run_id', '')} at {stats.get('epochs', '?')} epochs. "
+        (f"From the trained model {stats.get('run_id', '')} at {stats.get('epochs', '?')} epochs. "
         f"The first convolutional layer ({first['name']}) slides {first['filters']} filters of "
         f"{first['kernel']} over the image and sees {first['receptive_field']} × "
         f"{first['receptive_field']} pixels at a time: it detects local intensity changes. "
