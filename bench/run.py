@@ -15,6 +15,9 @@ Parts (``--parts``, default 1,2,3,4; 5 on request):
    (``--cores`` / ``threads`` jobs at once); ratio = cnnlab's seconds per epoch of the
    machine (images per second turned back into seconds per epoch) / the notebook's.
    Each figure is the median of ``--repeats`` epochs after a first, warm-up epoch.
+   Then each set-up's floating-point work per epoch (by its layer shapes) as GFLOP/s and
+   as a share of the machine's limit, measured first: TensorFlow's float32 and bfloat16
+   matmul throughput on one thread and on all cores (bench/limit.py).
 2. The whole lab's wall time: ``snakemake --cores N --configfile bench.yaml`` (bench.yaml
    sets ``epoch_divisor``) in a fresh temporary copy of the workflow, from nothing to the
    report, against bench/notebook_way.py training the same runs (the runs each task lists,
