@@ -35,6 +35,9 @@ class Context:
     config: dict
     arrays: Path | None = None
     train_count: int = 0
+    test_count: int = 0
+    image_size: int = 0
+    limit: dict | None = None  # the machine's matmul GFLOP/s (bench.limit), once part 1 ran
     part1_jobs: list = field(default_factory=list)
     lab: dict | None = None
     results: dict = field(default_factory=dict)

@@ -52,6 +52,8 @@ def prepare_data(ctx: Context) -> None:
         name="bench",
     )
     ctx.train_count = int(dataset["n_train"])
+    ctx.test_count = int(dataset["n_test"])
+    ctx.image_size = int(dataset["image_size"])
 
 
 def cnnlab_jobs(ctx: Context, params: dict, epochs: int, copies: int, name: str) -> list[dict]:

@@ -15,6 +15,9 @@ Parts (``--parts``, default 1,2,3,4; 5 on request):
    (``--cores`` / ``threads`` jobs at once); ratio = cnnlab's seconds per epoch of the
    machine (images per second turned back into seconds per epoch) / the notebook's.
    Each figure is the median of ``--repeats`` epochs after a first, warm-up epoch.
+   Then each set-up's floating-point work per epoch (by its layer shapes) as GFLOP/s and
+   as a share of the machine's limit, measured first: TensorFlow's float32 and bfloat16
+   matmul throughput on one thread and on all cores (bench/limit.py).
 2. The whole lab's wall time: ``snakemake --cores N --configfile bench.yaml`` (bench.yaml
    sets ``epoch_divisor``) in a fresh temporary copy of the workflow, from nothing to the
    report, against bench/notebook_way.py training the same runs (the runs each task lists,
@@ -28,8 +31,11 @@ Parts (``--parts``, default 1,2,3,4; 5 on request):
 4. Per-training-job overhead (process start to first epoch; process time outside the
    epochs and the state saving) and peak memory (record.json ``peak_memory_mb``), from
    the jobs of parts 1 and 2 (or jobs of its own when those parts do not run).
-5. (optional) ``precision: mixed_bfloat16`` against float32: seconds per epoch and the
-   accuracy reached after ``--bf16-epochs`` epochs, same run otherwise.
+5. (optional) ``precision: mixed_bfloat16`` against float32: part 1's set-ups, seconds per
+   epoch and the accuracy after ``--bf16-epochs`` epochs, same run otherwise; then the
+   lab's tasks 5A-6D on the real images with two seeds per precision at
+   ``--bf16-divisor`` (bench/parts/bf16_lab.py), final and best validation accuracies
+   against the seed-to-seed spread.
 
 The results go to bench/results/latest.md (and .json); ``--quick`` writes quick.md.
 Timings on a machine that is busy with other work are distorted: the machine facts
@@ -143,6 +149,13 @@ def parse_arguments(argv=None) -> argparse.Namespace:
         type=int,
         default=None,
         help="epochs of each part-5 run (default 10, --quick 2)",
+    )
+    parser.add_argument(
+        "--bf16-divisor",
+        type=int,
+        default=5,
+        help="part 5's lab on the real images (tasks 5A-6D, two seeds per precision) at this "
+        "epoch_divisor (default 5; 0 leaves it out)",
     )
     parser.add_argument(
         "--quick",

@@ -54,6 +54,15 @@ def forward_macs(spec: RunSpec, image_size: int) -> float:
     return _layers(spec, image_size)[0]
 
 
+def epoch_flops(spec: RunSpec, image_size: int, n_train: int, n_validation: int) -> float:
+    """Floating-point operations of one epoch by the layer shapes: two per
+    multiply-accumulate, three passes per training image (forward, then the gradients of
+    the inputs and of the weights) and one per validation image. Element-wise work
+    (ReLU, pooling, the optimizer) is left out: it is memory-bound, not counted against a
+    matrix unit's limit."""
+    return 2 * forward_macs(spec, image_size) * (3 * n_train + n_validation)
+
+
 def estimated_seconds(spec: RunSpec, epochs: int, image_size: int, n_train: int) -> float:
     macs, activations, weights = _layers(spec, image_size)
     steps = -(-n_train // spec.batch_size)

@@ -8,6 +8,7 @@ from snakemake.exceptions import WorkflowError
 from cnnlab import layout
 from cnnlab.config import check_unique_keys, checked_config
 from cnnlab.cost import estimated_model_mb, estimated_seconds
+from cnnlab.devices import cuda_tensorflow_installed, training_gpus, visible_gpus
 from cnnlab.errors import CnnlabError
 from cnnlab.grid import plan_lab
 from cnnlab.selection import read_optima
@@ -99,6 +100,16 @@ def training_priority(wildcards):
     if training.directory in PLAN.trainings_selections_wait_for():
         return SELECTION_WAITS_PRIORITY + int(seconds)
     return int(seconds)
+
+
+# decided once, where the workflow runs (a cluster's jobs get theirs from the scheduler)
+TRAINING_GPUS = training_gpus(config["training_device"], visible_gpus(),
+                              cuda_tensorflow_installed())
+
+
+def training_gpu(wildcards):
+    """1 where trainings run on a GPU (each job then holds one: cnnlab.devices), else 0."""
+    return TRAINING_GPUS
 
 
 def training_memory_mb(wildcards, input, attempt):

@@ -19,6 +19,7 @@ rule train:
     priority: training_priority
     resources:
         mem_mb=training_memory_mb,
+        gpu=training_gpu,
         runtime=training_runtime_minutes,
     conda:
         "../envs/cnnlab.yaml"

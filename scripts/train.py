@@ -12,14 +12,24 @@ go to the job's log; Python's stderr stays on the console for a one-line error m
 
 from pathlib import Path
 
-from cnnlab import runtime
+from cnnlab import devices, runtime
 from cnnlab.entrypoint import run_entrypoint
+from cnnlab.errors import CnnlabError
 
 
 def main(snakemake, log) -> None:
     spec = dict(snakemake.params.spec)
     threads = int(spec["params"].get("threads", 1))
+    # one GPU of its own, or none: before TensorFlow is imported (the slot lasts the process)
+    gpu_slot = devices.pin_training_device(int(getattr(snakemake.resources, "gpu", 0)),
+                                           log=log)
+    if gpu_slot is not None:
+        log(f"training on GPU {gpu_slot.gpu} (CUDA_VISIBLE_DEVICES={gpu_slot.gpu})")
     runtime.configure_training_process(threads, native_log=Path(snakemake.log[0]))
+    if gpu_slot is not None and runtime.training_device()["kind"] != "GPU":
+        raise CnnlabError(
+            f"this training was given GPU {gpu_slot.gpu}, but TensorFlow sees no GPU: install "
+            'its CUDA build (pip install -e ".[gpu]") or run with --config training_device=cpu.')
 
     from cnnlab.training import train  # imports TensorFlow: only now
 

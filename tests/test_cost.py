@@ -42,3 +42,35 @@ def test_the_model_memory_grows_with_the_image_size():
     dense_mb = (1024 // 4) ** 2 * 64 * 64 * 4 * 4 / 2**20
     assert estimated_model_mb(spec, 1024) > dense_mb > 4000
     assert 60 < estimated_model_mb(spec, 128) < 400  # 4.2 million weights and a batch
+
+
+def keras_macs(model) -> int:
+    """Multiply-accumulates of one image's forward pass, read off the built Keras model's
+    layers (an independent count: the model, not cnnlab.cost's shape rules)."""
+    import keras
+
+    macs = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            height, width, filters = layer.output.shape[1:]
+            kernel_h, kernel_w, channels, _ = layer.kernel.shape
+            macs += height * width * kernel_h * kernel_w * channels * filters
+        elif isinstance(layer, keras.layers.Dense):
+            macs += layer.kernel.shape[0] * layer.kernel.shape[1]
+    return macs
+
+
+def test_an_epochs_flops_count_the_models_own_layers():
+    from cnnlab.cost import epoch_flops
+    from cnnlab.models import build_model
+
+    base = {"dropout": 0, "optimizer": "adam", "lr": 1e-4, "batch_size": 8, "loss": "bce",
+            "threads": 1, "precision": "float32"}
+    for changes in ({"model": "lenet", "n_base": 8}, {"model": "alexnet", "n_base": 4},
+                    {"model": "mlp", "n_base": 0}):
+        spec = RunSpec.from_params({**base, **changes}, "d", 1)
+        model = build_model(spec.to_dict(), (32, 32, 1))
+        macs = keras_macs(model)
+        assert forward_macs(spec, 32) == macs, changes
+        # forward and backward (two matmuls) per training image, forward per validation one
+        assert epoch_flops(spec, 32, n_train=100, n_validation=20) == 2 * macs * (300 + 20)

@@ -1,42 +1,40 @@
-"""Part 5: ``precision: mixed_bfloat16`` against float32, seconds per epoch and accuracy."""
+"""Part 5: ``precision: mixed_bfloat16`` against float32: seconds per epoch of the lab's
+set-ups, and the lab's accuracies in both (bench.parts.bf16_lab)."""
 
 from __future__ import annotations
 
 import statistics
 
-from bench.common import Context, say, slug, table
+from bench.common import Context, check_row, say, slug, table
 from bench.jobs import cnnlab_jobs, history_rows, timed
+from bench.parts import bf16_lab
+from bench.parts.epoch_speed import EPOCH_SETUPS
 
-# two set-ups that learn within a few epochs
-BF16_SETUPS = [
-    (
-        "AlexNet n_base 8 b8, lr 1e-4",
-        {"model": "alexnet", "n_base": 8, "dense": [64, 64], "batch_size": 8, "lr": 1e-4},
-    ),
-    (
-        "LeNet b8, lr 1e-4",
-        {"model": "lenet", "n_base": 32, "dense": [64], "batch_size": 8, "lr": 1e-4},
-    ),
-]
+SPEED_TARGET = 0.5  # bfloat16's seconds per epoch over float32's, at most (2 x the images/s)
+SPEED_TARGET_SETUPS = ("LeNet b8", "AlexNet n_base 32 b8")
 
 
 def measure(ctx: Context) -> dict:
-    """Each set-up trained by one cnnlab job alone, once per precision, ``--bf16-epochs``."""
+    """Each of part 1's set-ups trained by one cnnlab job alone, once per precision,
+    ``--bf16-epochs``; then the lab's tasks in both precisions (``--bf16-divisor``; 0: not)."""
     epochs = max(2, int(ctx.arguments.bf16_epochs))
     rows = []
-    for label, changes in BF16_SETUPS:
+    for label, _, changes in EPOCH_SETUPS:
         results = {}
         for precision in ("float32", "mixed_bfloat16"):
             params = {**ctx.base_params(), **changes, "precision": precision}
             say(f"part 5: {label}, {precision}, {epochs} epochs")
-            name = f"bf16-{slug(label.split(',')[0])}-{precision}"
+            name = f"bf16-{slug(label)}-{precision}"
             (job,) = cnnlab_jobs(ctx, params, epochs, 1, name)
             results[precision] = {
                 "seconds": statistics.median(timed(job["epoch_seconds"])),
                 "history": history_rows(job["out"]),
             }
         rows.append(precision_row(label, epochs, results["float32"], results["mixed_bfloat16"]))
-    return {"epochs": epochs, "rows": rows}
+    result = {"epochs": epochs, "rows": rows}
+    if ctx.arguments.bf16_divisor:
+        result["lab"] = bf16_lab.measure(ctx)
+    return result
 
 
 def precision_row(label: str, epochs: int, f32: dict, bf16: dict) -> dict:
@@ -88,9 +86,15 @@ def render(ctx: Context, result: dict) -> str:
         ]
         for row in result["rows"]
     ]
-    out = ["## 5. mixed_bfloat16 against float32", "", explanation, ""]
-    return "\n".join(out + [table(HEADERS, rows), ""])
+    out = ["## 5. mixed_bfloat16 against float32", "", explanation, "", table(HEADERS, rows), ""]
+    if "lab" in result:
+        out.append(bf16_lab.render(result["lab"]))
+    return "\n".join(out)
 
 
 def checks(ctx: Context, result: dict) -> list[list]:
-    return []  # bf16 is measured on request, not judged
+    return [
+        check_row(f"{row['setup']}: bfloat16 s/epoch / float32's", f"<= {SPEED_TARGET}",
+                  f"{row['speed_ratio']:.2f}", row["speed_ratio"] <= SPEED_TARGET, ctx.quick)
+        for row in result["rows"] if row["setup"] in SPEED_TARGET_SETUPS
+    ]

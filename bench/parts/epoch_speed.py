@@ -1,13 +1,19 @@
-"""Part 1: seconds per epoch of four of the lab's set-ups, cnnlab against the notebook way."""
+"""Part 1: seconds per epoch of four of the lab's set-ups, cnnlab against the notebook way,
+and the share of the machine's measured limit (bench.limit) each reaches."""
 
 from __future__ import annotations
 
 import statistics
 
+from bench import limit
 from bench.common import Context, check_row, say, slug, table
 from bench.jobs import cnnlab_jobs, notebook_epochs, timed
+from cnnlab.cost import epoch_flops
+from cnnlab.grid import RunSpec
 
 EPOCH_RATIO_TARGET = 1.0
+LIMIT_SHARE_TARGET = 0.65  # of the float32 limit, for the set-ups below that do the most work
+LIMIT_SHARE_SETUPS = ("LeNet b8", "AlexNet n_base 32 b8")
 
 # the four set-ups, as the lab's tasks set them (on top of config.yaml's defaults)
 EPOCH_SETUPS = [
@@ -39,6 +45,7 @@ def measure(ctx: Context) -> dict:
     the jobs are kept in ``ctx.part1_jobs`` for part 4."""
     epochs = 1 + ctx.repeats
     at_once = ctx.jobs_at_once
+    ctx.limit = ctx.limit or limit.measure(ctx)
     rows = []
     for label, task, changes in EPOCH_SETUPS:
         params = {**ctx.base_params(), **changes}
@@ -57,7 +64,8 @@ def measure(ctx: Context) -> dict:
                 dict(job, setup=label, kind=f"{at_once} jobs at once") for job in filled
             ]
         rows.append(speed_row(ctx, label, task, notebook, alone, filled))
-    return {"epochs_per_process": epochs, "train_images": ctx.train_count, "rows": rows}
+    return {"epochs_per_process": epochs, "train_images": ctx.train_count, "rows": rows,
+            "limit": ctx.limit}
 
 
 def speed_row(
@@ -70,7 +78,17 @@ def speed_row(
     per_job = [statistics.median(timed(job["epoch_seconds"])) for job in filled]
     images_per_second = sum(ctx.train_count / seconds for seconds in per_job)
     machine_seconds = ctx.train_count / images_per_second
+    flops = setup_flops(ctx, label)
+    precision = ctx.base_params()["precision"]
     return {
+        "gflop_per_epoch": flops / 1e9,
+        "notebook_share": flops / notebook_seconds / 1e9 / limit.limit(
+            ctx.limit, precision, ctx.cores),
+        "alone_share": flops / alone_seconds / 1e9 / limit.limit(
+            ctx.limit, precision, int(ctx.base_params()["threads"])),
+        "lab_gflops": flops / machine_seconds / 1e9,
+        "lab_share": flops / machine_seconds / 1e9 / limit.limit(
+            ctx.limit, precision, ctx.cores),
         "setup": label,
         "task": task,
         "notebook_seconds": notebook_seconds,
@@ -84,6 +102,38 @@ def speed_row(
         "ratio": machine_seconds / notebook_seconds,
         "timed_epochs": len(timed(notebook["epoch_seconds"])),
     }
+
+
+def setup_flops(ctx: Context, label: str) -> float:
+    """One epoch's floating-point work of a set-up, by its layer shapes (cnnlab.cost)."""
+    changes = next(changes for name, _, changes in EPOCH_SETUPS if name == label)
+    spec = RunSpec.from_params({**ctx.base_params(), **changes}, "bench", seed=1)
+    return epoch_flops(spec, ctx.image_size, ctx.train_count, ctx.test_count)
+
+
+LIMIT_HEADERS = [
+    "set-up (task)",
+    "GFLOP per epoch",
+    "notebook: share of the limit (all cores)",
+    "cnnlab 1 job alone: share (its threads)",
+    "cnnlab, lab as it runs: GFLOP/s",
+    "share of the limit (all cores)",
+]
+
+
+def render_limit(result: dict) -> str:
+    rows = [[f"{row['setup']} ({row['task']})", f"{row['gflop_per_epoch']:.1f}",
+             f"{row['notebook_share']:.0%}", f"{row['alone_share']:.0%}",
+             f"{row['lab_gflops']:.0f}", f"**{row['lab_share']:.0%}**"]
+            for row in result["rows"]]
+    explanation = (
+        "An epoch's work is counted from the layer shapes (cnnlab.cost.epoch_flops: two "
+        "operations per multiply-accumulate, forward and backward for each training image, "
+        "forward for each validation image; element-wise work left out), and divided by the "
+        "epoch's seconds above; the share is of the measured matmul limit of the same "
+        "precision, with the threads the measurement used.")
+    return "\n".join([limit.render(result["limit"]), explanation, "",
+                      table(LIMIT_HEADERS, rows), ""])
 
 
 HEADERS = [
@@ -123,12 +173,25 @@ def render(ctx: Context, result: dict) -> str:
         ]
         for row in result["rows"]
     ]
-    return "\n".join(["## 1. Seconds per epoch", "", explanation, "", table(HEADERS, rows), ""])
+    sections = ["## 1. Seconds per epoch", "", explanation, "", table(HEADERS, rows), ""]
+    if "limit" in result:  # results from before the limit was measured have none
+        sections.append(render_limit(result))
+    return "\n".join(sections)
 
 
 def checks(ctx: Context, result: dict) -> list[list]:
     worst = max(result["rows"], key=lambda row: row["ratio"])
-    return [
+    shares = [
+        check_row(
+            f"{row['setup']}, lab as it runs: share of the measured limit",
+            f">= {LIMIT_SHARE_TARGET:.0%}",
+            f"{row['lab_share']:.0%}",
+            row["lab_share"] >= LIMIT_SHARE_TARGET,
+            ctx.quick,
+        )
+        for row in result["rows"] if row["setup"] in LIMIT_SHARE_SETUPS and "lab_share" in row
+    ]
+    return shares + [
         check_row(
             "no per-set-up epoch ratio worse than 1.0 (lab as it runs)",
             f"<= {EPOCH_RATIO_TARGET}",
