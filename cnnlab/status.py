@@ -1,0 +1,353 @@
+"""The lab's progress from what the workflow wrote: each training's state and the time left.
+
+:func:`lab_status` reads, for every training of the plan (cnnlab.grid), only files the
+workflow writes: the training's outputs (record.json, history.csv), its heartbeat
+(cnnlab.heartbeat) and its run's resume state (cnnlab.checkpoints). Nothing is locked
+or written, so it may run while Snakemake runs, after a kill, and on another host of a
+cluster that sees the same file system. It imports neither TensorFlow nor pandas.
+
+A training's state
+    done / diverged: its history.csv and record.json are there (the record says which);
+    training: its heartbeat says it trains and its process lives (cnnlab.heartbeat);
+    stopped: its process ended without finishing (killed, a lost node): the next
+    ``snakemake`` resumes it from the epochs its resume state holds;
+    failed: it ended with an error (see its log), or its outputs cannot be read;
+    waiting: nothing of it has run yet. The trainings of a task planned after a
+    selection (6E, 6F) are unknown until the selection exists: one row per such task
+    says so.
+
+Time left
+    A running training: its remaining epochs at the mean speed this process measured.
+    Any other: the job's start-up (the median measured by finished trainings: the
+    interpreter, TensorFlow, the data) plus cnnlab.cost's estimate of its remaining
+    epochs, scaled by how far the measured epochs of this lab are from cnnlab.cost's
+    estimate of them (cnnlab.cost is fitted on another CPU and ignores small images'
+    overheads). The trainings planned after a selection are estimated as if it chose its
+    first candidate. The lab's time left schedules those jobs on ``cores`` cores, longest
+    first as the workflow does (rules/common.smk), then the figures and the report, each
+    ``OTHER_JOB_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnnlab import checkpoints, heartbeat, layout
+from cnnlab.cost import estimated_seconds
+from cnnlab.errors import CnnlabError
+from cnnlab.files import read_manifest, read_record, read_selection
+from cnnlab.grid import Plan, Training, plan_lab
+
+DEFAULT_JOB_SECONDS = 15.0  # a training job's start-up before any has been measured
+# a figure, selection or report job: an interpreter, pandas, matplotlib, a figure
+# (measured on the small lab on a 2-core machine: 4-8 s each)
+OTHER_JOB_SECONDS = 6.0
+WAITING, TRAINING, STOPPED, DONE, FAILED, DIVERGED = (
+    "waiting", "training", "stopped", "done", "failed", "diverged")
+
+
+@dataclass
+class TrainingState:
+    """One training (or, with ``training`` None, the unknown runs of a task that waits for
+    its selection) as :func:`lab_status` found it."""
+
+    name: str  # the run id, or what waits for a selection
+    tasks: list[str]
+    state: str
+    epoch: int
+    epochs: int
+    val_accuracy: float | None = None
+    seconds_per_epoch: float | None = None
+    seconds_left: float | None = None
+    threads: int = 1
+    priority: float = 0.0
+    note: str | None = None
+    training: Training | None = None
+    overhead: float | None = None  # measured start-up and writing of a finished job
+    measured: tuple[float, int] | None = None  # (seconds, epochs) this job trained
+
+
+@dataclass
+class LabStatus:
+    dataset: str
+    trainings: list[TrainingState]
+    other_jobs: int  # figures, selections and the report still to make
+    cores: int
+    seconds_left: float | None
+    speed_factor: float  # measured time / cnnlab.cost's estimate
+
+    def count(self, *states: str) -> int:
+        return sum(1 for row in self.trainings if row.state in states and row.training)
+
+    @property
+    def finished(self) -> bool:
+        return (all(row.state in (DONE, DIVERGED) for row in self.trainings)
+                and self.other_jobs == 0)
+
+
+# -- the plan ---------------------------------------------------------------------------
+
+
+def current_plan(config: dict, root: Path) -> tuple[Plan, dict[str, Plan]]:
+    """The plan with every selection made so far, and, for each selection still to be
+    made, a plan as if it chose its first candidate (for the estimate only)."""
+    optima = {}
+    plan = plan_lab(config)
+    for task_id in plan.selections_needed:
+        path = root / layout.selection_json(task_id)
+        if path.exists():
+            try:  # what cnnlab.selection.read_optima reads, without its pandas
+                optima[task_id] = read_selection(path)["chosen"]["params"]
+            except (CnnlabError, KeyError, TypeError):
+                continue
+    if optima:
+        plan = plan_lab(config, optima)
+    guesses = {}
+    for task_id in plan.selections_needed:
+        candidates = [entry for candidate in plan.tasks[task_id].optimum["candidates"]
+                      for entry in plan.tasks[candidate].entries]
+        if candidates:
+            guesses[task_id] = plan_lab(config, {**optima, task_id: candidates[0].spec.to_dict()})
+    return plan, guesses
+
+
+def task_uses(plan: Plan) -> dict[str, list[str]]:
+    uses: dict[str, list[str]] = {}
+    for task_id, task in plan.tasks.items():
+        for entry in task.entries:
+            names = uses.setdefault(entry.training.directory, [])
+            if task_id not in names:
+                names.append(task_id)
+    return uses
+
+
+# -- one training -----------------------------------------------------------------------
+
+
+def _last_val_accuracy(history_csv: Path) -> float | None:
+    try:
+        last = history_csv.read_text(encoding="utf-8").rstrip("\n").rsplit("\n", 1)[-1]
+        return float(last.split(",")[4])
+    except (OSError, UnicodeDecodeError, IndexError, ValueError):
+        return None
+
+
+def training_state(training: Training, tasks: list[str], root: Path) -> TrainingState:
+    row = TrainingState(training.run_id, tasks, WAITING, 0, training.epochs,
+                        threads=max(1, training.spec.threads), training=training)
+    folder = root / training.directory
+    if (folder / "history.csv").exists():
+        try:
+            record = read_record(folder / "record.json")
+        except CnnlabError as error:
+            row.state, row.note = FAILED, str(error)
+            return row
+        row.state = DIVERGED if record["status"] == "diverged" else DONE
+        row.epoch = int(record["epochs_trained"])
+        row.val_accuracy = _last_val_accuracy(folder / "history.csv")
+        trained = row.epoch - int(record["resumed_from_epoch"])
+        seconds = float(record["training_seconds"])
+        if trained > 0:
+            row.seconds_per_epoch = seconds / trained
+            row.measured = (seconds, trained)
+        if record.get("process_seconds") is not None:
+            row.overhead = max(0.0, float(record["process_seconds"]) - seconds)
+        row.seconds_left = 0.0
+        return row
+    saved = checkpoints.read_latest(root / training.state_directory)
+    saved_epoch = min(saved[0].epoch, training.epochs) if saved else 0
+    if saved:
+        history = saved[0].history[:saved_epoch]
+        row.val_accuracy = float(history[-1]["val_accuracy"]) if history else None
+    row.epoch = saved_epoch
+    beat = heartbeat.read_heartbeat(root / layout.progress_json(training.state_directory,
+                                                                training.epochs))
+    if beat is not None and heartbeat.is_running(beat):
+        row.state = TRAINING
+        row.epoch, row.val_accuracy = beat.epoch, beat.val_accuracy
+        row.seconds_per_epoch = beat.seconds_per_epoch
+        if beat.epoch_seconds:
+            row.measured = (sum(beat.epoch_seconds), len(beat.epoch_seconds))
+    elif beat is not None and beat.status == heartbeat.FAILED:
+        row.state, row.note = FAILED, f"{training.run_id}: ended with an error; see its log"
+    elif saved_epoch or (beat is not None and beat.status == heartbeat.RUNNING):
+        row.state = STOPPED
+    return row
+
+
+# -- the estimate -----------------------------------------------------------------------
+
+
+def _n_train(config: dict, plan: Plan, root: Path) -> int:
+    manifest = root / layout.manifest_json(plan.dataset)
+    if manifest.exists():
+        try:
+            return max(1, sum(read_manifest(manifest).counts["train"].values()))
+        except (CnnlabError, KeyError):
+            pass
+    return int(config["datasets"][plan.dataset].get("n_train", 1000))
+
+
+def estimate(rows: list[TrainingState], config: dict, plan: Plan, root: Path) -> float:
+    """Fill in each row's time left; return the speed factor (measured / estimated)."""
+    image_size = int(config["datasets"][plan.dataset]["image_size"])
+    n_train = _n_train(config, plan, root)
+
+    def cost(training: Training, epochs: int) -> float:
+        return estimated_seconds(training.spec, epochs, image_size, n_train)
+
+    measured = [(seconds, cost(row.training, epochs)) for row in rows
+                if row.measured for seconds, epochs in [row.measured]]
+    estimated = sum(cost_ for _, cost_ in measured)
+    factor = sum(seconds for seconds, _ in measured) / estimated if estimated > 0 else 1.0
+    overheads = [row.overhead for row in rows if row.overhead is not None]
+    startup = statistics.median(overheads) if overheads else DEFAULT_JOB_SECONDS
+    for row in rows:
+        if row.training is None:
+            continue
+        row.priority = cost(row.training, row.training.epochs)
+        if row.state in (DONE, DIVERGED):
+            continue
+        left = row.epochs - row.epoch
+        if row.state == TRAINING and row.seconds_per_epoch is not None:
+            row.seconds_left = left * row.seconds_per_epoch
+        elif row.state == TRAINING:
+            row.seconds_left = factor * cost(row.training, left) + startup / 2
+        else:
+            row.seconds_left = startup + factor * cost(row.training, left)
+    return factor
+
+
+def schedule(running: list[tuple[float, int]], queued: list[tuple[float, int]],
+             cores: int) -> float:
+    """When the last of these jobs ends: ``running`` ((seconds left, threads)) hold their
+    cores from now on, ``queued`` start in the order given as soon as enough are free."""
+    cores = max(1, cores)
+    ends: list[tuple[float, int]] = []
+    free, now = cores, 0.0
+    for seconds, threads in running:
+        threads = min(threads, cores)
+        free -= threads
+        heapq.heappush(ends, (seconds, threads))
+    for seconds, threads in queued:
+        threads = min(threads, cores)
+        while free < threads:
+            now, released = heapq.heappop(ends)
+            free += released
+        free -= threads
+        heapq.heappush(ends, (now + seconds, threads))
+    return max([now] + [end for end, _ in ends])
+
+
+def other_jobs_left(plan: Plan, root: Path) -> int:
+    """Figures, selections and the report not yet made."""
+    files = [*layout.figure_inputs(plan), *layout.roc_inputs(plan),
+             *(layout.selection_json(task_id) for task_id in plan.selections_needed),
+             layout.REPORT_HTML]
+    # a task's curves and ROC figure are one job
+    missing = {Path(name).stem if "/roc/" in name else name for name in files
+               if not (root / name).exists()}
+    return len(missing)
+
+
+# -- the whole lab ----------------------------------------------------------------------
+
+
+def lab_status(config: dict, root: str | os.PathLike = ".", cores: int | None = None
+               ) -> LabStatus:
+    """Every training of the lab's plan, its state and time left, and the lab's."""
+    root = Path(root)
+    cores = max(1, int(cores or os.cpu_count() or 1))
+    plan, guesses = current_plan(config, root)
+    uses = task_uses(plan)
+    rows = [training_state(training, uses.get(training.directory, []), root)
+            for training in plan.trainings.values()]
+    guessed: list[TrainingState] = []
+    for task_id, guess in guesses.items():
+        waiting = [training for key, training in guess.trainings.items()
+                   if key not in plan.trainings]
+        guess_uses = task_uses(guess)
+        guessed += [TrainingState(training.run_id, guess_uses.get(training.directory, []),
+                                  WAITING, 0, training.epochs, training=training,
+                                  threads=max(1, training.spec.threads))
+                    for training in waiting]
+        resolved = [other for other in plan.pending_tasks if not guess.tasks[other].pending]
+        rows.append(TrainingState(f"runs that {task_id}'s selection chooses", resolved,
+                                  WAITING, 0, len(waiting)))
+    factor = estimate(rows + guessed, config, plan, root)
+    pending = [row for row in rows if row.training is None]
+    for row in pending:
+        row.seconds_left = sum(other.seconds_left or 0 for other in guessed
+                               if set(other.tasks) & set(row.tasks)) or None
+    active = [row for row in rows + guessed if row.training and row.seconds_left]
+    running = [(row.seconds_left, row.threads) for row in active if row.state == TRAINING]
+    # the workflow's order: longest first (rules/common.smk's training_priority)
+    queued = sorted(((row.seconds_left, row.threads, row.priority) for row in active
+                     if row.state != TRAINING), key=lambda job: -job[2])
+    others = other_jobs_left(plan, root) + len(guesses)
+    left = schedule(running, [(seconds, threads) for seconds, threads, _ in queued]
+                    + [(OTHER_JOB_SECONDS, 1)] * max(0, others - 1), cores)
+    if others:
+        left += OTHER_JOB_SECONDS  # the report comes last
+    return LabStatus(plan.dataset, rows, others, cores, left, factor)
+
+
+# -- as text ----------------------------------------------------------------------------
+
+COLUMNS = (("tasks", 8, "<"), ("state", 8, "<"), ("epochs", 7, ">"), ("val acc", 7, ">"),
+           ("s/epoch", 7, ">"), ("left", 7, ">"))
+
+
+def _cells(row: TrainingState) -> list[str]:
+    tasks = ",".join(row.tasks)
+    if len(tasks) > 8:
+        tasks = tasks[:7] + "+"
+    epochs = f"{row.epoch}/{row.epochs}" if row.training else f"{row.epochs} runs"
+    accuracy = "" if row.val_accuracy is None else f"{row.val_accuracy:.3f}"
+    speed = "" if row.seconds_per_epoch is None else f"{row.seconds_per_epoch:.2f}"
+    left = "" if row.state in (DONE, DIVERGED) else heartbeat.duration_text(row.seconds_left)
+    return [tasks, row.state, epochs, accuracy, speed, left]
+
+
+def summary_line(status: LabStatus) -> str:
+    total = status.count(WAITING, TRAINING, STOPPED, DONE, FAILED, DIVERGED)
+    parts = [f"{status.count(DONE, DIVERGED)} of {total} trainings done"]
+    for state in (TRAINING, STOPPED, FAILED, WAITING):
+        if status.count(state):
+            parts.append(f"{status.count(state)} {state}")
+    waits = [row for row in status.trainings if row.training is None]
+    if waits:
+        parts.append(f"{sum(row.epochs for row in waits)} more after a selection")
+    if status.finished:
+        return "lab: " + ", ".join(parts) + "; finished"
+    return ("lab: " + ", ".join(parts) + f"; about {heartbeat.duration_text(status.seconds_left)}"
+            f" left on {status.cores} core{'s' if status.cores != 1 else ''}")
+
+
+def status_text(status: LabStatus, width: int = 80) -> str:
+    """The status as a table that fits ``width`` columns: a run id too long for its column
+    gets a line of its own, the numbers below it."""
+    fixed = sum(size + 1 for _, size, _ in COLUMNS)
+    name_width = max(12, width - fixed)
+    header = f"{'run':<{name_width}}" + "".join(
+        f" {title:{align}{size}}" for title, size, align in COLUMNS)
+    lines = [header.rstrip(), "-" * min(width, len(header))]
+    for row in status.trainings:
+        cells = "".join(f" {text:{align}{size}}" for text, (_, size, align)
+                        in zip(_cells(row), COLUMNS, strict=True))
+        if len(row.name) > name_width:
+            lines.append(row.name)
+            lines.append((" " * name_width + cells).rstrip())
+        else:
+            lines.append((f"{row.name:<{name_width}}" + cells).rstrip())
+    lines.append("")
+    lines.append(summary_line(status))
+    if status.speed_factor != 1.0:
+        lines.append(f"(the epochs so far took {status.speed_factor:.2g} x cnnlab.cost's "
+                     "estimate; the estimates of the others are scaled by it)")
+    lines += [f"note: {row.note}" for row in status.trainings if row.note]
+    return "\n".join(lines)
