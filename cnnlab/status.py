@@ -33,6 +33,7 @@ from __future__ import annotations
 import heapq
 import os
 import statistics
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,7 @@ from cnnlab.files import read_manifest, read_record, read_selection
 from cnnlab.grid import Plan, Training, plan_lab
 
 DEFAULT_JOB_SECONDS = 15.0  # a training job's start-up before any has been measured
+SNAKEMAKE_JOB_SECONDS = 1.0  # Snakemake's own work per job: starting it, checking its outputs
 # a figure, selection or report job: an interpreter, pandas, matplotlib, a figure
 # (measured on the small lab on a 2-core machine: 4-8 s each)
 OTHER_JOB_SECONDS = 6.0
@@ -218,7 +220,7 @@ def estimate(rows: list[TrainingState], config: dict, plan: Plan, root: Path) ->
         elif row.state == TRAINING:
             row.seconds_left = factor * cost(row.training, left) + startup / 2
         else:
-            row.seconds_left = startup + factor * cost(row.training, left)
+            row.seconds_left = SNAKEMAKE_JOB_SECONDS + startup + factor * cost(row.training, left)
     return factor
 
 
@@ -257,15 +259,20 @@ def other_jobs_left(plan: Plan, root: Path) -> int:
 # -- the whole lab ----------------------------------------------------------------------
 
 
-def lab_status(config: dict, root: str | os.PathLike = ".", cores: int | None = None
-               ) -> LabStatus:
-    """Every training of the lab's plan, its state and time left, and the lab's."""
+def lab_status(config: dict, root: str | os.PathLike = ".", cores: int | None = None,
+               busy_cores_plus: int | None = None) -> LabStatus:
+    """Every training of the lab's plan, its state and time left, and the lab's, on
+    ``cores`` cores (all of this machine's by default); with ``busy_cores_plus``, on the
+    cores the running trainings use plus that many (a training job does not know the
+    workflow's --cores: it takes the cores in use as what the workflow was given)."""
     root = Path(root)
-    cores = max(1, int(cores or os.cpu_count() or 1))
     plan, guesses = current_plan(config, root)
     uses = task_uses(plan)
     rows = [training_state(training, uses.get(training.directory, []), root)
             for training in plan.trainings.values()]
+    if busy_cores_plus is not None:
+        cores = busy_cores_plus + sum(row.threads for row in rows if row.state == TRAINING)
+    cores = max(1, int(cores or os.cpu_count() or 1))
     guessed: list[TrainingState] = []
     for task_id, guess in guesses.items():
         waiting = [training for key, training in guess.trainings.items()
@@ -296,10 +303,21 @@ def lab_status(config: dict, root: str | os.PathLike = ".", cores: int | None = 
     return LabStatus(plan.dataset, rows, others, cores, left, factor)
 
 
+def job_summary(config: dict, threads: int, root: str | os.PathLike = ".") -> str | None:
+    """The one line a training job prints when it ends: the lab's progress and time left,
+    on the cores in use (see :func:`lab_status`); None where the lab's files cannot be
+    read (the training has succeeded all the same)."""
+    try:
+        return summary_line(lab_status(config, root, busy_cores_plus=threads))
+    except (CnnlabError, OSError, KeyError, ValueError):
+        return None
+
+
 # -- as text ----------------------------------------------------------------------------
 
-COLUMNS = (("tasks", 8, "<"), ("state", 8, "<"), ("epochs", 7, ">"), ("val acc", 7, ">"),
-           ("s/epoch", 7, ">"), ("left", 7, ">"))
+# val: the last epoch's validation accuracy; s/ep: seconds per epoch as measured
+COLUMNS = (("tasks", 8, "<"), ("state", 8, "<"), ("epochs", 7, ">"), ("val", 5, ">"),
+           ("s/ep", 5, ">"), ("left", 6, ">"))
 
 
 def _cells(row: TrainingState) -> list[str]:
@@ -308,7 +326,7 @@ def _cells(row: TrainingState) -> list[str]:
         tasks = tasks[:7] + "+"
     epochs = f"{row.epoch}/{row.epochs}" if row.training else f"{row.epochs} runs"
     accuracy = "" if row.val_accuracy is None else f"{row.val_accuracy:.3f}"
-    speed = "" if row.seconds_per_epoch is None else f"{row.seconds_per_epoch:.2f}"
+    speed = "" if row.seconds_per_epoch is None else f"{row.seconds_per_epoch:.3g}"
     left = "" if row.state in (DONE, DIVERGED) else heartbeat.duration_text(row.seconds_left)
     return [tasks, row.state, epochs, accuracy, speed, left]
 
@@ -345,9 +363,11 @@ def status_text(status: LabStatus, width: int = 80) -> str:
         else:
             lines.append((f"{row.name:<{name_width}}" + cells).rstrip())
     lines.append("")
-    lines.append(summary_line(status))
+    lines.append(textwrap.fill(summary_line(status), width, subsequent_indent="  "))
     if status.speed_factor != 1.0:
-        lines.append(f"(the epochs so far took {status.speed_factor:.2g} x cnnlab.cost's "
-                     "estimate; the estimates of the others are scaled by it)")
-    lines += [f"note: {row.note}" for row in status.trainings if row.note]
+        lines.append(textwrap.fill(
+            f"(the epochs so far took {status.speed_factor:.2g} x cnnlab.cost's estimate; the "
+            "estimates of the others are scaled by it)", width))
+    lines += [textwrap.fill(f"note: {row.note}", width, subsequent_indent="  ")
+              for row in status.trainings if row.note]
     return "\n".join(lines)

@@ -7,9 +7,11 @@ output folder), ``snakemake.params.state_dir`` and ``snakemake.log[0]``.
 The TensorFlow runtime (thread count, log level, KERAS_HOME, determinism) is configured
 before anything imports TensorFlow: the thread count must be fixed before the first op
 and changes the numbers. TensorFlow's native stderr lines (oneDNN notices and the like)
-go to the job's log; Python's stderr stays on the console for a one-line error message.
+go to the job's log; Python's stderr stays on the console for a one-line error message
+and, when the training has ended, a line with the lab's progress and time left.
 """
 
+import sys
 from pathlib import Path
 
 from cnnlab import runtime
@@ -31,6 +33,12 @@ def main(snakemake, log) -> None:
         Path(snakemake.params.state_dir),
         log=log,
     )
+    # the lab's progress, on the terminal where snakemake runs
+    from cnnlab.status import job_summary
+
+    summary = job_summary(dict(snakemake.config), threads)
+    if summary:
+        print(f"cnnlab {summary}", file=sys.stderr, flush=True)
 
 
 run_entrypoint(
