@@ -81,6 +81,15 @@ class Heartbeat:
     _thread: threading.Thread | None = field(default=None, repr=False)
     _pid_started: float | None = field(default=None, repr=False)
 
+    def announce(self) -> None:
+        """Say, once, that the job has started (it imports TensorFlow next, for seconds):
+        without it, a starting job would look like one that waits."""
+        self._pid_started = _process_started(os.getpid())
+        try:
+            self._write()
+        except OSError:
+            pass  # the training's own writes will say what is wrong
+
     def __enter__(self) -> Self:
         self._pid_started = _process_started(os.getpid())
         self._write()

@@ -71,6 +71,7 @@ class TrainingState:
     training: Training | None = None
     overhead: float | None = None  # measured start-up and writing of a finished job
     measured: tuple[float, int] | None = None  # (seconds, epochs) this job trained
+    ran: tuple[float, float] | None = None  # (start, end) of its job, from its heartbeat
 
 
 @dataclass
@@ -142,6 +143,10 @@ def training_state(training: Training, tasks: list[str], root: Path) -> Training
     row = TrainingState(training.run_id, tasks, WAITING, 0, training.epochs,
                         threads=max(1, training.spec.threads), training=training)
     folder = root / training.directory
+    beat = heartbeat.read_heartbeat(root / layout.progress_json(training.state_directory,
+                                                                training.epochs))
+    if beat is not None:
+        row.ran = (beat.started, max(beat.beat, beat.modified))
     if (folder / "history.csv").exists():
         try:
             record = read_record(folder / "record.json")
@@ -166,11 +171,10 @@ def training_state(training: Training, tasks: list[str], root: Path) -> Training
         history = saved[0].history[:saved_epoch]
         row.val_accuracy = float(history[-1]["val_accuracy"]) if history else None
     row.epoch = saved_epoch
-    beat = heartbeat.read_heartbeat(root / layout.progress_json(training.state_directory,
-                                                                training.epochs))
     if beat is not None and heartbeat.is_running(beat):
         row.state = TRAINING
-        row.epoch, row.val_accuracy = beat.epoch, beat.val_accuracy
+        if beat.epoch >= saved_epoch:  # else it is starting and will resume from the state
+            row.epoch, row.val_accuracy = beat.epoch, beat.val_accuracy
         row.seconds_per_epoch = beat.seconds_per_epoch
         if beat.epoch_seconds:
             row.measured = (sum(beat.epoch_seconds), len(beat.epoch_seconds))
@@ -245,6 +249,19 @@ def schedule(running: list[tuple[float, int]], queued: list[tuple[float, int]],
     return max([now] + [end for end, _ in ends])
 
 
+def most_cores_used(rows: list[TrainingState]) -> int:
+    """The most threads the lab's trainings have used at one time so far (their jobs'
+    start and last heartbeat): the cores the workflow was given, once it has had work
+    enough to fill them."""
+    events = sorted(event for row in rows if row.ran
+                    for event in ((row.ran[0], row.threads), (row.ran[1], -row.threads)))
+    most = used = 0
+    for _, change in events:
+        used += change
+        most = max(most, used)
+    return most
+
+
 def other_jobs_left(plan: Plan, root: Path) -> int:
     """Figures, selections and the report not yet made."""
     files = [*layout.figure_inputs(plan), *layout.roc_inputs(plan),
@@ -271,7 +288,8 @@ def lab_status(config: dict, root: str | os.PathLike = ".", cores: int | None = 
     rows = [training_state(training, uses.get(training.directory, []), root)
             for training in plan.trainings.values()]
     if busy_cores_plus is not None:
-        cores = busy_cores_plus + sum(row.threads for row in rows if row.state == TRAINING)
+        cores = max(busy_cores_plus + sum(row.threads for row in rows if row.state == TRAINING),
+                    most_cores_used(rows))
     cores = max(1, int(cores or os.cpu_count() or 1))
     guessed: list[TrainingState] = []
     for task_id, guess in guesses.items():

@@ -16,16 +16,20 @@ from pathlib import Path
 
 from cnnlab import runtime
 from cnnlab.entrypoint import run_entrypoint
+from cnnlab.heartbeat import Heartbeat, progress_file
 
 
 def main(snakemake, log) -> None:
     spec = dict(snakemake.params.spec)
     threads = int(spec["params"].get("threads", 1))
+    history_csv = Path(snakemake.output.history)
+    # `cnnlab status` shows the job as training from now on (cnnlab.heartbeat)
+    Heartbeat(progress_file(snakemake.params.state_dir, spec["epochs"]), spec["run_id"],
+              str(history_csv.parent), int(spec["epochs"])).announce()
     runtime.configure_training_process(threads, native_log=Path(snakemake.log[0]))
 
     from cnnlab.training import train  # imports TensorFlow: only now
 
-    history_csv = Path(snakemake.output.history)
     train(
         spec,
         Path(snakemake.input.arrays),
