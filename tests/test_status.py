@@ -204,3 +204,58 @@ def test_status_after_the_workflow_is_killed_shows_the_training_stopped(tmp_path
     # its heartbeat still says it trains: only the dead process tells otherwise
     beat = json.loads(next(state_dir.glob("progress-e*.json")).read_text())
     assert beat["status"] == "training"
+
+
+def test_a_heartbeat_tells_a_running_training_from_a_stopped_one(tmp_path):
+    path = tmp_path / "progress-e5.json"
+    with heartbeat.Heartbeat(path, "run", "results/runs/x/run/e5", 5) as beat:
+        beat.epoch_done(1, 0.75, 0.5)
+        progress = heartbeat.read_heartbeat(path)
+        assert (progress.epoch, progress.val_accuracy, progress.status) == (1, 0.75, "training")
+        assert heartbeat.is_running(progress)  # this process
+    assert heartbeat.read_heartbeat(path).status == "completed"
+    assert not heartbeat.is_running(heartbeat.read_heartbeat(path))
+    # a process that has ended, as a SIGKILL leaves it: its file still says "training"
+    child = subprocess.run([sys.executable, "-c", (
+        "from pathlib import Path; from cnnlab import heartbeat\n"
+        f"heartbeat.Heartbeat(Path({str(path)!r}), 'run', 'd', 5).announce()")],
+        check=True, timeout=120)
+    assert child.returncode == 0
+    ended = heartbeat.read_heartbeat(path)
+    assert ended.status == "training" and not heartbeat.is_running(ended)
+    # on another host only the heartbeat's age tells
+    data = json.loads(path.read_text())
+    data["host"] = "another-node"
+    path.write_text(json.dumps(data))
+    elsewhere = heartbeat.read_heartbeat(path)
+    assert heartbeat.is_running(elsewhere, now=elsewhere.modified + 5)
+    assert not heartbeat.is_running(elsewhere, now=elsewhere.modified + heartbeat.STALE_SECONDS)
+    path.write_text('{"format": 1, "run_id": ')  # cut off
+    assert heartbeat.read_heartbeat(path) is None
+
+
+def test_damaged_files_are_shown_not_raised(watched_lab, tmp_path):
+    import shutil
+
+    workdir = tmp_path / "lab"
+    shutil.copytree(watched_lab[0], workdir, symlinks=True)
+    runs = sorted(path.parent for path in workdir.glob("results/runs/*/*/e*/record.json"))
+    broken_record, unfinished = runs[0], runs[1]
+    (broken_record / "record.json").write_text('{"run_id": "')
+    # a training stopped half-way: outputs gone, its state cut off in the middle
+    shutil.rmtree(unfinished)
+    run_id = unfinished.parent.name
+    state = next(workdir.glob(f"results/state/*/{run_id}/latest.state.npz"))
+    state.write_bytes(state.read_bytes()[:100])
+    (workdir / "results/report/index.html").unlink()
+    result = cnnlab(workdir, "status", "--cores", "2")
+    assert result.returncode == 0, result.stderr
+    assert status_row(result.stdout, broken_record.parent.name)[1] == "failed"
+    assert "record.json" in result.stdout  # the note says which file
+    assert status_row(result.stdout, run_id)[1] in ("stopped", "waiting")
+    report = cnnlab(workdir, "report", "--partial")
+    assert report.returncode == 0, report.stderr
+    text = "\n".join(comparable_report_text(workdir / "results/report/partial.html"))
+    assert f"Left out: results/runs/{broken_record.parent.parent.name}" in text.replace(
+        str(workdir) + "/", "")
+    assert not (workdir / "results/report/index.html").exists()
