@@ -24,8 +24,8 @@ Time left
     estimate of them (cnnlab.cost is fitted on another CPU and ignores small images'
     overheads). The trainings planned after a selection are estimated as if it chose its
     first candidate. The lab's time left schedules those jobs on ``cores`` cores, longest
-    first as the workflow does (rules/common.smk), then the figures and the report, each
-    ``OTHER_JOB_SECONDS``.
+    first as the workflow does (rules/common.smk), then the figures and selections, then
+    the report (``OTHER_JOB_SECONDS`` each, the filters figure ``FILTERS_JOB_SECONDS``).
 """
 
 from __future__ import annotations
@@ -46,8 +46,11 @@ from cnnlab.grid import Plan, Training, plan_lab
 DEFAULT_JOB_SECONDS = 15.0  # a training job's start-up before any has been measured
 SNAKEMAKE_JOB_SECONDS = 1.0  # Snakemake's own work per job: starting it, checking its outputs
 # a figure, selection or report job: an interpreter, pandas, matplotlib, a figure
-# (measured on the small lab on a 2-core machine: 4-8 s each)
-OTHER_JOB_SECONDS = 6.0
+# (Snakemake's start and end times of the small lab's jobs on a busy 2-core machine:
+# plot_task 2-4.4 s, select_optimum 3 s, report 2.2 s); the filters figure loads Keras
+# and a model too (11.5 s)
+OTHER_JOB_SECONDS = 3.5
+FILTERS_JOB_SECONDS = 10.0
 WAITING, TRAINING, STOPPED, DONE, FAILED, DIVERGED = (
     "waiting", "training", "stopped", "done", "failed", "diverged")
 
@@ -262,15 +265,20 @@ def most_cores_used(rows: list[TrainingState]) -> int:
     return most
 
 
-def other_jobs_left(plan: Plan, root: Path) -> int:
-    """Figures, selections and the report not yet made."""
-    files = [*layout.figure_inputs(plan), *layout.roc_inputs(plan),
-             *(layout.selection_json(task_id) for task_id in plan.selections_needed),
-             layout.REPORT_HTML]
-    # a task's curves and ROC figure are one job
-    missing = {Path(name).stem if "/roc/" in name else name for name in files
-               if not (root / name).exists()}
-    return len(missing)
+def other_jobs_left(plan: Plan, root: Path) -> list[float]:
+    """The seconds of each figure and selection job not yet done (the report excluded)."""
+    filters = layout.filters_task(plan)
+    jobs = {}
+    for task_id in layout.curve_tasks(plan):  # a task's curves and ROC curves: one job
+        if not all((root / name).exists()
+                   for name in (layout.task_figure(task_id), layout.roc_figure(task_id))):
+            jobs[f"plot_task {task_id}"] = OTHER_JOB_SECONDS
+    if filters and not (root / layout.filters_stats(filters)).exists():
+        jobs["plot_filters"] = FILTERS_JOB_SECONDS
+    for task_id in plan.selections_needed:
+        if not (root / layout.selection_json(task_id)).exists():
+            jobs[f"select_optimum {task_id}"] = OTHER_JOB_SECONDS
+    return list(jobs.values())
 
 
 # -- the whole lab ----------------------------------------------------------------------
@@ -313,12 +321,13 @@ def lab_status(config: dict, root: str | os.PathLike = ".", cores: int | None = 
     # the workflow's order: longest first (rules/common.smk's training_priority)
     queued = sorted(((row.seconds_left, row.threads, row.priority) for row in active
                      if row.state != TRAINING), key=lambda job: -job[2])
-    others = other_jobs_left(plan, root) + len(guesses)
+    others = other_jobs_left(plan, root)
+    report_left = not (root / layout.REPORT_HTML).exists()
     left = schedule(running, [(seconds, threads) for seconds, threads, _ in queued]
-                    + [(OTHER_JOB_SECONDS, 1)] * max(0, others - 1), cores)
-    if others:
-        left += OTHER_JOB_SECONDS  # the report comes last
-    return LabStatus(plan.dataset, rows, others, cores, left, factor)
+                    + [(seconds, 1) for seconds in others], cores)
+    if report_left:
+        left += OTHER_JOB_SECONDS  # the report comes last, after everything
+    return LabStatus(plan.dataset, rows, len(others) + report_left, cores, left, factor)
 
 
 def job_summary(config: dict, threads: int, root: str | os.PathLike = ".") -> str | None:
