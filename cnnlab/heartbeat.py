@@ -85,10 +85,7 @@ class Heartbeat:
         """Say, once, that the job has started (it imports TensorFlow next, for seconds):
         without it, a starting job would look like one that waits."""
         self._pid_started = _process_started(os.getpid())
-        try:
-            self._write()
-        except OSError:
-            pass  # the training's own writes will say what is wrong
+        self._write()
 
     def __enter__(self) -> Self:
         self._pid_started = _process_started(os.getpid())
@@ -103,11 +100,7 @@ class Heartbeat:
             self._thread.join(timeout=5)
         if self.status == RUNNING:
             self.status = FAILED if kind is not None else COMPLETED
-        try:
-            self._write()
-        except OSError:
-            if kind is None:
-                raise
+        self._write()
 
     def resumed(self, epoch: int, val_accuracy: float | None) -> None:
         with self._lock:
@@ -129,10 +122,7 @@ class Heartbeat:
 
     def _beat(self) -> None:
         while not self._stop.wait(BEAT_SECONDS):
-            try:
-                self._write()
-            except OSError:
-                pass  # a full or lost disk: the training itself will say so
+            self._write()
 
     def _write(self) -> None:
         with self._lock:
@@ -145,7 +135,13 @@ class Heartbeat:
                 "host": socket.gethostname(), "pid": os.getpid(),
                 "pid_started": self._pid_started,
             }
-            write_json(self.path, data)
+            try:
+                write_json(self.path, data)
+            except OSError:
+                # a full or lost disk: the training's own outputs will say so; a heartbeat
+                # that cannot be written never fails a training (status then shows it
+                # stopped, or waiting)
+                pass
 
 
 @dataclass(frozen=True)
