@@ -391,7 +391,7 @@ def status_text(status: LabStatus, width: int = 80) -> str:
             lines.append((f"{row.name:<{name_width}}" + cells).rstrip())
     lines.append("")
     lines.append(textwrap.fill(summary_line(status), width, subsequent_indent="  "))
-    if status.speed_factor != 1.0:
+    if status.speed_factor != 1.0 and not status.finished:
         lines.append(textwrap.fill(
             f"(the epochs so far took {status.speed_factor:.2g} x cnnlab.cost's estimate; the "
             "estimates of the others are scaled by it)", width))
