@@ -17,6 +17,7 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/select.smk"
 include: "rules/report.smk"
+include: "rules/partial.smk"
 
 
 rule all:

@@ -177,6 +177,27 @@ def _read_meta(path: Path) -> dict:
         return json.loads(str(stored["meta"]))
 
 
+def read_latest(state_dir: Path, with_predictions: bool = False
+                ) -> tuple[Checkpoint, np.ndarray | None] | None:
+    """The newest checkpoint of ``state_dir`` (epoch, history, divergence) and, if asked,
+    its predictions, for readers that only report progress (cnnlab status, the partial
+    report): read without the lock (the file is replaced atomically, so an open one stays
+    whole) and without checking its identity; None where there is none or it cannot be
+    read (a reader of progress never fails on one run's state)."""
+    path = Path(state_dir) / LATEST_STATE
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            meta = json.loads(str(stored["meta"]))
+            if meta.get("format") != STATE_FORMAT:
+                return None
+            predictions = np.asarray(stored["predictions"]) if with_predictions else None
+        checkpoint = Checkpoint(int(meta["epoch"]), list(meta["history"]),
+                                meta.get("diverged_reason"), path)
+    except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile):
+        return None
+    return checkpoint, predictions
+
+
 def choose_resume(
     checkpoints: dict[int, Checkpoint], epochs: int, save_epochs: list[int]
 ) -> Checkpoint | None:

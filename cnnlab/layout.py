@@ -59,6 +59,11 @@ def state_directory(dataset: str, run_id: str) -> str:
     return f"results/state/{dataset}/{run_id}"
 
 
+def progress_json(state_directory: str, epochs: int) -> str:
+    """A training's heartbeat (cnnlab.heartbeat), beside its run's resume state."""
+    return f"{state_directory}/progress-e{int(epochs)}.json"
+
+
 def selection_json(task_id: str) -> str:
     return f"results/selection/{task_id}.json"
 
@@ -82,6 +87,8 @@ def concept_stats(task_id: str) -> str:
 
 
 REPORT_HTML = "results/report/index.html"
+PARTIAL_REPORT_HTML = "results/report/partial.html"  # cnnlab report --partial
+PARTIAL_FIGURES = "results/report/partial-figures"  # its figures, drawn from the epochs so far
 
 
 # -- the rules' input lists, from a plan (cnnlab.grid.Plan) --------------------------------

@@ -278,9 +278,11 @@ def build_context(plan: Plan, manifest: Manifest, figures_by_task: dict[str, str
                   figure_stats: dict[str, dict] | None = None,
                   selections: dict[str, dict] | None = None, config: dict | None = None,
                   root: str | Path = ".", rocs_by_task: dict[str, str] | None = None,
-                  concepts_by_task: dict[str, str] | None = None) -> dict:
-    """Everything the templates show, computed from the files of one run of the lab."""
-    results = Results(root)
+                  concepts_by_task: dict[str, str] | None = None,
+                  results: Results | None = None) -> dict:
+    """Everything the templates show, computed from the files of one run of the lab
+    (read through ``results``: cnnlab.partial passes one that reads unfinished trainings)."""
+    results = results or Results(root)
     figures_by_task, selections = figures_by_task or {}, selections or {}
     rocs_by_task, concepts_by_task = rocs_by_task or {}, concepts_by_task or {}
     sections = [task_section(plan, task_id, results, manifest, figures_by_task.get(task_id),

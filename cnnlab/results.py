@@ -152,7 +152,8 @@ def load_run(entry: Entry, results: Results, epochs: int | None = None) -> Run:
     record = results.record(training)
     # a prefix that ends before a diverged training stopped has not diverged
     status = record["status"] if len(history) == len(full) else "completed"
-    if int(history["epoch"].iloc[-1]) < epochs and status != "diverged":
+    # "partial": a training still under way, read by cnnlab.partial up to its last epoch
+    if int(history["epoch"].iloc[-1]) < epochs and status not in ("diverged", "partial"):
         raise CnnlabError(f"{training}/history.csv: has {len(history)} epochs, the task asks "
                           f"for {epochs}; run the workflow again to finish the training.")
     values = diagnostics.run_values(history)

@@ -38,6 +38,12 @@ Resume
     run continues from the shorter one's end. Two jobs of one run take turns (the
     checkpoints' lock).
 
+Progress
+    After each epoch the job's log gets a line with the epoch's numbers and the time the
+    remaining epochs should take at this process's mean speed; a heartbeat file in the
+    state folder (cnnlab.heartbeat) says what the training has reached, for
+    ``cnnlab status``.
+
 Divergence
     After each epoch, ``cnnlab.diagnostics.diverged_reason`` (a non-finite loss or
     val_loss, or a training loss above 100 times chance level) stops the training with
@@ -93,7 +99,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab import checkpoints, files, runtime
+from cnnlab import checkpoints, files, heartbeat, runtime
 from cnnlab.arrays import TrainingArrays, load_training_arrays
 from cnnlab.checkpoints import Checkpoint
 from cnnlab.diagnostics import diverged_reason
@@ -174,16 +180,22 @@ def train(
     setup = _setup(job, settings, data)
     job.state_dir.mkdir(parents=True, exist_ok=True)
     (job.out_dir / "weights").mkdir(parents=True, exist_ok=True)
-    with checkpoints.exclusive_lock(job.state_dir / ".lock", log):
+    # the heartbeat (cnnlab.heartbeat) tells `cnnlab status` what this training has reached
+    beat = heartbeat.Heartbeat(heartbeat.progress_file(job.state_dir, job.epochs), job.run_id,
+                               str(job.out_dir), job.epochs)
+    with checkpoints.exclusive_lock(job.state_dir / ".lock", log), beat:
         _remove_leftover_weights(job)
         model = _compiled_model(job, data.image_shape)
         progress = _resume(model, job, setup, log)
+        if progress.history:
+            beat.resumed(len(progress.history), progress.history[-1]["val_accuracy"])
         pipelines = build_pipelines(data, int(job.params["batch_size"]), job.params["loss"],
                                     job.threads)
         del data  # the pipelines hold the images as tensors: drop the NumPy copy
         log(_start_line(job, setup, progress, pipelines, model.count_params()))
-        _fit_epochs(model, job, setup, progress, pipelines, log)
+        _fit_epochs(model, job, setup, progress, pipelines, log, beat)
         record = _write_outputs(model, job, setup, progress, pipelines, started)
+        beat.finish(record["status"])
     log(
         f"{job.run_id}: {record['status']} after {record['epochs_trained']} epochs, "
         f"{record['wall_seconds']:.1f} s, peak memory {record['peak_memory_mb']:.0f} MB"
@@ -276,7 +288,7 @@ def _start_line(job: Job, setup: Setup, progress: Progress, pipelines: Pipelines
 
 
 def _fit_epochs(model, job: Job, setup: Setup, progress: Progress, pipelines: Pipelines,
-                log) -> None:
+                log, beat: heartbeat.Heartbeat) -> None:
     """Fit epoch after epoch, a checkpoint after each, up to the target or a divergence."""
     epoch = len(progress.history)
     while progress.diverged_reason is None and epoch < job.epochs:
@@ -285,10 +297,12 @@ def _fit_epochs(model, job: Job, setup: Setup, progress: Progress, pipelines: Pi
         progress.history.append(row)
         progress.diverged_reason = diverged_reason(row, job.params["loss"])
         _save_epoch(model, job, setup, progress, epoch)
+        seconds_left = beat.epoch_done(epoch, row["val_accuracy"], row["seconds"])
         log(
             f"{job.run_id} epoch {epoch}/{job.epochs}: loss {row['loss']:.4f} "
             f"accuracy {row['accuracy']:.4f} val_loss {row['val_loss']:.4f} "
-            f"val_accuracy {row['val_accuracy']:.4f} ({row['seconds']:.1f} s)"
+            f"val_accuracy {row['val_accuracy']:.4f} ({row['seconds']:.1f} s, "
+            f"ETA {heartbeat.duration_text(seconds_left)})"
             + (f" DIVERGED: {progress.diverged_reason}" if progress.diverged_reason else "")
         )
 

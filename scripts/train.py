@@ -7,14 +7,17 @@ output folder), ``snakemake.params.state_dir`` and ``snakemake.log[0]``.
 The TensorFlow runtime (thread count, log level, KERAS_HOME, determinism) is configured
 before anything imports TensorFlow: the thread count must be fixed before the first op
 and changes the numbers. TensorFlow's native stderr lines (oneDNN notices and the like)
-go to the job's log; Python's stderr stays on the console for a one-line error message.
+go to the job's log; Python's stderr stays on the console for a one-line error message
+and, when the training has ended, a line with the lab's progress and time left.
 """
 
+import sys
 from pathlib import Path
 
 from cnnlab import devices, runtime
 from cnnlab.entrypoint import run_entrypoint
 from cnnlab.errors import CnnlabError
+from cnnlab.heartbeat import Heartbeat, progress_file
 
 
 def main(snakemake, log) -> None:
@@ -25,6 +28,10 @@ def main(snakemake, log) -> None:
                                            log=log)
     if gpu_slot is not None:
         log(f"training on GPU {gpu_slot.gpu} (CUDA_VISIBLE_DEVICES={gpu_slot.gpu})")
+    history_csv = Path(snakemake.output.history)
+    # `cnnlab status` shows the job as training from now on (cnnlab.heartbeat)
+    Heartbeat(progress_file(snakemake.params.state_dir, spec["epochs"]), spec["run_id"],
+              str(history_csv.parent), int(spec["epochs"])).announce()
     runtime.configure_training_process(threads, native_log=Path(snakemake.log[0]))
     if gpu_slot is not None and runtime.training_device()["kind"] != "GPU":
         raise CnnlabError(
@@ -33,7 +40,6 @@ def main(snakemake, log) -> None:
 
     from cnnlab.training import train  # imports TensorFlow: only now
 
-    history_csv = Path(snakemake.output.history)
     train(
         spec,
         Path(snakemake.input.arrays),
@@ -41,6 +47,12 @@ def main(snakemake, log) -> None:
         Path(snakemake.params.state_dir),
         log=log,
     )
+    # the lab's progress, on the terminal where snakemake runs
+    from cnnlab.status import job_summary
+
+    summary = job_summary(dict(snakemake.config), threads)
+    if summary:
+        print(f"cnnlab {summary}", file=sys.stderr, flush=True)
 
 
 run_entrypoint(

@@ -131,7 +131,11 @@ def test_outputs_follow_the_contract(tmp_path, arrays):
         "epoch0001.state.npz",
         "epoch0003.state.npz",
         "latest.state.npz",
+        "progress-e3.json",  # the heartbeat cnnlab status reads (cnnlab.heartbeat)
     ]
+    beat = json.loads((state_dir / "progress-e3.json").read_text())
+    assert (beat["status"], beat["epoch"], beat["epochs"]) == ("completed", 3, 3)
+    assert len(beat["epoch_seconds"]) == 3
 
 
 def test_same_spec_gives_identical_numbers_and_prefixes_agree(tmp_path, arrays):

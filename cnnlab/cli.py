@@ -1,0 +1,103 @@
+"""The ``cnnlab`` command: ``cnnlab status`` and ``cnnlab report --partial`` on a lab's folder.
+
+Both read the lab's config as the workflow does (``config.yaml``, then each
+``--configfile`` in order, key by key, checked with the schema's defaults filled in),
+take no Snakemake lock and write nothing but the partial report, so they can run while
+``snakemake`` runs. A user's mistake (a bad config, no config) is one message and exit
+status 1, as in the workflow's scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from cnnlab.errors import CnnlabError
+
+
+def lab_config(directory: Path, configfiles: list[str]) -> dict:
+    """config.yaml of ``directory`` updated by each file of ``configfiles`` in order."""
+    from cnnlab.config import check_unique_keys, checked_config, read_config_files
+
+    files = [directory / "config.yaml"]
+    for name in configfiles:
+        path = Path(name)
+        files.append(path if path.is_absolute() or path.exists() else directory / path)
+    for path in files:
+        if not path.exists():
+            raise CnnlabError(f"{path}: config file not found (is {directory} the lab's folder?)")
+    check_unique_keys(*files)
+    return checked_config(read_config_files(*files),
+                          source=" + ".join(str(path) for path in files))
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--configfile", "--configfiles", action="extend", nargs="+",
+                        default=[], metavar="FILE",
+                        help="config files that override config.yaml, as given to snakemake")
+    parser.add_argument("--directory", "-d", type=Path, default=Path("."),
+                        help="the lab's folder (where snakemake runs); default: here")
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="cnnlab", description=__doc__.splitlines()[0])
+    commands = main.add_subparsers(dest="command", required=True)
+    status = commands.add_parser("status", help="one line per training, and the time left")
+    _common(status)
+    status.add_argument("--cores", "-c", type=int, default=None,
+                        help="the cores the lab runs on (snakemake --cores); default: all")
+    status.add_argument("--watch", nargs="?", const=10.0, type=float, default=None,
+                        metavar="SECONDS", help="refresh every SECONDS (default 10)")
+    report = commands.add_parser("report", help="the lab report of what exists now")
+    _common(report)
+    report.add_argument("--partial", action="store_true", required=True,
+                        help="render results/report/partial.html from the epochs so far "
+                             "(the full report is the workflow's: snakemake)")
+    return main
+
+
+def show_status(config: dict, directory: Path, cores: int | None, watch: float | None) -> None:
+    from cnnlab.status import lab_status, status_text
+
+    tty = sys.stdout.isatty()
+    while True:
+        width = shutil.get_terminal_size((80, 24)).columns if tty else 80
+        status = lab_status(config, directory, cores)
+        text = status_text(status, width=max(60, width))
+        if watch is None:
+            print(text)
+            return
+        # a terminal is redrawn in place; a file or pipe gets one block per refresh
+        print(("\033[H\033[2J" if tty else "\n") + time.strftime("%H:%M:%S ") + text,
+              flush=True)
+        if status.finished:
+            return
+        time.sleep(watch)
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parser().parse_args(argv)
+    try:
+        config = lab_config(arguments.directory, arguments.configfile)
+        if arguments.command == "status":
+            show_status(config, arguments.directory, arguments.cores, arguments.watch)
+        else:
+            from cnnlab.partial import write_partial_report
+
+            path = write_partial_report(config, arguments.directory)
+            print(f"wrote {path}")
+    except CnnlabError as error:
+        print(f"cnnlab: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `cnnlab status | head`
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
