@@ -204,19 +204,19 @@ def write_partial_report(config: dict, root: str | Path = ".",
     results = PartialResults(root, plan, labels)
     shown, missing = available_plan(plan, results)
     figures, rocs = draw_figures(shown, results, manifest.baselines, root)
-    stats = {}
-    filters_task = layout.filters_task(plan)
-    if filters_task and (root / layout.filters_stats(filters_task)).exists():
-        stats[filters_task] = read_json(root / layout.filters_stats(filters_task),
-                                        "the figure statistics")
-        figures[filters_task] = str(root / layout.filters_figure(filters_task))
+    stats, concepts = {}, {}  # the concept figures drawn so far, with their numbers
+    for task_id in layout.concept_tasks(plan):
+        if (root / layout.concept_stats(task_id)).exists():
+            stats[task_id] = read_json(root / layout.concept_stats(task_id),
+                                       "the figure statistics")
+            concepts[task_id] = str(root / layout.concept_figure(task_id))
     selections = {}
     for path in layout.selection_inputs(plan):
         if (root / path).exists():
             selection = read_selection(root / path)
             selections[selection["task"]] = selection
     context = report.build_context(shown, manifest, figures, stats, selections, config, root,
-                                   rocs, results=results)
+                                   rocs, concepts, results=results)
     mark_partial(context, plan, shown, results, missing)
     if report_dir is None:
         report_dir = root / "report" if (root / "report/templates").is_dir() else report.REPORT_DIR

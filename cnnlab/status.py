@@ -25,7 +25,7 @@ Time left
     overheads). The trainings planned after a selection are estimated as if it chose its
     first candidate. The lab's time left schedules those jobs on ``cores`` cores, longest
     first as the workflow does (rules/common.smk), then the figures and selections, then
-    the report (``OTHER_JOB_SECONDS`` each, the filters figure ``FILTERS_JOB_SECONDS``).
+    the report (``OTHER_JOB_SECONDS`` each, a concept figure ``CONCEPT_JOB_SECONDS``).
 """
 
 from __future__ import annotations
@@ -47,10 +47,10 @@ DEFAULT_JOB_SECONDS = 15.0  # a training job's start-up before any has been meas
 SNAKEMAKE_JOB_SECONDS = 1.0  # Snakemake's own work per job: starting it, checking its outputs
 # a figure, selection or report job: an interpreter, pandas, matplotlib, a figure
 # (Snakemake's start and end times of the small lab's jobs on a busy 2-core machine:
-# plot_task 2-4.4 s, select_optimum 3 s, report 2.2 s); the filters figure loads Keras
+# plot_task 2-4.4 s, select_optimum 3 s, report 2.2 s); a concept figure loads Keras
 # and a model too (11.5 s)
 OTHER_JOB_SECONDS = 3.5
-FILTERS_JOB_SECONDS = 10.0
+CONCEPT_JOB_SECONDS = 10.0
 WAITING, TRAINING, STOPPED, DONE, FAILED, DIVERGED = (
     "waiting", "training", "stopped", "done", "failed", "diverged")
 
@@ -267,14 +267,14 @@ def most_cores_used(rows: list[TrainingState]) -> int:
 
 def other_jobs_left(plan: Plan, root: Path) -> list[float]:
     """The seconds of each figure and selection job not yet done (the report excluded)."""
-    filters = layout.filters_task(plan)
     jobs = {}
     for task_id in layout.curve_tasks(plan):  # a task's curves and ROC curves: one job
         if not all((root / name).exists()
                    for name in (layout.task_figure(task_id), layout.roc_figure(task_id))):
             jobs[f"plot_task {task_id}"] = OTHER_JOB_SECONDS
-    if filters and not (root / layout.filters_stats(filters)).exists():
-        jobs["plot_filters"] = FILTERS_JOB_SECONDS
+    for task_id in layout.concept_tasks(plan):  # a concept figure loads a trained model
+        if not (root / layout.concept_stats(task_id)).exists():
+            jobs[f"plot_concept {task_id}"] = CONCEPT_JOB_SECONDS
     for task_id in plan.selections_needed:
         if not (root / layout.selection_json(task_id)).exists():
             jobs[f"select_optimum {task_id}"] = OTHER_JOB_SECONDS
