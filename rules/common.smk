@@ -5,7 +5,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from cnnlab import layout
+from cnnlab import damaged, layout, snakemake_process
 from cnnlab.config import check_unique_keys, checked_config
 from cnnlab.cost import estimated_model_mb, estimated_seconds
 from cnnlab.errors import CnnlabError
@@ -25,6 +25,27 @@ try:
     PLAN = plan_lab(config)
 except CnnlabError as error:
     sys.exit(f"cnnlab: {error}")
+
+
+def check_outputs_at_start():
+    """Damaged outputs moved aside before Snakemake plans the jobs, so that this run makes
+    them again (cnnlab.damaged); only in the run the user started (not in a job's own
+    Snakemake on a cluster node), never in a command that runs no job, and in a dry run
+    only said. A folder locked by another Snakemake is left alone and the lock explained."""
+    if not workflow.is_main_process or snakemake_process.runs_no_job(sys.argv):
+        return
+    dry_run = workflow.output_settings.dryrun
+    if not dry_run:
+        lock = snakemake_process.lock_advice()
+        if lock:
+            print(lock, file=sys.stderr)
+            return
+    selections = [layout.selection_json(task_id) for task_id in PLAN.selections_needed]
+    for line in damaged.set_aside_damaged(selections, dry_run=dry_run):
+        print(line, file=sys.stderr)
+
+
+check_outputs_at_start()
 
 
 wildcard_constraints:
