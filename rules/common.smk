@@ -23,6 +23,11 @@ try:
     # the schema's defaults in place, so everything below reads them from `config`
     checked_config(config, source=" + ".join(str(f) for f in config_files))
     PLAN = plan_lab(config)
+    # the LeNet whose filters a task shows, named now (an input function's error is a
+    # traceback); a task shown that 6E's selection has yet to plan may hold it
+    FILTERS_TASK = layout.filters_task(PLAN)
+    if FILTERS_TASK and not any(PLAN.tasks[shown].pending for shown in PLAN.tasks[FILTERS_TASK].shows):
+        layout.filters_entry(PLAN, FILTERS_TASK)
 except CnnlabError as error:
     sys.exit(f"cnnlab: {error}")
 

@@ -38,3 +38,11 @@ def test_the_message_names_the_config_files_in_the_order_they_apply(tmp_path):
     expected = (f"cnnlab: config.yaml + {workdir / SMALL_CONFIG} + {workdir / 'bad.yaml'}: "
                 "tasks.5A.runs[0].lr: .inf is not a finite number: give a finite value.")
     assert lines == [expected]
+
+
+def test_a_filters_task_that_shows_no_lenet_is_one_line_not_a_traceback(tmp_path):
+    # found once by an input function of plot_filters, as a traceback; now at start-up
+    workdir = copy_workflow(tmp_path / "lab")
+    lines = dry_run(workdir, "tasks: {5D: {shows: [5D]}}\n")
+    assert lines == ["cnnlab: config: tasks.5D.shows names no task with a LeNet run, so there "
+                     "are no learned filters to show."]
