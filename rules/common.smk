@@ -7,7 +7,7 @@ from snakemake.exceptions import WorkflowError
 
 from cnnlab import damaged, layout, snakemake_process
 from cnnlab.config import check_unique_keys, checked_config
-from cnnlab.cost import estimated_model_mb, estimated_seconds
+from cnnlab.cost import check_memory, estimated_model_mb, estimated_seconds
 from cnnlab.errors import CnnlabError
 from cnnlab.grid import plan_lab
 from cnnlab.selection import read_optima
@@ -23,6 +23,7 @@ try:
     # the schema's defaults in place, so everything below reads them from `config`
     checked_config(config, source=" + ".join(str(f) for f in config_files))
     PLAN = plan_lab(config)
+    check_memory(PLAN, config)
     # the LeNet whose filters a task shows, named now (an input function's error is a
     # traceback); a task shown that 6E's selection has yet to plan may hold it
     FILTERS_TASK = layout.filters_task(PLAN)

@@ -44,5 +44,5 @@ def test_a_filters_task_that_shows_no_lenet_is_one_line_not_a_traceback(tmp_path
     # found once by an input function of plot_filters, as a traceback; now at start-up
     workdir = copy_workflow(tmp_path / "lab")
     lines = dry_run(workdir, "tasks: {5D: {shows: [5D]}}\n")
-    assert lines == ["cnnlab: config: tasks.5D.shows names no task with a LeNet run, so there "
-                     "are no learned filters to show."]
+    assert lines == [("cnnlab: config: tasks.5D.shows names no task with a LeNet run, so there "
+                      "are no learned filters to show.")]

@@ -1,6 +1,11 @@
 """The cost estimate orders trainings longest first."""
 
-from cnnlab.cost import estimated_model_mb, estimated_seconds, forward_macs
+import copy
+
+import pytest
+
+from cnnlab.cost import check_memory, estimated_model_mb, estimated_seconds, forward_macs
+from cnnlab.errors import CnnlabError
 from cnnlab.grid import RunSpec, plan_lab
 
 
@@ -42,3 +47,17 @@ def test_the_model_memory_grows_with_the_image_size():
     dense_mb = (1024 // 4) ** 2 * 64 * 64 * 4 * 4 / 2**20
     assert estimated_model_mb(spec, 1024) > dense_mb > 4000
     assert 60 < estimated_model_mb(spec, 128) < 400  # 4.2 million weights and a batch
+
+
+def test_a_model_or_data_set_beyond_any_machine_is_refused_at_start_up(small_config):
+    check_memory(plan_lab(small_config), small_config)  # the lab as it is passes
+    huge_model = copy.deepcopy(small_config)
+    huge_model["tasks"]["5A"]["runs"][0]["n_base"] = 100_000
+    with pytest.raises(CnnlabError, match=r"^run lenet-nb100000-\S+: its model would take about "
+                       r"3 TiB of memory to train at 32 x 32 .*: lower n_base, dense or image_size\.$"):
+        check_memory(plan_lab(huge_model), huge_model)
+    huge_data = copy.deepcopy(small_config)
+    huge_data["datasets"]["tiny"]["n_train"] = 10**9
+    with pytest.raises(CnnlabError, match=r"^datasets\.tiny: 1,000,000,024 images of 32 x 32 would "
+                       r"take 4 TiB of memory; lower n_train, n_test or image_size\.$"):
+        check_memory(plan_lab(huge_data), huge_data)
