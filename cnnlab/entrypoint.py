@@ -54,6 +54,14 @@ def run_entrypoint(main: Callable[[Log], object], log_path: str | Path | None = 
         fail(str(error), log, attempts)
     except SystemExit:
         raise
+    except MemoryError as error:
+        # one line; not recorded as a CnnlabError: a retry gets more memory (rules/train.smk)
+        with contextlib.suppress(OSError):
+            log(traceback.format_exc())
+        print(f"out of memory: {error or 'an allocation failed'}; a retry asks for more, or "
+              "lower what the job holds (image_size, n_train, n_base, batch_size).",
+              file=sys.stderr)
+        raise SystemExit(1) from None
     except BaseException as error:
         if files.disk_full(error):
             where = getattr(error, "filename", None) or "a file"

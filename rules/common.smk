@@ -10,6 +10,7 @@ from cnnlab.config import check_unique_keys, checked_config
 from cnnlab.cost import check_memory, estimated_model_mb, estimated_seconds
 from cnnlab.errors import CnnlabError
 from cnnlab.grid import plan_lab
+from cnnlab.prepare import check_dataset
 from cnnlab.selection import read_optima
 
 try:
@@ -24,6 +25,7 @@ try:
     checked_config(config, source=" + ".join(str(f) for f in config_files))
     PLAN = plan_lab(config)
     check_memory(PLAN, config)
+    check_dataset(config["datasets"][PLAN.dataset], f"datasets.{PLAN.dataset}")
     # the LeNet whose filters a task shows, named now (an input function's error is a
     # traceback); a task shown that 6E's selection has yet to plan may hold it
     FILTERS_TASK = layout.filters_task(PLAN)

@@ -46,3 +46,12 @@ def test_a_filters_task_that_shows_no_lenet_is_one_line_not_a_traceback(tmp_path
     lines = dry_run(workdir, "tasks: {5D: {shows: [5D]}}\n")
     assert lines == [("cnnlab: config: tasks.5D.shows names no task with a LeNet run, so there "
                       "are no learned filters to show.")]
+
+
+def test_a_folder_data_sets_classes_are_checked_at_start_up(tmp_path):
+    # two classes labelled 0 passed the schema and failed only when the data was prepared
+    workdir = copy_workflow(tmp_path / "lab")
+    lines = dry_run(workdir, "dataset: mine\ndatasets: {mine: {kind: folder, path: data, classes: "
+                             "[{name: Mel, label: 0}, {name: Nev, label: 0}]}}\n")
+    assert lines == [("cnnlab: datasets.mine.classes must name exactly two classes with labels 0 "
+                      "and 1 (0 = Mel, 1 = Nev in the lab), got labels [0, 0].")]
