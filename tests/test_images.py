@@ -493,3 +493,14 @@ def test_bad_class_entries_are_refused(entries, message):
 def test_a_class_pattern_and_folder_default_to_its_name():
     (spec,) = classes_from_config([{"name": "Mel", "label": 0}])
     assert (spec.pattern, spec.folder) == ("Mel", "Mel")
+
+
+def test_a_link_to_a_folder_above_the_split_is_not_followed(tmp_path):
+    # `train/loop -> ..` would read test/'s images into the training split
+    write_course_layout(tmp_path)
+    expected = load_folder(tmp_path, SIZE)
+    os.symlink("..", tmp_path / "train" / "loop")
+    data = load_folder(tmp_path, SIZE)
+    assert data.splits["train"].files == expected.splits["train"].files
+    assert data.splits["test"].files == expected.splits["test"].files
+    assert "train/loop" in data.ignored
