@@ -48,7 +48,10 @@ class BadImageError(CnnlabError):
     """One file that cannot be used; ``reason`` says why without naming the file."""
 
     def __init__(self, path: Path, reason: str, advice: str):
-        super().__init__(f"{path}: {reason}. {advice}.")
+        # a name with a newline (or another control character) is shown quoted, so that
+        # the message stays one line
+        shown = str(path) if str(path).isprintable() else repr(str(path))
+        super().__init__(f"{shown}: {reason}. {advice}.")
         self.path = path
         self.reason = reason
 

@@ -504,3 +504,13 @@ def test_a_link_to_a_folder_above_the_split_is_not_followed(tmp_path):
     assert data.splits["train"].files == expected.splits["train"].files
     assert data.splits["test"].files == expected.splits["test"].files
     assert "train/loop" in data.ignored
+
+
+def test_a_bad_file_whose_name_holds_a_newline_is_named_on_one_line(tmp_path):
+    write_course_layout(tmp_path)
+    bad = tmp_path / "train" / "Mel_two\nlines.png"
+    bad.write_bytes(b"")
+    with pytest.raises(CnnlabError) as raised:
+        load_folder(tmp_path, SIZE)
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith(repr(str(bad)) + ": is empty (0 bytes)")
