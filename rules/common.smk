@@ -49,7 +49,12 @@ def check_outputs_at_start():
             print(lock, file=sys.stderr)
             return
     selections = [layout.selection_json(task_id) for task_id in PLAN.selections_needed]
-    for line in damaged.set_aside_damaged(selections, dry_run=dry_run):
+    try:
+        lines = damaged.set_aside_damaged(selections, dry_run=dry_run)
+    except OSError as error:
+        sys.exit(f"cnnlab: {error.filename}: cannot move a damaged output aside "
+                 f"({error.strerror}); move or delete it yourself, then run again.")
+    for line in lines:
         print(line, file=sys.stderr)
 
 
