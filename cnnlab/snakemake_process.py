@@ -41,12 +41,14 @@ def is_snakemake(process: psutil.Process) -> bool:
         command = process.cmdline()
     except psutil.Error:
         return False
-    for index, part in enumerate(command[:3]):
-        if os.path.basename(part) == "snakemake":
-            return True
-        if part == "-m" and command[index + 1:index + 2] == ["snakemake"]:
-            return True
-    return False
+    if not command:
+        return False
+    if os.path.basename(command[0]) == "snakemake":
+        return True
+    # not a wrapper that runs it (`timeout 600 snakemake ...`, `nohup snakemake`)
+    return os.path.basename(command[0]).startswith("python") and (
+        command[1:2] != [] and os.path.basename(command[1]) == "snakemake"
+        or command[1:3] == ["-m", "snakemake"])
 
 
 def job_snakemake(pid: int | None = None) -> psutil.Process | None:
