@@ -56,17 +56,23 @@ def training_problem(directory: str, root: Path) -> str | None:
     as its readers would say it, or None; None too for a training that is not finished
     (some declared output missing: Snakemake trains it again by itself)."""
     folder = root / directory
+    if not folder.is_dir():  # Snakemake could not even remove it to train it again
+        return f"{directory} is a file, not a training folder"
     if not all((folder / name).is_file() for name in layout.TRAINING_FILES):
         return None
     if not (folder / "weights").is_dir():
         return None
     try:
-        checked_training(directory, root=root)
+        record = checked_training(directory, root=root).record
         read_summary(folder / "summary.csv")
     except CnnlabError as error:
         # the readers' advice (a command that redoes the training) is this run's to do
         message = str(error).removesuffix(f"; {redo_advice(directory)}.")
         return message.removesuffix("; delete the training folder and run the workflow again.")
+    # Snakemake sees the weights folder, not the files in it (5D's figure reads one)
+    missing = [name for name in record.get("weights", []) if not (folder / name).is_file()]
+    if missing:
+        return f"{directory}/{missing[0]}: missing, though its record.json lists it"
     return None
 
 
@@ -76,7 +82,7 @@ def training_folders(root: Path) -> Iterator[str]:
     if not runs.is_dir():
         return
     for folder in sorted(runs.glob("*/*/e*")):
-        if folder.is_dir() and _TRAINING_FOLDER.match(folder.name):
+        if _TRAINING_FOLDER.match(folder.name):
             yield folder.relative_to(root).as_posix()
 
 

@@ -4,9 +4,10 @@ holds right now are left alone; a dry run moves nothing. (The real workflow's re
 follows is tested in tests/test_faults.py.)"""
 
 import fcntl
+import json
 
 from cnnlab.damaged import set_aside_damaged
-from cnnlab.files import write_summary
+from cnnlab.files import write_record, write_summary
 from tests.test_history import TRAINING, write_training
 
 SELECTIONS = ["results/selection/6E.json"]
@@ -120,3 +121,16 @@ def test_a_cut_selection_and_the_report_behind_it_are_moved_aside(tmp_path):
     assert "moved results/selection/6E.json to results/damaged/selection/6E.json." in first
     assert "moved results/report/index.html" in second
     assert not selection.exists() and not report.exists()
+
+
+def test_a_weights_file_its_record_lists_missing_or_a_file_for_the_folder_is_moved(tmp_path):
+    folder = finished_training(tmp_path)
+    record = json.loads((folder / "record.json").read_text())
+    write_record(folder / "record.json", {**record, "weights": ["weights/epoch0003.weights.h5"]})
+    [line] = set_aside_damaged(SELECTIONS, dry_run=False, root=tmp_path)
+    assert line.startswith(f"cnnlab: {TRAINING}/weights/epoch0003.weights.h5: missing, though its "
+                           "record.json lists it; moved")
+    (tmp_path / TRAINING).write_text("not a folder")
+    [line] = set_aside_damaged(SELECTIONS, dry_run=False, root=tmp_path)
+    assert line.startswith(f"cnnlab: {TRAINING} is a file, not a training folder; moved")
+    assert not (tmp_path / TRAINING).exists()
