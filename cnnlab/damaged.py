@@ -13,9 +13,11 @@ run's saved state (results/state, which holds the finished epochs), and everythi
 that read it (6E's selection, the figures, the report) is made again from the complete
 files.
 
-A report whose lab needs a selection that is missing (a selection job failed, and
-Snakemake removed its output) is moved aside too: Snakemake would otherwise find
-"nothing to be done", as it looks at a checkpoint again only for a job it has to run.
+The report is moved aside with them, and a report whose lab needs a selection that is
+missing (a selection job failed, and Snakemake removed its output): Snakemake takes a
+missing file whose readers are all up to date for a deleted intermediate (and looks at a
+checkpoint again only for a job it has to run), so it would find "nothing to be done";
+with the report gone, the report's job needs every training and selection again.
 
 Nothing is moved in a dry run (it says what a real run would move), nor while another
 Snakemake holds the folder's lock, nor while a training of the run holds its state's
@@ -168,9 +170,13 @@ def set_aside_damaged(selections: Iterable[str], *, dry_run: bool, root: str | o
             lines.append(_move(Damage(path, problem), root, stamp, dry_run,
                                "this run makes the selection again"))
     report = damaged_report(selections, root)
+    if report is None and lines and (root / layout.REPORT_HTML).is_file():
+        # Snakemake takes a missing file whose readers are all up to date for a deleted
+        # intermediate, and makes it again only for a job that has to run: the report
+        report = Damage(layout.REPORT_HTML, f"{layout.REPORT_HTML} shows what was moved aside "
+                        "above")
     if report is not None:
-        lines.append(_move(report, root, stamp, dry_run,
-                           "this run makes the selection and renders the report again"))
+        lines.append(_move(report, root, stamp, dry_run, "this run renders it again"))
     return lines
 
 

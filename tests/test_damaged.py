@@ -115,7 +115,8 @@ def test_a_cut_selection_and_the_report_behind_it_are_moved_aside(tmp_path):
     selection.parent.mkdir(parents=True)
     selection.write_text('{"task": "6E", "ru')
     dry = set_aside_damaged(SELECTIONS, dry_run=True, root=tmp_path)
-    assert len(dry) == 1 and "a real run moves results/selection/6E.json" in dry[0]
+    assert len(dry) == 2 and "a real run moves results/selection/6E.json" in dry[0]
+    assert "a real run moves results/report/index.html" in dry[1]
     first, second = set_aside_damaged(SELECTIONS, dry_run=False, root=tmp_path)
     assert "the selection is not valid JSON" in first and "delete it" not in first
     assert "moved results/selection/6E.json to results/damaged/selection/6E.json." in first
@@ -134,3 +135,18 @@ def test_a_weights_file_its_record_lists_missing_or_a_file_for_the_folder_is_mov
     [line] = set_aside_damaged(SELECTIONS, dry_run=False, root=tmp_path)
     assert line.startswith(f"cnnlab: {TRAINING} is a file, not a training folder; moved")
     assert not (tmp_path / TRAINING).exists()
+
+
+def test_the_report_goes_aside_with_a_damaged_training(tmp_path):
+    # Snakemake would take the missing training for a deleted intermediate behind an
+    # up-to-date report, and retrain nothing
+    folder = finished_training(tmp_path)
+    cut_history(folder)
+    report = tmp_path / "results/report/index.html"
+    report.parent.mkdir(parents=True)
+    report.write_text("<html></html>")
+    training, report_line = set_aside_damaged([], dry_run=False, root=tmp_path)
+    assert f"moved {TRAINING} to" in training
+    assert report_line.startswith("cnnlab: results/report/index.html shows what was moved aside "
+                                  "above; moved results/report/index.html to results/damaged/")
+    assert report_line.endswith(": this run renders it again.") and not report.exists()
