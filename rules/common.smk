@@ -22,7 +22,9 @@ try:
     check_unique_keys(*config_files)
     # one check, first: one line that names the key, instead of a schema dump; it fills in
     # the schema's defaults in place, so everything below reads them from `config`
-    checked_config(config, source=" + ".join(str(f) for f in config_files))
+    # --config key=value pairs apply last of all
+    given_values = ["--config"] if workflow.config_settings.config else []
+    checked_config(config, source=" + ".join([*map(str, config_files), *given_values]))
     PLAN = plan_lab(config)
     check_memory(PLAN, config)
     check_dataset(config["datasets"][PLAN.dataset], f"datasets.{PLAN.dataset}")

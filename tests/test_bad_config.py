@@ -55,3 +55,13 @@ def test_a_folder_data_sets_classes_are_checked_at_start_up(tmp_path):
                              "[{name: Mel, label: 0}, {name: Nev, label: 0}]}}\n")
     assert lines == [("cnnlab: datasets.mine.classes must name exactly two classes with labels 0 "
                       "and 1 (0 = Mel, 1 = Nev in the lab), got labels [0, 0].")]
+
+
+def test_a_value_given_with_config_on_the_command_line_is_named_as_such(tmp_path):
+    workdir = copy_workflow(tmp_path / "lab")
+    result = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", SMALL_CONFIG,
+                           "--config", "epoch_divisor=-3", timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stdout
+    lines = [line for line in result.stdout.splitlines() if line.startswith("cnnlab: ")]
+    assert lines == [(f"cnnlab: config.yaml + {workdir / SMALL_CONFIG} + --config: "
+                      "epoch_divisor: -3 must be at least 1.")]
