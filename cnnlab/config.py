@@ -191,7 +191,13 @@ def _describe(error: jsonschema.ValidationError) -> tuple[list, str]:
     if validator == "maximum":
         return path, f"{error.instance!r} must be at most {value}."
     if validator == "type":
-        return path, f"{error.instance!r} has the wrong type: expected {value}."
+        hint = ""
+        if "number" in (value if isinstance(value, list) else [value]) \
+                and isinstance(error.instance, str) and _reads_as_number(error.instance):
+            # YAML 1.1 (PyYAML, Snakemake) reads 1e-4 as text: it wants 1.0e-4
+            hint = (" (YAML reads a number without a dot before its exponent as text: write "
+                    f"{_with_dot(error.instance)})")
+        return path, f"{error.instance!r} has the wrong type: expected {value}{hint}."
     if validator == "maxLength":
         shown = error.instance if len(error.instance) <= 24 else error.instance[:20] + "..."
         return path, (f"{shown!r} is too long: at most {value} characters, not "
@@ -374,3 +380,20 @@ def _check_pinned(config: dict, source: str) -> None:
                 f"{where}: lacks {', '.join(missing)}; a pinned optimum gives every parameter "
                 f"in copy ({', '.join(copied)})."
             )
+
+
+def _reads_as_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _with_dot(text: str) -> str:
+    """'1e-4' -> '1.0e-4', the spelling YAML 1.1 reads as a float."""
+    mantissa, _, exponent = text.lower().partition("e")
+    if exponent and "." not in mantissa:
+        return f"{mantissa}.0e{exponent}"
+    return text
+

@@ -87,3 +87,30 @@ def estimated_model_mb(spec: RunSpec, image_size: int) -> float:
     floats = (COPIES_PER_WEIGHT * weights
               + COPIES_PER_ACTIVATION * activations * spec.batch_size)
     return floats * BYTES_PER_FLOAT / 2**20
+
+
+# more than any machine holds (1 TiB): a typo, not a set-up (n_base: 1000000, dense:
+# [1000000000], n_train: 1000000000); refused when the workflow starts, not after hours
+MEMORY_LIMIT_MB = 2**20
+
+
+def check_memory(plan, config: dict) -> None:
+    """Raise CnnlabError for a data set or a training's model beyond MEMORY_LIMIT_MB."""
+    from cnnlab.errors import CnnlabError
+
+    dataset = config["datasets"][plan.dataset]
+    size = dataset["image_size"]
+    if dataset["kind"] == "synthetic":
+        images = dataset["n_train"] + dataset["n_test"]
+        arrays_mb = images * size * size * BYTES_PER_FLOAT / 2**20
+        if arrays_mb > MEMORY_LIMIT_MB:
+            raise CnnlabError(f"datasets.{plan.dataset}: {images:,} images of {size} x {size} "
+                              f"would take {arrays_mb / 2**20:,.0f} TiB of memory; lower "
+                              "n_train, n_test or image_size.")
+    for training in plan.trainings.values():
+        model_mb = estimated_model_mb(training.spec, size)
+        if model_mb > MEMORY_LIMIT_MB:
+            raise CnnlabError(f"run {training.run_id}: its model would take about "
+                              f"{model_mb / 2**20:,.0f} TiB of memory to train at {size} x "
+                              f"{size} (weights, gradients, optimizer state): lower n_base, "
+                              "dense or image_size.")

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import json
 import os
+import re
 import secrets
+import threading
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -39,19 +42,51 @@ def temporary_name(path: str | os.PathLike, suffix: str = ".tmp") -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
 
 
+# held while a file is written, so that a job stopping on its own (its Snakemake is gone:
+# cnnlab.snakemake_process) waits for the file and leaves no temporary one behind
+WRITING = threading.RLock()
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full(error: BaseException) -> bool:
+    """Whether ``error`` (or one it was raised from) says the disk or the quota is full;
+    h5py (Keras' weights) gives no errno, only HDF5's text."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
+            return True
+        if isinstance(error, OSError) and re.search(r"errno = (28|122)\b|No space left",
+                                                    str(error)):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def disk_full_message(path: str | os.PathLike) -> str:
+    return (f"{path}: could not be written: the disk is full (no space left on the file "
+            f"system that holds {Path(path).parent}, or your quota there is used up); "
+            "nothing was half-written. Free space there and run the workflow again.")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     """For writers that need a file name, not a stream (Keras' ``save_weights``): yield a
     temporary path beside ``path`` whose name ends in ``suffix``, rename it onto ``path``
-    when the block succeeds, remove it when it fails."""
+    when the block succeeds, remove it when it fails. A full disk is one CnnlabError
+    naming ``path`` (no retry can succeed before space is freed)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = temporary_name(path, suffix)
     try:
-        yield temporary
-        with open(temporary, "rb+") as stream:
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with WRITING:
+            yield temporary
+            with open(temporary, "rb+") as stream:
+                os.fsync(stream.fileno())
+            os.replace(temporary, path)
+    except (OSError, RuntimeError, ValueError) as error:
+        # ValueError, RuntimeError: h5py's and zipfile's wrappings of a failed write
+        if disk_full(error):
+            raise CnnlabError(disk_full_message(path)) from None
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
+import stat
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,7 +48,10 @@ class BadImageError(CnnlabError):
     """One file that cannot be used; ``reason`` says why without naming the file."""
 
     def __init__(self, path: Path, reason: str, advice: str):
-        super().__init__(f"{path}: {reason}. {advice}.")
+        # a name with a newline (or another control character) is shown quoted, so that
+        # the message stays one line
+        shown = str(path) if str(path).isprintable() else repr(str(path))
+        super().__init__(f"{shown}: {reason}. {advice}.")
         self.path = path
         self.reason = reason
 
@@ -95,18 +100,54 @@ def read_image(
     path = Path(path)
     advice = f"Replace or delete the file, {SKIP_HINT}"
     try:
-        byte_count = path.stat().st_size
+        stream = _open_regular_file(path, advice)
+    except PermissionError:
+        raise BadImageError(
+            path,
+            "cannot be read (permission denied)",
+            f"Give read permission (for example `chmod a+r`), {SKIP_HINT}",
+        ) from None
+    except FileNotFoundError:
+        raise BadImageError(
+            path, "cannot be read (it vanished, or is a broken link)", advice
+        ) from None
     except OSError as error:
         raise BadImageError(path, f"cannot be read ({error.strerror or error})", advice) from None
-    if byte_count == 0:
-        raise BadImageError(path, "is empty (0 bytes)", advice)
+    with stream:
+        return _decode(stream, path, image_size, resize, max_pixels, advice)
+
+
+def _open_regular_file(path: Path, advice: str):
+    """``path`` opened for reading, after checking that it is a regular file with bytes.
+
+    It is opened without blocking and then checked through its descriptor: a FIFO (or a
+    device, a socket) named like an image would block a plain ``open`` or read forever,
+    and a check before opening could be raced by swapping the file."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            kind = "a FIFO (named pipe)" if stat.S_ISFIFO(status.st_mode) else "a device or socket"
+            raise BadImageError(path, f"is not a regular file but {kind}", advice)
+        if status.st_size == 0:
+            raise BadImageError(path, "is empty (0 bytes)", advice)
+        os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def _decode(stream, path: Path, image_size: int, resize: str, max_pixels: int,
+            advice: str) -> LoadedImage:
+    """The image in ``stream`` (the opened ``path``), decoded, or one BadImageError."""
     too_big = f"has more than max_pixels = {max_pixels:,} pixels (decompression-bomb guard)"
     too_big_advice = (
         "Shrink the image, raise `max_pixels` in the data set's config if it is a real "
         f"image, {SKIP_HINT}"
     )
     try:
-        with _pixel_limit(max_pixels), Image.open(path) as opened:
+        with _pixel_limit(max_pixels), Image.open(stream) as opened:
             width, height = opened.size
             if width * height > max_pixels:
                 raise BadImageError(path, f"{too_big}: {width} x {height}", too_big_advice)
@@ -114,12 +155,6 @@ def read_image(
             upright = ImageOps.exif_transpose(opened)
     except BadImageError:
         raise
-    except PermissionError:
-        raise BadImageError(
-            path,
-            "cannot be read (permission denied)",
-            f"Give read permission (for example `chmod a+r`), {SKIP_HINT}",
-        ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise BadImageError(path, too_big, too_big_advice) from None
     except UnidentifiedImageError:
@@ -128,10 +163,6 @@ def read_image(
             f"is not an image that Pillow can read (not really a {path.suffix} file, or "
             "its header is corrupt)",
             advice,
-        ) from None
-    except FileNotFoundError:
-        raise BadImageError(
-            path, "cannot be read (it vanished, or is a broken link)", advice
         ) from None
     except Exception as error:  # noqa: BLE001 - Pillow plugins raise many types on bad data
         raise BadImageError(path, f"is truncated or corrupt (Pillow: {error})", advice) from None

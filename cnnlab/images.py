@@ -287,10 +287,15 @@ def _scan(split_dir: Path, root: Path) -> tuple[list[Path], list[str]]:
     images: list[Path] = []
     ignored: list[str] = []
     visited: set[str] = set()
+    top = os.path.realpath(split_dir)
     for folder, dirnames, filenames in os.walk(split_dir, onerror=fail, followlinks=True):
         real = os.path.realpath(folder)
-        if real in visited:  # a linked folder seen before: do not loop
+        # a linked folder seen before, or one that holds the split folder (a link to `..`
+        # would read the other split's images into this one): do not loop
+        if real in visited or (real != top and os.path.commonpath([real, top]) == real):
             dirnames[:] = []
+            if real not in visited:
+                ignored.append(_relative(Path(folder), root))
             continue
         visited.add(real)
         dirnames[:] = sorted(name for name in dirnames if not _is_hidden(name))

@@ -119,6 +119,13 @@ def _with_image_size(dataset_config: object, image_size: int | None, where: str)
     return {**dataset_config, "image_size": image_size}
 
 
+def check_dataset(config: dict, where: str) -> None:
+    """The checks of a checked entry that the schema cannot make (a folder's classes: two,
+    labelled 0 and 1, no name, pattern or folder twice), made when the workflow starts."""
+    if config["kind"] == "folder":
+        _folder_options(config, where)
+
+
 def _folder_options(config: dict, where: str) -> FolderOptions:
     try:
         # no schema default: a class's pattern and folder default to its name

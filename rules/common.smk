@@ -5,12 +5,13 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from cnnlab import layout
+from cnnlab import damaged, layout, snakemake_process
 from cnnlab.config import check_unique_keys, checked_config
-from cnnlab.cost import estimated_model_mb, estimated_seconds
+from cnnlab.cost import check_memory, estimated_model_mb, estimated_seconds
 from cnnlab.devices import cuda_tensorflow_installed, training_gpus, visible_gpus
 from cnnlab.errors import CnnlabError
 from cnnlab.grid import plan_lab
+from cnnlab.prepare import check_dataset
 from cnnlab.selection import read_optima
 
 try:
@@ -22,11 +23,41 @@ try:
     check_unique_keys(*config_files)
     # one check, first: one line that names the key, instead of a schema dump; it fills in
     # the schema's defaults in place, so everything below reads them from `config`
-    checked_config(config, source=" + ".join(str(f) for f in config_files))
+    # --config key=value pairs apply last of all
+    given_values = ["--config"] if workflow.config_settings.config else []
+    checked_config(config, source=" + ".join([*map(str, config_files), *given_values]))
     PLAN = plan_lab(config)
     layout.check_concepts(PLAN)  # a concept answer with no model to inspect stops here
+    check_memory(PLAN, config)
+    check_dataset(config["datasets"][PLAN.dataset], f"datasets.{PLAN.dataset}")
 except CnnlabError as error:
     sys.exit(f"cnnlab: {error}")
+
+
+def check_outputs_at_start():
+    """Damaged outputs moved aside before Snakemake plans the jobs, so that this run makes
+    them again (cnnlab.damaged); only in the run the user started (not in a job's own
+    Snakemake on a cluster node), never in a command that runs no job, and in a dry run
+    only said. A folder locked by another Snakemake is left alone and the lock explained."""
+    if not workflow.is_main_process or snakemake_process.runs_no_job(sys.argv):
+        return
+    dry_run = workflow.output_settings.dryrun
+    if not dry_run:
+        lock = snakemake_process.lock_advice()
+        if lock:
+            print(lock, file=sys.stderr)
+            return
+    selections = [layout.selection_json(task_id) for task_id in PLAN.selections_needed]
+    try:
+        lines = damaged.set_aside_damaged(selections, dry_run=dry_run)
+    except OSError as error:
+        sys.exit(f"cnnlab: {error.filename}: cannot move a damaged output aside "
+                 f"({error.strerror}); move or delete it yourself, then run again.")
+    for line in lines:
+        print(line, file=sys.stderr)
+
+
+check_outputs_at_start()
 
 
 wildcard_constraints:

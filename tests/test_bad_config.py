@@ -54,3 +54,20 @@ def test_a_conv_answer_that_inspects_an_mlp_stops_the_workflow(tmp_path):
                              "    runs: [{model: mlp}]\n  5D: {inspects: MLP}\n")
     assert len(lines) == 1 and "tasks.5D.inspects: mlp-" in lines[0]
     assert "is an MLP, which has no convolutional layers" in lines[0]
+def test_a_folder_data_sets_classes_are_checked_at_start_up(tmp_path):
+    # two classes labelled 0 passed the schema and failed only when the data was prepared
+    workdir = copy_workflow(tmp_path / "lab")
+    lines = dry_run(workdir, "dataset: mine\ndatasets: {mine: {kind: folder, path: data, classes: "
+                             "[{name: Mel, label: 0}, {name: Nev, label: 0}]}}\n")
+    assert lines == [("cnnlab: datasets.mine.classes must name exactly two classes with labels 0 "
+                      "and 1 (0 = Mel, 1 = Nev in the lab), got labels [0, 0].")]
+
+
+def test_a_value_given_with_config_on_the_command_line_is_named_as_such(tmp_path):
+    workdir = copy_workflow(tmp_path / "lab")
+    result = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", SMALL_CONFIG,
+                           "--config", "epoch_divisor=-3", timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stdout
+    lines = [line for line in result.stdout.splitlines() if line.startswith("cnnlab: ")]
+    assert lines == [(f"cnnlab: config.yaml + {workdir / SMALL_CONFIG} + --config: "
+                      "epoch_divisor: -3 must be at least 1.")]

@@ -171,6 +171,9 @@ CASES = [
     ("epochs 10**20", lambda c: c["tasks"]["5A"]["runs"][0].update(epochs=10**20), "tasks.5A.runs[0].epochs: 100000000000000000000 must be at most 100000."),
     ("swept epochs 100001", lambda c: c["tasks"]["6E"]["sweep"].update(epochs=[100001]), "tasks.6E.sweep.epochs[0]: 100001 must be at most 100000."),
     ("seed 2**32", lambda c: c.update(seeds=[1, 2**32]), "seeds[1]: 4294967296 must be at most 4294967295."),
+    # PyYAML reads `lr: 1e-4` (no dot) as the text "1e-4"
+    ("lr 1e-4 read as text", lambda c: c["defaults"].update(lr="1e-4"), "defaults.lr: '1e-4' has the wrong type: expected number (YAML reads a number without a dot before its exponent as text: write 1.0e-4)."),
+    ("n_train 10**9", lambda c: c["datasets"]["synthetic"].update(n_train=10**9), "datasets.synthetic.n_train: 1000000000 must be at most 1000000."),
 ]
 
 

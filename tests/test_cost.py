@@ -1,6 +1,11 @@
 """The cost estimate orders trainings longest first."""
 
-from cnnlab.cost import estimated_model_mb, estimated_seconds, forward_macs
+import copy
+
+import pytest
+
+from cnnlab.cost import check_memory, estimated_model_mb, estimated_seconds, forward_macs
+from cnnlab.errors import CnnlabError
 from cnnlab.grid import RunSpec, plan_lab
 
 
@@ -74,3 +79,15 @@ def test_an_epochs_flops_count_the_models_own_layers():
         assert forward_macs(spec, 32) == macs, changes
         # forward and backward (two matmuls) per training image, forward per validation one
         assert epoch_flops(spec, 32, n_train=100, n_validation=20) == 2 * macs * (300 + 20)
+def test_a_model_or_data_set_beyond_any_machine_is_refused_at_start_up(small_config):
+    check_memory(plan_lab(small_config), small_config)  # the lab as it is passes
+    huge_model = copy.deepcopy(small_config)
+    huge_model["tasks"]["5A"]["runs"][0]["n_base"] = 100_000
+    with pytest.raises(CnnlabError, match=r"^run lenet-nb100000-\S+: its model would take about "
+                       r"3 TiB of memory to train at 32 x 32 .*: lower n_base, dense or image_size\.$"):
+        check_memory(plan_lab(huge_model), huge_model)
+    huge_data = copy.deepcopy(small_config)
+    huge_data["datasets"]["tiny"]["n_train"] = 10**9
+    with pytest.raises(CnnlabError, match=r"^datasets\.tiny: 1,000,000,024 images of 32 x 32 would "
+                       r"take 4 TiB of memory; lower n_train, n_test or image_size\.$"):
+        check_memory(plan_lab(huge_data), huge_data)

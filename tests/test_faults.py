@@ -6,8 +6,9 @@ SIGKILLed (as a wall-time limit would) is rerun and resumes the same way; either
 history equals an uninterrupted run's. A preparation or a report killed half-way leaves
 nothing that passes for done, and a rerun completes them. A run that diverges is
 recorded as such and the rest of the lab and its report still complete. A finished
-training's file damaged afterwards is refused by every reader, with the command that
-trains it again.
+training's file damaged afterwards is moved aside when the workflow starts, and one
+rerun trains it again and restores the lab; a report behind a lost selection is
+rendered again.
 
 The kills land at a random moment within a window that the test watches for (an epoch
 count, a number of generated images, a running render); the seed is in each message.
@@ -16,11 +17,8 @@ process; these go through snakemake.)
 """
 
 import json
-import os
 import random
 import re
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,7 +38,7 @@ from tests.interrupt_helpers import (
     start_snakemake,
     wait_until,
 )
-from tests.workflow_helpers import SMALL_CONFIG, SNAKEMAKE, job_counts, run_snakemake
+from tests.workflow_helpers import SMALL_CONFIG, job_counts, run_snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
@@ -263,11 +261,13 @@ def test_a_diverging_run_is_recorded_and_reported_and_the_lab_completes(copy_of_
     )
 
 
-def test_a_cut_history_is_refused_with_the_command_that_redoes_its_training(copy_of_small_lab):
-    """A finished 6D training's history.csv cut mid-row (a disk full, a copy broken off):
-    Snakemake retrains nothing whose outputs exist, so the rerun must refuse the file, not
-    select 6E from it, and name the command that trains it again; that command restores
-    the lab exactly (training is deterministic, the state it resumes from is kept)."""
+def test_a_cut_history_and_record_are_set_aside_and_one_rerun_restores_the_lab(copy_of_small_lab):
+    """A finished 6D training's history.csv cut mid-row and another training's record.json
+    cut short (a disk full, a copy broken off): Snakemake retrains nothing whose outputs
+    exist, so the workflow checks them when it starts. A dry run and a locked folder move
+    nothing; one rerun of the same command moves both aside (saying where), trains them
+    again from their saved state, makes 6E's selection from the complete histories and
+    restores the lab exactly, without retraining 6E's or 6F's runs."""
     workdir = copy_of_small_lab
     selection_json = workdir / "results/selection/6E.json"
     plan = plan_lab(merged_config(workdir / SMALL_CONFIG), read_optima({"6E": str(selection_json)}))
@@ -276,40 +276,78 @@ def test_a_cut_history_is_refused_with_the_command_that_redoes_its_training(copy
     damaged = next(entry.training for entry in plan.tasks["6D"].entries
                    if entry.training.history_csv not in after_selection)
     assert damaged.history_csv in candidate_files(plan, "6E")
+    cut_record = next(training for training in plan.trainings.values()
+                      if training.history_csv not in after_selection | {damaged.history_csv})
     histories = {t.history_csv: (workdir / t.history_csv).read_bytes()
                  for t in plan.trainings.values()}
-    trained_at = {path: (workdir / path).stat().st_mtime_ns for path in after_selection}
     selection = selection_json.read_bytes()
     report = comparable_report_text(workdir / "results/report/index.html")
     text = histories[damaged.history_csv].decode()
     last_row = text.rstrip("\n").rsplit("\n", 1)[1]
-    (workdir / damaged.history_csv).write_text(text[: len(text) - 1 - len(last_row) // 2])
+    cut = text[: len(text) - 1 - len(last_row) // 2]
+    (workdir / damaged.history_csv).write_text(cut)
+    record_json = workdir / cut_record.directory / "record.json"
+    record_json.write_text(record_json.read_text()[:200])
+    args = ("--cores", "2", "--configfile", SMALL_CONFIG)
 
-    result = run_snakemake(workdir, "--cores", "2", "--configfile", SMALL_CONFIG, timeout=600)
-    assert result.returncode != 0, result.stdout[-5000:]
-    assert f"{damaged.history_csv}: its last row (" in result.stdout, result.stdout[-5000:]
+    dry = run_snakemake(workdir, "-n", *args, timeout=300)
+    assert dry.returncode == 0, dry.stdout[-5000:]
+    assert f"a real run moves {damaged.directory} to results/damaged/" in dry.stdout
+    assert f"a real run moves {cut_record.directory} to results/damaged/" in dry.stdout
+    assert (workdir / damaged.history_csv).read_text() == cut
+    assert not (workdir / "results/damaged").exists()
+
+    # a lock left by a killed Snakemake: nothing is moved, the message says what to run
+    locks = workdir / ".snakemake/locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    (locks / "0.output.lock").write_text("results/report/index.html\n")
+    locked = run_snakemake(workdir, *args, timeout=300)
+    assert locked.returncode != 0, locked.stdout[-5000:]
+    assert "run `snakemake --unlock` here" in locked.stdout, locked.stdout[-5000:]
+    assert (workdir / damaged.history_csv).read_text() == cut
+    assert not (workdir / "results/damaged").exists()
+    unlock(workdir)
+    assert (workdir / damaged.history_csv).read_text() == cut  # --unlock moves nothing
+
+    result = run_snakemake(workdir, *args, timeout=600)
+    assert result.returncode == 0, result.stdout[-5000:]
     assert "Traceback" not in result.stdout
-    assert "KeyError" not in result.stdout and "ParserError" not in result.stdout
-    command = re.search(r"`(rm -rf [^`]+ && snakemake --cores 4)`", result.stdout).group(1)
-    assert command.startswith(f"rm -rf {damaged.directory} ")
-    assert "with the same options as before" in result.stdout
-    # not remade from the cut history (Snakemake removes a failed job's output), and no
-    # training of 6E or 6F redone from a choice made on it
-    assert not selection_json.exists() or selection_json.read_bytes() == selection
-    assert {path: (workdir / path).stat().st_mtime_ns for path in trained_at} == trained_at
-
-    snakemake_dir = str(Path(SNAKEMAKE).parent)
-    fixed = subprocess.run(["bash", "-c", f"{command} --configfile {SMALL_CONFIG}"],
-                           cwd=workdir, capture_output=True, text=True, timeout=900, check=False,
-                           env={**os.environ, "PATH": f"{snakemake_dir}:{os.environ['PATH']}"})
-    assert fixed.returncode == 0, (fixed.stdout + fixed.stderr)[-5000:]
+    for training, file in ((damaged, "history.csv: its last row ("),
+                           (cut_record, "record.json: the training record is not valid JSON")):
+        [line] = [line for line in result.stdout.splitlines()
+                  if line.startswith(f"cnnlab: {training.directory}/{file}")]
+        moved_to = re.search(rf"moved {training.directory} to (results/damaged/\S+):", line)
+        assert moved_to, line
+        assert (workdir / moved_to.group(1) / "record.json").exists()
+    assert len(re.findall(r"^(?:local)?rule train:", result.stdout, re.MULTILINE)) == 2
+    # 6E chosen from the complete histories as before; every history as it was
     assert selection_json.read_bytes() == selection
     for path, before in histories.items():
         assert (workdir / path).read_bytes() == before, path
-    # the same numbers; the provenance says the training was resumed, as it was
+    # the same numbers; the provenance says the two trainings were resumed, as they were
     after = comparable_report_text(workdir / "results/report/index.html")
-    resumed = [line for line in after if "resumed from epoch" in line]
-    note = f"{damaged.directory} resumed from epoch {damaged.epochs} of the run's saved state"
-    assert resumed == [note], resumed
+    resumed = sorted(line for line in after if "resumed from epoch" in line)
+    notes = sorted(f"{t.directory} resumed from epoch {t.epochs} of the run's saved state"
+                   for t in (damaged, cut_record))
+    assert resumed == notes, resumed
     after = [line for line in after if line not in resumed]
     assert after == report, first_difference(report, after)
+    again = run_snakemake(workdir, *args, timeout=300)
+    assert "Nothing to be done" in again.stdout and "cnnlab:" not in again.stdout
+
+
+def test_a_report_behind_a_lost_selection_is_rendered_again(copy_of_small_lab):
+    """A failed selection job's output is removed by Snakemake; with the report still
+    there, Snakemake alone would find nothing to be done."""
+    workdir = copy_of_small_lab
+    selection_json = workdir / "results/selection/6E.json"
+    selection = selection_json.read_bytes()
+    report = comparable_report_text(workdir / "results/report/index.html")
+    selection_json.unlink()
+    result = run_snakemake(workdir, "--cores", "2", "--configfile", SMALL_CONFIG, timeout=600)
+    assert result.returncode == 0, result.stdout[-5000:]
+    assert "cnnlab: results/selection/6E.json is missing" in result.stdout
+    assert "moved results/report/index.html to results/damaged/report/" in result.stdout
+    assert not re.search(r"^(?:local)?rule train:", result.stdout, re.MULTILINE)
+    assert selection_json.read_bytes() == selection
+    assert comparable_report_text(workdir / "results/report/index.html") == report

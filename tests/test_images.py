@@ -296,6 +296,9 @@ def _bad_file_cases():
         ("corrupt", corrupt, "truncated or corrupt"),
         ("bad_header", bad_header, "not an image that Pillow can read"),
         ("not_an_image", not_an_image, "not an image that Pillow can read"),
+        # no writer ever opens the FIFO: a plain open() of it would wait forever
+        ("fifo", os.mkfifo, "is not a regular file but a FIFO (named pipe)"),
+        ("device", lambda path: path.symlink_to("/dev/zero"), "is not a regular file but a device"),
     ]
 
 
@@ -373,18 +376,18 @@ def test_unreadable_file_is_named(tmp_path):
 
 
 def test_permission_denied_while_opening_is_named(tmp_path, monkeypatch):
-    # Tests run as root here, where chmod cannot make a file unreadable; make Pillow's
-    # open raise the PermissionError that a normal user would get instead.
+    # Tests run as root here, where chmod cannot make a file unreadable; make the open
+    # of that file raise the PermissionError that a normal user would get instead.
     write_course_layout(tmp_path)
     locked = tmp_path / "train" / "Mel_0001.png"
-    real_open = Image.open
+    real_open = os.open
 
     def guarded_open(path, *args, **kwargs):
         if str(path) == str(locked):
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr("cnnlab.image_file.Image.open", guarded_open)
+    monkeypatch.setattr("cnnlab.image_file.os.open", guarded_open)
     with pytest.raises(CnnlabError, match="permission denied") as raised:
         load_folder(tmp_path, SIZE)
     assert str(raised.value).startswith(f"{locked}: ") and "chmod" in str(raised.value)
@@ -490,3 +493,24 @@ def test_bad_class_entries_are_refused(entries, message):
 def test_a_class_pattern_and_folder_default_to_its_name():
     (spec,) = classes_from_config([{"name": "Mel", "label": 0}])
     assert (spec.pattern, spec.folder) == ("Mel", "Mel")
+
+
+def test_a_link_to_a_folder_above_the_split_is_not_followed(tmp_path):
+    # `train/loop -> ..` would read test/'s images into the training split
+    write_course_layout(tmp_path)
+    expected = load_folder(tmp_path, SIZE)
+    os.symlink("..", tmp_path / "train" / "loop")
+    data = load_folder(tmp_path, SIZE)
+    assert data.splits["train"].files == expected.splits["train"].files
+    assert data.splits["test"].files == expected.splits["test"].files
+    assert "train/loop" in data.ignored
+
+
+def test_a_bad_file_whose_name_holds_a_newline_is_named_on_one_line(tmp_path):
+    write_course_layout(tmp_path)
+    bad = tmp_path / "train" / "Mel_two\nlines.png"
+    bad.write_bytes(b"")
+    with pytest.raises(CnnlabError) as raised:
+        load_folder(tmp_path, SIZE)
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith(repr(str(bad)) + ": is empty (0 bytes)")

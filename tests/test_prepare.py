@@ -162,7 +162,7 @@ def test_failure_after_writing_removes_everything(tmp_path, monkeypatch):
 
     monkeypatch.setattr("cnnlab.prepare.os.replace", failing_replace)
     out = tmp_path / "out"
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(CnnlabError, match=r"manifest\.json: could not be written: the disk is full"):
         _prepare(SYNTHETIC, out)
     assert leftovers(out) == ["images"]  # the generated PNGs were complete; no outputs
 
