@@ -18,9 +18,27 @@ from pathlib import Path
 from cnnlab.errors import CnnlabError
 
 
-def lab_config(directory: Path, configfiles: list[str]) -> dict:
-    """config.yaml of ``directory`` updated by each file of ``configfiles`` in order."""
-    from cnnlab.config import check_unique_keys, checked_config, read_config_files
+def config_values(pairs: list[str]) -> dict:
+    """``--config KEY=VALUE ...`` as snakemake reads it: each value as YAML (5 -> 5,
+    1e-4 -> '1e-4', as YAML 1.1 reads it; write 1.0e-4), one override per pair."""
+    import yaml
+
+    values = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key:
+            raise CnnlabError(f"--config {pair}: expected KEY=VALUE, e.g. epoch_divisor=5.")
+        try:
+            values[key] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise CnnlabError(f"--config {pair}: the value is not YAML ({error}).") from None
+    return values
+
+
+def lab_config(directory: Path, configfiles: list[str], pairs: list[str] = ()) -> dict:
+    """config.yaml of ``directory`` updated by each file of ``configfiles`` in order, then
+    by the ``--config`` pairs, as snakemake applies them."""
+    from cnnlab.config import check_unique_keys, checked_config, read_config_files, update_config
 
     files = [directory / "config.yaml"]
     for name in configfiles:
@@ -30,14 +48,19 @@ def lab_config(directory: Path, configfiles: list[str]) -> dict:
         if not path.exists():
             raise CnnlabError(f"{path}: config file not found (is {directory} the lab's folder?)")
     check_unique_keys(*files)
-    return checked_config(read_config_files(*files),
-                          source=" + ".join(str(path) for path in files))
+    config = read_config_files(*files)
+    update_config(config, config_values(list(pairs)))
+    sources = [str(path) for path in files] + (["--config"] if pairs else [])
+    return checked_config(config, source=" + ".join(sources))
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--configfile", "--configfiles", action="extend", nargs="+",
                         default=[], metavar="FILE",
                         help="config files that override config.yaml, as given to snakemake")
+    parser.add_argument("--config", "-C", action="extend", nargs="+", default=[],
+                        metavar="KEY=VALUE", help="config values, as given to snakemake "
+                        "(e.g. --config epoch_divisor=5)")
     parser.add_argument("--directory", "-d", type=Path, default=Path("."),
                         help="the lab's folder (where snakemake runs); default: here")
 
@@ -81,7 +104,7 @@ def show_status(config: dict, directory: Path, cores: int | None, watch: float |
 def main(argv: list[str] | None = None) -> int:
     arguments = parser().parse_args(argv)
     try:
-        config = lab_config(arguments.directory, arguments.configfile)
+        config = lab_config(arguments.directory, arguments.configfile, arguments.config)
         if arguments.command == "status":
             show_status(config, arguments.directory, arguments.cores, arguments.watch)
         else:

@@ -133,6 +133,19 @@ def test_a_config_mistake_is_one_message(tmp_path):
     assert result.stderr.startswith("cnnlab: ") and "seeds" in result.stderr, result.stderr
 
 
+def test_config_values_apply_last_as_in_snakemake(tmp_path):
+    from cnnlab.cli import lab_config
+
+    workdir = copy_workflow(tmp_path / "lab")
+    config = lab_config(workdir, [SMALL_CONFIG], ["epoch_divisor=5", "seeds=[1, 2]"])
+    assert config["epoch_divisor"] == 5 and config["seeds"] == [1, 2]
+    result = subprocess.run([CNNLAB, "status", "--config", "epoch_divisor=-1"], cwd=workdir,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().endswith("--config: epoch_divisor: -1 must be at least 1."), \
+        result.stderr
+
+
 def test_the_time_left_at_half_way_is_within_a_factor_of_two(watched_lab):
     _, estimates, total, output = watched_lab
     assert "cnnlab lab: " in output  # each training job ends with the lab's progress
