@@ -246,6 +246,16 @@ def answer_output_layer(output_row: dict | None, losses: list[str]) -> str:
     return text
 
 
+def one_class_text(mel: dict, nev: dict) -> str:
+    """Said where a threshold puts every test image on one side: such a model answers one
+    class for all of them, as the majority-class predictor does."""
+    if mel["n"] and nev["n"] and mel["right_side"] == 0 and nev["right_side"] == 1:
+        return ": it calls every test image Nev"
+    if mel["n"] and nev["n"] and mel["right_side"] == 1 and nev["right_side"] == 0:
+        return ": it calls every test image Mel"
+    return ""
+
+
 def answer_output_distribution(stats: dict | None) -> list[str]:
     """5G: what the output layer's values on the test images show, per class and against
     the threshold, and how well the sigmoid's probabilities are calibrated
@@ -291,9 +301,10 @@ def answer_output_distribution(stats: dict | None) -> list[str]:
             f"The hinge run {hinge['run_id']} has a linear output, a raw margin whose sign is "
             f"the class: {percent(mel['right_side'])} of the Mel images score at or below 0 and "
             f"{percent(nev['right_side'])} of the Nev images above it (medians "
-            f"{mel['median']:.3g} and {nev['median']:.3g}); {percent(inside)} lie inside the "
-            "margin |score| < 1, where the hinge loss still pushes them. Its scores have no "
-            "probability reading, so it has no calibration curve.")
+            f"{mel['median']:.3g} and {nev['median']:.3g}){one_class_text(mel, nev)}; "
+            f"{percent(inside)} lie inside the margin |score| < 1, where the hinge loss still "
+            "pushes them. Its scores have no probability reading, so it has no calibration "
+            "curve.")
     if not text:
         return ["The output statistics are missing; run the plot_concept rule."]
     return text

@@ -107,6 +107,13 @@ def test_output_distribution_counts_each_side_of_the_threshold_and_calibration()
     assert f"{100 * nev_above:.1f}% of the Nev images above it" in words
     assert f"Brier score is {stats['brier']:.3f}, better than the 0.250" in words
     assert "alexnet-hinge-s1" in words and "inside the margin" in words
+    assert "calls every test image" not in words  # its margins separate the classes
+    # a hinge run whose margins are all positive answers Nev for every image, and says so
+    all_nev = representations.output_distribution(np.abs(margins) + 0.1, LABELS, "hinge")
+    words = " ".join(concepts.answer_output_distribution({
+        "hinge": dict(all_nev, run_id="alexnet-hinge-s1", epochs=100)}))
+    assert "0.0% of the Mel images score at or below 0" in words
+    assert "it calls every test image Nev" in words
     assert stats["brier_skill"] == pytest.approx(1 - stats["brier"] / 0.25)
     # an uninformative sigmoid, 0.5 for every image, is calibrated and tells nothing apart
     flat = representations.output_distribution(np.full(80, 0.5), LABELS, "bce")
