@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the cnnlab beside bench/
 
-from cnnlab import runtime
+from cnnlab import devices, runtime
 
 
 def main(argv: list[str]) -> None:
@@ -23,7 +23,9 @@ def main(argv: list[str]) -> None:
         raise SystemExit(__doc__)
     spec = json.loads(Path(argv[1]).read_text())
     threads = int(spec["params"].get("threads", 1))
-    runtime.configure_training_process(threads)
+    # one GPU per job where TensorFlow can train on one, as the workflow's auto does
+    gpus = devices.training_gpus("auto", devices.visible_gpus(), devices.cuda_tensorflow_installed())
+    runtime.configure_training_process(threads, gpus=gpus)
 
     from cnnlab.training import train  # imports TensorFlow: only now
 

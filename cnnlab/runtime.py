@@ -172,10 +172,29 @@ def configure(
     return settings
 
 
-def configure_training_process(threads: int, native_log: Path | None = None) -> dict:
+_gpu_slot = None  # the GPU this training process holds (cnnlab.devices), for its lifetime
+
+
+def configure_training_process(threads: int, native_log: Path | None = None, gpus: int = 0,
+                               log=None) -> dict:
     """Set up a process that trains (scripts/train.py, bench/cnnlab_job.py) before it
-    imports TensorFlow: :func:`configure` without plots."""
-    return configure(threads, plots=False, native_log=native_log)
+    imports TensorFlow: one GPU of its own where its job declares `gpus` >= 1, none
+    otherwise (cnnlab.devices), then :func:`configure` without plots. A training given a
+    GPU that TensorFlow cannot see stops here, saying what to install."""
+    global _gpu_slot
+    from cnnlab.devices import pin_training_device
+    from cnnlab.errors import CnnlabError
+
+    _gpu_slot = pin_training_device(gpus, log=log)
+    if _gpu_slot is not None and log is not None:
+        log(f"training on GPU {_gpu_slot.gpu} (CUDA_VISIBLE_DEVICES={_gpu_slot.gpu})")
+    settings = configure(threads, plots=False, native_log=native_log)
+    if _gpu_slot is not None and training_device()["kind"] != "GPU":
+        raise CnnlabError(
+            f"this training was given GPU {_gpu_slot.gpu}, but TensorFlow sees no GPU: "
+            'install its CUDA build (pip install -e ".[gpu]") or run with --config '
+            "training_device=cpu.")
+    return settings
 
 
 def training_settings(threads: int) -> dict:

@@ -14,29 +14,22 @@ and, when the training has ended, a line with the lab's progress and time left.
 import sys
 from pathlib import Path
 
-from cnnlab import devices, runtime
+from cnnlab import runtime
 from cnnlab.entrypoint import run_entrypoint
-from cnnlab.errors import CnnlabError
 from cnnlab.heartbeat import Heartbeat, progress_file
 
 
 def main(snakemake, log) -> None:
     spec = dict(snakemake.params.spec)
     threads = int(spec["params"].get("threads", 1))
-    # one GPU of its own, or none: before TensorFlow is imported (the slot lasts the process)
-    gpu_slot = devices.pin_training_device(int(getattr(snakemake.resources, "gpu", 0)),
-                                           log=log)
-    if gpu_slot is not None:
-        log(f"training on GPU {gpu_slot.gpu} (CUDA_VISIBLE_DEVICES={gpu_slot.gpu})")
     history_csv = Path(snakemake.output.history)
     # `cnnlab status` shows the job as training from now on (cnnlab.heartbeat)
     Heartbeat(progress_file(snakemake.params.state_dir, spec["epochs"]), spec["run_id"],
               str(history_csv.parent), int(spec["epochs"])).announce()
-    runtime.configure_training_process(threads, native_log=Path(snakemake.log[0]))
-    if gpu_slot is not None and runtime.training_device()["kind"] != "GPU":
-        raise CnnlabError(
-            f"this training was given GPU {gpu_slot.gpu}, but TensorFlow sees no GPU: install "
-            'its CUDA build (pip install -e ".[gpu]") or run with --config training_device=cpu.')
+    # one GPU of its own, or none (the job's gpu resource), before TensorFlow is imported
+    runtime.configure_training_process(threads, native_log=Path(snakemake.log[0]),
+                                       gpus=int(getattr(snakemake.resources, "gpu", 0)),
+                                       log=log)
 
     from cnnlab.training import train  # imports TensorFlow: only now
 
