@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import glob
 import json
 import os
 import re
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import psutil
 
 from cnnlab.errors import CnnlabError
 
@@ -40,6 +42,34 @@ def temporary_name(path: str | os.PathLike, suffix: str = ".tmp") -> Path:
     writer uses, so two processes writing the same target never share a temporary file."""
     path = Path(path)
     return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
+
+
+def _writer_gone(pid: int, last_written: float) -> bool:
+    """Whether the process that wrote a temporary file last modified at ``last_written``
+    is gone: no process has that pid, or the one that has it started later (a reused pid)."""
+    try:
+        return psutil.Process(pid).create_time() > last_written + 1
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:
+        return False
+
+
+def remove_stale_temporaries(path: str | os.PathLike, suffix: str = ".tmp") -> None:
+    """Remove the temporary files of ``path`` (:func:`temporary_name`) left by writers that
+    were killed (SIGKILL, a lost node) before they could clean up, so that a rerun leaves
+    none behind. Each target has one writer at a time (one Snakemake job per output); the
+    pid check is a second guard, for a writer still running on this machine."""
+    path = Path(path)
+    name = re.compile(re.escape(f".{path.name}.") + r"(\d+)\.[0-9a-f]{8}" + re.escape(suffix))
+    with contextlib.suppress(OSError):
+        for leftover in path.parent.glob(glob.escape(f".{path.name}.") + "*" + glob.escape(suffix)):
+            match = name.fullmatch(leftover.name)
+            if not match or int(match.group(1)) == os.getpid():
+                continue
+            with contextlib.suppress(OSError):
+                if _writer_gone(int(match.group(1)), leftover.lstat().st_mtime):
+                    leftover.unlink()
 
 
 # held while a file is written, so that a job stopping on its own (its Snakemake is gone:
@@ -77,6 +107,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     temporary = temporary_name(path, suffix)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path, suffix)
         with WRITING:
             yield temporary
             with open(temporary, "rb+") as stream:

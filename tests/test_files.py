@@ -2,6 +2,11 @@
 with one message that names it."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -47,6 +52,35 @@ def test_atomic_path_renames_on_success_and_cleans_up_on_failure(tmp_path):
         raise RuntimeError("killed")
     assert target.read_bytes() == b"weights"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.weights.h5"]
+
+
+def test_a_rewrite_removes_the_temporaries_of_a_killed_writer_and_no_other(tmp_path):
+    target = tmp_path / "index.html"
+    writer = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from cnnlab.files import atomic_open\n"
+         "with atomic_open(sys.argv[1]) as stream:\n"
+         "    stream.write('half'); stream.flush(); print('writing', flush=True); "
+         "time.sleep(60)\n", str(target)],
+        stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline() == "writing\n"
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait()
+    killed = [p.name for p in tmp_path.iterdir()]
+    assert len(killed) == 1 and killed[0].startswith(".index.html.")
+    # a temporary of a writer still running here, and one of another target
+    still_running = subprocess.Popen(["sleep", "60"])
+    running = tmp_path / f".index.html.{still_running.pid}.0123abcd.tmp"
+    time.sleep(0.01)
+    running.write_text("in progress")
+    other = tmp_path / f".other.html.{writer.pid}.0123abcd.tmp"
+    other.write_text("someone else's")
+    try:
+        write_json(target, {"complete": True})
+    finally:
+        still_running.kill()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["index.html", running.name, other.name])
 
 
 def test_read_json_names_the_file_for_each_kind_of_damage(tmp_path):
