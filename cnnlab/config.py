@@ -37,28 +37,31 @@ def _schema() -> dict:
     return load_schema()
 
 
-def load_config(path: str | Path) -> dict:
-    """Read a config file and check it (a key given twice included); the returned dict is
-    what Snakemake would see."""
-    path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            config = yaml.load(handle, Loader=_UniqueKeyLoader)
-    except FileNotFoundError:
-        raise CnnlabError(f"{path}: config file not found.") from None
-    except yaml.YAMLError as error:
-        raise CnnlabError(f"{path}: not valid YAML: {error}") from None
-    return checked_config(config, source=str(path))
-
-
 def read_config_files(*paths: str | Path) -> dict:
     """The first file updated by each later one, key by key, as `--configfile` does; a key
     given twice in one file is an error, as in the workflow."""
     config: dict = {}
     for path in paths:
-        with open(path, encoding="utf-8") as handle:
-            update_config(config, yaml.load(handle, Loader=_UniqueKeyLoader) or {})
+        update_config(config, _read_yaml(path) or {})
     return config
+
+
+def _read_yaml(path: str | Path) -> Any:
+    """One config file, read with :class:`_UniqueKeyLoader`; a missing, unreadable or
+    malformed file is one CnnlabError naming it."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.load(handle, Loader=_UniqueKeyLoader)
+    except FileNotFoundError:
+        raise CnnlabError(f"{path}: config file not found.") from None
+    except UnicodeDecodeError as error:
+        raise CnnlabError(f"{path}: not a UTF-8 text file (byte {error.start}); save the "
+                          "config as UTF-8 text.") from None
+    except OSError as error:
+        raise CnnlabError(f"{path}: the config file could not be read: "
+                          f"{error.strerror or error}.") from None
+    except yaml.YAMLError as error:
+        raise CnnlabError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -92,13 +95,7 @@ def check_unique_keys(*paths: str | Path) -> None:
     twice in one mapping of these YAML files; read again for it, because Snakemake has
     loaded them already, keeping the last of each."""
     for path in paths:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                yaml.load(handle, Loader=_UniqueKeyLoader)
-        except FileNotFoundError:
-            raise CnnlabError(f"{path}: config file not found.") from None
-        except yaml.YAMLError as error:
-            raise CnnlabError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
+        _read_yaml(path)
 
 
 def update_config(config: dict, override: dict) -> None:

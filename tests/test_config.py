@@ -237,3 +237,15 @@ def test_the_duplicate_check_names_a_missing_or_broken_file(tmp_path):
     with pytest.raises(CnnlabError, match=r"broken\.yaml: not valid YAML: ") as raised:
         check_unique_keys(tmp_path / "broken.yaml")
     assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("reader", [check_unique_keys, read_config_files])
+def test_a_config_file_that_is_not_utf8_text_or_not_a_file_is_named(tmp_path, reader):
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("title: Nävus\n".encode("latin-1"))
+    with pytest.raises(CnnlabError, match=r"latin1\.yaml: not a UTF-8 text file \(byte 8\); "):
+        reader(latin1)
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    with pytest.raises(CnnlabError, match=r"configs: the config file could not be read: Is a "):
+        reader(folder)

@@ -56,13 +56,13 @@ def test_atomic_path_renames_on_success_and_cleans_up_on_failure(tmp_path):
 
 def test_a_rewrite_removes_the_temporaries_of_a_killed_writer_and_no_other(tmp_path):
     target = tmp_path / "index.html"
-    writer = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from cnnlab.files import atomic_open\n"
-         "with atomic_open(sys.argv[1]) as stream:\n"
-         "    stream.write('half'); stream.flush(); print('writing', flush=True); "
-         "time.sleep(60)\n", str(target)],
-        stdout=subprocess.PIPE, text=True)
+    half_write = (
+        "import sys, time; from cnnlab.files import atomic_open\n"
+        "with atomic_open(sys.argv[1]) as stream:\n"
+        "    stream.write('half'); stream.flush(); print('writing', flush=True); time.sleep(60)\n"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", half_write, str(target)],
+                              stdout=subprocess.PIPE, text=True)
     assert writer.stdout.readline() == "writing\n"
     os.kill(writer.pid, signal.SIGKILL)
     writer.wait()
