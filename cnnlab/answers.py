@@ -13,6 +13,7 @@ import numpy as np
 from cnnlab import diagnostics
 from cnnlab.diagnostics import THRESHOLDS, Thresholds
 from cnnlab.formatting import (
+    auc_text,
     epochs_text,
     format_param,
     interval_text,
@@ -20,6 +21,7 @@ from cnnlab.formatting import (
     percent,
     points,
     value_with_interval,
+    with_interval,
 )
 from cnnlab.results import Comparison, Group
 from cnnlab.significance import (
@@ -150,24 +152,42 @@ RANKS_WELL = 0.65  # a ROC AUC from which a model's scores separate the classes 
 
 
 def clinical_sentences(group: Group) -> list[str]:
-    """What the model does with melanomas and nevi at its final epoch (first seed's counts,
-    the seeds' means), and a warning when it finds few melanomas."""
+    """What the model does with melanomas and nevi at its final epoch, each share with its
+    95 % interval (Wilson; the ROC AUC's by the stratified bootstrap), and a warning when it
+    finds few melanomas. Over seeds: the first seed's counts and intervals, the seeds' means
+    and ranges."""
     views = [run.clinical("final") for run in group.runs]
     first = views[0]
     mean = {name: float(np.mean([getattr(view, name) for view in views]))
             for name in ("sensitivity", "specificity", "balanced_accuracy", "auc")}
-    over = f" (means over {len(views)} seeds)" if len(views) > 1 else ""
     melanomas = first.mel_found + first.mel_missed
     nevi = first.nev_flagged + first.nev_cleared
-    found = (f"it finds {first.mel_found} of the {melanomas} melanomas and clears "
-             f"{first.nev_cleared} of the {nevi} nevi" if len(views) == 1 else
-             f"seed {group.runs[0].seed} finds {first.mel_found} of the {melanomas} "
-             f"melanomas and clears {first.nev_cleared} of the {nevi} nevi")
-    sentences = [(
-        f"Melanoma as the positive class, {found}: sensitivity {percent(mean['sensitivity'])}, "
-        f"specificity {percent(mean['specificity'])}, balanced accuracy "
-        f"{percent(mean['balanced_accuracy'])}, ROC AUC {number(mean['auc'])}{over}."
-    )]
+    counts = (f"finds {first.mel_found} of the {melanomas} melanomas and clears "
+              f"{first.nev_cleared} of the {nevi} nevi")
+    with_intervals = (
+        f"sensitivity {with_interval(first.sensitivity, first.sensitivity_interval)}, "
+        f"specificity {with_interval(first.specificity, first.specificity_interval)}")
+    if len(views) == 1:
+        sentence = (f"Melanoma as the positive class, it {counts}: {with_intervals}, balanced "
+                    f"accuracy {percent(first.balanced_accuracy)}, ROC AUC "
+                    f"{auc_text(first.auc, first.auc_interval)}.")
+        sentences = [sentence]
+    else:
+        def seed_range(name: str, formatter) -> str:
+            values = [getattr(view, name) for view in views]
+            return f"seeds {formatter(min(values))} to {formatter(max(values))}"
+
+        means = (f"sensitivity {percent(mean['sensitivity'])} "
+                 f"({seed_range('sensitivity', percent)}), specificity "
+                 f"{percent(mean['specificity'])} ({seed_range('specificity', percent)}), "
+                 f"balanced accuracy {percent(mean['balanced_accuracy'])}, ROC AUC "
+                 f"{number(mean['auc'])} ({seed_range('auc', number)})")
+        first_seed = (f"Seed {group.runs[0].seed} alone {counts}: {with_intervals}, ROC AUC "
+                      f"{auc_text(first.auc, first.auc_interval)}; these intervals cover the "
+                      f"sampling of the {first.n} validation images, which averaging seeds "
+                      "does not shrink.")
+        sentences = [f"Melanoma as the positive class, the means over {len(views)} seeds: "
+                     + means + ".", first_seed]
     if mean["sensitivity"] < FEW_MELANOMAS:
         sentences.append(
             f"It finds few melanomas, however good its accuracy looks: it misses "

@@ -101,6 +101,20 @@ def interval_text(interval: statistics.Interval) -> str:
     return f"95% CI {100 * interval.low:.1f}-{100 * interval.high:.1f}%"
 
 
+def auc_text(auc: float, interval: statistics.Interval) -> str:
+    """'0.783 (95% CI 0.691-0.854)'; the AUC alone where its interval is undefined."""
+    if not (math.isfinite(interval.low) and math.isfinite(interval.high)):
+        return number(auc)
+    return f"{number(auc)} (95% CI {interval.low:.3f}-{interval.high:.3f})"
+
+
+def with_interval(value: float, interval: statistics.Interval) -> str:
+    """'21.4% (95% CI 12.7-33.8%)'; the share alone where its interval is undefined."""
+    if not (math.isfinite(value) and math.isfinite(interval.low)):
+        return percent(value)
+    return f"{percent(value)} ({interval_text(interval)})"
+
+
 def value_with_interval(accuracy: float, n: int | None) -> str:
     """'81.0% (95% CI 72.3-87.5%)', an accuracy on n validation images."""
     if n is None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from cnnlab import answers, concepts, diagnostics, direct_answers, layout
+from cnnlab import answers, concepts, diagnostics, direct_answers, layout, statistics
 from cnnlab.comparisons import (
     add_significance_tests,
     reference_comparisons,
@@ -302,6 +302,7 @@ def build_context(plan: Plan, manifest: Manifest, figures_by_task: dict[str, str
         "provenance": provenance(config, plan, overview["trainings"], results, data),
         "data": data,
         "thresholds": diagnostics.THRESHOLDS,
+        "auc_resamples": statistics.AUC_RESAMPLES,
     }
 
 

@@ -40,6 +40,8 @@ class Run:
     labels: np.ndarray  # of the validation images: 0 = Mel, 1 = Nev
     final_outputs: np.ndarray
     best_outputs: np.ndarray | None  # None when no epoch has a finite validation loss
+    # clinical views by "final"/"best": each holds a bootstrap, and the report asks often
+    _clinical: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def n_test(self) -> int:
@@ -56,8 +58,11 @@ class Run:
         return statistics.correct(outputs, self.labels, self.loss)
 
     def clinical(self, at: str = "final") -> statistics.Clinical | None:
-        outputs = self.final_outputs if at == "final" else self.best_outputs
-        return None if outputs is None else statistics.clinical(outputs, self.labels, self.loss)
+        if at not in self._clinical:
+            outputs = self.final_outputs if at == "final" else self.best_outputs
+            self._clinical[at] = (None if outputs is None else
+                                  statistics.clinical(outputs, self.labels, self.loss))
+        return self._clinical[at]
 
     def interval(self, key: str) -> statistics.Interval:
         """The Wilson 95 % interval of a validation accuracy of this run."""

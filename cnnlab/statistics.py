@@ -1,7 +1,7 @@
 """The report's statistics, each a named standard method from a well-kept library: Wilson
 intervals, the exact McNemar test, Holm's correction, Welch's t-test, and the clinical view
-of a melanoma classifier (confusion matrix, sensitivity, specificity, balanced accuracy,
-ROC AUC).
+of a melanoma classifier (confusion matrix, sensitivity and specificity with their Wilson
+intervals, balanced accuracy, ROC AUC with its stratified BCa bootstrap interval).
 
 Labels follow the prepared arrays: 0 = Mel, 1 = Nev. A model's output is a score for Nev
 (the sigmoid's probability for BCE, the raw margin for hinge); it calls an image Nev when
@@ -12,6 +12,7 @@ is the positive class of the clinical view: sensitivity is the share of melanoma
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,6 +124,7 @@ class Clinical:
     nev_flagged: int  # false positives: nevi called Mel
     nev_cleared: int  # true negatives: nevi called Nev
     auc: float  # ROC AUC of the melanoma score; nan with one class only
+    auc_interval: Interval = Interval(math.nan, math.nan)  # see auc_bootstrap_interval
 
     @property
     def n(self) -> int:
@@ -148,6 +150,16 @@ class Clinical:
     def balanced_accuracy(self) -> float:
         return (self.sensitivity + self.specificity) / 2
 
+    @property
+    def sensitivity_interval(self) -> Interval:
+        """The Wilson 95 % interval of the sensitivity, on the melanomas alone."""
+        return wilson_interval(self.mel_found, self.mel_found + self.mel_missed)
+
+    @property
+    def specificity_interval(self) -> Interval:
+        """The Wilson 95 % interval of the specificity, on the nevi alone."""
+        return wilson_interval(self.nev_cleared, self.nev_flagged + self.nev_cleared)
+
 
 def called_nev(outputs: np.ndarray, loss: str) -> np.ndarray:
     return np.asarray(outputs, dtype=float) > THRESHOLDS[loss]
@@ -165,7 +177,8 @@ def clinical(outputs: np.ndarray, labels: np.ndarray, loss: str) -> Clinical:
     called_mel = ~called_nev(outputs, loss)
     (found, missed), (flagged, cleared) = metrics.confusion_matrix(
         is_mel, called_mel, labels=[True, False])
-    return Clinical(int(found), int(missed), int(flagged), int(cleared), roc_auc(outputs, labels))
+    return Clinical(int(found), int(missed), int(flagged), int(cleared), roc_auc(outputs, labels),
+                    auc_bootstrap_interval(outputs, labels))
 
 
 def melanoma_score(outputs: np.ndarray) -> np.ndarray:
@@ -178,6 +191,40 @@ def roc_auc(outputs: np.ndarray, labels: np.ndarray) -> float:
     if is_mel.all() or not is_mel.any():
         return math.nan
     return float(metrics.roc_auc_score(is_mel, melanoma_score(outputs)))
+
+
+AUC_RESAMPLES = 2000
+AUC_BOOTSTRAP_SEED = 0  # fixed: the same outputs give the same interval in every report
+
+
+def _auc_of_samples(mel_scores: np.ndarray, nev_scores: np.ndarray, axis: int = -1) -> np.ndarray:
+    """The ROC AUC of two samples of melanoma scores, along ``axis``: the Mann-Whitney U of
+    the melanomas over n_mel * n_nev (ties count half), as sklearn's roc_auc_score gives."""
+    n_mel, n_nev = mel_scores.shape[axis], nev_scores.shape[axis]
+    ranks = stats.rankdata(np.concatenate([mel_scores, nev_scores], axis=axis), axis=axis)
+    mel_rank_sum = np.take(ranks, np.arange(n_mel), axis=axis).sum(axis=axis)
+    return (mel_rank_sum - n_mel * (n_mel + 1) / 2) / (n_mel * n_nev)
+
+
+def auc_bootstrap_interval(outputs: np.ndarray, labels: np.ndarray,
+                           confidence: float = CONFIDENCE) -> Interval:
+    """The 95 % interval of the ROC AUC by the stratified bootstrap (scipy.stats.bootstrap,
+    BCa, 2000 resamples): melanomas and nevi are resampled separately, so each resample keeps
+    the class counts of the validation set, as pROC's default does. nan where it is
+    undefined: fewer than two images of a class, non-finite outputs, or every resample
+    giving one value (an AUC of 1 in each: a perfect ranking has no bootstrap interval)."""
+    scores, is_mel = melanoma_score(outputs), np.asarray(labels) == MEL
+    mel_scores, nev_scores = scores[is_mel], scores[~is_mel]
+    if min(mel_scores.size, nev_scores.size) < 2 or not np.isfinite(scores).all():
+        return Interval(math.nan, math.nan)
+    with warnings.catch_warnings():  # a degenerate bootstrap is said by the nan it gives
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ci = stats.bootstrap((mel_scores, nev_scores), _auc_of_samples, vectorized=True,
+                             paired=False, confidence_level=confidence, method="BCa",
+                             n_resamples=AUC_RESAMPLES,
+                             rng=np.random.default_rng(AUC_BOOTSTRAP_SEED)).confidence_interval
+    return Interval(float(ci.low), float(ci.high))
 
 
 def roc_curve(outputs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

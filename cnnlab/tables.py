@@ -17,7 +17,7 @@ from cnnlab.formatting import (
 )
 from cnnlab.grid import Entry, Plan, TaskPlan
 from cnnlab.results import Comparison, Group, Results, Run
-from cnnlab.statistics import ALPHA, accuracy_interval
+from cnnlab.statistics import ALPHA, Interval, accuracy_interval
 
 PARAM_COLUMNS = ("model", "n_base", "dense", "dropout", "optimizer", "lr", "batch_size", "loss",
                  "threads", "precision")
@@ -48,12 +48,29 @@ def params_table(task: TaskPlan, groups: list[Group]) -> dict:
                         for name in columns], "rows": rows}
 
 
+def share_cell(value: float, interval: Interval) -> dict:
+    """A share and its 95 % interval, '62.5% [45.1, 77.3]', sorted by the share."""
+    if value is None or not math.isfinite(value):
+        return cell("n/a")
+    if not math.isfinite(interval.low):
+        return cell(percent(value), value)
+    return cell(f"{percent(value)} [{100 * interval.low:.1f}, {100 * interval.high:.1f}]", value)
+
+
 def accuracy_cell(value: float, n: int) -> dict:
     """A validation accuracy on n images and its Wilson 95 % interval, sorted by the accuracy."""
     if value is None or not math.isfinite(value):
         return cell("n/a")
-    interval = accuracy_interval(value, n)
-    return cell(f"{percent(value)} [{100 * interval.low:.1f}, {100 * interval.high:.1f}]", value)
+    return share_cell(value, accuracy_interval(value, n))
+
+
+def auc_cell(auc: float, interval: Interval) -> dict:
+    """'0.783 [0.691, 0.854]', sorted by the AUC; the AUC alone where the interval is undefined."""
+    if not math.isfinite(auc):
+        return cell("n/a")
+    if not math.isfinite(interval.low):
+        return cell(number(auc), auc)
+    return cell(f"{number(auc)} [{interval.low:.3f}, {interval.high:.3f}]", auc)
 
 
 def interval_cell(run: Run, key: str) -> dict:
@@ -90,7 +107,8 @@ def values_table(groups: list[Group], baselines: dict) -> dict:
 def clinical_table(groups: list[Group]) -> dict:
     """The clinical view per run at its final and best epochs, melanoma the positive class."""
     columns = ["set-up", "seed", "epoch", "melanomas found", "nevi cleared",
-               "sensitivity (Mel)", "specificity", "balanced acc", "ROC AUC"]
+               "sensitivity (Mel) [95% CI]", "specificity [95% CI]", "balanced acc",
+               "ROC AUC [95% CI]"]
     rows = []
     for group in groups:
         for run in group.runs:
@@ -104,13 +122,16 @@ def clinical_table(groups: list[Group]) -> dict:
                     cell(group.label), cell(run.seed), cell(f"{at} ({epoch})", epoch),
                     cell(f"{view.mel_found} of {melanomas}", view.mel_found),
                     cell(f"{view.nev_cleared} of {nevi}", view.nev_cleared),
-                    number_cell(view.sensitivity, percent) | ({"css": "flag"} if low else {}),
-                    number_cell(view.specificity, percent),
+                    share_cell(view.sensitivity, view.sensitivity_interval)
+                    | ({"css": "flag"} if low else {}),
+                    share_cell(view.specificity, view.specificity_interval),
                     number_cell(view.balanced_accuracy, percent),
-                    number_cell(view.auc),
+                    auc_cell(view.auc, view.auc_interval),
                 ])
     return {"caption": ("The clinical view on the validation images: melanoma is the positive "
-                        "class (sensitivity: melanomas found; specificity: nevi cleared)"),
+                        "class (sensitivity: melanomas found; specificity: nevi cleared); "
+                        "[Wilson 95% CI] of each share, [stratified bootstrap 95% CI] of "
+                        "the ROC AUC"),
             "columns": [{"text": name, "css": ""} for name in columns], "rows": rows}
 
 

@@ -273,9 +273,27 @@ def test_an_all_nevus_model_is_said_to_find_no_melanoma_whatever_its_accuracy():
     group = make_group("flat", "MLP", all_nev=True)
     words = text(group)
     assert "finds 0 of the 80 melanomas and clears 120 of the 120 nevi" in words
-    assert "sensitivity 0.0%, specificity 100.0%, balanced accuracy 50.0%" in words
+    # the Wilson intervals of 0 of 80 and 120 of 120, from the closed form
+    assert ("sensitivity 0.0% (95% CI 0.0-4.6%), specificity 100.0% (95% CI 96.9-100.0%), "
+            "balanced accuracy 50.0%") in words
     assert "It finds few melanomas, however good its accuracy looks" in words
     assert "finds few melanomas" not in text(make_group("settled"))
+
+
+def test_over_seeds_the_clinical_view_gives_means_ranges_and_one_seeds_intervals():
+    group = make_group("settled", seeds=3)
+    views = [run.clinical("final") for run in group.runs]
+    sentences = answers.clinical_sentences(group)
+    sensitivities = [view.sensitivity for view in views]
+    assert sentences[0].startswith(
+        f"Melanoma as the positive class, the means over 3 seeds: sensitivity "
+        f"{formatting.percent(np.mean(sensitivities))} (seeds "
+        f"{formatting.percent(min(sensitivities))} to {formatting.percent(max(sensitivities))})")
+    first = views[0]
+    assert sentences[1].startswith(f"Seed 1 alone finds {first.mel_found} of the 80 melanomas")
+    assert (f"ROC AUC {first.auc:.3f} (95% CI {first.auc_interval.low:.3f}-"
+            f"{first.auc_interval.high:.3f})") in sentences[1]
+    assert first.auc_interval.low < first.auc < first.auc_interval.high
 
 
 def test_validation_accuracy_carries_its_wilson_interval():

@@ -90,6 +90,64 @@ def test_clinical_view_counts_melanoma_as_the_positive_class():
     assert statistics.correct(outputs, labels, "bce").sum() == 7
 
 
+def test_sensitivity_and_specificity_carry_the_wilson_interval_of_their_own_class():
+    labels = np.array([0] * 40 + [1] * 60)
+    outputs = np.r_[np.full(30, 0.2), np.full(10, 0.8), np.full(51, 0.9), np.full(9, 0.1)]
+    view = statistics.clinical(outputs, labels, "bce")
+    assert (view.mel_found, view.nev_cleared) == (30, 51)
+    sensitivity, specificity = view.sensitivity_interval, view.specificity_interval
+    assert (sensitivity.low, sensitivity.high) == pytest.approx(wilson_closed_form(30, 40))
+    assert (specificity.low, specificity.high) == pytest.approx(wilson_closed_form(51, 60))
+
+
+def stratified_percentile_bootstrap(mel_scores, nev_scores, resamples, seed):
+    """An independent stratified bootstrap of the AUC: each class resampled on its own,
+    sklearn's AUC of each resample, the 2.5th and 97.5th percentiles."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    truth = np.r_[np.ones(mel_scores.size), np.zeros(nev_scores.size)]
+    aucs = [roc_auc_score(truth, np.r_[rng.choice(mel_scores, mel_scores.size),
+                                       rng.choice(nev_scores, nev_scores.size)])
+            for _ in range(resamples)]
+    return np.percentile(aucs, [2.5, 97.5])
+
+
+def test_auc_interval_agrees_with_an_independent_bootstrap_and_the_hanley_mcneil_form():
+    rng = np.random.default_rng(3)
+    labels = np.r_[np.zeros(90, int), np.ones(110, int)]
+    outputs = rng.normal(0, 1, 200) + 0.9 * labels  # Nev scores higher: AUC about 0.74
+    view = statistics.clinical(outputs, labels, "hinge")
+    interval = view.auc_interval
+    assert interval.low < view.auc < interval.high
+    low, high = stratified_percentile_bootstrap(-outputs[labels == 0], -outputs[labels == 1],
+                                                3000, seed=11)
+    assert interval.low == pytest.approx(low, abs=0.02)
+    assert interval.high == pytest.approx(high, abs=0.02)
+    # Hanley & McNeil (1982): the AUC's standard error from the AUC and the class counts
+    a, n_mel, n_nev = view.auc, 90, 110
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    se = math.sqrt((a * (1 - a) + (n_mel - 1) * (q1 - a * a) + (n_nev - 1) * (q2 - a * a))
+                   / (n_mel * n_nev))
+    assert interval.high - interval.low == pytest.approx(2 * 1.96 * se, rel=0.15)
+    # the same outputs, the same interval: the bootstrap is seeded
+    assert statistics.clinical(outputs, labels, "hinge").auc_interval == interval
+    # four times the images, about half the width
+    wide = np.tile(outputs, 4), np.tile(labels, 4)
+    narrow = statistics.auc_bootstrap_interval(*wide)
+    assert (narrow.high - narrow.low) / (interval.high - interval.low) == pytest.approx(0.5, abs=0.1)
+
+
+def test_auc_interval_is_undefined_where_the_bootstrap_has_nothing_to_resample():
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    perfect = statistics.auc_bootstrap_interval(labels.astype(float), labels)
+    one_melanoma = statistics.auc_bootstrap_interval(np.array([0.1, 0.6, 0.9]), np.array([0, 1, 1]))
+    diverged = statistics.auc_bootstrap_interval(np.array([0.1, np.nan, 0.6, 0.9]),
+                                                 np.array([0, 0, 1, 1]))
+    for interval in (perfect, one_melanoma, diverged):
+        assert math.isnan(interval.low) and math.isnan(interval.high)
+
+
 def real_test_labels() -> np.ndarray:
     """The labels of the real validation split, by file name as the course layout has them."""
     files = [path.name for path in (require_real_data() / "test").rglob("*")
