@@ -5,6 +5,8 @@ each from this run's numbers (the statistics of the concept figures, computed by
 
 from __future__ import annotations
 
+import math
+
 from cnnlab.answers import behaviour, gap_text
 from cnnlab.formatting import percent, points
 from cnnlab.results import Group
@@ -246,6 +248,13 @@ def answer_output_layer(output_row: dict | None, losses: list[str]) -> str:
     return text
 
 
+def span(interval: list[float] | None, style: str = ".3f") -> str:
+    """' (95% CI 0.134 to 0.178)' of a [low, high] interval; nothing where it is missing."""
+    if not interval or not all(math.isfinite(value) for value in interval):
+        return ""
+    return f" (95% CI {interval[0]:{style}} to {interval[1]:{style}})"
+
+
 def one_class_text(mel: dict, nev: dict) -> str:
     """Said where a threshold puts every test image on one side: such a model answers one
     class for all of them, as the majority-class predictor does."""
@@ -284,15 +293,22 @@ def answer_output_distribution(stats: dict | None) -> list[str]:
                 quality = ("well calibrated: an output of 0.8 means about 80% Nev"
                            if error <= 0.05 else "roughly calibrated" if error <= 0.15
                            else "poorly calibrated: read them as scores, not probabilities")
-            compared = ("better than" if skill > 0.1 else "worse than" if skill < -0.1
-                        else "about as good as")
+            intervals = bce.get("intervals") or {}
+            skill_low, skill_high = intervals.get("brier_skill", [math.nan, math.nan])
+            # compared by the skill score's interval: above 0, below 0, or either way
+            compared = ("better than" if skill_low > 0 else "worse than" if skill_high < 0
+                        else "not clearly better or worse than" if math.isfinite(skill_low)
+                        else "compared with")
             text.append(
-                f"Its Brier score is {bce['brier']:.3f}, {compared} the "
-                f"{bce['brier_base_rate']:.3f} of always answering the share of Nev (skill "
-                f"score {skill:+.2f}); on the reliability curve the observed share of Nev is "
-                f"{error:.3f} from the predicted probability on average (expected calibration "
-                f"error, {len(calibration['counts'])} bins; largest gap "
-                f"{calibration['largest_gap']:.2f}): the probabilities are {quality}.")
+                f"Its Brier score is {bce['brier']:.3f}{span(intervals.get('brier'))}, "
+                f"{compared} the {bce['brier_base_rate']:.3f} of always answering the share "
+                f"of Nev (skill score {skill:+.2f}{span(intervals.get('brier_skill'), '+.2f')}); "
+                f"on the reliability curve the observed share of Nev is {error:.3f}"
+                f"{span(intervals.get('expected_calibration_error'))} from the predicted "
+                f"probability on average (expected calibration error, "
+                f"{len(calibration['counts'])} bins; largest gap "
+                f"{calibration['largest_gap']:.2f}): the probabilities are {quality}. "
+                "(Intervals: 95% percentile bootstrap over the test images.)")
     if hinge:
         mel, nev = hinge["classes"]["Mel"], hinge["classes"]["Nev"]
         inside = (mel["inside_margin"] * mel["n"] + nev["inside_margin"] * nev["n"]) / max(

@@ -7,7 +7,8 @@ functions of arrays (no Keras), each a named method of scikit-learn, SciPy or st
 - :func:`class_difference`: which feature-map channels differ between the classes on
   average (Welch's t-test per channel, Holm-adjusted, Cohen's d).
 - :func:`output_distribution`: the output layer's values per class against the decision
-  threshold and, for a sigmoid, its calibration (reliability curve, Brier score).
+  threshold and, for a sigmoid, its calibration (reliability curve, Brier score), with
+  :func:`calibration_intervals`, their percentile bootstrap intervals.
 
 Labels follow the prepared arrays: 0 = Mel, 1 = Nev. Every result is plain JSON data.
 """
@@ -144,6 +145,48 @@ def calibration_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int) -
             "largest_gap": float(gaps.max())}
 
 
+CALIBRATION_RESAMPLES = 2000
+CALIBRATION_BOOTSTRAP_SEED = 0  # fixed: the same outputs give the same intervals
+
+
+def _calibration_statistics(probabilities: np.ndarray, is_nev: np.ndarray, bins: int,
+                            axis: int = -1) -> np.ndarray:
+    """Brier score, Brier skill score against the share of Nev, and expected calibration
+    error (equal-width bins: the sum over bins of |Nev observed - probabilities| / n), of
+    the images along ``axis``; stacked on a new first axis, for scipy.stats.bootstrap."""
+    probabilities = np.moveaxis(probabilities, axis, -1)
+    is_nev = np.moveaxis(is_nev, axis, -1).astype(np.float64)
+    n = probabilities.shape[-1]
+    brier = ((probabilities - is_nev) ** 2).mean(axis=-1)
+    share = is_nev.mean(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        skill = 1 - brier / (share * (1 - share))
+    in_bin = np.searchsorted(np.linspace(0.0, 1.0, bins + 1)[1:-1], probabilities)[..., None] \
+        == np.arange(bins)
+    gap = np.abs(((is_nev - probabilities)[..., None] * in_bin).sum(axis=-2)).sum(axis=-1) / n
+    return np.stack([brier, skill, gap])
+
+
+def calibration_intervals(probabilities: np.ndarray, labels: np.ndarray, bins: int,
+                          confidence: float = 0.95) -> dict[str, list[float]]:
+    """95 % percentile bootstrap intervals (scipy.stats.bootstrap, the images resampled
+    with their labels, 2000 resamples, seeded) of the Brier score, its skill score and the
+    expected calibration error: they cover the sampling of the test images. A resample
+    with one class only has no skill score and is left out of its interval."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    is_nev = np.asarray(labels) == NEV
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        result = stats.bootstrap(
+            (probabilities, is_nev),
+            lambda p, y, axis=-1: _calibration_statistics(p, y, bins, axis), paired=True,
+            vectorized=True, method="percentile", confidence_level=confidence,
+            n_resamples=CALIBRATION_RESAMPLES, rng=np.random.default_rng(CALIBRATION_BOOTSTRAP_SEED))
+    low, high = result.confidence_interval
+    return {name: [float(low[index]), float(high[index])]
+            for index, name in enumerate(("brier", "brier_skill", "expected_calibration_error"))}
+
+
 def output_distribution(outputs: np.ndarray, labels: np.ndarray, loss: str) -> dict:
     """The output layer's values per class against its threshold (0.5 for the sigmoid of
     BCE, 0 for hinge's margin): how many images of each class fall on the right side, their
@@ -177,5 +220,7 @@ def output_distribution(outputs: np.ndarray, labels: np.ndarray, loss: str) -> d
         result["brier_skill"] = (1 - result["brier"] / result["brier_base_rate"]
                                  if result["brier_base_rate"] > 0 else math.nan)
         bins = int(min(10, max(2, labels.size // 10)))
-        result["calibration"] = calibration_bins(np.clip(outputs, 0, 1), labels, bins)
+        probabilities = np.clip(outputs, 0, 1)
+        result["calibration"] = calibration_bins(probabilities, labels, bins)
+        result["intervals"] = calibration_intervals(probabilities, labels, bins)
     return result

@@ -3,6 +3,7 @@
 
 import numpy as np
 import pytest
+from sklearn.metrics import brier_score_loss
 
 from cnnlab import concepts, representations
 
@@ -105,7 +106,9 @@ def test_output_distribution_counts_each_side_of_the_threshold_and_calibration()
         "bce": dict(stats, run_id="lenet-s1", epochs=200),
         "hinge": dict(hinge, run_id="alexnet-hinge-s1", epochs=100)}))
     assert f"{100 * nev_above:.1f}% of the Nev images above it" in words
-    assert f"Brier score is {stats['brier']:.3f}, better than the 0.250" in words
+    brier_low, brier_high = stats["intervals"]["brier"]
+    assert (f"Brier score is {stats['brier']:.3f} (95% CI {brier_low:.3f} to {brier_high:.3f}), "
+            "better than the 0.250") in words
     assert "alexnet-hinge-s1" in words and "inside the margin" in words
     assert "calls every test image" not in words  # its margins separate the classes
     # a hinge run whose margins are all positive answers Nev for every image, and says so
@@ -120,5 +123,25 @@ def test_output_distribution_counts_each_side_of_the_threshold_and_calibration()
     assert flat["spread"] == [0.5, 0.5] and flat["brier_skill"] == pytest.approx(0.0)
     words = " ".join(concepts.answer_output_distribution({"bce": dict(flat, run_id="r",
                                                                       epochs=1)}))
-    assert "about as good as the 0.250" in words
+    assert "not clearly better or worse than the 0.250" in words
     assert "the model hardly tells the images apart" in words
+
+
+def test_calibration_intervals_bootstrap_the_same_statistics_sklearn_gives():
+    rng = np.random.default_rng(8)
+    labels = rng.integers(0, 2, 120)
+    probabilities = np.clip(0.5 + 0.3 * (labels - 0.5) + rng.normal(0, 0.15, 120), 0, 1)
+    stats = representations.output_distribution(probabilities, labels, "bce")
+    brier, skill, error = representations._calibration_statistics(probabilities, labels == 1, 10)
+    assert brier == pytest.approx(brier_score_loss(labels == 1, probabilities))
+    assert skill == pytest.approx(stats["brier_skill"])
+    assert error == pytest.approx(stats["calibration"]["expected_calibration_error"])
+    intervals = stats["intervals"]
+    for name, value in (("brier", brier), ("brier_skill", skill)):
+        assert intervals[name][0] < value < intervals[name][1], name
+    # the Brier score is a mean of squared errors: its interval is about mean +- 1.96 SE
+    se = np.std((probabilities - (labels == 1)) ** 2, ddof=1) / np.sqrt(labels.size)
+    width = intervals["brier"][1] - intervals["brier"][0]
+    assert width == pytest.approx(2 * 1.96 * se, rel=0.15)
+    # seeded: the same outputs give the same intervals
+    assert representations.output_distribution(probabilities, labels, "bce")["intervals"] == intervals
