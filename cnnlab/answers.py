@@ -8,6 +8,8 @@ that differ in named factors), built by :mod:`cnnlab.results` and :mod:`cnnlab.c
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from cnnlab import diagnostics
@@ -31,6 +33,7 @@ from cnnlab.significance import (
     significance,
     significance_summary,
 )
+from cnnlab.statistics import Clinical
 
 FACTOR_NAMES = {
     "model": "the architecture",
@@ -98,13 +101,22 @@ def describe_group(
         )
     if diagnostics.no_better_than_baseline(group.mean("final_val_accuracy"), baselines["test"],
                                            thresholds, n_test=group.runs[0].n_test):
-        auc = float(np.mean([run.clinical("final").auc for run in group.runs]))
-        if auc >= RANKS_WELL:
+        views = [run.clinical("final") for run in group.runs]
+        auc = float(np.mean([view.auc for view in views]))
+        measured = (auc_text(views[0].auc, views[0].auc_interval) if len(views) == 1 else
+                    f"{number(auc)} (mean over {len(views)} seeds)")
+        if auc >= RANKS_WELL and all(ranks_beyond_chance(view) for view in views):
             sentences.append(
                 "Its validation accuracy is within the sampling noise of the baseline above, "
-                f"though its ROC AUC of {number(auc)} shows that its scores do rank melanomas "
-                "above nevi more often than not: its decision threshold, not its ranking, is "
-                "what fails.")
+                f"though its ROC AUC of {measured} shows that its scores do rank melanomas "
+                "above nevi more often than not, beyond chance: its decision threshold, not "
+                "its ranking, is what fails.")
+        elif auc >= RANKS_WELL:
+            sentences.append(
+                "Its validation accuracy is within the sampling noise of the baseline above, "
+                f"and its ROC AUC of {measured} does not rank melanomas above nevi beyond "
+                "chance either (the interval of a seed reaches 0.5): nothing here shows that "
+                "it has learned what generalises.")
         else:
             sentences.append("Its validation accuracy is within the sampling noise of the "
                              "baseline above: it has learned nothing that generalises.")
@@ -149,6 +161,15 @@ def describe_group(
 
 FEW_MELANOMAS = 0.5  # a sensitivity below this finds fewer than half of the melanomas
 RANKS_WELL = 0.65  # a ROC AUC from which a model's scores separate the classes usefully
+
+
+def ranks_beyond_chance(view: Clinical) -> bool:
+    """Whether a run's scores rank melanomas above nevi beyond chance: its ROC AUC's 95 %
+    interval lies above 0.5; a perfect ranking (AUC 1, where the bootstrap gives no
+    interval) does too."""
+    if math.isfinite(view.auc_interval.low):
+        return view.auc_interval.low > 0.5
+    return view.auc == 1.0
 
 
 def clinical_sentences(group: Group) -> list[str]:

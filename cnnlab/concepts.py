@@ -248,11 +248,38 @@ def answer_output_layer(output_row: dict | None, losses: list[str]) -> str:
     return text
 
 
-def span(interval: list[float] | None, style: str = ".3f") -> str:
-    """' (95% CI 0.134 to 0.178)' of a [low, high] interval; nothing where it is missing."""
+WELL_CALIBRATED, ROUGHLY_CALIBRATED = 0.05, 0.15  # expected calibration errors
+
+
+def calibration_quality(error: float, interval: list[float] | None) -> str:
+    """What an expected calibration error says of the probabilities, by its value, and
+    where its interval reaches a worse kind, that too."""
+    if error <= WELL_CALIBRATED:
+        quality = "well calibrated: an output of 0.8 means about 80% Nev"
+    elif error <= ROUGHLY_CALIBRATED:
+        quality = "roughly calibrated"
+    else:
+        return "poorly calibrated: read them as scores, not probabilities"
+    reach = interval[1] if interval and math.isfinite(interval[1]) else error
+    worse = ("poorly" if reach > ROUGHLY_CALIBRATED else
+             "only roughly" if reach > WELL_CALIBRATED else None)
+    if worse and (worse == "poorly" or error <= WELL_CALIBRATED):
+        quality += (f", though the interval reaches {reach:.3f}, where they would be "
+                    f"{worse} calibrated")
+    return quality
+
+
+def interval_words(interval: list[float] | None, style: str = ".3f") -> str:
+    """'95% CI 0.134 to 0.178' of a [low, high] interval; nothing where it is missing."""
     if not interval or not all(math.isfinite(value) for value in interval):
         return ""
-    return f" (95% CI {interval[0]:{style}} to {interval[1]:{style}})"
+    return f"95% CI {interval[0]:{style}} to {interval[1]:{style}}"
+
+
+def span(interval: list[float] | None, style: str = ".3f") -> str:
+    """' (95% CI 0.134 to 0.178)' after a value; nothing where the interval is missing."""
+    words = interval_words(interval, style)
+    return f" ({words})" if words else ""
 
 
 def one_class_text(mel: dict, nev: dict) -> str:
@@ -286,23 +313,23 @@ def answer_output_distribution(stats: dict | None) -> list[str]:
         calibration = bce.get("calibration")
         if calibration:
             error, skill = calibration["expected_calibration_error"], bce["brier_skill"]
+            intervals = bce.get("intervals") or {}
             if high - low < 0.1:
                 quality = ("close to the share of Nev for every image, so their calibration "
                            "says little: the model hardly tells the images apart")
             else:
-                quality = ("well calibrated: an output of 0.8 means about 80% Nev"
-                           if error <= 0.05 else "roughly calibrated" if error <= 0.15
-                           else "poorly calibrated: read them as scores, not probabilities")
-            intervals = bce.get("intervals") or {}
+                quality = calibration_quality(error, intervals.get("expected_calibration_error"))
             skill_low, skill_high = intervals.get("brier_skill", [math.nan, math.nan])
             # compared by the skill score's interval: above 0, below 0, or either way
             compared = ("better than" if skill_low > 0 else "worse than" if skill_high < 0
                         else "not clearly better or worse than" if math.isfinite(skill_low)
                         else "compared with")
+            skill_words = interval_words(intervals.get("brier_skill"), "+.2f")
+            skill_span = f", {skill_words}" if skill_words else ""
             text.append(
                 f"Its Brier score is {bce['brier']:.3f}{span(intervals.get('brier'))}, "
                 f"{compared} the {bce['brier_base_rate']:.3f} of always answering the share "
-                f"of Nev (skill score {skill:+.2f}{span(intervals.get('brier_skill'), '+.2f')}); "
+                f"of Nev (skill score {skill:+.2f}{skill_span}); "
                 f"on the reliability curve the observed share of Nev is {error:.3f}"
                 f"{span(intervals.get('expected_calibration_error'))} from the predicted "
                 f"probability on average (expected calibration error, "

@@ -335,6 +335,23 @@ def test_a_model_at_the_baseline_whose_scores_rank_well_is_told_apart_from_one_t
     run.final_outputs = np.where(run.labels == 0, 0.55, 0.95).astype(np.float32)
     assert run.clinical("final").auc == 1.0
     assert "its decision threshold, not its ranking, is what fails" in text(ranked)
+    # the same AUC of about 0.7 on 200 images ranks beyond chance, on 12 it may not
+    rng = np.random.default_rng(4)
+    scores = rng.normal(0, 1, 200) + 0.75 * (run.labels == 1)
+    run.final_outputs = (0.6 + 0.05 * np.tanh(scores)).astype(np.float32)
+    run._clinical.clear()
+    view = run.clinical("final")
+    assert view.auc >= answers.RANKS_WELL and view.auc_interval.low > 0.5
+    assert (f"ROC AUC of {view.auc:.3f} (95% CI {view.auc_interval.low:.3f}-"
+            f"{view.auc_interval.high:.3f}) shows that its scores do rank") in text(ranked)
+    few = make_group("flat", "MLP", all_nev=True)
+    run = few.runs[0]
+    run.labels = np.array([0] * 6 + [1] * 6)
+    run.final_outputs = np.array([0.6, 0.7, 0.62, 0.81, 0.64, 0.9,
+                                  0.75, 0.95, 0.85, 0.8, 0.65, 0.92], dtype=np.float32)
+    view = run.clinical("final")
+    assert view.auc >= answers.RANKS_WELL and view.auc_interval.low <= 0.5
+    assert "does not rank melanomas above nevi beyond chance either" in text(few)
 
 
 def test_few_melanomas_over_seeds_are_said_as_means():

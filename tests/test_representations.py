@@ -145,3 +145,15 @@ def test_calibration_intervals_bootstrap_the_same_statistics_sklearn_gives():
     assert width == pytest.approx(2 * 1.96 * se, rel=0.15)
     # seeded: the same outputs give the same intervals
     assert representations.output_distribution(probabilities, labels, "bce")["intervals"] == intervals
+
+
+def test_the_calibration_verdict_says_where_its_interval_reaches_a_worse_kind():
+    assert concepts.calibration_quality(0.03, [0.01, 0.04]).startswith("well calibrated")
+    assert "though" not in concepts.calibration_quality(0.03, [0.01, 0.04])
+    assert concepts.calibration_quality(0.03, [0.01, 0.09]).endswith(
+        "though the interval reaches 0.090, where they would be only roughly calibrated")
+    assert concepts.calibration_quality(0.10, [0.06, 0.21]) == (
+        "roughly calibrated, though the interval reaches 0.210, where they would be poorly "
+        "calibrated")
+    assert concepts.calibration_quality(0.10, [0.06, 0.12]) == "roughly calibrated"
+    assert concepts.calibration_quality(0.20, [0.12, 0.30]).startswith("poorly calibrated")
