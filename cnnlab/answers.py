@@ -105,21 +105,25 @@ def describe_group(
         auc = float(np.mean([view.auc for view in views]))
         measured = (auc_text(views[0].auc, views[0].auc_interval) if len(views) == 1 else
                     f"{number(auc)} (mean over {len(views)} seeds)")
-        if auc >= RANKS_WELL and all(ranks_beyond_chance(view) for view in views):
+        noise = "Its validation accuracy is within the sampling noise of the baseline above"
+        if not all(ranks_beyond_chance(view) for view in views):
+            reaching = [view for view in views if math.isfinite(view.auc_interval.low)
+                        and view.auc_interval.low <= 0.5]
+            why = ("" if not reaching else " (its interval reaches 0.5)" if len(views) == 1
+                   else f" (the interval of {len(reaching)} of the {len(views)} seeds reaches 0.5)")
             sentences.append(
-                "Its validation accuracy is within the sampling noise of the baseline above, "
-                f"though its ROC AUC of {measured} shows that its scores do rank melanomas "
-                "above nevi more often than not, beyond chance: its decision threshold, not "
-                "its ranking, is what fails.")
+                f"{noise}, and its ROC AUC of {measured} does not rank melanomas above nevi "
+                f"beyond chance either{why}: it has learned nothing that generalises.")
         elif auc >= RANKS_WELL:
             sentences.append(
-                "Its validation accuracy is within the sampling noise of the baseline above, "
-                f"and its ROC AUC of {measured} does not rank melanomas above nevi beyond "
-                "chance either (the interval of a seed reaches 0.5): nothing here shows that "
-                "it has learned what generalises.")
+                f"{noise}, though its ROC AUC of {measured} shows that its scores do rank "
+                "melanomas above nevi more often than not, beyond chance: its decision "
+                "threshold, not its ranking, is what fails.")
         else:
-            sentences.append("Its validation accuracy is within the sampling noise of the "
-                             "baseline above: it has learned nothing that generalises.")
+            sentences.append(
+                f"{noise}; its ROC AUC of {measured} ranks melanomas above nevi beyond chance, "
+                f"but below the {RANKS_WELL:g} from which a ranking is of use: it has learned "
+                "little that generalises.")
     overfit = [run for run in group.runs if run.diagnosis.overfitting]
     if overfit:
         onset = overfit[0].diagnosis.overfitting
