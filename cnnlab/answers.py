@@ -113,7 +113,8 @@ def describe_group(
                    else f" (the interval of {len(reaching)} of the {len(views)} seeds reaches 0.5)")
             sentences.append(
                 f"{noise}, and its ROC AUC of {measured} does not rank melanomas above nevi "
-                f"beyond chance either{why}: it has learned nothing that generalises.")
+                f"beyond chance either{why}: nothing here shows that it has learned what "
+                "generalises.")
         elif auc >= RANKS_WELL:
             sentences.append(
                 f"{noise}, though its ROC AUC of {measured} shows that its scores do rank "

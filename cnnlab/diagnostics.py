@@ -39,7 +39,7 @@ class Thresholds:
     min_window: int = 3
     #: a loss still falls when it drops by more than this fraction over the end window
     improving_fraction: float = 0.02
-    #: an accuracy within this of the majority-class baseline learned nothing
+    #: an accuracy within this of the majority-class baseline shows nothing learned
     baseline_margin: float = 0.02
     #: two-sided significance level of Welch's t-test
     alpha: float = 0.05

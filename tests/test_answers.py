@@ -328,7 +328,7 @@ def test_a_model_at_the_baseline_whose_scores_rank_well_is_told_apart_from_one_t
     assert "within the sampling noise of the baseline above" in words
     # its margins are random: calling everything Nev, its scores rank nothing either
     assert flat.runs[0].clinical("final").auc < answers.RANKS_WELL
-    assert "it has learned nothing that generalises" in words
+    assert "nothing here shows that it has learned what generalises" in words
     ranked = make_group("flat", "MLP", all_nev=True)
     run = ranked.runs[0]
     # every image still called Nev, but melanomas get the lower scores: a perfect ranking
