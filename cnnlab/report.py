@@ -20,7 +20,15 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from cnnlab import answers, concepts, diagnostics, direct_answers, layout, statistics
+from cnnlab import (
+    answers,
+    concepts,
+    diagnostics,
+    direct_answers,
+    layout,
+    representations,
+    statistics,
+)
 from cnnlab.comparisons import (
     add_significance_tests,
     reference_comparisons,
@@ -303,6 +311,7 @@ def build_context(plan: Plan, manifest: Manifest, figures_by_task: dict[str, str
         "data": data,
         "thresholds": diagnostics.THRESHOLDS,
         "auc_resamples": statistics.AUC_RESAMPLES,
+        "calibration_resamples": representations.CALIBRATION_RESAMPLES,
     }
 
 
