@@ -106,9 +106,10 @@ def describe_group(
         measured = (auc_text(views[0].auc, views[0].auc_interval) if len(views) == 1 else
                     f"{number(auc)} (mean over {len(views)} seeds)")
         noise = "Its validation accuracy is within the sampling noise of the baseline above"
-        if not all(ranks_beyond_chance(view) for view in views):
-            reaching = [view for view in views if math.isfinite(view.auc_interval.low)
-                        and view.auc_interval.low <= 0.5]
+        chance = [view for view in views if not ranks_beyond_chance(view)]
+        if chance:
+            # a view without an interval (one class, ties only) has no interval to cite
+            reaching = [view for view in chance if math.isfinite(view.auc_interval.low)]
             why = ("" if not reaching else " (its interval reaches 0.5)" if len(views) == 1
                    else f" (the interval of {len(reaching)} of the {len(views)} seeds reaches 0.5)")
             sentences.append(

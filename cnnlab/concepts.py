@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from cnnlab.answers import behaviour, gap_text
-from cnnlab.formatting import percent, points
+from cnnlab.formatting import interval_words, percent, points
 from cnnlab.results import Group
 
 
@@ -269,16 +269,10 @@ def calibration_quality(error: float, interval: list[float] | None) -> str:
     return quality
 
 
-def interval_words(interval: list[float] | None, style: str = ".3f") -> str:
-    """'95% CI 0.134 to 0.178' of a [low, high] interval; nothing where it is missing."""
-    if not interval or not all(math.isfinite(value) for value in interval):
-        return ""
-    return f"95% CI {interval[0]:{style}} to {interval[1]:{style}}"
-
-
 def span(interval: list[float] | None, style: str = ".3f") -> str:
-    """' (95% CI 0.134 to 0.178)' after a value; nothing where the interval is missing."""
-    words = interval_words(interval, style)
+    """' (95% CI 0.134 to 0.178)' after a value, of a [low, high] interval from a figure's
+    statistics; nothing where it is missing."""
+    words = interval_words(*interval, style) if interval else ""
     return f" ({words})" if words else ""
 
 
@@ -324,7 +318,7 @@ def answer_output_distribution(stats: dict | None) -> list[str]:
             compared = ("better than" if skill_low > 0 else "worse than" if skill_high < 0
                         else "not clearly better or worse than" if math.isfinite(skill_low)
                         else "compared with")
-            skill_words = interval_words(intervals.get("brier_skill"), "+.2f")
+            skill_words = interval_words(skill_low, skill_high, "+.2f")
             skill_span = f", {skill_words}" if skill_words else ""
             text.append(
                 f"Its Brier score is {bce['brier']:.3f}{span(intervals.get('brier'))}, "

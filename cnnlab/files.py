@@ -44,15 +44,20 @@ def temporary_name(path: str | os.PathLike, suffix: str = ".tmp") -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
 
 
+def process_start_time(pid: int) -> float | None:
+    """When the process with ``pid`` on this machine started (psutil), or None where there
+    is none: how a file's writer is told from a later process that got its pid."""
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
 def _writer_gone(pid: int, last_written: float) -> bool:
     """Whether the process that wrote a temporary file last modified at ``last_written``
     is gone: no process has that pid, or the one that has it started later (a reused pid)."""
-    try:
-        return psutil.Process(pid).create_time() > last_written + 1
-    except psutil.NoSuchProcess:
-        return True
-    except psutil.Error:
-        return False
+    started = process_start_time(pid)
+    return started is None or started > last_written + 1
 
 
 def remove_stale_temporaries(path: str | os.PathLike, suffix: str = ".tmp") -> None:

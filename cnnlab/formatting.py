@@ -101,11 +101,18 @@ def interval_text(interval: statistics.Interval) -> str:
     return f"95% CI {100 * interval.low:.1f}-{100 * interval.high:.1f}%"
 
 
+def interval_words(low: float, high: float, style: str = ".3f", joiner: str = " to ") -> str:
+    """'95% CI 0.134 to 0.178'; nothing where an end is undefined. ``joiner`` '-' for
+    numbers that are never negative."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return ""
+    return f"95% CI {low:{style}}{joiner}{high:{style}}"
+
+
 def auc_text(auc: float, interval: statistics.Interval) -> str:
     """'0.783 (95% CI 0.691-0.854)'; the AUC alone where its interval is undefined."""
-    if not (math.isfinite(interval.low) and math.isfinite(interval.high)):
-        return number(auc)
-    return f"{number(auc)} (95% CI {interval.low:.3f}-{interval.high:.3f})"
+    words = interval_words(interval.low, interval.high, joiner="-")
+    return f"{number(auc)} ({words})" if words else number(auc)
 
 
 def with_interval(value: float, interval: statistics.Interval) -> str:
@@ -119,4 +126,4 @@ def value_with_interval(accuracy: float, n: int | None) -> str:
     """'81.0% (95% CI 72.3-87.5%)', an accuracy on n validation images."""
     if n is None:
         return percent(accuracy)
-    return f"{percent(accuracy)} ({interval_text(statistics.accuracy_interval(accuracy, n))})"
+    return with_interval(accuracy, statistics.accuracy_interval(accuracy, n))

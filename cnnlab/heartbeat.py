@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
-from cnnlab.files import write_json
+from cnnlab.files import process_start_time, write_json
 
 HEARTBEAT_FORMAT = 1
 BEAT_SECONDS = 10.0
@@ -50,15 +50,6 @@ def progress_file(state_dir: str | os.PathLike, epochs: int) -> Path:
     from cnnlab.layout import progress_json
 
     return Path(progress_json(str(state_dir), epochs))
-
-
-def _process_started(pid: int) -> float | None:
-    try:
-        import psutil
-
-        return psutil.Process(pid).create_time()
-    except Exception:  # noqa: BLE001 - no start time: liveness falls back to the heartbeat
-        return None
 
 
 @dataclass
@@ -84,11 +75,11 @@ class Heartbeat:
     def announce(self) -> None:
         """Say, once, that the job has started (it imports TensorFlow next, for seconds):
         without it, a starting job would look like one that waits."""
-        self._pid_started = _process_started(os.getpid())
+        self._pid_started = process_start_time(os.getpid())
         self._write()
 
     def __enter__(self) -> Self:
-        self._pid_started = _process_started(os.getpid())
+        self._pid_started = process_start_time(os.getpid())
         self._write()
         self._thread = threading.Thread(target=self._beat, name="cnnlab-heartbeat", daemon=True)
         self._thread.start()
@@ -198,7 +189,7 @@ def is_running(progress: Progress, now: float | None = None) -> bool:
     if progress.status != RUNNING:
         return False
     if progress.host == socket.gethostname():
-        started = _process_started(progress.pid)
+        started = process_start_time(progress.pid)
         if started is None:
             return False
         # the same start time, or another process has the id now
