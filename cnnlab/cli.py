@@ -19,20 +19,16 @@ from cnnlab.errors import CnnlabError
 
 
 def config_values(pairs: list[str]) -> dict:
-    """``--config KEY=VALUE ...`` as snakemake reads it: each value as YAML (5 -> 5,
-    1e-4 -> '1e-4', as YAML 1.1 reads it; write 1.0e-4), one override per pair."""
-    import yaml
+    """``--config KEY=VALUE ...`` read by Snakemake's own parser (snakemake.cli.parse_config:
+    an int, a float, True/False, else YAML's base loader, whose values are text), so the
+    lab planned here is the lab ``snakemake --config`` plans."""
+    from snakemake.cli import parse_config
 
-    values = {}
-    for pair in pairs:
-        key, equals, value = pair.partition("=")
-        if not equals or not key:
-            raise CnnlabError(f"--config {pair}: expected KEY=VALUE, e.g. epoch_divisor=5.")
-        try:
-            values[key] = yaml.safe_load(value)
-        except yaml.YAMLError as error:
-            raise CnnlabError(f"--config {pair}: the value is not YAML ({error}).") from None
-    return values
+    try:
+        return parse_config(pairs)
+    except ValueError as error:
+        raise CnnlabError(f"--config {' '.join(pairs)}: {error} Write KEY=VALUE, e.g. "
+                          "epoch_divisor=5.") from None
 
 
 def lab_config(directory: Path, configfiles: list[str], pairs: list[str] = ()) -> dict:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
+from cnnlab.errors import CnnlabError
 from cnnlab.files import process_start_time, write_json
 
 HEARTBEAT_FORMAT = 1
@@ -128,8 +129,9 @@ class Heartbeat:
             }
             try:
                 write_json(self.path, data)
-            except OSError:
-                # a full or lost disk: the training's own outputs will say so; a heartbeat
+            except (OSError, CnnlabError):
+                # a full (CnnlabError, from the atomic writer) or lost disk: the training's
+                # own outputs will say so; a heartbeat
                 # that cannot be written never fails a training (status then shows it
                 # stopped, or waiting)
                 pass
