@@ -116,6 +116,22 @@ def load_prepared(arrays_path: Path) -> PreparedData:
     return PreparedData(**arrays, class_names=names or ("Mel", "Nev"))
 
 
+def load_test_split(arrays_path: Path) -> SplitArrays:
+    """The validation (test split) images and labels of an ``arrays.npz``, read without the
+    training split: for the report's figures and the partial report."""
+    arrays_path = Path(arrays_path)
+    if not arrays_path.is_file():
+        load_prepared(arrays_path)  # raises its one clear message
+    try:
+        with np.load(arrays_path, allow_pickle=False) as stored:
+            if "x_test" not in stored.files or "y_test" not in stored.files:
+                load_prepared(arrays_path)  # raises its one clear message
+            return SplitArrays(np.asarray(stored["x_test"], np.float32),
+                               np.asarray(stored["y_test"], np.int8))
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise _unreadable(arrays_path, error) from None
+
+
 def _unreadable(arrays_path: Path, error: Exception) -> CnnlabError:
     return CnnlabError(
         f"{arrays_path}: the prepared data cannot be read ({error}). Delete it and run "

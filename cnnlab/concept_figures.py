@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab import layout, representations
+from cnnlab.arrays import load_test_split
 from cnnlab.errors import CnnlabError
 from cnnlab.figures import CLASS_NAMES, filters_figure, first_image_per_class, plt, save_png
 from cnnlab.files import read_predictions, read_summary, write_json
@@ -29,15 +30,6 @@ from cnnlab.grid import Plan
 
 CLASS_COLOURS = {"Mel": "tab:red", "Nev": "tab:blue"}
 BATCH = 32  # test images through the model at a time: the maps of all of them need not fit
-
-
-def test_arrays(arrays_npz: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        with np.load(arrays_npz) as arrays:
-            return arrays["x_test"], np.asarray(arrays["y_test"]).astype(int)
-    except (OSError, KeyError) as error:
-        raise CnnlabError(f"{arrays_npz}: cannot read x_test/y_test ({error}); run the "
-                          "prepare_data rule again.") from None
 
 
 def trained_model(entry, root: Path, input_shape):
@@ -210,7 +202,8 @@ def output_figure(bce: dict | None, hinge: dict | None, title: str):
 
 def conv_layers(plan: Plan, task_id: str, root: Path, title: str):
     entry = layout.inspected_entry(plan, task_id)
-    x_test, y_test = test_arrays(root / layout.arrays_npz(plan.dataset))
+    validation = load_test_split(root / layout.arrays_npz(plan.dataset))
+    x_test, y_test = validation.images, validation.labels.astype(int)
     model = trained_model(entry, root, x_test.shape[1:])
     convs = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"][:2]
     differences, found = [], []
@@ -230,7 +223,8 @@ def conv_layers(plan: Plan, task_id: str, root: Path, title: str):
 
 def dense_layers(plan: Plan, task_id: str, root: Path, title: str):
     entry = layout.inspected_entry(plan, task_id)
-    x_test, y_test = test_arrays(root / layout.arrays_npz(plan.dataset))
+    validation = load_test_split(root / layout.arrays_npz(plan.dataset))
+    x_test, y_test = validation.images, validation.labels.astype(int)
     model = trained_model(entry, root, x_test.shape[1:])
     names = [layer.name for layer in model.layers]
     dense = [layer for layer in model.layers if layer.name.startswith("dense")]

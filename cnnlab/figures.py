@@ -30,7 +30,7 @@ from cnnlab.files import atomic_open, read_manifest
 from cnnlab.grid import Plan
 from cnnlab.results import Group, Results, task_groups
 
-CLASS_NAMES = {0: "Mel", 1: "Nev"}
+CLASS_NAMES = statistics.CLASS_NAMES
 FEATURE_MAPS_SHOWN = 8
 FILTERS_SHOWN = 32
 

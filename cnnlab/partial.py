@@ -29,14 +29,13 @@ import numpy as np
 import pandas as pd
 
 from cnnlab import checkpoints, layout, report
+from cnnlab.arrays import load_test_split
 from cnnlab.errors import CnnlabError
 from cnnlab.files import Predictions, read_json, read_manifest, read_selection, write_text
 from cnnlab.grid import Plan, Training
 from cnnlab.history import HISTORY_COLUMNS, TrainingOutputs
-from cnnlab.results import Results
+from cnnlab.results import PARTIAL, Results
 from cnnlab.status import current_plan
-
-PARTIAL = "partial"  # the status a record of an unfinished training gets
 
 
 @dataclass(frozen=True)
@@ -200,7 +199,7 @@ def write_partial_report(config: dict, root: str | Path = ".",
         raise CnnlabError(f"{manifest_json}: missing: the data is not prepared yet, so no run "
                           "has started; run the workflow (snakemake) first.")
     manifest = read_manifest(manifest_json)
-    labels = _validation_labels(root / layout.arrays_npz(plan.dataset))
+    labels = load_test_split(root / layout.arrays_npz(plan.dataset)).labels
     results = PartialResults(root, plan, labels)
     shown, missing = available_plan(plan, results)
     figures, rocs = draw_figures(shown, results, manifest.baselines, root)
@@ -221,13 +220,3 @@ def write_partial_report(config: dict, root: str | Path = ".",
     if report_dir is None:
         report_dir = root / "report" if (root / "report/templates").is_dir() else report.REPORT_DIR
     return write_text(root / layout.PARTIAL_REPORT_HTML, report.render(context, report_dir))
-
-
-def _validation_labels(arrays_npz: Path) -> np.ndarray:
-    """The labels of the validation (test split) images, in the validation's order."""
-    try:
-        with np.load(arrays_npz, allow_pickle=False) as arrays:
-            return np.asarray(arrays["y_test"], np.int8)
-    except (OSError, KeyError, ValueError, EOFError) as error:
-        raise CnnlabError(f"{arrays_npz}: cannot read y_test ({error}); run the workflow to "
-                          "prepare the data again.") from None

@@ -30,10 +30,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from statsmodels.stats.multitest import multipletests
 
-from cnnlab.statistics import ALPHA, MEL, NEV, THRESHOLDS
+from cnnlab.statistics import ALPHA, CLASS_NAMES, MEL, NEV, THRESHOLDS
 
 FOLDS = 5
-CLASS_NAMES = {MEL: "Mel", NEV: "Nev"}
 
 
 def _flat(features: np.ndarray) -> np.ndarray:

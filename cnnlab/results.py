@@ -22,6 +22,9 @@ from cnnlab.formatting import setup_label
 from cnnlab.grid import Entry, Plan
 from cnnlab.history import TrainingOutputs, checked_training
 
+# the status of a training still under way, read by cnnlab.partial up to its last epoch
+PARTIAL = "partial"
+
 
 @dataclass
 class Run:
@@ -157,8 +160,7 @@ def load_run(entry: Entry, results: Results, epochs: int | None = None) -> Run:
     record = results.record(training)
     # a prefix that ends before a diverged training stopped has not diverged
     status = record["status"] if len(history) == len(full) else "completed"
-    # "partial": a training still under way, read by cnnlab.partial up to its last epoch
-    if int(history["epoch"].iloc[-1]) < epochs and status not in ("diverged", "partial"):
+    if int(history["epoch"].iloc[-1]) < epochs and status not in ("diverged", PARTIAL):
         raise CnnlabError(f"{training}/history.csv: has {len(history)} epochs, the task asks "
                           f"for {epochs}; run the workflow again to finish the training.")
     values = diagnostics.run_values(history)

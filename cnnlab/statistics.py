@@ -23,6 +23,7 @@ from statsmodels.stats.multitest import multipletests
 CONFIDENCE = 0.95
 ALPHA = 0.05
 MEL, NEV = 0, 1
+CLASS_NAMES = {MEL: "Mel", NEV: "Nev"}  # by label, as the prepared arrays hold them
 THRESHOLDS = {"bce": 0.5, "hinge": 0.0}  # the output above which an image is called Nev
 
 

@@ -103,3 +103,17 @@ def test_a_file_without_the_contract_arrays_gives_one_clear_message(tmp_path, ar
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(CnnlabError, match="cannot be read"):
         load_training_arrays(tmp_path / "junk.npz")
+
+
+def test_the_test_split_reader_reads_the_validation_images_and_names_a_damaged_file(tmp_path,
+                                                                                    arrays):
+    split = arrays_module.load_test_split(arrays)
+    with np.load(arrays) as stored:
+        np.testing.assert_array_equal(split.images, stored["x_test"])
+        np.testing.assert_array_equal(split.labels, stored["y_test"])
+    with pytest.raises(CnnlabError, match=r"missing\.npz: the prepared data is missing"):
+        arrays_module.load_test_split(tmp_path / "missing.npz")
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(arrays.read_bytes()[:1000])
+    with pytest.raises(CnnlabError, match=r"cut\.npz: the prepared data cannot be read"):
+        arrays_module.load_test_split(cut)
