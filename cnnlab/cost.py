@@ -16,7 +16,7 @@ LeNet below a 5-epoch AlexNet n_base 32 that takes 40 % less).
 
 from __future__ import annotations
 
-from cnnlab.grid import RunSpec
+from cnnlab.grid import Plan, RunSpec, Training
 
 MACS_PER_SECOND = 7e10
 SECONDS_PER_ACTIVATION = 8.4e-9  # per convolution output value of one image
@@ -69,6 +69,22 @@ def estimated_seconds(spec: RunSpec, epochs: int, image_size: int, n_train: int)
     per_image = 3 * macs / MACS_PER_SECOND + activations * SECONDS_PER_ACTIVATION
     per_step = weights * SECONDS_PER_WEIGHT_UPDATE + SECONDS_PER_STEP
     return epochs * (n_train * per_image + steps * per_step)
+
+
+SELECTION_WAITS_PRIORITY = 10**7  # above every training's estimated seconds
+
+
+def training_priority(plan: Plan, training: Training, image_size: int, n_train: int) -> int:
+    """A training job's Snakemake priority: longest first, so that no long one is left
+    running alone at the end; but the trainings a selection waits for (6E's candidates)
+    before all others, so that the trainings it unlocks start early and the others fill
+    the cores around them (simulated on the default lab with 2 cores and the epoch times
+    of DESIGN.md: 1-4 % shorter than longest-first alone, whichever run 6E selects).
+    ``cnnlab status`` orders the queue by it too."""
+    seconds = int(estimated_seconds(training.spec, training.epochs, image_size, n_train))
+    if training.directory in plan.trainings_selections_wait_for():
+        return SELECTION_WAITS_PRIORITY + seconds
+    return seconds
 
 
 BYTES_PER_FLOAT = 4

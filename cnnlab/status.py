@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnlab import checkpoints, heartbeat, layout
-from cnnlab.cost import estimated_seconds
+from cnnlab.cost import estimated_seconds, training_priority
 from cnnlab.errors import CnnlabError
 from cnnlab.files import read_manifest, read_record, read_selection
 from cnnlab.grid import Plan, Training, plan_lab
@@ -218,7 +218,7 @@ def estimate(rows: list[TrainingState], config: dict, plan: Plan, root: Path) ->
     for row in rows:
         if row.training is None:
             continue
-        row.priority = cost(row.training, row.training.epochs)
+        row.priority = training_priority(plan, row.training, image_size, n_train)
         if row.state in (DONE, DIVERGED):
             continue
         left = row.epochs - row.epoch
@@ -318,7 +318,7 @@ def lab_status(config: dict, root: str | os.PathLike = ".", cores: int | None = 
                                if set(other.tasks) & set(row.tasks)) or None
     active = [row for row in rows + guessed if row.training and row.seconds_left]
     running = [(row.seconds_left, row.threads) for row in active if row.state == TRAINING]
-    # the workflow's order: longest first (rules/common.smk's training_priority)
+    # the workflow's order (cnnlab.cost.training_priority)
     queued = sorted(((row.seconds_left, row.threads, row.priority) for row in active
                      if row.state != TRAINING), key=lambda job: -job[2])
     others = other_jobs_left(plan, root)

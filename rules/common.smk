@@ -7,7 +7,7 @@ from snakemake.exceptions import WorkflowError
 
 from cnnlab import damaged, layout, snakemake_process
 from cnnlab.config import check_unique_keys, checked_config
-from cnnlab.cost import check_memory, estimated_model_mb, estimated_seconds
+from cnnlab.cost import check_memory, estimated_model_mb, estimated_seconds, training_priority
 from cnnlab.devices import cuda_tensorflow_installed, training_gpus, visible_gpus
 from cnnlab.errors import CnnlabError
 from cnnlab.grid import plan_lab
@@ -114,23 +114,13 @@ def training_threads(wildcards):
 
 # a selection (seconds) starts before any training, so what it unlocks can start early
 SELECTION_PRIORITY = 10**8
-SELECTION_WAITS_PRIORITY = 10**7
 
 
-def training_priority(wildcards):
-    """Longest trainings first, so that no long one is left running alone at the end;
-    but the trainings a selection waits for (6E's candidates) before all others, so that
-    the trainings it unlocks start early and the others fill the cores around them
-    (simulated on the default lab with 2 cores and the epoch times of DESIGN.md: 1-4 %
-    shorter than longest-first alone, whichever run 6E selects)."""
+def training_job_priority(wildcards):
+    """cnnlab.cost.training_priority of the job's training."""
     dataset = config["datasets"][wildcards.dataset]
-    training = planned_training(wildcards)
-    seconds = estimated_seconds(
-        training.spec, training.epochs, dataset["image_size"], dataset.get("n_train", 1000)
-    )
-    if training.directory in PLAN.trainings_selections_wait_for():
-        return SELECTION_WAITS_PRIORITY + int(seconds)
-    return int(seconds)
+    return training_priority(PLAN, planned_training(wildcards), dataset["image_size"],
+                             dataset.get("n_train", 1000))
 
 
 # decided once, where the workflow runs (a cluster's jobs get theirs from the scheduler)

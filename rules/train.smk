@@ -16,7 +16,7 @@ rule train:
         spec=training_job_spec,
         state_dir=training_state_directory,
     threads: training_threads
-    priority: training_priority
+    priority: training_job_priority
     resources:
         mem_mb=training_memory_mb,
         gpu=training_gpu,
