@@ -21,7 +21,6 @@ runs, or after it was killed.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,11 +177,6 @@ def mark_partial(context: dict, plan: Plan, shown: Plan, results: PartialResults
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
     context["title"] += " (partial)"
-    devices = {json.dumps(results.record(name.directory)["device"]) for name in finished}
-    if devices:
-        context["provenance"]["training_hardware"] = {"device": ", ".join(sorted(devices))}
-    else:
-        context["provenance"]["training_hardware"] = {}
 
 
 def write_partial_report(config: dict, root: str | Path = ".",

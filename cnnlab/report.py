@@ -250,7 +250,8 @@ def provenance(config: dict | None, plan: Plan, trainings: dict[str, Entry], res
         record = results.record(training)
         for name, version in record["versions"].items():
             versions.setdefault(name, set()).add(str(version))
-        devices.add(json.dumps(record["device"]))
+        if record["device"] is not None:  # None: a training still under way (cnnlab.partial)
+            devices.add(json.dumps(record["device"]))
         if record["resumed_from_epoch"]:
             resumed.append(f"{training} resumed from epoch {record['resumed_from_epoch']} of "
                            "the run's saved state")
