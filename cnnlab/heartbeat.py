@@ -73,15 +73,21 @@ class Heartbeat:
     _thread: threading.Thread | None = field(default=None, repr=False)
     _pid_started: float | None = field(default=None, repr=False)
 
+    @classmethod
+    def of_job(cls, spec: dict, out_dir: str | os.PathLike,
+               state_dir: str | os.PathLike) -> Heartbeat:
+        """The heartbeat of a training job's ``spec`` (cnnlab.training.train's)."""
+        return cls(progress_file(state_dir, int(spec["epochs"])), spec["run_id"], str(out_dir),
+                   int(spec["epochs"]))
+
     def announce(self) -> None:
-        """Say, once, that the job has started (it imports TensorFlow next, for seconds):
-        without it, a starting job would look like one that waits."""
+        """Say that the job has started (it imports TensorFlow next, for seconds): without
+        it, a starting job would look like one that waits."""
         self._pid_started = process_start_time(os.getpid())
         self._write()
 
     def __enter__(self) -> Self:
-        self._pid_started = process_start_time(os.getpid())
-        self._write()
+        self.announce()
         self._thread = threading.Thread(target=self._beat, name="cnnlab-heartbeat", daemon=True)
         self._thread.start()
         return self

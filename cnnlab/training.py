@@ -166,11 +166,14 @@ def train(
     out_dir: str | os.PathLike,
     state_dir: str | os.PathLike,
     log: Callable[[str], None] | None = None,
+    beat: heartbeat.Heartbeat | None = None,
 ) -> dict:
     """Train ``spec`` on the arrays in ``arrays_path``; write outputs; return the record.
 
     ``spec`` is ``{"run_id": str, "params": {...run params...}, "epochs": E,
-    "save_epochs": [epoch, ...]}``; every save epoch lies in 1..E.
+    "save_epochs": [epoch, ...]}``; every save epoch lies in 1..E. ``beat``: the job's
+    heartbeat where the job announced itself before TensorFlow was imported
+    (scripts/train.py), so that its start time counts that too.
     """
     started = time.perf_counter()
     log = log or default_log
@@ -181,8 +184,7 @@ def train(
     job.state_dir.mkdir(parents=True, exist_ok=True)
     (job.out_dir / "weights").mkdir(parents=True, exist_ok=True)
     # the heartbeat (cnnlab.heartbeat) tells `cnnlab status` what this training has reached
-    beat = heartbeat.Heartbeat(heartbeat.progress_file(job.state_dir, job.epochs), job.run_id,
-                               str(job.out_dir), job.epochs)
+    beat = beat or heartbeat.Heartbeat.of_job(spec, job.out_dir, job.state_dir)
     with checkpoints.exclusive_lock(job.state_dir / ".lock", log), beat:
         _remove_leftover_weights(job)
         model = _compiled_model(job, data.image_shape)

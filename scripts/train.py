@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cnnlab import runtime
 from cnnlab.entrypoint import run_entrypoint
-from cnnlab.heartbeat import Heartbeat, progress_file
+from cnnlab.heartbeat import Heartbeat
 
 
 def main(snakemake, log) -> None:
@@ -24,8 +24,8 @@ def main(snakemake, log) -> None:
     threads = int(spec["params"].get("threads", 1))
     history_csv = Path(snakemake.output.history)
     # `cnnlab status` shows the job as training from now on (cnnlab.heartbeat)
-    Heartbeat(progress_file(snakemake.params.state_dir, spec["epochs"]), spec["run_id"],
-              str(history_csv.parent), int(spec["epochs"])).announce()
+    beat = Heartbeat.of_job(spec, history_csv.parent, snakemake.params.state_dir)
+    beat.announce()
     # one GPU of its own, or none (the job's gpu resource), before TensorFlow is imported
     runtime.configure_training_process(threads, native_log=Path(snakemake.log[0]),
                                        gpus=int(getattr(snakemake.resources, "gpu", 0)),
@@ -39,6 +39,7 @@ def main(snakemake, log) -> None:
         history_csv.parent,
         Path(snakemake.params.state_dir),
         log=log,
+        beat=beat,
     )
     # the lab's progress, on the terminal where snakemake runs
     from cnnlab.status import job_summary
