@@ -196,15 +196,18 @@ def lock_advice(folder: str | os.PathLike = ".") -> str | None:
             "here (with the same --configfile options, if any), then your command again.")
 
 
-# the options of a Snakemake command that runs no job: it must move or change nothing
-INSPECTING_OPTIONS = (
-    "--unlock", "--touch", "--lint", "--list", "--summary", "--detailed-summary", "--dag",
+# the options of a Snakemake command that runs no job: it must move or change nothing.
+# Matched whole: --report-after-run and --reporter begin like --report and do run jobs
+INSPECTING_OPTIONS = frozenset((
+    "--unlock", "--touch", "--lint", "--list", "--list-rules", "--list-target-rules",
+    "--list-changes", "--list-input-changes", "--list-params-changes",
+    "--list-untracked", "--list-conda-envs", "--summary", "--detailed-summary", "--dag",
     "--rulegraph", "--filegraph", "--d3dag", "--report", "--cleanup-metadata", "--cm",
     "--delete-all-output", "--delete-temp-output", "--archive", "--containerize",
     "--generate-unit-tests", "--print-compilation", "--export-cwl", "--conda-create-envs-only",
     "--conda-cleanup-envs", "--cleanup-shadow", "--lc", "--lu", "--lt", "--li", "--lp",
-    "--lr", "--version", "--help",
-)
+    "--version", "--help",
+))
 INSPECTING_SHORT = set("tSDlvh")  # -t --touch, -S --summary, -D, -l --list, -v, -h
 
 
@@ -215,7 +218,7 @@ def runs_no_job(argv: list[str]) -> bool:
         if argument == "--":
             break
         name = argument.split("=", 1)[0]
-        if name.startswith("--") and name.startswith(INSPECTING_OPTIONS):
+        if name in INSPECTING_OPTIONS:
             return True
         if re.fullmatch(r"-[A-Za-z]+", name) and INSPECTING_SHORT & set(name[1:]):
             return True

@@ -126,5 +126,6 @@ def test_a_command_that_runs_no_job_is_told_from_one_that_does():
         assert runs_no_job(argv), argv
     for argv in (["snakemake", "--cores", "4"], ["snakemake", "-c4", "-p", "-k"],
                  ["snakemake", "--configfile", "x.yaml", "--rerun-incomplete"],
-                 ["snakemake", "--latency-wait", "5"]):
+                 ["snakemake", "--latency-wait", "5"], ["snakemake", "--report-after-run"],
+                 ["snakemake", "--reporter", "html"]):
         assert not runs_no_job(argv), argv
