@@ -129,3 +129,12 @@ def test_a_command_that_runs_no_job_is_told_from_one_that_does():
                  ["snakemake", "--latency-wait", "5"], ["snakemake", "--report-after-run"],
                  ["snakemake", "--reporter", "html"]):
         assert not runs_no_job(argv), argv
+
+
+def test_every_option_said_to_run_no_job_is_one_of_this_snakemakes():
+    from snakemake.cli import get_argument_parser
+
+    from cnnlab.snakemake_process import INSPECTING_OPTIONS
+
+    options = {name for action in get_argument_parser()._actions for name in action.option_strings}
+    assert INSPECTING_OPTIONS <= options, sorted(INSPECTING_OPTIONS - options)
