@@ -48,29 +48,27 @@ def params_table(task: TaskPlan, groups: list[Group]) -> dict:
                         for name in columns], "rows": rows}
 
 
-def share_cell(value: float, interval: Interval) -> dict:
-    """A share and its 95 % interval, '62.5% [45.1, 77.3]', sorted by the share."""
+def bracketed_cell(value: float, interval: Interval, shown=percent,
+                   bound=lambda end: f"{100 * end:.1f}") -> dict:
+    """A value and its 95 % interval, '62.5% [45.1, 77.3]', sorted by the value; the value
+    alone where the interval is undefined."""
     if value is None or not math.isfinite(value):
         return cell("n/a")
     if not math.isfinite(interval.low):
-        return cell(percent(value), value)
-    return cell(f"{percent(value)} [{100 * interval.low:.1f}, {100 * interval.high:.1f}]", value)
+        return cell(shown(value), value)
+    return cell(f"{shown(value)} [{bound(interval.low)}, {bound(interval.high)}]", value)
 
 
 def accuracy_cell(value: float, n: int) -> dict:
     """A validation accuracy on n images and its Wilson 95 % interval, sorted by the accuracy."""
     if value is None or not math.isfinite(value):
         return cell("n/a")
-    return share_cell(value, accuracy_interval(value, n))
+    return bracketed_cell(value, accuracy_interval(value, n))
 
 
 def auc_cell(auc: float, interval: Interval) -> dict:
-    """'0.783 [0.691, 0.854]', sorted by the AUC; the AUC alone where the interval is undefined."""
-    if not math.isfinite(auc):
-        return cell("n/a")
-    if not math.isfinite(interval.low):
-        return cell(number(auc), auc)
-    return cell(f"{number(auc)} [{interval.low:.3f}, {interval.high:.3f}]", auc)
+    """'0.783 [0.691, 0.854]', sorted by the AUC."""
+    return bracketed_cell(auc, interval, number, lambda end: f"{end:.3f}")
 
 
 def interval_cell(run: Run, key: str) -> dict:
@@ -122,9 +120,9 @@ def clinical_table(groups: list[Group]) -> dict:
                     cell(group.label), cell(run.seed), cell(f"{at} ({epoch})", epoch),
                     cell(f"{view.mel_found} of {melanomas}", view.mel_found),
                     cell(f"{view.nev_cleared} of {nevi}", view.nev_cleared),
-                    share_cell(view.sensitivity, view.sensitivity_interval)
+                    bracketed_cell(view.sensitivity, view.sensitivity_interval)
                     | ({"css": "flag"} if low else {}),
-                    share_cell(view.specificity, view.specificity_interval),
+                    bracketed_cell(view.specificity, view.specificity_interval),
                     number_cell(view.balanced_accuracy, percent),
                     auc_cell(view.auc, view.auc_interval),
                 ])
