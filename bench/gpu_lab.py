@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from bench import facts
 from bench.common import seconds_text, table
 from bench.parts.whole_lab import snakemake_executable
+from cnnlab.files import read_record
 from cnnlab.layout import copy_workflow
 
 RESULTS = ROOT / "bench" / "results"
@@ -49,7 +50,7 @@ def trainings(workdir: Path) -> list[dict]:
     """Each training's run, epochs, device and seconds, from its record.json."""
     rows = []
     for record_json in sorted(workdir.glob("results/runs/*/*/e*/record.json")):
-        record = json.loads(record_json.read_text())
+        record = read_record(record_json)
         device = record.get("device", {})
         rows.append({"training": str(record_json.parent.relative_to(workdir / "results/runs")),
                      "device": f"{device.get('kind')}: {device.get('name')}",

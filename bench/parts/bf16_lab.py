@@ -16,15 +16,12 @@ import statistics
 import subprocess
 from pathlib import Path
 
-import yaml
-
 from bench.common import ROOT, BenchError, Context, say, table
 from bench.jobs import QUICK_LAB
-from bench.parts.whole_lab import snakemake_executable
+from bench.parts.whole_lab import lab_command, lab_copy
 from cnnlab.config import checked_config, read_config_files
 from cnnlab.grid import plan_lab
 from cnnlab.history import read_history
-from cnnlab.layout import copy_workflow
 
 TASKS = ("5A", "5B", "5C", "6A", "6B", "6C", "6D")
 SEEDS = [1, 2]
@@ -40,8 +37,8 @@ def override(ctx: Context, precision: str) -> dict:
             "datasets": {"skin-real": {"path": str(REAL_IMAGES)}}}
 
 
-def config_files(ctx: Context) -> list[str]:
-    return ["bench.yaml"] if ctx.quick else ["config-real.yaml", "bench.yaml"]
+def config_files(ctx: Context) -> tuple[str, ...]:
+    return ("bench.yaml",) if ctx.quick else ("config-real.yaml", "bench.yaml")
 
 
 def lab_entries(ctx: Context, workdir: Path) -> list[tuple[str, object]]:
@@ -53,13 +50,12 @@ def lab_entries(ctx: Context, workdir: Path) -> list[tuple[str, object]]:
 
 
 def run_lab(ctx: Context, precision: str) -> dict:
-    """One precision's lab: {(task, variant): {seed: (final, best)}} and its wall seconds."""
-    workdir = copy_workflow(ctx.temp / f"bf16-lab-{precision}")
-    (workdir / "bench.yaml").write_text(yaml.safe_dump(override(ctx, precision)))
+    """One precision's lab: {(task, variant, epochs): {seed: (final, highest)}}, the final
+    and the highest validation accuracy of each run at its task's epochs."""
+    workdir = lab_copy(ctx, f"bf16-lab-{precision}", override(ctx, precision))
     entries = lab_entries(ctx, workdir)
     targets = sorted({entry.training.history_csv for _, entry in entries})
-    command = [snakemake_executable(), *targets, "--cores", str(ctx.cores), "--configfile",
-               *config_files(ctx)]
+    command = lab_command(ctx, *targets, configfiles=config_files(ctx))
     say(f"part 5: the lab's tasks {', '.join(TASKS)} in {precision}, seeds {SEEDS} "
         f"({len(targets)} trainings)")
     log = workdir / "snakemake.log"
@@ -89,13 +85,14 @@ def measure(ctx: Context) -> dict:
 
 
 def summary(rows: list[dict]) -> dict:
-    """Mean absolute differences of the final and the best validation accuracy: bfloat16
+    """Mean absolute differences of the final and the highest validation accuracy (not the
+    report's "best", the epoch of the lowest validation loss): bfloat16
     against float32 with the same seed, and seed 1 against seed 2 in each precision."""
     def mean(values):
         return statistics.fmean(values) if values else float("nan")
 
     result = {}
-    for index, name in ((0, "final"), (1, "best")):
+    for index, name in ((0, "final"), (1, "highest")):
         precision_gaps, seed_gaps = [], []
         for row in rows:
             for seed in row["float32"]:
@@ -119,15 +116,15 @@ def render(result: dict) -> str:
     rows = [[row["task"], row["variant"], row["epochs"], cell(row["float32"], 0),
              cell(row["bf16"], 0), cell(row["float32"], 1), cell(row["bf16"], 1)]
             for row in result["rows"]]
-    final, best = result["summary"]["final"], result["summary"]["best"]
+    final, highest = result["summary"]["final"], result["summary"]["highest"]
     verdict = (
         f"Mean |bfloat16 - float32| at the same seed: final {final['bf16_vs_float32']:.3f}, "
-        f"best {best['bf16_vs_float32']:.3f}; mean |seed 1 - seed 2| within a precision: "
-        f"final {final['seed_to_seed']:.3f}, best {best['seed_to_seed']:.3f}.")
+        f"highest {highest['bf16_vs_float32']:.3f}; mean |seed 1 - seed 2| within a "
+        f"precision: final {final['seed_to_seed']:.3f}, highest {highest['seed_to_seed']:.3f}.")
     return "\n".join([
         "### The lab's accuracies in both precisions", "",
         (f"Tasks {', '.join(TASKS)} on the real images, seeds "
         f"{' and '.join(map(str, result['seeds']))} (values per seed, in that order), each "
         "run read at its task's epochs."), "",
         table(["task", "run", "epochs", "final val acc float32", "final bf16",
-               "best float32", "best bf16"], rows), "", verdict, ""])
+               "highest float32", "highest bf16"], rows), "", verdict, ""])

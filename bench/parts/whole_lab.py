@@ -100,10 +100,13 @@ def snakemake_executable() -> str:
     return str(beside) if beside.exists() else (shutil.which("snakemake") or "snakemake")
 
 
-def lab_command(ctx: Context, *targets: str) -> list[str]:
+def lab_command(ctx: Context, *targets: str, configfiles: tuple[str, ...] = ("bench.yaml",)
+                ) -> list[str]:
+    """The snakemake command of a lab copy (:func:`lab_copy`), a GPU per training where the
+    machine has them."""
     # targets first: --configfile takes every word that follows it
     command = [snakemake_executable(), *targets, "--cores", str(ctx.cores)]
-    command += ["--configfile", "bench.yaml"]
+    command += ["--configfile", *configfiles]
     if ctx.facts["device"]["kind"] == "GPU":
         command += ["--resources", f"gpu={ctx.facts['device']['count']}"]
     return command
