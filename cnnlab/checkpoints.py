@@ -233,6 +233,28 @@ def restore(model, checkpoint: Checkpoint, identity: str) -> np.ndarray:
 
 
 @contextlib.contextmanager
+def lock_unless_held(path: Path) -> Iterator[bool]:
+    """Hold :func:`exclusive_lock`'s lock on ``path`` without waiting: yield True holding it
+    (or where there is no lock file: nothing has trained there), False holding nothing
+    where another process holds it now."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - held across the yield
+    except FileNotFoundError:
+        yield True
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def exclusive_lock(path: Path, log: Callable[[str], None]) -> Iterator[None]:
     """Hold an exclusive ``fcntl`` lock on ``path``; say so and wait while another holds it."""
     with open(path, "a+") as handle:

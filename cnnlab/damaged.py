@@ -26,8 +26,6 @@ lock (it is running right now).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import re
 import shutil
@@ -37,11 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnlab import layout
+from cnnlab.checkpoints import lock_unless_held
 from cnnlab.errors import CnnlabError
 from cnnlab.files import read_selection, read_summary
 from cnnlab.history import checked_training, redo_advice
 
-DAMAGED_ROOT = "results/damaged"
 _TRAINING_FOLDER = re.compile(r"^e\d+$")
 
 
@@ -88,27 +86,11 @@ def training_folders(root: Path) -> Iterator[str]:
             yield folder.relative_to(root).as_posix()
 
 
-@contextlib.contextmanager
-def _unless_training(directory: str, root: Path) -> Iterator[bool]:
+def _unless_training(directory: str, root: Path):
     """Hold the run's state lock (cnnlab.checkpoints) while the folder is checked and
     moved; yield False, holding nothing, where a training of the run holds it now."""
     dataset, run_id = Path(directory).parts[2:4]
-    lock = root / layout.state_directory(dataset, run_id) / ".lock"
-    try:
-        handle = open(lock, "rb")  # noqa: SIM115 - held across the yield
-    except FileNotFoundError:
-        yield True
-        return
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return lock_unless_held(root / layout.state_lock(layout.state_directory(dataset, run_id)))
 
 
 def selection_problem(path: str, root: Path) -> str | None:
@@ -136,7 +118,7 @@ def damaged_report(selections: Iterable[str], root: Path) -> Damage | None:
 def destination(path: str, root: Path, stamp: str) -> str:
     """Where ``path`` (under results/) goes: results/damaged/<its path>.<stamp>[.n]."""
     relative = Path(path).relative_to("results")
-    target = Path(DAMAGED_ROOT) / relative.parent / f"{relative.name}.{stamp}"
+    target = Path(layout.DAMAGED_ROOT) / relative.parent / f"{relative.name}.{stamp}"
     candidate, number = target, 1
     while (root / candidate).exists():
         number += 1

@@ -59,6 +59,15 @@ def state_directory(dataset: str, run_id: str) -> str:
     return f"results/state/{dataset}/{run_id}"
 
 
+def state_lock(state_directory: str) -> str:
+    """The lock a training holds on its run's state while it trains (cnnlab.checkpoints)."""
+    return f"{state_directory}/.lock"
+
+
+# where damaged outputs found at start-up are moved (cnnlab.damaged)
+DAMAGED_ROOT = "results/damaged"
+
+
 def progress_json(state_directory: str, epochs: int) -> str:
     """A training's heartbeat (cnnlab.heartbeat), beside its run's resume state."""
     return f"{state_directory}/progress-e{int(epochs)}.json"

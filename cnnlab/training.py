@@ -99,7 +99,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab import checkpoints, files, heartbeat, runtime
+from cnnlab import checkpoints, files, heartbeat, layout, runtime
 from cnnlab.arrays import TrainingArrays, load_training_arrays
 from cnnlab.checkpoints import Checkpoint
 from cnnlab.diagnostics import diverged_reason
@@ -185,7 +185,7 @@ def train(
     (job.out_dir / "weights").mkdir(parents=True, exist_ok=True)
     # the heartbeat (cnnlab.heartbeat) tells `cnnlab status` what this training has reached
     beat = beat or heartbeat.Heartbeat.of_job(spec, job.out_dir, job.state_dir)
-    with checkpoints.exclusive_lock(job.state_dir / ".lock", log), beat:
+    with checkpoints.exclusive_lock(Path(layout.state_lock(str(job.state_dir))), log), beat:
         _remove_leftover_weights(job)
         model = _compiled_model(job, data.image_shape)
         progress = _resume(model, job, setup, log)
