@@ -34,7 +34,7 @@ def config_values(pairs: list[str]) -> dict:
 def lab_config(directory: Path, configfiles: list[str], pairs: list[str] = ()) -> dict:
     """config.yaml of ``directory`` updated by each file of ``configfiles`` in order, then
     by the ``--config`` pairs, as snakemake applies them."""
-    from cnnlab.config import check_unique_keys, checked_config, read_config_files, update_config
+    from cnnlab.config import checked_config, read_config_files, update_config
 
     files = [directory / "config.yaml"]
     for name in configfiles:
@@ -43,8 +43,7 @@ def lab_config(directory: Path, configfiles: list[str], pairs: list[str] = ()) -
     for path in files:
         if not path.exists():
             raise CnnlabError(f"{path}: config file not found (is {directory} the lab's folder?)")
-    check_unique_keys(*files)
-    config = read_config_files(*files)
+    config = read_config_files(*files)  # a key given twice is refused there
     update_config(config, config_values(list(pairs)))
     sources = [str(path) for path in files] + (["--config"] if pairs else [])
     return checked_config(config, source=" + ".join(sources))

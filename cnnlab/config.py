@@ -23,6 +23,14 @@ import yaml
 
 from cnnlab.errors import CnnlabError
 
+# a task with any of these keys trains runs of its own; one without only discusses others
+TRAINING_KEYS = ("runs", "sweep", "set", "like", "optimum")
+
+
+def trains(task: dict) -> bool:
+    return any(key in task for key in TRAINING_KEYS)
+
+
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 
 
@@ -296,7 +304,7 @@ def _check_references(config: dict, source: str) -> None:
         if "inspects" in task:
             require_task(task["inspects"], ["tasks", task_id, "inspects"])
             inspected = tasks[task["inspects"]]
-            if not any(key in inspected for key in ("runs", "sweep", "set", "like", "optimum")):
+            if not trains(inspected):
                 raise CnnlabError(
                     f"{source}: tasks.{task_id}.inspects: task {task['inspects']!r} trains no "
                     "model to inspect: name a task with runs."
@@ -305,8 +313,7 @@ def _check_references(config: dict, source: str) -> None:
         if optimum:
             for index, candidate in enumerate(optimum["candidates"]):
                 require_task(candidate, ["tasks", task_id, "optimum", "candidates", index])
-        trains = any(key in task for key in ("runs", "sweep", "set", "like", "optimum"))
-        if not trains and "shows" not in task:
+        if not trains(task) and "shows" not in task:
             raise CnnlabError(
                 f"{source}: tasks.{task_id}: has neither runs (runs, sweep, set, like) "
                 "nor shows: give it runs to train or the tasks whose runs it discusses."

@@ -16,6 +16,7 @@ LeNet below a 5-epoch AlexNet n_base 32 that takes 40 % less).
 
 from __future__ import annotations
 
+from cnnlab.errors import CnnlabError
 from cnnlab.grid import Plan, RunSpec, Training
 
 MACS_PER_SECOND = 7e10
@@ -106,14 +107,12 @@ def estimated_model_mb(spec: RunSpec, image_size: int) -> float:
 
 
 # more than any machine holds (1 TiB): a typo, not a set-up (n_base: 1000000, dense:
-# [1000000000], n_train: 1000000000); refused when the workflow starts, not after hours
+# [1000000000]); refused when the workflow starts, not after hours
 MEMORY_LIMIT_MB = 2**20
 
 
 def check_memory(plan, config: dict) -> None:
     """Raise CnnlabError for a data set or a training's model beyond MEMORY_LIMIT_MB."""
-    from cnnlab.errors import CnnlabError
-
     dataset = config["datasets"][plan.dataset]
     size = dataset["image_size"]
     if dataset["kind"] == "synthetic":

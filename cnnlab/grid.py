@@ -15,6 +15,7 @@ import itertools
 from dataclasses import asdict, dataclass, field
 
 from cnnlab import layout
+from cnnlab.config import trains
 from cnnlab.errors import CnnlabError
 
 DEFAULT_DENSE = {"lenet": (64,), "alexnet": (64, 64), "mlp": (64,)}
@@ -246,7 +247,7 @@ class Plan:
                 return None
             params.update(chosen)
         params.update(task.get("set", {}))
-        if not any(key in task for key in ("runs", "sweep", "set", "like", "optimum")):
+        if not trains(task):
             return []
         sweep = task.get("sweep", {})
         combinations = [dict(zip(sweep, values)) for values in itertools.product(*sweep.values())]

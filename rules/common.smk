@@ -123,14 +123,11 @@ def training_job_priority(wildcards):
                              dataset.get("n_train", 1000))
 
 
-# decided once, where the workflow runs (a cluster's jobs get theirs from the scheduler)
+# a training job's gpu resource: 1 where trainings run on a GPU (each job then holds one:
+# cnnlab.devices), else 0; decided once, where the workflow runs (a cluster's jobs get
+# theirs from the scheduler)
 TRAINING_GPUS = training_gpus(config["training_device"], visible_gpus(),
                               cuda_tensorflow_installed())
-
-
-def training_gpu(wildcards):
-    """1 where trainings run on a GPU (each job then holds one: cnnlab.devices), else 0."""
-    return TRAINING_GPUS
 
 
 def training_memory_mb(wildcards, input, attempt):

@@ -19,7 +19,7 @@ rule train:
     priority: training_job_priority
     resources:
         mem_mb=training_memory_mb,
-        gpu=training_gpu,
+        gpu=TRAINING_GPUS,
         runtime=training_runtime_minutes,
     conda:
         "../envs/cnnlab.yaml"
