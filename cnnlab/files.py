@@ -275,6 +275,12 @@ def read_selection(path: str | os.PathLike) -> dict:
     return selection
 
 
+def read_optima(selection_files: Mapping[str, str | os.PathLike]) -> dict[str, dict]:
+    """{task: selection json path} -> {task: chosen parameters} for the plan."""
+    return {task_id: read_selection(path)["chosen"]["params"]
+            for task_id, path in selection_files.items()}
+
+
 # -- a training's summary.csv: the model's layers (rows from cnnlab.models) --------------
 
 SUMMARY_COLUMNS = ("layer", "type", "output_shape", "parameters")

@@ -237,9 +237,8 @@ class Plan:
             if liked is None:
                 return None
             if not liked:
-                raise CnnlabError(
-                    f"config: tasks.{task_id}.like: task {task['like']!r} has no runs to start from."
-                )
+                raise CnnlabError(f"config: tasks.{task_id}.like: task {task['like']!r} has no "
+                                  "runs to start from.")
             params.update(liked[0])
         if "optimum" in task and with_optimum:
             chosen = self._chosen_parameters(task_id, task["optimum"])

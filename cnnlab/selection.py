@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from cnnlab.errors import CnnlabError
-from cnnlab.files import Predictions, read_selection, write_selection
+from cnnlab.files import Predictions, write_selection
 from cnnlab.grid import Plan, RunSpec, Training, format_number
 from cnnlab.history import checked_training
 
@@ -346,11 +346,3 @@ def select_optimum(plan: Plan, task_id: str, output_json: str | Path) -> dict:
     }
     write_selection(output_json, result)
     return result
-
-
-def read_optima(selection_files: dict[str, str]) -> dict[str, dict]:
-    """{task: selection json path} -> {task: chosen parameters} for the plan."""
-    optima = {}
-    for task_id, path in selection_files.items():
-        optima[task_id] = read_selection(path)["chosen"]["params"]
-    return optima

@@ -40,7 +40,7 @@ from pathlib import Path
 from cnnlab import checkpoints, heartbeat, layout
 from cnnlab.cost import estimated_seconds, training_priority
 from cnnlab.errors import CnnlabError
-from cnnlab.files import read_manifest, read_record, read_selection
+from cnnlab.files import read_manifest, read_optima, read_record
 from cnnlab.grid import Plan, Training, plan_lab
 
 DEFAULT_JOB_SECONDS = 15.0  # a training job's start-up before any has been measured
@@ -106,9 +106,9 @@ def current_plan(config: dict, root: Path) -> tuple[Plan, dict[str, Plan]]:
     for task_id in plan.selections_needed:
         path = root / layout.selection_json(task_id)
         if path.exists():
-            try:  # what cnnlab.selection.read_optima reads, without its pandas
-                optima[task_id] = read_selection(path)["chosen"]["params"]
-            except (CnnlabError, KeyError, TypeError):
+            try:
+                optima.update(read_optima({task_id: path}))
+            except CnnlabError:  # damaged: the workflow moves it aside and selects again
                 continue
     if optima:
         plan = plan_lab(config, optima)
@@ -135,9 +135,10 @@ def task_uses(plan: Plan) -> dict[str, list[str]]:
 
 
 def _last_val_accuracy(history_csv: Path) -> float | None:
+    """The last epoch's validation accuracy, read without pandas (status stays light)."""
     try:
-        last = history_csv.read_text(encoding="utf-8").rstrip("\n").rsplit("\n", 1)[-1]
-        return float(last.split(",")[4])
+        lines = history_csv.read_text(encoding="utf-8").rstrip("\n").split("\n")
+        return float(lines[-1].split(",")[lines[0].split(",").index("val_accuracy")])
     except (OSError, UnicodeDecodeError, IndexError, ValueError):
         return None
 
@@ -150,7 +151,7 @@ def training_state(training: Training, tasks: list[str], root: Path) -> Training
                                                                 training.epochs))
     if beat is not None:
         row.ran = (beat.started, max(beat.beat, beat.modified))
-    if (folder / "history.csv").exists():
+    if (root / training.history_csv).exists():
         try:
             record = read_record(folder / "record.json")
         except CnnlabError as error:
@@ -158,7 +159,7 @@ def training_state(training: Training, tasks: list[str], root: Path) -> Training
             return row
         row.state = DIVERGED if record["status"] == "diverged" else DONE
         row.epoch = int(record["epochs_trained"])
-        row.val_accuracy = _last_val_accuracy(folder / "history.csv")
+        row.val_accuracy = _last_val_accuracy(root / training.history_csv)
         trained = row.epoch - int(record["resumed_from_epoch"])
         seconds = float(record["training_seconds"])
         if trained > 0:

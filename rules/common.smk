@@ -10,9 +10,9 @@ from cnnlab.config import check_unique_keys, checked_config
 from cnnlab.cost import check_memory, estimated_model_mb, estimated_seconds, training_priority
 from cnnlab.devices import cuda_tensorflow_installed, training_gpus, visible_gpus
 from cnnlab.errors import CnnlabError
+from cnnlab.files import read_optima
 from cnnlab.grid import plan_lab
 from cnnlab.prepare import check_dataset
-from cnnlab.selection import read_optima
 
 try:
     # workflow.configfiles lists the command line's files first and the Snakefile's own

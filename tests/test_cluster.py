@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from cnnlab.files import read_optima
 from cnnlab.grid import plan_lab
 from cnnlab.layout import copy_workflow
-from cnnlab.selection import read_optima
 from tests.conftest import merged_config
 from tests.interrupt_helpers import (
     comparable_report_text,

@@ -27,11 +27,11 @@ from PIL import Image
 
 from cnnlab.arrays import load_prepared
 from cnnlab.config import check_config
+from cnnlab.files import read_optima
 from cnnlab.grid import plan_lab
 from cnnlab.image_file import read_image
 from cnnlab.layout import copy_workflow
 from cnnlab.prepare import prepare_dataset
-from cnnlab.selection import read_optima
 from tests.conftest import PROJECT_ROOT, merged_config
 from tests.workflow_helpers import run_snakemake
 

@@ -15,11 +15,11 @@ from test_diagnostics import crafted_history
 
 from cnnlab import figures, layout, report
 from cnnlab.errors import CnnlabError
-from cnnlab.files import read_predictions, write_predictions
+from cnnlab.files import read_optima, read_predictions, write_predictions
 from cnnlab.grid import Plan, plan_lab
 from cnnlab.history import write_history_csv
 from cnnlab.results import Results, load_run
-from cnnlab.selection import read_optima, select_optimum
+from cnnlab.selection import select_optimum
 from tests.data_fixtures import TEST_LABELS, crafted_predictions
 
 MANIFEST = {  # the layout cnnlab.prepare writes
