@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
+from cnnlab import layout
 from cnnlab.errors import CnnlabError
 from cnnlab.files import process_start_time, write_json
 
@@ -44,13 +45,6 @@ HEARTBEAT_FORMAT = 1
 BEAT_SECONDS = 10.0
 STALE_SECONDS = 60.0  # six missed beats: a training on another host has stopped
 RUNNING, COMPLETED, DIVERGED, FAILED = "training", "completed", "diverged", "failed"
-
-
-def progress_file(state_dir: str | os.PathLike, epochs: int) -> Path:
-    """The heartbeat file of a run's training to ``epochs`` (cnnlab.layout spells it)."""
-    from cnnlab.layout import progress_json
-
-    return Path(progress_json(str(state_dir), epochs))
 
 
 @dataclass
@@ -77,8 +71,9 @@ class Heartbeat:
     def of_job(cls, spec: dict, out_dir: str | os.PathLike,
                state_dir: str | os.PathLike) -> Heartbeat:
         """The heartbeat of a training job's ``spec`` (cnnlab.training.train's)."""
-        return cls(progress_file(state_dir, int(spec["epochs"])), spec["run_id"], str(out_dir),
-                   int(spec["epochs"]))
+        epochs = int(spec["epochs"])
+        return cls(Path(layout.progress_json(str(state_dir), epochs)), spec["run_id"],
+                   str(out_dir), epochs)
 
     def announce(self) -> None:
         """Say that the job has started (it imports TensorFlow next, for seconds): without
