@@ -161,7 +161,7 @@ def lab_runs(
     order a notebook takes them. ``first`` and ``second`` need ``data`` (the loaded
     arrays): their size sizes the estimate that splits the lab."""
     from cnnlab.grid import plan_lab
-    from cnnlab.selection import read_optima
+    from cnnlab.files import read_optima
 
     before_selection = plan = plan_lab(config)
     if part != "first":

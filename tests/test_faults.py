@@ -24,10 +24,11 @@ import numpy as np
 import pytest
 import yaml
 
+from cnnlab.files import read_optima
 from cnnlab.grid import plan_lab
 from cnnlab.layout import copy_workflow
 from cnnlab.prepare import prepare_dataset
-from cnnlab.selection import candidate_files, read_optima
+from cnnlab.selection import candidate_files
 from tests.conftest import merged_config
 from tests.interrupt_helpers import (
     comparable_report_text,

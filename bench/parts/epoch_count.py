@@ -11,7 +11,7 @@ from cnnlab.grid import plan_lab
 
 def measure(ctx: Context) -> dict:
     """The lab's plan with the selections of part 2's lab, or stand-ins when it did not run."""
-    from cnnlab.selection import read_optima
+    from cnnlab.files import read_optima
 
     override = ctx.lab["override"] if ctx.lab else lab_override(ctx)
     config = lab_config(override)
