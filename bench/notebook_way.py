@@ -160,8 +160,8 @@ def lab_runs(
     """[{task, run_id, params, epochs}] of ``part`` of the lab ``config`` in WORKDIR, in the
     order a notebook takes them. ``first`` and ``second`` need ``data`` (the loaded
     arrays): their size sizes the estimate that splits the lab."""
-    from cnnlab.grid import plan_lab
     from cnnlab.files import read_optima
+    from cnnlab.grid import plan_lab
 
     before_selection = plan = plan_lab(config)
     if part != "first":
