@@ -3,9 +3,9 @@
     python bench/cnnlab_job.py SPEC_JSON ARRAYS_NPZ OUT_DIR STATE_DIR
 
 ``SPEC_JSON`` holds a training spec (``{run_id, params, epochs, save_epochs}``, as
-``cnnlab.grid.Training.job_spec`` makes it). As in scripts/train.py, the runtime (thread
+``cnnlab.plan.grid.Training.job_spec`` makes it). As in scripts/train.py, the runtime (thread
 count from the run's params, log level, KERAS_HOME, determinism) is configured before
-TensorFlow is imported, then ``cnnlab.training.train`` writes history.csv, record.json,
+TensorFlow is imported, then ``cnnlab.train.training.train`` writes history.csv, record.json,
 summary.csv and weights into ``OUT_DIR``. Its log lines go to stderr.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the cnnlab beside bench/
 
-from cnnlab import devices, runtime
+from cnnlab.train import devices, runtime
 
 
 def main(argv: list[str]) -> None:
@@ -27,7 +27,7 @@ def main(argv: list[str]) -> None:
     gpus = devices.training_gpus("auto", devices.visible_gpus(), devices.cuda_tensorflow_installed())
     runtime.configure_training_process(threads, gpus=gpus)
 
-    from cnnlab.training import train  # imports TensorFlow: only now
+    from cnnlab.train.training import train  # imports TensorFlow: only now
 
     train(
         spec,

@@ -9,14 +9,14 @@ import subprocess
 import sys
 
 from bench.common import ROOT, Context, table
-from cnnlab.runtime import cpu_model
+from cnnlab.train.runtime import cpu_model
 
 
 def query_facts() -> dict:
     """Versions and the training device, from a child process (no TensorFlow in this one)."""
     code = (
         "import json, platform, sys; sys.path.insert(0, sys.argv[1]);"
-        "from cnnlab import runtime; runtime.configure_environment(1);"
+        "from cnnlab.train import runtime; runtime.configure_environment(1);"
         "import tensorflow as tf, keras, numpy, snakemake;"
         "print(json.dumps({'python': platform.python_version(), 'tensorflow': tf.__version__,"
         "'keras': keras.__version__, 'numpy': numpy.__version__,"

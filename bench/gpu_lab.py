@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 from bench import facts
 from bench.common import seconds_text, table
 from bench.parts.whole_lab import snakemake_executable
-from cnnlab.files import read_record
-from cnnlab.layout import copy_workflow
+from cnnlab.store.files import read_record
+from cnnlab.store.layout import copy_workflow
 
 RESULTS = ROOT / "bench" / "results"
 

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from bench.common import BENCH, ROOT, Context, run_processes, say
-from cnnlab.config import checked_config, read_config_files, update_config
-from cnnlab.files import read_record
+from cnnlab.plan.config import checked_config, read_config_files, update_config
+from cnnlab.store.files import read_record
 
 QUICK_DATA = {"kind": "synthetic", "n_train": 96, "n_test": 24, "seed": 0, "image_size": 32}
 QUICK_LAB = {
@@ -26,7 +26,7 @@ QUICK_LAB = {
 
 def prepare_data(ctx: Context) -> None:
     """The synthetic data set of config.yaml (or a tiny one with --quick), prepared once."""
-    from cnnlab.prepare import prepare_dataset
+    from cnnlab.data.prepare import prepare_dataset
 
     dataset = ctx.config["datasets"][ctx.config["dataset"]]
     if ctx.quick:

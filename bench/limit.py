@@ -4,7 +4,7 @@ one thread and on all cores, against which part 1 sets each set-up's floating-po
 A large square matmul is the best case of the kernels a training runs (oneDNN's GEMM, which
 its convolutions use too), so its GFLOP/s are what the processor gives TensorFlow at most.
 Each figure is the best of a few timed products after a warm-up, measured in a child
-process that sets its threads as a training job does (cnnlab.runtime) before TensorFlow
+process that sets its threads as a training job does (cnnlab.train.runtime) before TensorFlow
 starts.
 """
 
@@ -21,7 +21,7 @@ PRECISIONS = ("float32", "bfloat16")
 CHILD = """
 import json, sys, time
 sys.path.insert(0, sys.argv[4])
-from cnnlab import runtime
+from cnnlab.train import runtime
 threads, dtype, size = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 runtime.configure(threads, plots=False)
 import tensorflow as tf

@@ -3,7 +3,7 @@
 This is the baseline that bench/run.py measures cnnlab against: what a course notebook
 does. TensorFlow keeps its default thread pools (all cores), Keras its default compile
 settings; the arrays are NumPy float32 arrays in memory; each run builds its model
-(cnnlab.models.build_model, the same architectures) and calls
+(cnnlab.train.models.build_model, the same architectures) and calls
 
     model.fit(x_train, y_train, batch_size=..., epochs=..., validation_data=(x_test, y_test))
 
@@ -15,7 +15,7 @@ Two modes:
     python bench/notebook_way.py lab WORKDIR [--configfile FILE ...] [--part PART]
                                      [--arrays NPZ] --json OUT
         every task of the lab in WORKDIR, in the order of its config, with the runs each
-        task lists (cnnlab.grid resolves "like", "set", "sweep" and the epoch divisor);
+        task lists (cnnlab.plan.grid resolves "like", "set", "sweep" and the epoch divisor);
         a task whose runs depend on a selection (6E, 6F) uses the optimum that cnnlab's
         run in WORKDIR chose (results/selection/<task>.json), so both train the same runs;
         the data is WORKDIR/results/data/<dataset>/arrays.npz as cnnlab prepared it, or
@@ -49,7 +49,7 @@ os.environ.setdefault(
     "KERAS_HOME", str(Path(tempfile.gettempdir()) / f"cnnlab-keras-{os.getuid()}")
 )
 
-from cnnlab.runtime import peak_memory_mb, process_started
+from cnnlab.train.runtime import peak_memory_mb, process_started
 
 PROCESS_STARTED = process_started()
 
@@ -89,8 +89,8 @@ def fit_one_run(params: dict, epochs: int, data: dict, timer=None) -> dict:
     """Build, compile and fit one run the plain way; its final metrics."""
     import keras
 
-    from cnnlab.models import build_model
-    from cnnlab.training import sign_accuracy
+    from cnnlab.train.models import build_model
+    from cnnlab.train.training import sign_accuracy
 
     keras.utils.set_random_seed(int(params["seed"]))
     model = build_model(params, data["x_train"].shape[1:])
@@ -119,7 +119,7 @@ def fit_one_run(params: dict, epochs: int, data: dict, timer=None) -> dict:
 
 def merged_config(workdir: Path, configfiles: list[str]) -> dict:
     """WORKDIR/config.yaml updated by each --configfile, key by key, as Snakemake does."""
-    from cnnlab.config import checked_config, read_config_files
+    from cnnlab.plan.config import checked_config, read_config_files
 
     return checked_config(
         read_config_files(workdir / "config.yaml", *(workdir / path for path in configfiles)))
@@ -132,12 +132,12 @@ def first_part(plan, image_size: int, n_train: int) -> set[tuple[str, int]]:
     """(task, index of its run) of the runs that ``--part first`` trains.
 
     ``plan`` is the lab's plan before any selection. Of its runs (those that wait for no
-    selection), in task order, those whose estimated midpoint (cnnlab.cost) falls in the
+    selection), in task order, those whose estimated midpoint (cnnlab.plan.cost) falls in the
     first half of their estimated cost. The runs after a selection are unknown before
     cnnlab's lab has run: they all go to the second part. The estimate needs no results,
     so both parts compute the same split.
     """
-    from cnnlab.cost import estimated_seconds
+    from cnnlab.plan.cost import estimated_seconds
 
     costs = [
         (task_id, index, estimated_seconds(entry.spec, entry.epochs, image_size, n_train))
@@ -160,8 +160,8 @@ def lab_runs(
     """[{task, run_id, params, epochs}] of ``part`` of the lab ``config`` in WORKDIR, in the
     order a notebook takes them. ``first`` and ``second`` need ``data`` (the loaded
     arrays): their size sizes the estimate that splits the lab."""
-    from cnnlab.files import read_optima
-    from cnnlab.grid import plan_lab
+    from cnnlab.plan.grid import plan_lab
+    from cnnlab.store.files import read_optima
 
     before_selection = plan = plan_lab(config)
     if part != "first":

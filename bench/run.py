@@ -8,7 +8,7 @@ Parts (``--parts``, default 1,2,3,4; 5 on request):
 
 1. Seconds per epoch and images per second of four of the lab's set-ups (LeNet b8,
    AlexNet n_base 32 b8, n_base 8 b2, n_base 8 b8) on the prepared synthetic data:
-   cnnlab's training path (cnnlab.training.train in its own process, configured as a
+   cnnlab's training path (cnnlab.train.training.train in its own process, configured as a
    Snakemake ``train`` job is: the run's ``threads``) against the notebook way (plain
    ``model.fit`` on NumPy arrays, TensorFlow's default threads, bench/notebook_way.py).
    cnnlab is measured twice: one job alone, and as the lab runs it, with the cores filled
@@ -60,7 +60,7 @@ from bench import facts
 from bench.common import BenchError, Context, say, seconds_text, table
 from bench.jobs import prepare_data
 from bench.parts import bf16, epoch_count, epoch_speed, overhead, whole_lab
-from cnnlab.config import read_config_files
+from cnnlab.plan.config import read_config_files
 
 RESULTS = ROOT / "bench" / "results"
 # in the order they run: a later part uses the jobs and the lab of the earlier ones

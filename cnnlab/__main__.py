@@ -1,7 +1,7 @@
-"""``python -m cnnlab``: the same as the ``cnnlab`` command (cnnlab.cli)."""
+"""``python -m cnnlab``: the same as the ``cnnlab`` command (cnnlab.watch.cli)."""
 
 import sys
 
-from cnnlab.cli import main
+from cnnlab.watch.cli import main
 
 sys.exit(main())

@@ -5,14 +5,15 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from cnnlab import damaged, layout, snakemake_process
-from cnnlab.config import check_unique_keys, checked_config
-from cnnlab.cost import check_memory, estimated_model_mb, estimated_seconds, training_priority
-from cnnlab.devices import cuda_tensorflow_installed, training_gpus, visible_gpus
+from cnnlab.store import layout
+from cnnlab.workflow import damaged, snakemake_process
+from cnnlab.plan.config import check_unique_keys, checked_config
+from cnnlab.plan.cost import check_memory, estimated_model_mb, estimated_seconds, training_priority
+from cnnlab.train.devices import cuda_tensorflow_installed, training_gpus, visible_gpus
 from cnnlab.errors import CnnlabError
-from cnnlab.files import read_optima
-from cnnlab.grid import plan_lab
-from cnnlab.prepare import check_dataset
+from cnnlab.store.files import read_optima
+from cnnlab.plan.grid import plan_lab
+from cnnlab.data.prepare import check_dataset
 
 try:
     # workflow.configfiles lists the command line's files first and the Snakefile's own
@@ -36,7 +37,7 @@ except CnnlabError as error:
 
 def check_outputs_at_start():
     """Damaged outputs moved aside before Snakemake plans the jobs, so that this run makes
-    them again (cnnlab.damaged); only in the run the user started (not in a job's own
+    them again (cnnlab.workflow.damaged); only in the run the user started (not in a job's own
     Snakemake on a cluster node), never in a command that runs no job, and in a dry run
     only said. A folder locked by another Snakemake is left alone and the lock explained."""
     if not workflow.is_main_process or snakemake_process.runs_no_job(sys.argv):
@@ -117,14 +118,14 @@ SELECTION_PRIORITY = 10**8
 
 
 def training_job_priority(wildcards):
-    """cnnlab.cost.training_priority of the job's training."""
+    """cnnlab.plan.cost.training_priority of the job's training."""
     dataset = config["datasets"][wildcards.dataset]
     return training_priority(PLAN, planned_training(wildcards), dataset["image_size"],
                              dataset.get("n_train", 1000))
 
 
 # a training job's gpu resource: 1 where trainings run on a GPU (each job then holds one:
-# cnnlab.devices), else 0; decided once, where the workflow runs (a cluster's jobs get
+# cnnlab.train.devices), else 0; decided once, where the workflow runs (a cluster's jobs get
 # theirs from the scheduler)
 TRAINING_GPUS = training_gpus(config["training_device"], visible_gpus(),
                               cuda_tensorflow_installed())
@@ -132,7 +133,7 @@ TRAINING_GPUS = training_gpus(config["training_device"], visible_gpus(),
 
 def training_memory_mb(wildcards, input, attempt):
     """TensorFlow's own ~1 GB plus the arrays (held as NumPy arrays and as tensors) plus
-    the model (cnnlab.cost: weights, gradients, optimizer state, a batch's activations);
+    the model (cnnlab.plan.cost: weights, gradients, optimizer state, a batch's activations);
     a retry, after running out of memory or being killed, gets twice, three times..."""
     model_mb = estimated_model_mb(planned_training(wildcards).spec,
                                   dataset_image_size(wildcards))
@@ -140,11 +141,11 @@ def training_memory_mb(wildcards, input, attempt):
 
 
 def training_runtime_minutes(wildcards, input, attempt):
-    """Wall time per attempt: four times cnnlab.cost's estimate (fitted on one core of a
+    """Wall time per attempt: four times cnnlab.plan.cost's estimate (fitted on one core of a
     fast CPU; a slower node must fit), at least 30 minutes. The images are counted from
     the prepared arrays (float32, train and test), so a folder data set is counted too.
     A training killed at its limit is resubmitted with twice, then three times as much and
-    resumes from its last finished epoch (cnnlab.training): the time spent is not lost."""
+    resumes from its last finished epoch (cnnlab.train.training): the time spent is not lost."""
     size = dataset_image_size(wildcards)
     images = max(1, round(input.size_mb * 2**20 / (4 * size * size)))
     training = planned_training(wildcards)
@@ -166,7 +167,7 @@ def dataset_image_size(wildcards):
 
 def candidate_files(wildcards):
     """What a selection reads: each candidate training's history.csv and predictions.npz."""
-    from cnnlab import selection  # the module that reads them spells their names
+    from cnnlab.plan import selection  # the module that reads them spells their names
 
     return selection.candidate_files(PLAN, wildcards.task)
 
@@ -210,7 +211,7 @@ def concept_plan_as_dict(wildcards):
 
 
 def concept_figure_inputs(wildcards):
-    """What the concept figure of the task's `answer` kind reads (cnnlab.layout); a model's
+    """What the concept figure of the task's `answer` kind reads (cnnlab.store.layout); a model's
     weights as its folder, which is the train job's output."""
     return layout.concept_inputs(concept_plan(wildcards.task), wildcards.task)
 

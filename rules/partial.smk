@@ -1,5 +1,5 @@
 # The report of what exists now, while the trainings run: results/report/partial.html
-# (cnnlab.partial), the same page as `cnnlab report --partial`. Its only input is the
+# (cnnlab.watch.partial), the same page as `cnnlab report --partial`. Its only input is the
 # data's manifest, so it waits for no training; it has no output (a rule without one
 # runs whenever it is asked for), so each call renders what exists at that moment.
 # While another snakemake runs in this folder, ask for it with --nolock (it writes

@@ -1,13 +1,13 @@
 """Snakemake entry point: the figure of a task's concept answer, as a PNG, and its numbers
-as JSON (cnnlab.concept_figures, by the task's `answer` kind)."""
+as JSON (cnnlab.report.concept_figures, by the task's `answer` kind)."""
 
-from cnnlab.entrypoint import run_entrypoint
-from cnnlab.runtime import configure_environment
+from cnnlab.train.runtime import configure_environment
+from cnnlab.workflow.entrypoint import run_entrypoint
 
 
 def main(snakemake, log) -> None:
     configure_environment(threads=snakemake.threads or 1)  # before Keras is imported
-    from cnnlab.concept_figures import write_concept_figure
+    from cnnlab.report.concept_figures import write_concept_figure
 
     task_id = snakemake.wildcards.task
     png = write_concept_figure(snakemake.params.plan, task_id, snakemake.output.png,

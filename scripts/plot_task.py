@@ -1,8 +1,8 @@
 """Snakemake entry point: one task's learning curves, overlaid, and its ROC curves, as PNGs
-(cnnlab.figures)."""
+(cnnlab.report.figures)."""
 
-from cnnlab.entrypoint import run_entrypoint
-from cnnlab.figures import write_task_figures
+from cnnlab.report.figures import write_task_figures
+from cnnlab.workflow.entrypoint import run_entrypoint
 
 
 def main(snakemake, log) -> None:

@@ -1,9 +1,9 @@
-"""Snakemake entry point: one data set -> arrays.npz + manifest.json (cnnlab.prepare)."""
+"""Snakemake entry point: one data set -> arrays.npz + manifest.json (cnnlab.data.prepare)."""
 
 from pathlib import Path
 
-from cnnlab.entrypoint import run_entrypoint
-from cnnlab.prepare import prepare_dataset
+from cnnlab.data.prepare import prepare_dataset
+from cnnlab.workflow.entrypoint import run_entrypoint
 
 
 def main(snakemake, log) -> None:

@@ -1,8 +1,8 @@
-"""Snakemake entry point: the report of what exists now (cnnlab.partial), for the rule
+"""Snakemake entry point: the report of what exists now (cnnlab.watch.partial), for the rule
 partial_report; the same page as `cnnlab report --partial`."""
 
-from cnnlab.entrypoint import run_entrypoint
-from cnnlab.partial import write_partial_report
+from cnnlab.watch.partial import write_partial_report
+from cnnlab.workflow.entrypoint import run_entrypoint
 
 
 def main(snakemake, log) -> None:

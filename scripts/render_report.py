@@ -1,7 +1,7 @@
-"""Snakemake entry point: the self-contained HTML lab report (cnnlab.report)."""
+"""Snakemake entry point: the self-contained HTML lab report (cnnlab.report.page)."""
 
-from cnnlab.entrypoint import run_entrypoint
-from cnnlab.report import write_report
+from cnnlab.report.page import write_report
+from cnnlab.workflow.entrypoint import run_entrypoint
 
 
 def main(snakemake, log) -> None:

@@ -2,10 +2,10 @@
 predictions at the task's own epoch count, and test the chosen run's lead over the
 runner-up."""
 
-from cnnlab.entrypoint import run_entrypoint
-from cnnlab.grid import plan_lab
-from cnnlab.selection import select_optimum
-from cnnlab.significance import lead_sentence
+from cnnlab.plan.grid import plan_lab
+from cnnlab.plan.selection import select_optimum
+from cnnlab.report.significance import lead_sentence
+from cnnlab.workflow.entrypoint import run_entrypoint
 
 
 def main(snakemake, log) -> None:

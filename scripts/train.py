@@ -1,4 +1,4 @@
-"""Snakemake entry point: one training of a run (cnnlab.training.train).
+"""Snakemake entry point: one training of a run (cnnlab.train.training.train).
 
 Reads ``snakemake.params.spec`` ({run_id, params, epochs, save_epochs}),
 ``snakemake.input.arrays``, ``snakemake.output.history`` (its folder is the training's
@@ -14,16 +14,16 @@ and, when the training has ended, a line with the lab's progress and time left.
 import sys
 from pathlib import Path
 
-from cnnlab import runtime
-from cnnlab.entrypoint import run_entrypoint
-from cnnlab.heartbeat import Heartbeat
+from cnnlab.store.heartbeat import Heartbeat
+from cnnlab.train import runtime
+from cnnlab.workflow.entrypoint import run_entrypoint
 
 
 def main(snakemake, log) -> None:
     spec = dict(snakemake.params.spec)
     threads = int(spec["params"].get("threads", 1))
     history_csv = Path(snakemake.output.history)
-    # `cnnlab status` shows the job as training from now on (cnnlab.heartbeat)
+    # `cnnlab status` shows the job as training from now on (cnnlab.store.heartbeat)
     beat = Heartbeat.of_job(spec, history_csv.parent, snakemake.params.state_dir)
     beat.announce()
     # one GPU of its own, or none (the job's gpu resource), before TensorFlow is imported
@@ -31,7 +31,7 @@ def main(snakemake, log) -> None:
                                        gpus=int(getattr(snakemake.resources, "gpu", 0)),
                                        log=log)
 
-    from cnnlab.training import train  # imports TensorFlow: only now
+    from cnnlab.train.training import train  # imports TensorFlow: only now
 
     train(
         spec,
@@ -42,7 +42,7 @@ def main(snakemake, log) -> None:
         beat=beat,
     )
     # the lab's progress, on the terminal where snakemake runs
-    from cnnlab.status import job_summary
+    from cnnlab.watch.status import job_summary
 
     summary = job_summary(dict(snakemake.config), threads)
     if summary:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab.config import checked_config, read_config_files
+from cnnlab.plan.config import checked_config, read_config_files
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,7 +21,7 @@ def small_lab(tmp_path_factory):
 
     Tests that change it work on a copy (see `copy_of_small_lab`).
     """
-    from cnnlab.layout import copy_workflow
+    from cnnlab.store.layout import copy_workflow
     from tests.workflow_helpers import SMALL_CONFIG, run_snakemake
 
     workdir = copy_workflow(tmp_path_factory.mktemp("small-lab"))

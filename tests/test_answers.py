@@ -5,17 +5,10 @@ import pandas as pd
 import pytest
 from test_diagnostics import crafted_history
 
-from cnnlab import (
-    answers,
-    concepts,
-    diagnostics,
-    direct_answers,
-    formatting,
-    significance,
-    statistics,
-)
-from cnnlab.comparisons import add_significance_tests
-from cnnlab.results import Comparison, Group, Run
+from cnnlab.analysis import diagnostics, statistics
+from cnnlab.report import answers, concepts, direct_answers, formatting, significance
+from cnnlab.report.comparisons import add_significance_tests
+from cnnlab.report.results import Comparison, Group, Run
 from tests.data_fixtures import TEST_LABELS, crafted_predictions
 
 BASELINES = {"train": 0.60, "test": 0.58}

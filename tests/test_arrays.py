@@ -1,4 +1,4 @@
-"""cnnlab.arrays: the content hash, and the training's reader (exact pixels, 8-bit codes).
+"""cnnlab.data.arrays: the content hash, and the training's reader (exact pixels, 8-bit codes).
 
 ``make_arrays`` and ``make_8bit_arrays`` write toy files in the prepared-arrays format;
 tests/test_training.py trains on them.
@@ -7,8 +7,8 @@ tests/test_training.py trains on them.
 import numpy as np
 import pytest
 
-from cnnlab import arrays as arrays_module
-from cnnlab.arrays import arrays_sha256, load_training_arrays
+from cnnlab.data import arrays as arrays_module
+from cnnlab.data.arrays import arrays_sha256, load_training_arrays
 from cnnlab.errors import CnnlabError
 
 

@@ -6,7 +6,7 @@ of a key given twice) and lists them in workflow.configfiles before rules/common
 
 import pytest
 
-from cnnlab.layout import copy_workflow
+from cnnlab.store.layout import copy_workflow
 from tests.workflow_helpers import SMALL_CONFIG, run_snakemake
 
 pytestmark = pytest.mark.workflow

@@ -1,4 +1,4 @@
-"""cnnlab.checkpoints: the state hash, saving and restoring, usable checkpoints, resume.
+"""cnnlab.train.checkpoints: the state hash, saving and restoring, usable checkpoints, resume.
 
 tests/test_training.py covers them through whole trainings (resume after SIGKILL, a
 longer training after a shorter one, stale states, the lock); these are the pieces.
@@ -9,12 +9,12 @@ import json
 import numpy as np
 import pytest
 
-from cnnlab import runtime
+from cnnlab.train import runtime
 
 runtime.configure(threads=1)  # before any TensorFlow op runs in this test process
 
-from cnnlab import checkpoints
-from cnnlab.checkpoints import LATEST_STATE, Checkpoint
+from cnnlab.train import checkpoints
+from cnnlab.train.checkpoints import LATEST_STATE, Checkpoint
 
 PARAMS = {"model": "mlp", "n_base": 0, "dense": [4], "dropout": 0.5, "optimizer": "adam",
           "lr": 0.01, "batch_size": 4, "loss": "bce", "seed": 1, "precision": "float32"}
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 def compiled_model(seed=1):
     import keras
 
-    from cnnlab.models import build_model
+    from cnnlab.train.models import build_model
 
     runtime.seed_everything(seed)
     model = build_model(PARAMS, (4, 4, 1))
@@ -64,7 +64,7 @@ def test_the_state_hash_keeps_its_value(monkeypatch):
 
 def test_keras_leaves_dropout_seed_state_out_of_weights():
     """Why a checkpoint saves model.variables: save_weights misses the dropout seeds."""
-    from cnnlab.models import build_model
+    from cnnlab.train.models import build_model
 
     model = build_model({**PARAMS, "model": "alexnet", "n_base": 2, "dense": [8, 8],
                          "dropout": 0.3}, (16, 16, 1))

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab.files import read_optima
-from cnnlab.grid import plan_lab
-from cnnlab.layout import copy_workflow
+from cnnlab.plan.grid import plan_lab
+from cnnlab.store.files import read_optima
+from cnnlab.store.layout import copy_workflow
 from tests.conftest import merged_config
 from tests.interrupt_helpers import (
     comparable_report_text,

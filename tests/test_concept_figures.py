@@ -10,10 +10,11 @@ import json
 import numpy as np
 import pytest
 
-from cnnlab import layout, report
-from cnnlab.config import checked_config
-from cnnlab.files import write_predictions
-from cnnlab.grid import plan_lab
+from cnnlab.plan.config import checked_config
+from cnnlab.plan.grid import plan_lab
+from cnnlab.report import page as report
+from cnnlab.store import layout
+from cnnlab.store.files import write_predictions
 from tests.test_report import write_training
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras' own, saving
@@ -50,7 +51,7 @@ def tiny_lab(tmp_path, monkeypatch, default_config):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # never ~/.keras
     keras = pytest.importorskip("keras")
-    from cnnlab.models import build_model, write_summary_csv
+    from cnnlab.train.models import build_model, write_summary_csv
 
     config = tiny_config(default_config)
     plan = plan_lab(config)
@@ -75,7 +76,7 @@ def tiny_lab(tmp_path, monkeypatch, default_config):
 
 
 def draw(root, plan, task_id):
-    from cnnlab.concept_figures import write_concept_figure
+    from cnnlab.report.concept_figures import write_concept_figure
 
     png = write_concept_figure(plan.to_dict(layout.related_tasks(plan, task_id)), task_id,
                                root / layout.concept_figure(task_id),

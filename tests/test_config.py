@@ -5,7 +5,8 @@ import copy
 
 import pytest
 
-from cnnlab.config import (
+from cnnlab.errors import CnnlabError
+from cnnlab.plan.config import (
     check_config,
     check_unique_keys,
     checked_config,
@@ -13,7 +14,6 @@ from cnnlab.config import (
     dataset_defaults,
     read_config_files,
 )
-from cnnlab.errors import CnnlabError
 from tests.conftest import PROJECT_ROOT
 
 
@@ -118,11 +118,11 @@ CASES = [
     ("unknown data set", lambda c: c.update(dataset="course"), "dataset: 'course' is not a key of datasets"),
     ("missing question", lambda c: c["tasks"]["6A"].pop("question"), "tasks.6A.question: is missing"),
     ("unknown data set key", lambda c: c["datasets"]["synthetic"].update(n_trian=5), "datasets.synthetic.n_trian: unknown key"),
-    # run parameters that cnnlab.models once checked again
+    # run parameters that cnnlab.train.models once checked again
     ("unknown precision", lambda c: c["defaults"].update(precision="float16"), "defaults.precision: 'float16' is not one of"),
     ("n_base 0", lambda c: c["tasks"]["6A"]["runs"][0].update(n_base=0), "tasks.6A.runs[0].n_base: 0 must be at least 1"),
     ("dense width 0", lambda c: c["tasks"]["5F"]["runs"][1].update(dense=[0]), "tasks.5F.runs[1].dense[0]: 0 must be at least 1"),
-    # data set keys that cnnlab.prepare and cnnlab.images once checked again
+    # data set keys that cnnlab.data.prepare and cnnlab.data.images once checked again
     ("unknown data set kind", lambda c: folder(c, kind="kaggle"), "datasets.real.kind: 'kaggle' is not one of 'synthetic', 'folder'"),
     ("folder without path", lambda c: c["datasets"].update(real={"kind": "folder"}), "datasets.real.path: is missing: this key is required (folder with train/ and test/"),
     ("unknown layout", lambda c: folder(c, layout="flat"), "datasets.real.layout: 'flat' is not one of 'auto', 'filename', 'subfolders'"),
@@ -138,7 +138,7 @@ CASES = [
     ("class without name", lambda c: folder(c, classes=[{"label": 0}, NEV]), "datasets.real.classes[0].name: is missing"),
     ("class label a string", lambda c: folder(c, classes=[{"name": "Mel", "label": "0"}, NEV]), "datasets.real.classes[0].label: '0' has the wrong type: expected integer"),
     ("image_size 4", lambda c: c["datasets"]["synthetic"].update(image_size=4), "datasets.synthetic.image_size: 4 must be at least 8"),
-    # synthetic bounds that only cnnlab.synthetic knew, so a config passed and its job failed
+    # synthetic bounds that only cnnlab.data.synthetic knew, so a config passed and its job failed
     ("synthetic image_size 12", lambda c: c["datasets"]["synthetic"].update(image_size=12), "datasets.synthetic.image_size: 12 must be at least 16"),
     ("ambiguous_fraction 0.5", lambda c: c["datasets"]["synthetic"].update(ambiguous_fraction=0.5), "datasets.synthetic.ambiguous_fraction: 0.5 must be less than 0.5"),
     ("n_train 1", lambda c: c["datasets"]["synthetic"].update(n_train=1), "datasets.synthetic.n_train: 1 must be at least 4"),

@@ -4,9 +4,9 @@ import copy
 
 import pytest
 
-from cnnlab.cost import check_memory, estimated_model_mb, estimated_seconds, forward_macs
 from cnnlab.errors import CnnlabError
-from cnnlab.grid import RunSpec, plan_lab
+from cnnlab.plan.cost import check_memory, estimated_model_mb, estimated_seconds, forward_macs
+from cnnlab.plan.grid import RunSpec, plan_lab
 
 
 def test_forward_macs_of_lenet_base_32_count_every_layer():
@@ -51,7 +51,7 @@ def test_the_model_memory_grows_with_the_image_size():
 
 def keras_macs(model) -> int:
     """Multiply-accumulates of one image's forward pass, read off the built Keras model's
-    layers (an independent count: the model, not cnnlab.cost's shape rules)."""
+    layers (an independent count: the model, not cnnlab.plan.cost's shape rules)."""
     import keras
 
     macs = 0
@@ -66,8 +66,8 @@ def keras_macs(model) -> int:
 
 
 def test_an_epochs_flops_count_the_models_own_layers():
-    from cnnlab.cost import epoch_flops
-    from cnnlab.models import build_model
+    from cnnlab.plan.cost import epoch_flops
+    from cnnlab.train.models import build_model
 
     base = {"dropout": 0, "optimizer": "adam", "lr": 1e-4, "batch_size": 8, "loss": "bce",
             "threads": 1, "precision": "float32"}

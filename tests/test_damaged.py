@@ -1,4 +1,4 @@
-"""cnnlab.damaged: a finished training whose files fail their check is moved aside whole,
+"""cnnlab.workflow.damaged: a finished training whose files fail their check is moved aside whole,
 with one line saying where and why; a whole one, an unfinished one and one a training
 holds right now are left alone; a dry run moves nothing. (The real workflow's rerun that
 follows is tested in tests/test_faults.py.)"""
@@ -6,8 +6,8 @@ follows is tested in tests/test_faults.py.)"""
 import fcntl
 import json
 
-from cnnlab.damaged import set_aside_damaged
-from cnnlab.files import write_record, write_summary
+from cnnlab.store.files import write_record, write_summary
+from cnnlab.workflow.damaged import set_aside_damaged
 from tests.test_history import TRAINING, write_training
 
 SELECTIONS = ["results/selection/6E.json"]
@@ -84,7 +84,7 @@ def test_a_training_of_the_run_holding_its_state_lock_is_not_touched(tmp_path):
     cut_history(folder)
     lock = tmp_path / "results/state/tiny/run-a/.lock"
     lock.parent.mkdir(parents=True)
-    with open(lock, "a+") as handle:  # as cnnlab.checkpoints.exclusive_lock holds it
+    with open(lock, "a+") as handle:  # as cnnlab.train.checkpoints.exclusive_lock holds it
         fcntl.flock(handle, fcntl.LOCK_EX)
         assert set_aside_damaged(SELECTIONS, dry_run=False, root=tmp_path) == []
         assert folder.exists()

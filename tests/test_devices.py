@@ -9,21 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab.devices import (
+from cnnlab.errors import CnnlabError
+from cnnlab.store.layout import copy_workflow
+from cnnlab.train.devices import (
     acquire_gpu_slot,
     pin_training_device,
     training_gpus,
     visible_gpus,
 )
-from cnnlab.errors import CnnlabError
-from cnnlab.layout import copy_workflow
 from tests.workflow_helpers import SMALL_CONFIG, run_snakemake
 
 REPO = Path(__file__).resolve().parent.parent
 
 HOLDER = """
 import sys, time
-from cnnlab.devices import acquire_gpu_slot
+from cnnlab.train.devices import acquire_gpu_slot
 slot = acquire_gpu_slot(sys.argv[1].split(","), sys.argv[2])
 print(slot.gpu, flush=True)
 time.sleep(60)
@@ -87,7 +87,7 @@ def test_a_training_waits_for_a_slot_and_says_so_once(tmp_path):
     try:
         waiting = subprocess.Popen(
             [sys.executable, "-c",
-             ("import sys; from cnnlab.devices import acquire_gpu_slot; "
+             ("import sys; from cnnlab.train.devices import acquire_gpu_slot; "
               "print(acquire_gpu_slot(['0'], sys.argv[1], timeout=30, log=print).gpu)"),
              str(tmp_path)], stdout=subprocess.PIPE, text=True, cwd=REPO)
         said.append(waiting.stdout.readline())

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cnnlab import diagnostics
+from cnnlab.analysis import diagnostics
 
 SHAPES = ("overfitting", "under-trained", "flat", "diverged", "settled")
 

@@ -12,7 +12,7 @@ rendered again.
 
 The kills land at a random moment within a window that the test watches for (an epoch
 count, a number of generated images, a running render); the seed is in each message.
-(cnnlab.training's own SIGKILL test, tests/test_training.py, kills a bare training
+(cnnlab.train.training's own SIGKILL test, tests/test_training.py, kills a bare training
 process; these go through snakemake.)
 """
 
@@ -24,11 +24,11 @@ import numpy as np
 import pytest
 import yaml
 
-from cnnlab.files import read_optima
-from cnnlab.grid import plan_lab
-from cnnlab.layout import copy_workflow
-from cnnlab.prepare import prepare_dataset
-from cnnlab.selection import candidate_files
+from cnnlab.data.prepare import prepare_dataset
+from cnnlab.plan.grid import plan_lab
+from cnnlab.plan.selection import candidate_files
+from cnnlab.store.files import read_optima
+from cnnlab.store.layout import copy_workflow
 from tests.conftest import merged_config
 from tests.interrupt_helpers import (
     comparable_report_text,

@@ -1,4 +1,4 @@
-"""cnnlab.files: outputs are written atomically, and each reader rejects a damaged file
+"""cnnlab.store.files: outputs are written atomically, and each reader rejects a damaged file
 with one message that names it."""
 
 import json
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from cnnlab.errors import CnnlabError
-from cnnlab.files import (
+from cnnlab.store.files import (
     atomic_open,
     atomic_path,
     read_json,
@@ -57,7 +57,7 @@ def test_atomic_path_renames_on_success_and_cleans_up_on_failure(tmp_path):
 def test_a_rewrite_removes_the_temporaries_of_a_killed_writer_and_no_other(tmp_path):
     target = tmp_path / "index.html"
     half_write = (
-        "import sys, time; from cnnlab.files import atomic_open\n"
+        "import sys, time; from cnnlab.store.files import atomic_open\n"
         "with atomic_open(sys.argv[1]) as stream:\n"
         "    stream.write('half'); stream.flush(); print('writing', flush=True); time.sleep(60)\n"
     )

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from cnnlab.config import checked_config
-from cnnlab.grid import RunSpec, format_number, plan_lab
+from cnnlab.plan.config import checked_config
+from cnnlab.plan.grid import RunSpec, format_number, plan_lab
 from tests.conftest import PROJECT_ROOT, merged_config
 
 

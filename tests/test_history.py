@@ -1,4 +1,4 @@
-"""cnnlab.history: history.csv round-trips exactly and is written atomically."""
+"""cnnlab.store.history: history.csv round-trips exactly and is written atomically."""
 
 import json
 import math
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from cnnlab.errors import CnnlabError
-from cnnlab.files import write_predictions, write_record
-from cnnlab.history import (
+from cnnlab.store.files import write_predictions, write_record
+from cnnlab.store.history import (
     HISTORY_COLUMNS,
     checked_training,
     format_float,
@@ -106,7 +106,7 @@ REDO = f"`rm -rf {TRAINING} results/report/index.html && snakemake --cores 4`"
 
 
 def write_training(root, epochs=3, status="completed", rows=None, prediction_epochs=None):
-    """A training folder as cnnlab.training writes it: predictions, record, history."""
+    """A training folder as cnnlab.train.training writes it: predictions, record, history."""
     rows = epochs if rows is None else rows
     folder = root / TRAINING
     write_predictions(folder / "predictions.npz", np.array([0, 1, 1], dtype=np.int8),

@@ -1,4 +1,4 @@
-"""The folder loader (cnnlab.images) on real, tiny image files."""
+"""The folder loader (cnnlab.data.images) on real, tiny image files."""
 
 import os
 import shutil
@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab.config import dataset_defaults
-from cnnlab.errors import CnnlabError
-from cnnlab.image_file import read_image
-from cnnlab.images import (
+from cnnlab.data.image_file import read_image
+from cnnlab.data.images import (
     DEFAULT_CLASSES,
     FolderOptions,
     classes_from_config,
     load_folder,
 )
+from cnnlab.errors import CnnlabError
+from cnnlab.plan.config import dataset_defaults
 from tests.data_fixtures import (
     noise_image,
     png_claiming_size,
@@ -387,7 +387,7 @@ def test_permission_denied_while_opening_is_named(tmp_path, monkeypatch):
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr("cnnlab.image_file.os.open", guarded_open)
+    monkeypatch.setattr("cnnlab.data.image_file.os.open", guarded_open)
     with pytest.raises(CnnlabError, match="permission denied") as raised:
         load_folder(tmp_path, SIZE)
     assert str(raised.value).startswith(f"{locked}: ") and "chmod" in str(raised.value)

@@ -11,8 +11,8 @@ import subprocess
 import psutil
 import pytest
 
-from cnnlab.layout import copy_workflow
-from cnnlab.snakemake_process import NOT_RETRIED, runs_no_job
+from cnnlab.store.layout import copy_workflow
+from cnnlab.workflow.snakemake_process import NOT_RETRIED, runs_no_job
 from tests.data_fixtures import write_course_layout
 from tests.interrupt_helpers import metric_columns, saved_epoch
 from tests.test_faults import start_and_wait_for_a_random_epoch, uninterrupted  # noqa: F401
@@ -134,7 +134,7 @@ def test_a_command_that_runs_no_job_is_told_from_one_that_does():
 def test_every_option_said_to_run_no_job_is_one_of_this_snakemakes():
     from snakemake.cli import get_argument_parser
 
-    from cnnlab.snakemake_process import INSPECTING_OPTIONS
+    from cnnlab.workflow.snakemake_process import INSPECTING_OPTIONS
 
     options = {name for action in get_argument_parser()._actions for name in action.option_strings}
     assert INSPECTING_OPTIONS <= options, sorted(INSPECTING_OPTIONS - options)

@@ -1,18 +1,18 @@
-"""cnnlab.models: architectures, parameter counts, output layers, precision, summary."""
+"""cnnlab.train.models: architectures, parameter counts, output layers, precision, summary."""
 
 import csv
 
 import numpy as np
 import pytest
 
-from cnnlab import runtime
+from cnnlab.train import runtime
 
 runtime.configure(threads=1)  # before any TensorFlow op runs in this test process
 
 import keras
 
 from cnnlab.errors import CnnlabError
-from cnnlab.models import build_model, model_summary_rows, write_summary_csv
+from cnnlab.train.models import build_model, model_summary_rows, write_summary_csv
 
 
 def params(**changes):

@@ -1,9 +1,9 @@
-"""cnnlab.optimizers: the fused Adam follows Keras' Adam, and really runs the fused kernel."""
+"""cnnlab.train.optimizers: the fused Adam follows Keras' Adam, and really runs the fused kernel."""
 
 import numpy as np
 import pytest
 
-from cnnlab import runtime
+from cnnlab.train import runtime
 
 runtime.configure(threads=1)  # before any TensorFlow op runs in this test process
 
@@ -11,7 +11,13 @@ import keras
 import tensorflow as tf
 
 from cnnlab.errors import CnnlabError
-from cnnlab.optimizers import ADAM_UPDATE, KERAS_UPDATE, FusedAdam, build_optimizer, update_kernel
+from cnnlab.train.optimizers import (
+    ADAM_UPDATE,
+    KERAS_UPDATE,
+    FusedAdam,
+    build_optimizer,
+    update_kernel,
+)
 
 SHAPES = [(300, 16), (16,)]
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cnnlab.layout import PROJECT_ROOT, copy_workflow
+from cnnlab.store.layout import PROJECT_ROOT, copy_workflow
 from tests.workflow_helpers import SMALL_CONFIG
 
 HEAVY = ("matplotlib", "jinja2", "tensorflow", "keras")
@@ -29,12 +29,12 @@ def packages(modules: set[str]) -> set[str]:
 def test_the_plan_and_every_input_list_load_no_heavy_package(tmp_path):
     imports = "\n".join(line for line in (PROJECT_ROOT / "rules/common.smk").read_text()
                         .splitlines() if re.match(r"(from cnnlab|import cnnlab)", line))
-    assert re.search(r"^from cnnlab import .*\blayout\b", imports, re.MULTILINE), imports
+    assert re.search(r"^from cnnlab.store import .*\blayout\b", imports, re.MULTILINE), imports
     code = f"""
 {imports}
-from cnnlab.config import read_config_files
-from cnnlab.grid import plan_lab
-from cnnlab import layout
+from cnnlab.plan.config import read_config_files
+from cnnlab.plan.grid import plan_lab
+from cnnlab.store import layout
 config = read_config_files({str(PROJECT_ROOT / 'config.yaml')!r}, {str(PROJECT_ROOT / SMALL_CONFIG)!r})
 checked_config(config)
 plan = plan_lab(config)
@@ -57,6 +57,6 @@ def test_snakemake_dry_run_plans_without_the_report_or_tensorflow(tmp_path):
             f"{SMALL_CONFIG!r}]\nfrom snakemake.cli import main\ntry:\n    main()\n"
             "except SystemExit as stop:\n    assert not stop.code, stop.code")
     modules = loaded_modules(code, workdir)
-    assert "cnnlab.grid" in modules and "cnnlab.layout" in modules
-    assert not {"cnnlab.report", "cnnlab.figures", "cnnlab.tables"} & modules
+    assert "cnnlab.plan.grid" in modules and "cnnlab.store.layout" in modules
+    assert not {"cnnlab.report.page", "cnnlab.report.figures", "cnnlab.report.tables"} & modules
     assert not packages(modules) & {"matplotlib", "tensorflow", "keras"}

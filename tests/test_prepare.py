@@ -10,11 +10,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from cnnlab.arrays import arrays_sha256, load_prepared
-from cnnlab.config import checked_dataset
-from cnnlab.entrypoint import run_entrypoint
+from cnnlab.data.arrays import arrays_sha256, load_prepared
+from cnnlab.data.prepare import prepare_dataset
 from cnnlab.errors import CnnlabError
-from cnnlab.prepare import prepare_dataset
+from cnnlab.plan.config import checked_dataset
+from cnnlab.workflow.entrypoint import run_entrypoint
 from tests.data_fixtures import leftovers, noise_image, write_course_layout
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -160,7 +160,7 @@ def test_failure_after_writing_removes_everything(tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         return real_replace(source, target)
 
-    monkeypatch.setattr("cnnlab.prepare.os.replace", failing_replace)
+    monkeypatch.setattr("cnnlab.data.prepare.os.replace", failing_replace)
     out = tmp_path / "out"
     with pytest.raises(CnnlabError, match=r"manifest\.json: could not be written: the disk is full"):
         _prepare(SYNTHETIC, out)
@@ -170,7 +170,7 @@ def test_failure_after_writing_removes_everything(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("config", "image_size", "message"),
     [
-        # the config check's messages (cnnlab.config.checked_dataset), named by the entry
+        # the config check's messages (cnnlab.plan.config.checked_dataset), named by the entry
         ({"kind": "kaggle"}, SIZE, r"datasets\.out\.kind: 'kaggle' is not one of 'synthetic', 'folder'"),
         ({**SYNTHETIC, "n_trian": 5}, SIZE, r"datasets\.out\.n_trian: unknown key 'n_trian'"),
         ({"kind": "folder"}, SIZE, r"datasets\.out\.path: is missing.*folder with train/ and test/"),

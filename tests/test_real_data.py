@@ -25,13 +25,13 @@ import pytest
 import yaml
 from PIL import Image
 
-from cnnlab.arrays import load_prepared
-from cnnlab.config import check_config
-from cnnlab.files import read_optima
-from cnnlab.grid import plan_lab
-from cnnlab.image_file import read_image
-from cnnlab.layout import copy_workflow
-from cnnlab.prepare import prepare_dataset
+from cnnlab.data.arrays import load_prepared
+from cnnlab.data.image_file import read_image
+from cnnlab.data.prepare import prepare_dataset
+from cnnlab.plan.config import check_config
+from cnnlab.plan.grid import plan_lab
+from cnnlab.store.files import read_optima
+from cnnlab.store.layout import copy_workflow
 from tests.conftest import PROJECT_ROOT, merged_config
 from tests.workflow_helpers import run_snakemake
 

@@ -13,16 +13,18 @@ import numpy as np
 import pytest
 from test_diagnostics import crafted_history
 
-from cnnlab import figures, layout, report
 from cnnlab.errors import CnnlabError
-from cnnlab.files import read_optima, read_predictions, write_predictions
-from cnnlab.grid import Plan, plan_lab
-from cnnlab.history import write_history_csv
-from cnnlab.results import Results, load_run
-from cnnlab.selection import select_optimum
+from cnnlab.plan.grid import Plan, plan_lab
+from cnnlab.plan.selection import select_optimum
+from cnnlab.report import figures
+from cnnlab.report import page as report
+from cnnlab.report.results import Results, load_run
+from cnnlab.store import layout
+from cnnlab.store.files import read_optima, read_predictions, write_predictions
+from cnnlab.store.history import write_history_csv
 from tests.data_fixtures import TEST_LABELS, crafted_predictions
 
-MANIFEST = {  # the layout cnnlab.prepare writes
+MANIFEST = {  # the layout cnnlab.data.prepare writes
     "classes": {"0": "Mel", "1": "Nev"},
     "counts": {"train": {"Mel": 400, "Nev": 600, "total": 1000},
                "test": {"Mel": 80, "Nev": 120, "total": 200}},

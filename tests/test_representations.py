@@ -1,11 +1,12 @@
-"""The numbers behind the concept answers (cnnlab.representations) and their wording
-(cnnlab.concepts), from activations drawn here: no Keras."""
+"""The numbers behind the concept answers (cnnlab.analysis.representations) and their wording
+(cnnlab.report.concepts), from activations drawn here: no Keras."""
 
 import numpy as np
 import pytest
 from sklearn.metrics import brier_score_loss
 
-from cnnlab import concepts, representations
+from cnnlab.analysis import representations
+from cnnlab.report import concepts
 
 LABELS = np.repeat([0, 1], 40)  # 40 Mel, 40 Nev
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from cnnlab.errors import CnnlabError
-from cnnlab.files import read_selection, write_predictions
-from cnnlab.grid import plan_lab
-from cnnlab.selection import candidate_files, select_optimum
+from cnnlab.plan.grid import plan_lab
+from cnnlab.plan.selection import candidate_files, select_optimum
+from cnnlab.store.files import read_selection, write_predictions
 
 # 103 validation images, as many as the lab's own split: 25 melanomas first, then 78 nevi,
 # so that calling everything Nev scores 0.757, near the histories' accuracies below
@@ -395,7 +395,7 @@ def test_when_every_candidate_overfits_the_selection_says_no_candidate_met_it(la
 
 
 def test_a_noise_aware_diagnose_is_told_the_number_of_validation_images(lab, monkeypatch):
-    from cnnlab import diagnostics
+    from cnnlab.analysis import diagnostics
 
     plan, root = lab
     seen = []

@@ -16,10 +16,10 @@ import sys
 import numpy as np
 import pytest
 
-from cnnlab.cost import estimated_seconds
-from cnnlab.files import write_selection
-from cnnlab.grid import RunSpec, plan_lab
-from cnnlab.layout import copy_workflow
+from cnnlab.plan.cost import estimated_seconds
+from cnnlab.plan.grid import RunSpec, plan_lab
+from cnnlab.store.files import write_selection
+from cnnlab.store.layout import copy_workflow
 from tests.conftest import PROJECT_ROOT, merged_config
 from tests.workflow_helpers import SMALL_CONFIG, run_snakemake
 

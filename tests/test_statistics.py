@@ -1,4 +1,4 @@
-"""cnnlab.statistics pinned to values computed independently: closed forms, exact sums,
+"""cnnlab.analysis.statistics pinned to values computed independently: closed forms, exact sums,
 textbook examples, and the real test split."""
 
 import math
@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from cnnlab import statistics
-from cnnlab.image_file import IMAGE_EXTENSIONS
+from cnnlab.analysis import statistics
+from cnnlab.data.image_file import IMAGE_EXTENSIONS
 from tests.test_real_data import require_real_data
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cnnlab import heartbeat
-from cnnlab.layout import copy_workflow
+from cnnlab.store import heartbeat
+from cnnlab.store.layout import copy_workflow
 from tests.conftest import merged_config
 from tests.interrupt_helpers import (
     comparable_report_text,
@@ -89,7 +89,7 @@ def watched_lab(tmp_path_factory):
     """The small lab, run by the real snakemake with nothing paused, and the whole lab's
     time left as lab_status estimated it every two seconds: (workdir, [(seconds since the
     start, estimated seconds left)], the seconds the run took)."""
-    from cnnlab.status import lab_status
+    from cnnlab.watch.status import lab_status
 
     workdir = copy_workflow(tmp_path_factory.mktemp("watched-lab"))
     started = time.monotonic()
@@ -110,14 +110,14 @@ def test_status_on_a_fresh_lab_lists_every_training_waiting_and_loads_no_heavy_p
     assert result.returncode == 0, result.stderr
     assert max(len(line) for line in result.stdout.splitlines()) <= 80, result.stdout
     assert "\033" not in result.stdout  # plain text when not a terminal
-    from cnnlab.status import current_plan
+    from cnnlab.watch.status import current_plan
 
     plan, _ = current_plan(CONFIG, workdir)
     for training in plan.trainings.values():
         assert status_row(result.stdout, training.run_id)[1] == "waiting"
     # 6E's runs are known after its selection only
     assert "runs that 6E's selection chooses" in result.stdout
-    code = ("from cnnlab.cli import main\n"
+    code = ("from cnnlab.watch.cli import main\n"
             f"main(['status', '--configfile', {SMALL_CONFIG!r}])")
     loaded = packages(loaded_modules(code, workdir))
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
@@ -134,8 +134,8 @@ def test_a_config_mistake_is_one_message(tmp_path):
 
 
 def test_config_values_apply_last_as_in_snakemake(tmp_path):
-    from cnnlab.cli import lab_config
     from cnnlab.errors import CnnlabError
+    from cnnlab.watch.cli import lab_config
 
     workdir = copy_workflow(tmp_path / "lab")
     config = lab_config(workdir, [SMALL_CONFIG], ["epoch_divisor=5", "share_prefixes=False"])
@@ -235,7 +235,7 @@ def test_a_heartbeat_tells_a_running_training_from_a_stopped_one(tmp_path):
     assert not heartbeat.is_running(heartbeat.read_heartbeat(path))
     # a process that has ended, as a SIGKILL leaves it: its file still says "training"
     child = subprocess.run([sys.executable, "-c", (
-        "from pathlib import Path; from cnnlab import heartbeat\n"
+        "from pathlib import Path; from cnnlab.store import heartbeat\n"
         f"heartbeat.Heartbeat(Path({str(path)!r}), 'run', 'd', 5).announce()")],
         check=True, timeout=120)
     assert child.returncode == 0

@@ -6,14 +6,18 @@ import re
 
 import pytest
 
-from cnnlab.layout import PROJECT_ROOT
+from cnnlab.store.layout import PROJECT_ROOT
 
-MODULES = sorted(path for path in (PROJECT_ROOT / "cnnlab").glob("*.py")
+MODULES = sorted(path for path in (PROJECT_ROOT / "cnnlab").rglob("*.py")
                  if path.name != "__init__.py")
 MAX_LINES = 480  # about 450: what a reader holds at once
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda path: path.stem)
+def dotted(path):
+    return ".".join(path.relative_to(PROJECT_ROOT / "cnnlab").with_suffix("").parts)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=dotted)
 def test_each_module_names_its_job_and_stays_short(path):
     source = path.read_text(encoding="utf-8")
     docstring = ast.get_docstring(ast.parse(source))
@@ -25,8 +29,8 @@ def test_the_architecture_doc_and_the_readme_name_every_module():
     architecture = (PROJECT_ROOT / "docs/architecture.md").read_text(encoding="utf-8")
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
     developing = readme[readme.index("## Developing"):]
-    documented = set(re.findall(r"\| `cnnlab\.(\w+)` \|", architecture))
-    listed = set(re.findall(r"`(\w+)`", developing))
-    names = {path.stem for path in MODULES}
+    documented = set(re.findall(r"\| `cnnlab\.([\w.]+)` \|", architecture))
+    listed = set(re.findall(r"`(?:cnnlab\.)?([\w.]+)`", developing))
+    names = {dotted(path) for path in MODULES}
     assert names == documented, names ^ documented
     assert names <= listed, names - listed

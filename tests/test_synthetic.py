@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cnnlab.data.synthetic import generate, render_lesion
 from cnnlab.errors import CnnlabError
-from cnnlab.synthetic import generate, render_lesion
 
 NAME = re.compile(r"^(Mel|Nev)_\d{6}\.png$")
 

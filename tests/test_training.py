@@ -1,4 +1,4 @@
-"""cnnlab.training: outputs, determinism, exact resume (also after SIGKILL), divergence.
+"""cnnlab.train.training: outputs, determinism, exact resume (also after SIGKILL), divergence.
 
 Tiny data (16 x 16 images, 48 training and 16 test images), tiny models, few epochs.
 """
@@ -17,17 +17,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnnlab import runtime
+from cnnlab.train import runtime
 from tests.conftest import PROJECT_ROOT
 
 runtime.configure(threads=1)  # before any TensorFlow op runs in this test process
 
-from cnnlab.arrays import arrays_sha256, load_training_arrays
-from cnnlab.files import read_predictions
-from cnnlab.history import METRIC_COLUMNS, read_history
-from cnnlab.pipelines import epoch_order
-from cnnlab.statistics import correct
-from cnnlab.training import train
+from cnnlab.analysis.statistics import correct
+from cnnlab.data.arrays import arrays_sha256, load_training_arrays
+from cnnlab.store.files import read_predictions
+from cnnlab.store.history import METRIC_COLUMNS, read_history
+from cnnlab.train.pipelines import epoch_order
+from cnnlab.train.training import train
 from tests.test_arrays import make_8bit_arrays, make_arrays
 
 METRICS = list(METRIC_COLUMNS)
@@ -131,7 +131,7 @@ def test_outputs_follow_the_contract(tmp_path, arrays):
         "epoch0001.state.npz",
         "epoch0003.state.npz",
         "latest.state.npz",
-        "progress-e3.json",  # the heartbeat cnnlab status reads (cnnlab.heartbeat)
+        "progress-e3.json",  # the heartbeat cnnlab status reads (cnnlab.store.heartbeat)
     ]
     beat = json.loads((state_dir / "progress-e3.json").read_text())
     assert (beat["status"], beat["epoch"], beat["epochs"]) == ("completed", 3, 3)
@@ -176,7 +176,7 @@ def test_a_training_records_the_set_up_made_instead_of_making_another(monkeypatc
 
 
 def test_the_divergence_rule_that_stops_a_training():
-    from cnnlab.diagnostics import diverged_reason
+    from cnnlab.analysis.diagnostics import diverged_reason
 
     row = {"epoch": 3, "loss": 0.7, "accuracy": 0.5, "val_loss": 0.7, "val_accuracy": 0.5}
     assert diverged_reason(row, "bce") is None
@@ -194,10 +194,10 @@ def test_a_training_process_trains_without_importing_matplotlib(tmp_path, arrays
         f"""
         import sys
         from pathlib import Path
-        from cnnlab import runtime
+        from cnnlab.train import runtime
         runtime.configure_training_process(1)  # as scripts/train.py does
         assert "matplotlib" in sys.modules and sys.modules["matplotlib"] is None
-        from cnnlab.training import train
+        from cnnlab.train.training import train
         spec = {json.dumps(spec(1))}
         train(spec, Path({str(arrays)!r}), Path({str(tmp_path / "out")!r}),
               Path({str(tmp_path / "state")!r}), log=lambda line: None)
@@ -231,8 +231,8 @@ def test_input_pipelines_run_without_autotuning():
     10.24 s...) whenever two jobs shared the cores; the pipelines have nothing to tune."""
     import tensorflow as tf
 
-    from cnnlab.arrays import SplitArrays
-    from cnnlab.pipelines import batches, dataset_options
+    from cnnlab.data.arrays import SplitArrays
+    from cnnlab.train.pipelines import batches, dataset_options
 
     assert dataset_options(tf, 1).autotune.enabled is False
     split = SplitArrays(
@@ -322,7 +322,7 @@ def test_missing_arrays_give_one_clear_message(tmp_path):
 def test_hinge_accuracy_is_the_real_fraction_correct(tmp_path, arrays):
     import keras
 
-    from cnnlab.models import build_model
+    from cnnlab.train.models import build_model
 
     record, out_dir, _ = run(tmp_path, "hinge", spec(3, loss="hinge", dropout=0.0), arrays)
     assert record["status"] == "completed"
@@ -341,8 +341,8 @@ def test_hinge_accuracy_is_the_real_fraction_correct(tmp_path, arrays):
 def assert_validation_is_keras_own(model, params, out_dir, arrays_path):
     """The last epoch's history row and predictions against Keras' own evaluate and
     predict of the last weights (``model`` holds them)."""
-    from cnnlab import training
-    from cnnlab.pipelines import labels_for_loss
+    from cnnlab.train import training
+    from cnnlab.train.pipelines import labels_for_loss
 
     history = read_history(out_dir / "history.csv")
     predictions = read_predictions(out_dir / "predictions.npz")
@@ -360,7 +360,7 @@ def assert_validation_is_keras_own(model, params, out_dir, arrays_path):
 
 
 def test_bce_accuracy_counts_the_same_way(tmp_path, arrays):
-    from cnnlab.models import build_model
+    from cnnlab.train.models import build_model
 
     record, out_dir, _ = run(tmp_path, "bce", spec(3, dropout=0.0), arrays)
     history = read_history(out_dir / "history.csv")
@@ -398,10 +398,10 @@ def test_divergence_stops_with_history_kept(tmp_path, arrays):
 def test_nan_outputs_are_kept_as_nan_and_stop_the_training(arrays):
     """A model whose weights are NaN: its outputs are saved as NaN, val_loss is NaN (the
     divergence rule's), and every image counts as called Mel, as the report counts it."""
-    from cnnlab import training
-    from cnnlab.diagnostics import diverged_reason
-    from cnnlab.models import build_model
-    from cnnlab.pipelines import build_pipelines
+    from cnnlab.analysis.diagnostics import diverged_reason
+    from cnnlab.train import training
+    from cnnlab.train.models import build_model
+    from cnnlab.train.pipelines import build_pipelines
 
     data = load_training_arrays(arrays)
     pipelines = build_pipelines(data, 5, "bce", threads=1)
@@ -443,9 +443,9 @@ def test_second_job_waits_for_the_lock(tmp_path, arrays):
 
 TRAIN_SCRIPT = """
 import sys, time
-from cnnlab import runtime
+from cnnlab.train import runtime
 runtime.configure(threads=1)
-from cnnlab.training import train
+from cnnlab.train.training import train
 spec = {spec!r}
 
 def log(message):
@@ -518,7 +518,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_history(tmp_path, arrays):
 
 
 def test_8bit_images_are_held_as_codes_and_train_the_same_numbers(tmp_path, monkeypatch):
-    from cnnlab import training
+    from cnnlab.train import training
 
     arrays_8bit = make_8bit_arrays(tmp_path / "levels.npz")
     record, coded, _ = run(tmp_path, "coded", spec(3), arrays_8bit)
@@ -535,11 +535,11 @@ def test_8bit_images_are_held_as_codes_and_train_the_same_numbers(tmp_path, monk
 
 def test_pipeline_turns_every_8bit_code_into_the_prepared_pixel_bit_for_bit():
     """The pipeline divides codes by 255 in TensorFlow; each of the 256 levels must come
-    out as the float32 pixel that cnnlab.images wrote (its own float32 division)."""
+    out as the float32 pixel that cnnlab.data.images wrote (its own float32 division)."""
     import tensorflow as tf
 
-    from cnnlab.arrays import EIGHT_BIT_VALUES, SplitArrays
-    from cnnlab.pipelines import batches
+    from cnnlab.data.arrays import EIGHT_BIT_VALUES, SplitArrays
+    from cnnlab.train.pipelines import batches
 
     codes = np.arange(256, dtype=np.uint8).reshape(4, 8, 8, 1)
     split = SplitArrays(images=codes, labels=np.zeros(4, np.int8), coded=True)

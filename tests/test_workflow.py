@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from cnnlab.files import read_optima
-from cnnlab.grid import plan_lab
-from cnnlab.layout import copy_workflow
+from cnnlab.plan.grid import plan_lab
+from cnnlab.store.files import read_optima
+from cnnlab.store.layout import copy_workflow
 from tests.conftest import merged_config
 from tests.workflow_helpers import SMALL_CONFIG, job_counts, run_snakemake
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from bench.common import ROOT, BenchError, Context, say, table
 from bench.jobs import QUICK_LAB
 from bench.parts.whole_lab import lab_command, lab_copy
-from cnnlab.config import checked_config, read_config_files
-from cnnlab.grid import plan_lab
-from cnnlab.history import read_history
+from cnnlab.plan.config import checked_config, read_config_files
+from cnnlab.plan.grid import plan_lab
+from cnnlab.store.history import read_history
 
 TASKS = ("5A", "5B", "5C", "6A", "6B", "6C", "6D")
 SEEDS = [1, 2]

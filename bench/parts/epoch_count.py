@@ -6,12 +6,12 @@ import json
 
 from bench.common import Context, table
 from bench.jobs import lab_config, lab_override, lab_records
-from cnnlab.grid import plan_lab
+from cnnlab.plan.grid import plan_lab
 
 
 def measure(ctx: Context) -> dict:
     """The lab's plan with the selections of part 2's lab, or stand-ins when it did not run."""
-    from cnnlab.files import read_optima
+    from cnnlab.store.files import read_optima
 
     override = ctx.lab["override"] if ctx.lab else lab_override(ctx)
     config = lab_config(override)

@@ -8,8 +8,8 @@ import statistics
 from bench import limit
 from bench.common import Context, check_row, say, slug, table
 from bench.jobs import cnnlab_jobs, notebook_epochs, timed
-from cnnlab.cost import epoch_flops
-from cnnlab.grid import RunSpec
+from cnnlab.plan.cost import epoch_flops
+from cnnlab.plan.grid import RunSpec
 
 EPOCH_RATIO_TARGET = 1.0
 LIMIT_SHARE_TARGET = 0.65  # of the float32 limit, for the set-ups below that do the most work
@@ -105,7 +105,7 @@ def speed_row(
 
 
 def setup_flops(ctx: Context, label: str) -> float:
-    """One epoch's floating-point work of a set-up, by its layer shapes (cnnlab.cost)."""
+    """One epoch's floating-point work of a set-up, by its layer shapes (cnnlab.plan.cost)."""
     changes = next(changes for name, _, changes in EPOCH_SETUPS if name == label)
     spec = RunSpec.from_params({**ctx.base_params(), **changes}, "bench", seed=1)
     return epoch_flops(spec, ctx.image_size, ctx.train_count, ctx.test_count)
@@ -127,7 +127,7 @@ def render_limit(result: dict) -> str:
              f"{row['lab_gflops']:.0f}", f"**{row['lab_share']:.0%}**"]
             for row in result["rows"]]
     explanation = (
-        "An epoch's work is counted from the layer shapes (cnnlab.cost.epoch_flops: two "
+        "An epoch's work is counted from the layer shapes (cnnlab.plan.cost.epoch_flops: two "
         "operations per multiply-accumulate, forward and backward for each training image, "
         "forward for each validation image; element-wise work left out), and divided by the "
         "epoch's seconds above; the share is of the measured matmul limit of the same "

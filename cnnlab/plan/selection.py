@@ -1,0 +1,350 @@
+"""6E's optimum: the rule in config.yaml applied to the results of 6A-6D, and the chosen
+run's lead over the runner-up, tested against the noise of the validation split.
+
+The rule judges every candidate run at the epoch count 6E trains, using the values of that
+epoch (not the best epoch: a model is judged as it would be handed in): prefix sharing
+keeps every epoch of a longer training, so a candidate trained at least that long is read
+at that epoch, and a shorter one cannot show it and is not eligible. A candidate trained
+with parameters that 6E does not copy and trains otherwise (dropout, say) is not eligible
+either: its numbers would not describe what 6E trains. A candidate's balanced accuracy and
+its lead are computed from the model's outputs for each validation image after the epoch
+it is judged at (predictions.npz, beside history.csv).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cnnlab.errors import CnnlabError
+from cnnlab.plan.grid import Plan, RunSpec, Training, format_number
+from cnnlab.store.files import Predictions, write_selection
+from cnnlab.store.history import checked_training
+
+_CONDITION = ("whose train - validation accuracy gap there is at most {max_gap:g} and whose "
+              "validation loss has not turned upwards by then (not overfitted)")
+_AT = "of the first {epochs} epochs (as many as {task} trains)"
+RULES = {
+    "best_val_accuracy_within_gap": (
+        f"the highest final validation accuracy {_AT} among runs {_CONDITION}"
+    ),
+    "best_balanced_accuracy_within_gap": (
+        f"the highest final balanced accuracy {_AT} among runs {_CONDITION}"
+    ),
+    "best_val_accuracy": f"the highest final validation accuracy {_AT}",
+    "lowest_val_loss": f"the lowest final validation loss {_AT}",
+}
+# the candidate value each rule ranks by (the lead's measure)
+MEASURES = {
+    "best_val_accuracy_within_gap": "final_val_accuracy",
+    "best_balanced_accuracy_within_gap": "final_balanced_accuracy",
+    "best_val_accuracy": "final_val_accuracy",
+    "lowest_val_loss": "final_val_loss",
+}
+WITHIN_GAP = ("best_val_accuracy_within_gap", "best_balanced_accuracy_within_gap")
+LOWER_IS_BETTER = ("lowest_val_loss",)
+CHOSEN_VALUES = ("final_accuracy", "final_val_accuracy", "final_val_loss", "gap",
+                 "final_balanced_accuracy", "final_sensitivity")
+# what a candidate may differ in from the task without its numbers ceasing to describe it:
+# the copied parameters come with it, the seeds are replicates, the data set is the lab's
+NOT_COMPARED = ("dataset", "seed")
+LEAD_TEST = "exact McNemar"
+
+
+@dataclass
+class Candidate:
+    """One run the candidate tasks list, read from its longest training among theirs."""
+
+    spec: RunSpec
+    training: Training
+    asked_by: list[tuple[str, int]] = field(default_factory=list)  # (task, epochs)
+
+    def listed_as(self, target_epochs: int) -> tuple[str, int]:
+        """The (task, epochs) the row names: the shortest curve that holds the judged epoch,
+        else the longest one (the judged epoch is then that curve's end)."""
+        holding = [item for item in self.asked_by if item[1] >= target_epochs]
+        if holding:
+            return min(holding, key=lambda item: item[1])
+        return max(self.asked_by, key=lambda item: item[1])
+
+
+def candidates(plan: Plan, task_id: str) -> list[Candidate]:
+    """One candidate per distinct run of the candidate tasks, in the order they list them.
+
+    Every epoch count a run is asked for is a prefix of its longest training, and each is
+    judged at the same epoch, so they are one candidate, not several equal ones."""
+    by_run: dict[str, Candidate] = {}
+    for candidate_task in plan.tasks[task_id].optimum["candidates"]:
+        for entry in plan.tasks[candidate_task].entries:
+            found = by_run.setdefault(entry.spec.run_id, Candidate(entry.spec, entry.training))
+            if entry.training.epochs > found.training.epochs:  # share_prefixes: false
+                found.training = entry.training
+            if (candidate_task, entry.epochs) not in found.asked_by:
+                found.asked_by.append((candidate_task, entry.epochs))
+    return list(by_run.values())
+
+
+def candidate_files(plan: Plan, task_id: str) -> list[str]:
+    """What a selection reads: each candidate run's longest training's history.csv and
+    predictions.npz."""
+    return sorted({path for candidate in candidates(plan, task_id)
+                   for path in (candidate.training.history_csv,
+                                candidate.training.predictions_npz)})
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the selecting task trains besides what it copies: the epoch count its
+    candidates are judged at and the parameters all its runs share."""
+
+    task: str
+    epochs: int
+    params: dict
+
+
+def target(plan: Plan, task_id: str) -> Target:
+    optimum = plan.tasks[task_id].optimum
+    entries = plan.entries_before_optimum(task_id)
+    if not entries:
+        raise CnnlabError(f"config: tasks.{task_id}: lists no runs, so its optimum has "
+                          "nothing to be judged for.")
+    rows = [entry.spec.to_dict() for entry in entries]
+    skipped = set(optimum["copy"]) | set(NOT_COMPARED)
+    # a parameter the task varies itself (6E's optimizers) is its own comparison, not a
+    # difference; several epoch counts: a candidate must hold up through the longest
+    params = {name: value for name, value in rows[0].items()
+              if name not in skipped and all(row[name] == value for row in rows)}
+    return Target(task_id, max(entry.epochs for entry in entries), params)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A candidate's outputs for the validation images after the epoch it is judged."""
+
+    path: str  # its predictions.npz, for messages
+    labels: np.ndarray
+    outputs: np.ndarray
+    loss: str
+
+    def correct(self) -> np.ndarray:
+        from cnnlab.analysis import (
+            statistics,  # SciPy and scikit-learn only when selecting, not planning
+        )
+
+        return statistics.correct(self.outputs, self.labels, self.loss)
+
+    def clinical_values(self) -> dict[str, float]:
+        from cnnlab.analysis import statistics
+
+        if not np.isfinite(self.outputs).all():
+            # a diverged model's outputs: no ranking (the AUC refuses NaN), like its losses
+            return {"final_balanced_accuracy": math.nan, "final_sensitivity": math.nan}
+        clinical = statistics.clinical(self.outputs, self.labels, self.loss)
+        return {"final_balanced_accuracy": float(clinical.balanced_accuracy),
+                "final_sensitivity": float(clinical.sensitivity)}
+
+
+def judged_predictions(training: Training, epoch: int, predictions: Predictions) -> Judged:
+    """The outputs of a checked training (cnnlab.store.history.checked_training: its predictions
+    span its history) at the epoch it is judged."""
+    return Judged(training.predictions_npz, predictions.labels, predictions.at(epoch),
+                  training.spec.loss)
+
+
+def overfitting_epoch(history: pd.DataFrame, n_test: int) -> int | None:
+    """The report's own verdict on the curve up to the judged epoch: the epoch its
+    validation loss turns upwards for good, or None."""
+    from cnnlab.analysis import diagnostics  # the report's thresholds, so both say the same
+
+    found = diagnostics.diagnose(history.reset_index(drop=True), "completed",
+                                 n_test=n_test).overfitting
+    return None if found is None else int(found.epoch)
+
+
+def differences(spec: RunSpec, target: Target) -> list[str]:
+    """'dropout 0.4' for each parameter in which the candidate differs from the task."""
+    params = spec.to_dict()
+    return [f"{name} {describe(params[name])}" for name, value in target.params.items()
+            if params[name] != value]
+
+
+def describe(value) -> str:
+    if isinstance(value, float):
+        return format_number(value)
+    if isinstance(value, list):
+        return "x".join(str(item) for item in value)
+    return str(value)
+
+
+def candidate_rows(plan: Plan, task_id: str, max_gap: float
+                   ) -> tuple[Target, list[dict], dict[str, Judged]]:
+    """The target, one row per candidate run with the values the rule looks at, and each
+    candidate's predictions at the epoch it is judged, by run id."""
+    goal = target(plan, task_id)
+    rows, judged = [], {}
+    for candidate in candidates(plan, task_id):
+        training, run = candidate.training, candidate.spec.run_id
+        # never select from a damaged training: its files are checked to agree first. Its
+        # record is checked where there is one: every training of the workflow writes one
+        # (its absence reruns the training), a selection outside it may have none
+        outputs = checked_training(training.directory, training.epochs, require_record=False)
+        whole = outputs.history[outputs.history["epoch"] <= training.epochs]
+        # at the target epoch where the training reaches it, else where it ends
+        history = whole[whole["epoch"] <= min(goal.epochs, training.epochs)]
+        final = history.iloc[-1]
+        judged_epoch = int(final["epoch"])
+        finite = all(math.isfinite(final[c]) for c in ("loss", "val_loss"))
+        judged[run] = judged_predictions(training, judged_epoch, outputs.predictions)
+        onset = overfitting_epoch(history, int(judged[run].labels.size))
+        gap = float(final["accuracy"] - final["val_accuracy"])
+        listed_task, listed_epochs = candidate.listed_as(goal.epochs)
+        rows.append({
+            "task": listed_task,
+            "run_id": run,
+            "variant": candidate.spec.variant,
+            "epochs": listed_epochs,
+            "asked_by": [{"task": t, "epochs": e} for t, e in candidate.asked_by],
+            "trained_epochs": training.epochs,
+            "epochs_reached": int(whole["epoch"].iloc[-1]),
+            "judged_epoch": judged_epoch,
+            "params": candidate.spec.to_dict(),
+            "final_accuracy": float(final["accuracy"]),
+            "final_val_accuracy": float(final["val_accuracy"]),
+            "final_val_loss": float(final["val_loss"]),
+            "gap": gap,
+            **judged[run].clinical_values(),
+            "finished": finite and judged_epoch == min(goal.epochs, training.epochs),
+            "overfitting_epoch": onset,
+            "overfitted": onset is not None or gap > max_gap,
+            "not_carried": differences(candidate.spec, goal),
+        })
+    return goal, rows, judged
+
+
+
+def comparable(row: dict, goal: Target) -> bool:
+    """Whether the row's numbers describe what the task trains: read at its epoch count,
+    from a run that did not diverge before it, with nothing it does not take."""
+    return (row["judged_epoch"] == goal.epochs and row["finished"]
+            and not row["not_carried"])
+
+
+def refusal(row: dict, rule: str, max_gap: float, goal: Target) -> str:
+    """Why a candidate is not eligible, or '' if it is."""
+    if row["trained_epochs"] < goal.epochs:
+        return (f"trained {row['trained_epochs']} epochs, fewer than the {goal.epochs} that "
+                f"{goal.task} trains")
+    if not row["finished"]:
+        return f"did not finish (diverged before epoch {goal.epochs})"
+    if row["not_carried"]:
+        return (f"its {' and '.join(row['not_carried'])} would not be carried into "
+                f"{goal.task}")
+    if rule in WITHIN_GAP and row["overfitting_epoch"] is not None:
+        return f"overfits from epoch {row['overfitting_epoch']} by the validation loss"
+    if rule in WITHIN_GAP and row["gap"] > max_gap:
+        return f"gap {row['gap']:.3f} > {max_gap:g}"
+    return ""
+
+
+def rank(rows: list[dict], rule: str, max_gap: float, goal: Target) -> list[dict]:
+    """Mark each row eligible or not (with a reason); the eligible rows, best first."""
+    for row in rows:
+        row["reason"] = refusal(row, rule, max_gap, goal)
+        row["eligible"] = not row["reason"]
+    eligible = [row for row in rows if row["eligible"]]
+    if rule in LOWER_IS_BETTER:
+        return sorted(eligible, key=lambda r: (r[MEASURES[rule]], r["run_id"], r["epochs"]))
+
+    def higher_first(row: dict) -> tuple:
+        value = row[MEASURES[rule]]
+        # NaN (no melanoma among the images) sorts last instead of breaking the order;
+        # ties go to the smaller gap, then to the shorter, cheaper run
+        return (-value if math.isfinite(value) else math.inf, row["gap"], row["epochs"],
+                row["run_id"])
+
+    return sorted(eligible, key=higher_first)
+
+
+def lead(rule: str, chosen: dict, runner_up: dict | None,
+         judged: dict[str, Judged]) -> dict | None:
+    """How far the chosen run is ahead of the runner-up in the rule's measure, and whether
+    that is beyond noise: an exact McNemar test on the same validation images."""
+    if runner_up is None:
+        return None
+    from cnnlab.analysis import statistics
+
+    ours, theirs = judged[chosen["run_id"]], judged[runner_up["run_id"]]
+    if ours.labels.shape != theirs.labels.shape or not np.array_equal(ours.labels, theirs.labels):
+        raise CnnlabError(f"{ours.path} and {theirs.path}: the predictions hold the labels of "
+                          f"different validation images ({ours.labels.size} and "
+                          f"{theirs.labels.size} images, not the same labels), so the two runs "
+                          "cannot be compared image by image; delete both training folders and "
+                          "run the workflow again on one data set.")
+    test = statistics.mcnemar_exact(ours.correct(), theirs.correct())
+    measure = MEASURES[rule]
+    difference = chosen[measure] - runner_up[measure]
+    return {
+        "measure": measure,
+        # positive: the chosen run is better, whichever way the measure runs
+        "difference": float(-difference if rule in LOWER_IS_BETTER else difference),
+        "test": LEAD_TEST,
+        "only_chosen": test.only_a,
+        "only_runner_up": test.only_b,
+        "n": test.n,
+        "p": test.p,
+        "beyond_noise": bool(test.p < statistics.ALPHA),
+    }
+
+
+def select_optimum(plan: Plan, task_id: str, output_json: str | Path) -> dict:
+    optimum = plan.tasks[task_id].optimum
+    rule, max_gap = optimum["rule"], optimum["max_gap"]
+    goal, rows, judged = candidate_rows(plan, task_id, max_gap)
+    ranked = rank(rows, rule, max_gap, goal)
+    fallback = not ranked
+    if fallback:
+        # nothing qualifies (every candidate overfits): take the smallest gap and say so,
+        # among the candidates whose numbers describe the task if there are any
+        pool = ([row for row in rows if comparable(row, goal)]
+                or [row for row in rows if row["finished"]] or rows)
+        chosen, runner_up = min(pool, key=lambda r: (r["gap"], r["run_id"])), None
+    else:
+        chosen, runner_up = ranked[0], (ranked[1] if len(ranked) > 1 else None)
+    result = {
+        "task": task_id,
+        "rule": rule,
+        "rule_text": RULES[rule].format(max_gap=max_gap, epochs=goal.epochs, task=task_id),
+        "max_gap": max_gap,
+        "copy": optimum["copy"],
+        # the epoch count the candidates were judged at (the task's own), and what the task
+        # trains besides the copied parameters: the report checks its result against both
+        "target_epochs": goal.epochs,
+        "target_params": goal.params,
+        "fallback": fallback,
+        # whether the chosen candidate is not overfitted as the task asks, judged like the
+        # task: for the rules within the gap, whether any candidate was (false in a fallback)
+        "meets_condition": comparable(chosen, goal) and not chosen["overfitted"],
+        "chosen": {
+            "run_id": chosen["run_id"],
+            "task": chosen["task"],
+            "epochs": chosen["epochs"],
+            "judged_epoch": chosen["judged_epoch"],
+            "params": {name: chosen["params"][name] for name in optimum["copy"]},
+            "values": {key: chosen[key] for key in CHOSEN_VALUES},
+        },
+        "runner_up": None if runner_up is None else {
+            "run_id": runner_up["run_id"],
+            "task": runner_up["task"],
+            "epochs": runner_up["epochs"],
+            "value": runner_up[MEASURES[rule]],
+        },
+        "lead": lead(rule, chosen, runner_up, judged),
+        "candidates": rows,
+        "pinned": False,
+    }
+    write_selection(output_json, result)
+    return result

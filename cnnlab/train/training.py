@@ -1,0 +1,457 @@
+"""Train one run to E epochs: resume it, fit its epochs, record them (deterministic).
+
+``train(spec, arrays_path, out_dir, state_dir)`` trains the run that ``spec`` describes
+and writes, in ``out_dir``:
+
+- ``history.csv``: epoch,loss,accuracy,val_loss,val_accuracy,seconds (cnnlab.store.history),
+  one row per epoch from epoch 1, the test split as validation data every epoch;
+- ``record.json``: status (completed | diverged), epochs, timings, memory, threads,
+  versions, params, resumed_from_epoch, data hash (cnnlab.store.files.write_record);
+- ``summary.csv``: the model's layers and parameter counts (cnnlab.train.models);
+- ``predictions.npz``: the label of each validation (test-split) image and the model's
+  output for it after every epoch (cnnlab.store.files.write_predictions): the sigmoid's
+  probability of Nev for BCE, the raw margin for hinge; NaN where the model gave NaN;
+- ``weights/epochNNNN.weights.h5``: the model's weights at each epoch of
+  ``spec["save_epochs"]`` that was reached.
+
+``history.csv`` is written last, so its presence means the others are there.
+
+Its phases, one function each: check the spec, load the arrays (cnnlab.data.arrays), build
+the model, resume from a checkpoint (cnnlab.train.checkpoints), build the input pipelines,
+fit the epochs (saving a checkpoint after each), write the record.
+
+Determinism
+    The process is set up once, before TensorFlow is imported, by cnnlab.train.runtime
+    (``configure_training_process`` in scripts/train.py): TensorFlow's thread count
+    (``params["threads"]``) and op determinism; ``train`` records that set-up
+    (``runtime.training_settings``). Weights and dropout seeds come from
+    ``keras.utils.set_random_seed(params["seed"])``; the order of the training images in
+    epoch e is a NumPy permutation seeded by (seed, e) alone. So the same spec gives the
+    same numbers, and the first E epochs of a longer training equal an E-epoch training.
+
+Resume
+    After every epoch the complete training state is saved as a checkpoint in
+    ``state_dir`` (cnnlab.train.checkpoints); every save epoch, the target epoch and an epoch
+    that diverged are kept. A training starts from the newest checkpoint at or below its
+    epoch target from which every save epoch's weights can be rewritten, so a job killed
+    at any moment continues from its last completed epoch, and a longer training of a
+    run continues from the shorter one's end. Two jobs of one run take turns (the
+    checkpoints' lock).
+
+Progress
+    After each epoch the job's log gets a line with the epoch's numbers and the time the
+    remaining epochs should take at this process's mean speed; a heartbeat file in the
+    state folder (cnnlab.store.heartbeat) says what the training has reached, for
+    ``cnnlab status``.
+
+Divergence
+    After each epoch, ``cnnlab.analysis.diagnostics.diverged_reason`` (a non-finite loss or
+    val_loss, or a training loss above 100 times chance level) stops the training with
+    status ``diverged``. The history so far and all outputs are written and the job
+    succeeds.
+
+Speed and memory
+    Each split lives in memory once, as tensors on the CPU (images as 8-bit codes where
+    that is exact: cnnlab.data.arrays). Two ``tf.data`` pipelines are built once per job
+    (cnnlab.train.pipelines: an epoch only writes its image order into a variable; codes turn
+    into float32 by ``code / 255``, so a batch holds exactly the prepared pixels; no
+    autotuning). ``model.fit`` runs one epoch per call, ``verbose=0``, with
+    ``steps_per_execution=STEPS_PER_EXECUTION`` (1, 4 and 16 give identical numbers);
+    the training metrics are fit's running means. Adam updates with TensorFlow's fused
+    kernel (cnnlab.train.optimizers; the record's ``update_kernel``). No XLA (slower on this
+    CPU). On a GPU (where TensorFlow sees one) the same code trains there; the record
+    names the device, and a GPU's checkpoints are kept apart from the CPU's (other
+    numbers).
+
+Validation
+    After each epoch's fit, one ``model.predict`` over the validation pipeline gives the
+    model's output for every test image; it is the epoch's only validation pass (fit
+    validates nothing itself). It cost what fit's own validation cost, and less at small
+    batch sizes (cnnlab.train.pipelines.VALIDATION_BATCH_SIZE); a Python loop of
+    ``predict_on_batch`` or a ``tf.function`` over the batches was slower. ``val_loss``
+    is the compiled Keras loss object over the whole split at once (within float
+    rounding of Keras' batched ``evaluate``); ``val_accuracy`` is the count of images
+    called right / n, called as the report calls them (cnnlab.analysis.statistics.correct: Nev
+    when the output is above 0.5 for BCE, above 0 for hinge). The outputs go into each
+    checkpoint, so a resumed training writes the predictions.npz of an uninterrupted one.
+
+Timings in the record
+    ``training_seconds`` sums this process's epochs (history ``seconds``: fit's
+    training and the validation's predict); ``state_seconds`` is the time spent writing
+    checkpoints and weights between epochs; ``startup_seconds`` runs from the process's start
+    (interpreter, imports, data, model) to its first epoch; ``process_seconds`` from the
+    process's start to the record; ``wall_seconds`` from the call of ``train``.
+
+Hinge loss
+    Labels 0/1 are fed as -1/1; the output is a linear score and the accuracy is the
+    fraction of images whose score sign matches the label (score > 0 means Nev), the
+    same count as BCE's ``sigmoid > 0.5`` (cnnlab.train.models).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab.analysis.diagnostics import diverged_reason
+from cnnlab.data.arrays import TrainingArrays, load_training_arrays
+from cnnlab.errors import CnnlabError
+from cnnlab.store import files, heartbeat, layout
+from cnnlab.store.history import write_history_csv
+from cnnlab.train import checkpoints, runtime
+from cnnlab.train.checkpoints import Checkpoint
+from cnnlab.train.pipelines import Pipelines, build_pipelines, epoch_order, labels_for_loss
+
+STEPS_PER_EXECUTION = 16
+TRAINING_COLUMNS = ("loss", "accuracy")  # fit's running means; the val_ columns are ours
+
+
+def default_log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A checked training spec and the folders it writes: ``out_dir`` (the outputs) and
+    ``state_dir`` (the run's checkpoints, shared by its trainings of any length)."""
+
+    run_id: str
+    params: dict
+    epochs: int
+    save_epochs: list[int]
+    out_dir: Path
+    state_dir: Path
+
+    @property
+    def threads(self) -> int:
+        return int(self.params.get("threads", 1))
+
+    @property
+    def seed(self) -> int:
+        return int(self.params["seed"])
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a training runs on and with, as its record states it."""
+
+    settings: dict  # cnnlab.train.runtime's, applied to this process
+    versions: dict
+    device: dict
+    data_sha256: str
+    state_hash: str  # its checkpoints' identity (cnnlab.train.checkpoints.state_hash)
+
+
+@dataclass
+class Progress:
+    """What a training has done so far, the resumed epochs included."""
+
+    history: list[dict] = field(default_factory=list)
+    outputs: list[np.ndarray] = field(default_factory=list)  # per epoch, float32 (n,)
+    diverged_reason: str | None = None
+    resumed_from_epoch: int = 0
+    weights: list[str] = field(default_factory=list)  # relative to the output folder
+    state_seconds: float = 0.0
+    first_epoch_started: float | None = None
+
+
+def train(
+    spec: dict,
+    arrays_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    state_dir: str | os.PathLike,
+    log: Callable[[str], None] | None = None,
+    beat: heartbeat.Heartbeat | None = None,
+) -> dict:
+    """Train ``spec`` on the arrays in ``arrays_path``; write outputs; return the record.
+
+    ``spec`` is ``{"run_id": str, "params": {...run params...}, "epochs": E,
+    "save_epochs": [epoch, ...]}``; every save epoch lies in 1..E. ``beat``: the job's
+    heartbeat where the job announced itself before TensorFlow was imported
+    (scripts/train.py), so that its start time counts that too.
+    """
+    started = time.perf_counter()
+    log = log or default_log
+    job = _job(spec, Path(out_dir), Path(state_dir))
+    settings = runtime.training_settings(job.threads)
+    data = load_training_arrays(arrays_path)
+    setup = _setup(job, settings, data)
+    job.state_dir.mkdir(parents=True, exist_ok=True)
+    (job.out_dir / "weights").mkdir(parents=True, exist_ok=True)
+    # the heartbeat (cnnlab.store.heartbeat) tells `cnnlab status` what this training has reached
+    beat = beat or heartbeat.Heartbeat.of_job(spec, job.out_dir, job.state_dir)
+    with checkpoints.exclusive_lock(Path(layout.state_lock(str(job.state_dir))), log), beat:
+        _remove_leftover_weights(job)
+        model = _compiled_model(job, data.image_shape)
+        progress = _resume(model, job, setup, log)
+        if progress.history:
+            beat.resumed(len(progress.history), progress.history[-1]["val_accuracy"])
+        pipelines = build_pipelines(data, int(job.params["batch_size"]), job.params["loss"],
+                                    job.threads)
+        del data  # the pipelines hold the images as tensors: drop the NumPy copy
+        log(_start_line(job, setup, progress, pipelines, model.count_params()))
+        _fit_epochs(model, job, setup, progress, pipelines, log, beat)
+        record = _write_outputs(model, job, setup, progress, pipelines, started)
+        beat.finish(record["status"])
+    log(
+        f"{job.run_id}: {record['status']} after {record['epochs_trained']} epochs, "
+        f"{record['wall_seconds']:.1f} s, peak memory {record['peak_memory_mb']:.0f} MB"
+    )
+    return record
+
+
+# --- the phases -------------------------------------------------------------------
+
+
+def _job(spec: dict, out_dir: Path, state_dir: Path) -> Job:
+    for key in ("run_id", "params", "epochs"):
+        if key not in spec:
+            raise ValueError(f"training spec lacks {key!r}: {spec}")
+    params = dict(spec["params"])
+    for key in ("model", "optimizer", "lr", "batch_size", "loss", "seed"):
+        if key not in params:
+            raise CnnlabError(f"run {spec['run_id']}: params lack {key!r}")
+    epochs = int(spec["epochs"])
+    if epochs < 1:
+        raise CnnlabError(f"run {spec['run_id']}: epochs must be >= 1, got {epochs}")
+    save_epochs = sorted({int(epoch) for epoch in spec.get("save_epochs", [epochs])})
+    outside = [epoch for epoch in save_epochs if not 1 <= epoch <= epochs]
+    if outside:
+        raise CnnlabError(f"run {spec['run_id']}: save_epochs {outside} lie outside 1..{epochs}")
+    if int(params["batch_size"]) < 1:
+        raise CnnlabError(f"run {spec['run_id']}: batch_size must be >= 1")
+    return Job(str(spec["run_id"]), params, epochs, save_epochs, out_dir, state_dir)
+
+
+def _setup(job: Job, settings: dict, data: TrainingArrays) -> Setup:
+    versions = runtime.library_versions()
+    device = runtime.training_device()
+    state_hash = checkpoints.state_hash(job.params, data.sha256, versions, device)
+    return Setup(settings, versions, device, data.sha256, state_hash)
+
+
+def _remove_leftover_weights(job: Job) -> None:
+    """Temporary weight files of a killed job (cnnlab.store.files names each one afresh, so
+    none is ever overwritten); call it holding the lock."""
+    for leftover in (job.out_dir / "weights").glob(".*.weights.h5"):
+        leftover.unlink(missing_ok=True)
+
+
+def _compiled_model(job: Job, image_shape: tuple[int, ...]):
+    """The run's model, seeded, compiled, its optimizer built."""
+    from cnnlab.train.models import build_model
+
+    runtime.seed_everything(job.seed)
+    model = build_model(job.params, image_shape)
+    _compile(model, job.params)
+    return model
+
+
+def _resume(model, job: Job, setup: Setup, log) -> Progress:
+    """Restore the checkpoint to resume from, if any, after rewriting the weights of the
+    save epochs it has passed from theirs; a fresh Progress where there is none."""
+    usable = checkpoints.usable(job.state_dir, setup.state_hash, log)
+    resume = checkpoints.choose_resume(usable, job.epochs, job.save_epochs)
+    if resume is None:
+        return Progress()
+    weights = []
+    for save_epoch in job.save_epochs:
+        if save_epoch <= resume.epoch:
+            checkpoints.restore(model, usable[save_epoch], setup.state_hash)
+            weights.append(_save_weights(model, job, save_epoch))
+    predictions = checkpoints.restore(model, resume, setup.state_hash)
+    log(
+        f"{job.run_id}: resuming from the state at epoch {resume.epoch}"
+        + (f" (diverged: {resume.diverged_reason})" if resume.diverged_reason else "")
+    )
+    return Progress(
+        history=list(resume.history),
+        outputs=list(predictions),
+        diverged_reason=resume.diverged_reason,
+        resumed_from_epoch=len(resume.history),
+        weights=weights,
+    )
+
+
+def _start_line(job: Job, setup: Setup, progress: Progress, pipelines: Pipelines,
+                parameters: int) -> str:
+    return (
+        f"{job.run_id}: {job.params['model']} with {parameters:,} parameters, "
+        f"{pipelines.train_count} training and {pipelines.test_count} validation images "
+        f"({pipelines.images_in_memory} in memory), epochs "
+        f"{progress.resumed_from_epoch + 1}..{job.epochs}, {job.threads} thread(s), "
+        f"{setup.device['name']}"
+    )
+
+
+def _fit_epochs(model, job: Job, setup: Setup, progress: Progress, pipelines: Pipelines,
+                log, beat: heartbeat.Heartbeat) -> None:
+    """Fit epoch after epoch, a checkpoint after each, up to the target or a divergence."""
+    epoch = len(progress.history)
+    while progress.diverged_reason is None and epoch < job.epochs:
+        epoch += 1
+        row = _fit_epoch(model, job, pipelines, epoch, progress)
+        progress.history.append(row)
+        progress.diverged_reason = diverged_reason(row, job.params["loss"])
+        _save_epoch(model, job, setup, progress, epoch)
+        seconds_left = beat.epoch_done(epoch, row["val_accuracy"], row["seconds"])
+        log(
+            f"{job.run_id} epoch {epoch}/{job.epochs}: loss {row['loss']:.4f} "
+            f"accuracy {row['accuracy']:.4f} val_loss {row['val_loss']:.4f} "
+            f"val_accuracy {row['val_accuracy']:.4f} ({row['seconds']:.1f} s, "
+            f"ETA {heartbeat.duration_text(seconds_left)})"
+            + (f" DIVERGED: {progress.diverged_reason}" if progress.diverged_reason else "")
+        )
+
+
+def _fit_epoch(model, job: Job, pipelines: Pipelines, epoch: int, progress: Progress) -> dict:
+    """Train ``epoch`` (its images in epoch_order) and validate; its history row (the
+    validation outputs go to ``progress.outputs``)."""
+    pipelines.train_order.assign(epoch_order(job.seed, epoch, pipelines.train_count))
+    epoch_started = time.perf_counter()
+    if progress.first_epoch_started is None:
+        progress.first_epoch_started = epoch_started
+    fitted = model.fit(
+        pipelines.training,
+        epochs=epoch,
+        initial_epoch=epoch - 1,
+        shuffle=False,  # the order is epoch_order's
+        verbose=0,
+    )
+    outputs, scores = _validate(model, pipelines, job.params["loss"])
+    seconds = time.perf_counter() - epoch_started
+    progress.outputs.append(outputs)
+    row = {"epoch": epoch}
+    for column in TRAINING_COLUMNS:
+        row[column] = float(fitted.history[column][-1])
+    return {**row, **scores, "seconds": seconds}
+
+
+def _validate(model, pipelines: Pipelines, loss: str) -> tuple[np.ndarray, dict]:
+    """The model's outputs for the validation images, float32 (n,), from one predict
+    (the only validation forward pass), and their val_loss (the compiled loss over the
+    whole split) and val_accuracy (images called right / n, as the report calls them)."""
+    from cnnlab.analysis.statistics import correct
+
+    outputs = np.asarray(model.predict(pipelines.validation, verbose=0), np.float32)
+    val_loss = model.loss(labels_for_loss(pipelines.test_labels, loss), outputs)
+    right = int(np.count_nonzero(correct(outputs.reshape(-1), pipelines.test_labels, loss)))
+    return outputs.reshape(-1), {"val_loss": float(val_loss),
+                                 "val_accuracy": right / pipelines.test_count}
+
+
+def _save_epoch(model, job: Job, setup: Setup, progress: Progress, epoch: int) -> None:
+    """The checkpoint of ``epoch``, just fitted, and its weights if it is a save epoch."""
+    saving_started = time.perf_counter()
+    checkpoint = Checkpoint(epoch, progress.history, progress.diverged_reason)
+    # kept: save epochs (their weights can be rewritten), the target (where a longer
+    # training continues) and a divergence (the verdict stands)
+    keep = epoch in job.save_epochs or epoch == job.epochs or progress.diverged_reason is not None
+    checkpoints.save(model, job.state_dir, checkpoint, setup.state_hash, keep=keep,
+                     predictions=np.stack(progress.outputs))
+    if epoch in job.save_epochs:
+        progress.weights.append(_save_weights(model, job, epoch))
+    progress.state_seconds += time.perf_counter() - saving_started
+
+
+def _write_outputs(model, job: Job, setup: Setup, progress: Progress, pipelines: Pipelines,
+                   started: float) -> dict:
+    """summary.csv, record.json, predictions.npz, then history.csv (last: its presence
+    means all are there); returns the record."""
+    from cnnlab.train.models import write_summary_csv
+
+    write_summary_csv(model, job.out_dir / "summary.csv")
+    record = _record(job, setup, progress, pipelines.images_in_memory, started)
+    files.write_record(job.out_dir / "record.json", record)
+    files.write_predictions(job.out_dir / "predictions.npz", pipelines.test_labels,
+                            np.stack(progress.outputs))
+    write_history_csv(progress.history, job.out_dir / "history.csv")
+    return record
+
+
+def _record(job: Job, setup: Setup, progress: Progress, images_in_memory: str,
+            started: float) -> dict:
+    from cnnlab.train.optimizers import update_kernel
+
+    process_started = runtime.process_started()
+    history, resumed = progress.history, progress.resumed_from_epoch
+    return {
+        "run_id": job.run_id,
+        "status": "diverged" if progress.diverged_reason else "completed",
+        "diverged_reason": progress.diverged_reason,
+        "epochs_requested": job.epochs,
+        "epochs_trained": len(history),
+        "save_epochs": job.save_epochs,
+        "weights": sorted(progress.weights),
+        "resumed_from_epoch": resumed,
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "training_seconds": round(sum(row["seconds"] for row in history[resumed:]), 3),
+        "state_seconds": round(progress.state_seconds, 3),
+        "startup_seconds": _seconds_between(process_started, progress.first_epoch_started),
+        "process_seconds": _seconds_between(process_started, time.perf_counter()),
+        "peak_memory_mb": round(runtime.peak_memory_mb(), 1),
+        "images_in_memory": images_in_memory,
+        "device": setup.device,
+        "threads": setup.settings["threads"],
+        "inter_op_threads": setup.settings["inter_op_threads"],
+        "onednn_opts": setup.settings["TF_ENABLE_ONEDNN_OPTS"],
+        "steps_per_execution": STEPS_PER_EXECUTION,
+        "update_kernel": update_kernel(job.params["optimizer"]),
+        "versions": setup.versions,
+        "params": job.params,
+        "data_sha256": setup.data_sha256,
+        "state_hash": setup.state_hash,
+    }
+
+
+def _seconds_between(start: float | None, end: float | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round(end - start, 3)
+
+
+# --- model ------------------------------------------------------------------------
+
+
+def _compile(model, params: dict) -> None:
+    import keras
+
+    from cnnlab.train.optimizers import build_optimizer
+
+    optimizer = build_optimizer(params["optimizer"], float(params["lr"]))
+    if params["loss"] == "bce":
+        loss = keras.losses.BinaryCrossentropy()
+        accuracy = keras.metrics.BinaryAccuracy(name="accuracy")
+    else:
+        loss = keras.losses.Hinge()
+        accuracy = keras.metrics.MeanMetricWrapper(sign_accuracy, name="accuracy")
+    model.compile(
+        optimizer=optimizer,
+        loss=loss,
+        metrics=[accuracy],
+        steps_per_execution=STEPS_PER_EXECUTION,
+        jit_compile=False,
+    )
+    # build the optimizer now, the same way for a fresh and a resumed training
+    model.optimizer.build(model.trainable_variables)
+
+
+def sign_accuracy(y_true, y_pred):
+    """1 where the score's class (score > 0 -> 1, else -1) matches a -1/1 label."""
+    from keras import ops
+
+    return ops.cast(ops.equal(y_true > 0, y_pred > 0), "float32")
+
+
+def _save_weights(model, job: Job, epoch: int) -> str:
+    relative = f"weights/epoch{epoch:04d}.weights.h5"
+    # Keras wants a file name ending in .weights.h5, not a stream
+    with files.atomic_path(job.out_dir / relative, suffix=".weights.h5") as temporary:
+        model.save_weights(str(temporary), overwrite=True)
+    return relative
