@@ -3,7 +3,7 @@
     python bench/cnnlab_job.py SPEC_JSON ARRAYS_NPZ OUT_DIR STATE_DIR
 
 ``SPEC_JSON`` holds a training spec (``{run_id, params, epochs, save_epochs}``, as
-``cnnlab.plan.grid.Training.job_spec`` makes it). As in scripts/train.py, the runtime (thread
+``cnnlab.plan.runs.Training.job_spec`` makes it). As in scripts/train.py, the runtime (thread
 count from the run's params, log level, KERAS_HOME, determinism) is configured before
 TensorFlow is imported, then ``cnnlab.train.training.train`` writes history.csv, record.json,
 summary.csv and weights into ``OUT_DIR``. Its log lines go to stderr.
@@ -27,10 +27,11 @@ def main(argv: list[str]) -> None:
     gpus = devices.training_gpus("auto", devices.visible_gpus(), devices.cuda_tensorflow_installed())
     runtime.configure_training_process(threads, gpus=gpus)
 
+    from cnnlab.plan.runs import Training
     from cnnlab.train.training import train  # imports TensorFlow: only now
 
     train(
-        spec,
+        Training.from_job_spec(spec, argv[4]),
         Path(argv[2]),
         Path(argv[3]),
         Path(argv[4]),

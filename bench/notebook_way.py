@@ -89,8 +89,7 @@ def fit_one_run(params: dict, epochs: int, data: dict, timer=None) -> dict:
     """Build, compile and fit one run the plain way; its final metrics."""
     import keras
 
-    from cnnlab.train.models import build_model
-    from cnnlab.train.training import sign_accuracy
+    from cnnlab.train.models import build_model, sign_accuracy
 
     keras.utils.set_random_seed(int(params["seed"]))
     model = build_model(params, data["x_train"].shape[1:])

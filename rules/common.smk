@@ -7,12 +7,13 @@ from snakemake.exceptions import WorkflowError
 
 from cnnlab.store import layout
 from cnnlab.workflow import damaged, snakemake_process
+from cnnlab.plan import concept_models
 from cnnlab.plan.config import check_unique_keys, checked_config
 from cnnlab.plan.cost import check_memory, estimated_model_mb, estimated_seconds, training_priority
 from cnnlab.train.devices import cuda_tensorflow_installed, training_gpus, visible_gpus
 from cnnlab.errors import CnnlabError
-from cnnlab.store.files import read_optima
 from cnnlab.plan.grid import plan_lab
+from cnnlab.plan.lab import complete_plan
 from cnnlab.data.prepare import check_dataset
 
 try:
@@ -27,8 +28,9 @@ try:
     # --config key=value pairs apply last of all
     given_values = ["--config"] if workflow.config_settings.config else []
     checked_config(config, source=" + ".join([*map(str, config_files), *given_values]))
+    # the plan before any selection: what Snakemake can know when it starts
     PLAN = plan_lab(config)
-    layout.check_concepts(PLAN)  # a concept answer with no model to inspect stops here
+    concept_models.check_concepts(PLAN)  # a concept answer with no model to inspect stops here
     check_memory(PLAN, config)
     check_dataset(config["datasets"][PLAN.dataset], f"datasets.{PLAN.dataset}")
 except CnnlabError as error:
@@ -68,18 +70,18 @@ wildcard_constraints:
     task=r"[A-Za-z0-9][A-Za-z0-9_-]*",
 
 
-def complete_plan():
-    """The plan with every selection made; asking for it waits for the checkpoints."""
-    selections = {}
-    for task_id in PLAN.selections_needed:
-        selections[task_id] = checkpoints.select_optimum.get(task=task_id).output[0]
-    if not selections:
+def selected_plan():
+    """The plan with every selection made (cnnlab.plan.lab.complete_plan); asking for it
+    waits for the selections' checkpoints."""
+    if not PLAN.selections_needed:
         return PLAN
-    return plan_lab(config, read_optima(selections))
+    for task_id in PLAN.selections_needed:
+        checkpoints.select_optimum.get(task=task_id)
+    return complete_plan(config)
 
 
 def training_key(wildcards):
-    return f"{wildcards.dataset}/{wildcards.run_id}/e{wildcards.epochs}"
+    return layout.training_key(wildcards.dataset, wildcards.run_id, wildcards.epochs)
 
 
 def planned_training(wildcards):
@@ -87,7 +89,7 @@ def planned_training(wildcards):
     key = training_key(wildcards)
     if key in PLAN.trainings:
         return PLAN.trainings[key]
-    trainings = complete_plan().trainings
+    trainings = selected_plan().trainings
     if key not in trainings:
         raise WorkflowError(f"{key} is not a training of this lab's plan (see config.yaml).")
     return trainings[key]
@@ -153,8 +155,8 @@ def training_runtime_minutes(wildcards, input, attempt):
     return max(30, -(-4 * int(seconds) // 60)) * attempt
 
 
-def complete_plan_as_dict(wildcards):
-    return complete_plan().to_dict()
+def selected_plan_as_dict(wildcards):
+    return selected_plan().to_dict()
 
 
 def dataset_config(wildcards):
@@ -178,7 +180,7 @@ def optimum_config(wildcards):
 
 def plan_for_task(task_id):
     """The plan before selection where it knows the task, so its jobs need not wait."""
-    return complete_plan() if PLAN.tasks[task_id].pending else PLAN
+    return selected_plan() if PLAN.tasks[task_id].pending else PLAN
 
 
 def task_plan_as_dict(wildcards):
@@ -201,19 +203,19 @@ def prepared_arrays(wildcards):
 def concept_plan(task_id):
     """The plan of a concept figure: after the selection where a task it reads waits for
     one (5G reads 6F's hinge run)."""
-    related = layout.related_tasks(PLAN, task_id)
-    return complete_plan() if any(PLAN.tasks[name].pending for name in related) else PLAN
+    related = concept_models.related_tasks(PLAN, task_id)
+    return selected_plan() if any(PLAN.tasks[name].pending for name in related) else PLAN
 
 
 def concept_plan_as_dict(wildcards):
     plan = concept_plan(wildcards.task)
-    return plan.to_dict(layout.related_tasks(plan, wildcards.task))
+    return plan.to_dict(concept_models.related_tasks(plan, wildcards.task))
 
 
 def concept_figure_inputs(wildcards):
-    """What the concept figure of the task's `answer` kind reads (cnnlab.store.layout); a model's
+    """What the concept figure of the task's `answer` kind reads (cnnlab.plan.concept_models); a model's
     weights as its folder, which is the train job's output."""
-    return layout.concept_inputs(concept_plan(wildcards.task), wildcards.task)
+    return concept_models.concept_inputs(concept_plan(wildcards.task), wildcards.task)
 
 
 def report_training_files(wildcards):
@@ -223,7 +225,7 @@ def report_training_files(wildcards):
 def report_training_files_after_selection(wildcards):
     """Training files that only a selection can name; asking for them waits for it."""
     before = set(layout.report_inputs(PLAN))
-    return sorted(set(layout.report_inputs(complete_plan())) - before)
+    return sorted(set(layout.report_inputs(selected_plan())) - before)
 
 
 def selection_files(wildcards):
@@ -239,11 +241,11 @@ def roc_figure_files(wildcards):
 
 
 def concept_figure_files(wildcards):
-    return layout.concept_figure_files(PLAN)
+    return concept_models.concept_figure_files(PLAN)
 
 
 def concept_stats_files(wildcards):
-    return layout.concept_stats_files(PLAN)
+    return concept_models.concept_stats_files(PLAN)
 
 
 def report_directory(wildcards):

@@ -62,7 +62,7 @@ rule report:
     output:
         report("results/report/index.html", caption="../report/lab_report.rst", category="Lab report"),
     params:
-        plan=complete_plan_as_dict,
+        plan=selected_plan_as_dict,
         report_dir=report_directory,
     conda:
         "../envs/cnnlab.yaml"

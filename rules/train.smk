@@ -1,5 +1,8 @@
 # One job per training: a run trained to the largest epoch count any task asks of it.
 # Its resume state lives outside the declared outputs, which Snakemake deletes on failure.
+# Its files are named by cnnlab.store.layout, here with the wildcards as the folder's parts.
+
+TRAINING_DIRECTORY = layout.training_directory("{dataset}", "{run_id}", "{epochs}")
 
 
 rule train:
@@ -7,11 +10,11 @@ rule train:
         arrays="results/data/{dataset}/arrays.npz",
         selections=training_selections,
     output:
-        history="results/runs/{dataset}/{run_id}/e{epochs}/history.csv",
-        record="results/runs/{dataset}/{run_id}/e{epochs}/record.json",
-        summary="results/runs/{dataset}/{run_id}/e{epochs}/summary.csv",
-        predictions="results/runs/{dataset}/{run_id}/e{epochs}/predictions.npz",
-        weights=directory("results/runs/{dataset}/{run_id}/e{epochs}/weights"),
+        history=layout.history_csv(TRAINING_DIRECTORY),
+        record=layout.record_json(TRAINING_DIRECTORY),
+        summary=layout.summary_csv(TRAINING_DIRECTORY),
+        predictions=layout.predictions_npz(TRAINING_DIRECTORY),
+        weights=directory(layout.weights_directory(TRAINING_DIRECTORY)),
     params:
         spec=training_job_spec,
         state_dir=training_state_directory,

@@ -1,5 +1,6 @@
 """Snakemake entry point: the figure of a task's concept answer, as a PNG, and its numbers
-as JSON (cnnlab.report.concept_figures, by the task's `answer` kind)."""
+as JSON (cnnlab.report.concept_figures, by the task's `answer` kind), the trained model
+loaded by the training wing (cnnlab.train.models.trained_model)."""
 
 from cnnlab.train.runtime import configure_environment
 from cnnlab.workflow.entrypoint import run_entrypoint
@@ -8,10 +9,11 @@ from cnnlab.workflow.entrypoint import run_entrypoint
 def main(snakemake, log) -> None:
     configure_environment(threads=snakemake.threads or 1)  # before Keras is imported
     from cnnlab.report.concept_figures import write_concept_figure
+    from cnnlab.train.models import trained_model  # the report wing never imports training
 
     task_id = snakemake.wildcards.task
     png = write_concept_figure(snakemake.params.plan, task_id, snakemake.output.png,
-                               snakemake.output.stats)
+                               snakemake.output.stats, load_model=trained_model)
     log(f"{task_id}: wrote {png} from {', '.join(snakemake.input.files)}")
 
 

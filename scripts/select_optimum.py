@@ -2,14 +2,14 @@
 predictions at the task's own epoch count, and test the chosen run's lead over the
 runner-up."""
 
-from cnnlab.plan.grid import plan_lab
+from cnnlab.plan.lab import complete_plan
 from cnnlab.plan.selection import select_optimum
 from cnnlab.report.significance import lead_sentence
 from cnnlab.workflow.entrypoint import run_entrypoint
 
 
 def main(snakemake, log) -> None:
-    plan = plan_lab(snakemake.config)
+    plan = complete_plan(snakemake.config)
     result = select_optimum(plan, snakemake.wildcards.task, snakemake.output[0])
     log(f"rule: {result['rule_text']}")
     chosen = result["chosen"]

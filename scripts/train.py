@@ -1,6 +1,7 @@
 """Snakemake entry point: one training of a run (cnnlab.train.training.train).
 
-Reads ``snakemake.params.spec`` ({run_id, params, epochs, save_epochs}),
+Reads ``snakemake.params.spec`` (cnnlab.plan.runs.Training.job_spec's data, read back once
+by Training.from_job_spec),
 ``snakemake.input.arrays``, ``snakemake.output.history`` (its folder is the training's
 output folder), ``snakemake.params.state_dir`` and ``snakemake.log[0]``.
 
@@ -14,17 +15,18 @@ and, when the training has ended, a line with the lab's progress and time left.
 import sys
 from pathlib import Path
 
+from cnnlab.plan.runs import Training
 from cnnlab.store.heartbeat import Heartbeat
 from cnnlab.train import runtime
 from cnnlab.workflow.entrypoint import run_entrypoint
 
 
 def main(snakemake, log) -> None:
-    spec = dict(snakemake.params.spec)
-    threads = int(spec["params"].get("threads", 1))
+    training = Training.from_job_spec(snakemake.params.spec, snakemake.params.state_dir)
+    threads = training.spec.threads
     history_csv = Path(snakemake.output.history)
     # `cnnlab status` shows the job as training from now on (cnnlab.store.heartbeat)
-    beat = Heartbeat.of_job(spec, history_csv.parent, snakemake.params.state_dir)
+    beat = Heartbeat.of_job(training.job_spec(), history_csv.parent, training.state_directory)
     beat.announce()
     # one GPU of its own, or none (the job's gpu resource), before TensorFlow is imported
     runtime.configure_training_process(threads, native_log=Path(snakemake.log[0]),
@@ -34,10 +36,10 @@ def main(snakemake, log) -> None:
     from cnnlab.train.training import train  # imports TensorFlow: only now
 
     train(
-        spec,
+        training,
         Path(snakemake.input.arrays),
         history_csv.parent,
-        Path(snakemake.params.state_dir),
+        Path(training.state_directory),
         log=log,
         beat=beat,
     )

@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pytest
 
+from cnnlab.plan import concept_models
 from cnnlab.plan.config import checked_config
 from cnnlab.plan.grid import plan_lab
 from cnnlab.report import page as report
@@ -77,23 +78,24 @@ def tiny_lab(tmp_path, monkeypatch, default_config):
 
 def draw(root, plan, task_id):
     from cnnlab.report.concept_figures import write_concept_figure
+    from cnnlab.train.models import trained_model
 
-    png = write_concept_figure(plan.to_dict(layout.related_tasks(plan, task_id)), task_id,
+    png = write_concept_figure(plan.to_dict(concept_models.related_tasks(plan, task_id)), task_id,
                                root / layout.concept_figure(task_id),
-                               root / layout.concept_stats(task_id))
+                               root / layout.concept_stats(task_id), load_model=trained_model)
     assert png.read_bytes()[:4] == b"\x89PNG"
     return json.loads((root / layout.concept_stats(task_id)).read_text())
 
 
 def test_the_inputs_of_each_kind_are_the_files_it_reads(tiny_lab):
     root, plan = tiny_lab
-    assert layout.concept_tasks(plan) == {"K": "conv_layers", "D": "dense_layers",
+    assert concept_models.concept_tasks(plan) == {"K": "conv_layers", "D": "dense_layers",
                                           "A": "architectures", "O": "output_layer"}
-    for task_id in layout.concept_tasks(plan):
-        assert all((root / path).exists() for path in layout.concept_inputs(plan, task_id))
+    for task_id in concept_models.concept_tasks(plan):
+        assert all((root / path).exists() for path in concept_models.concept_inputs(plan, task_id))
     lenet = plan.tasks["C"].entries[0]
-    assert layout.inspected_entry(plan, "K") is lenet  # the last LeNet of what K shows
-    assert layout.concept_inputs(plan, "O") == [lenet.training.predictions_npz,
+    assert concept_models.inspected_entry(plan, "K") is lenet  # the last LeNet of what K shows
+    assert concept_models.concept_inputs(plan, "O") == [lenet.training.predictions_npz,
                                                 plan.tasks["H"].entries[0].training.predictions_npz]
 
 
@@ -130,7 +132,7 @@ def test_output_layer_figure_reads_the_bce_and_the_hinge_run(tiny_lab):
 
 def test_the_report_words_each_kind_and_embeds_its_figure(tiny_lab):
     root, plan = tiny_lab
-    for task_id in layout.concept_tasks(plan):
+    for task_id in concept_models.concept_tasks(plan):
         draw(root, plan, task_id)
     manifest = root / layout.manifest_json("tiny")
     manifest.write_text(json.dumps({
@@ -143,9 +145,9 @@ def test_the_report_words_each_kind_and_embeds_its_figure(tiny_lab):
     context = report.build_context(
         plan, report.read_manifest(manifest),
         figure_stats={task_id: json.loads((root / layout.concept_stats(task_id)).read_text())
-                      for task_id in layout.concept_tasks(plan)},
+                      for task_id in concept_models.concept_tasks(plan)},
         root=root, concepts_by_task={task_id: str(root / layout.concept_figure(task_id))
-                                     for task_id in layout.concept_tasks(plan)})
+                                     for task_id in concept_models.concept_tasks(plan)})
     sections = {section["id"]: section for section in context["tasks"]}
     for task_id in ("K", "D", "A", "O"):
         assert sections[task_id]["concept_figure"].startswith("data:image/png;base64,")

@@ -6,7 +6,8 @@ import pytest
 
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.cost import check_memory, estimated_model_mb, estimated_seconds, forward_macs
-from cnnlab.plan.grid import RunSpec, plan_lab
+from cnnlab.plan.grid import plan_lab
+from cnnlab.plan.runs import RunSpec
 
 
 def test_forward_macs_of_lenet_base_32_count_every_layer():

@@ -6,7 +6,8 @@ import re
 import pytest
 
 from cnnlab.plan.config import checked_config
-from cnnlab.plan.grid import RunSpec, format_number, plan_lab
+from cnnlab.plan.grid import plan_lab
+from cnnlab.plan.runs import RunSpec, format_number
 from tests.conftest import PROJECT_ROOT, merged_config
 
 

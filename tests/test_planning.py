@@ -33,17 +33,22 @@ def test_the_plan_and_every_input_list_load_no_heavy_package(tmp_path):
     code = f"""
 {imports}
 from cnnlab.plan.config import read_config_files
+from cnnlab.plan import concept_models
 from cnnlab.plan.grid import plan_lab
+from cnnlab.plan.lab import complete_plan, guessed_plans
 from cnnlab.store import layout
 config = read_config_files({str(PROJECT_ROOT / 'config.yaml')!r}, {str(PROJECT_ROOT / SMALL_CONFIG)!r})
 checked_config(config)
 plan = plan_lab(config)
+assert complete_plan(config).to_dict() == plan.to_dict()  # no selection made in an empty folder
+guessed_plans(plan)
 for task_id in plan.tasks:
     layout.task_inputs(plan, task_id)
 layout.report_inputs(plan), layout.selection_inputs(plan), layout.figure_inputs(plan)
-layout.check_concepts(plan), layout.concept_figure_files(plan), layout.concept_stats_files(plan)
-for task_id in layout.concept_tasks(plan):
-    layout.concept_inputs(plan, task_id)
+concept_models.check_concepts(plan), concept_models.concept_figure_files(plan)
+concept_models.concept_stats_files(plan)
+for task_id in concept_models.concept_tasks(plan):
+    concept_models.concept_inputs(plan, task_id)
 """
     loaded = packages(loaded_modules(code, tmp_path))
     assert "cnnlab" in loaded

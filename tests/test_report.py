@@ -14,6 +14,7 @@ import pytest
 from test_diagnostics import crafted_history
 
 from cnnlab.errors import CnnlabError
+from cnnlab.plan import concept_models
 from cnnlab.plan.grid import Plan, plan_lab
 from cnnlab.plan.selection import select_optimum
 from cnnlab.report import figures
@@ -356,18 +357,18 @@ def test_task_inputs_name_every_file_read(lab):
     assert layout.selection_inputs(plan) == ["results/selection/6E.json"]
     assert layout.curve_tasks(plan) == ["5A", "5B", "5C", "5F", "6A", "6B", "6C", "6D", "6E",
                                         "6F"]
-    entry = layout.inspected_entry(plan, "5D")
+    entry = concept_models.inspected_entry(plan, "5D")
     assert entry.spec.model == "lenet" and entry.epochs == 200
-    assert layout.concept_weights(plan, "5D").endswith("/weights/epoch0200.weights.h5")
-    assert layout.concept_tasks(plan) == {"5D": "conv_layers", "5E": "dense_layers",
+    assert concept_models.concept_weights(plan, "5D").endswith("/weights/epoch0200.weights.h5")
+    assert concept_models.concept_tasks(plan) == {"5D": "conv_layers", "5E": "dense_layers",
                                           "5F": "architectures", "5G": "output_layer"}
     # 5G reads the predictions of 5C's LeNet and of 6F's hinge run
-    hinge = layout.hinge_entry(plan, "5G")
+    hinge = concept_models.hinge_entry(plan, "5G")
     assert hinge.spec.loss == "hinge" and hinge in plan.tasks["6F"].entries
-    assert layout.concept_inputs(plan, "5G") == [entry.training.predictions_npz,
+    assert concept_models.concept_inputs(plan, "5G") == [entry.training.predictions_npz,
                                                  hinge.training.predictions_npz]
-    assert [e.spec.model for e in layout.architecture_entries(plan, "5F")] == ["lenet", "mlp"]
-    assert all((root / path).exists() for path in layout.concept_inputs(plan, "5F"))
+    assert [e.spec.model for e in concept_models.architecture_entries(plan, "5F")] == ["lenet", "mlp"]
+    assert all((root / path).exists() for path in concept_models.concept_inputs(plan, "5F"))
 
 
 def test_missing_history_is_one_clear_error(lab):

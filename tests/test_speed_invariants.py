@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from cnnlab.plan.cost import estimated_seconds
-from cnnlab.plan.grid import RunSpec, plan_lab
+from cnnlab.plan.grid import plan_lab
+from cnnlab.plan.runs import RunSpec
 from cnnlab.store.files import write_selection
 from cnnlab.store.layout import copy_workflow
 from tests.conftest import PROJECT_ROOT, merged_config

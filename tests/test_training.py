@@ -24,6 +24,7 @@ runtime.configure(threads=1)  # before any TensorFlow op runs in this test proce
 
 from cnnlab.analysis.statistics import correct
 from cnnlab.data.arrays import arrays_sha256, load_training_arrays
+from cnnlab.plan.runs import Training
 from cnnlab.store.files import read_predictions
 from cnnlab.store.history import METRIC_COLUMNS, read_history
 from cnnlab.train.pipelines import epoch_order
@@ -67,7 +68,8 @@ def spec(epochs, save_epochs=None, run_id="toy", **changes):
 def run(tmp_path, name, training_spec, arrays_path, state=None, log=None):
     out_dir = tmp_path / name
     state_dir = tmp_path / (state or f"{name}-state")
-    record = train(training_spec, arrays_path, out_dir, state_dir, log=log or (lambda _: None))
+    record = train(Training.from_job_spec(training_spec, str(state_dir)), arrays_path, out_dir,
+                   state_dir, log=log or (lambda _: None))
     return record, out_dir, state_dir
 
 
@@ -197,10 +199,12 @@ def test_a_training_process_trains_without_importing_matplotlib(tmp_path, arrays
         from cnnlab.train import runtime
         runtime.configure_training_process(1)  # as scripts/train.py does
         assert "matplotlib" in sys.modules and sys.modules["matplotlib"] is None
+        from cnnlab.plan.runs import Training
         from cnnlab.train.training import train
         spec = {json.dumps(spec(1))}
-        train(spec, Path({str(arrays)!r}), Path({str(tmp_path / "out")!r}),
-              Path({str(tmp_path / "state")!r}), log=lambda line: None)
+        state = Path({str(tmp_path / "state")!r})
+        train(Training.from_job_spec(spec, str(state)), Path({str(arrays)!r}),
+              Path({str(tmp_path / "out")!r}), state, log=lambda line: None)
         loaded = [name for name, module in sys.modules.items()
                   if name.startswith("matplotlib") and module is not None]
         print("loaded:", loaded)
@@ -316,7 +320,8 @@ def test_missing_arrays_give_one_clear_message(tmp_path):
     from cnnlab.errors import CnnlabError
 
     with pytest.raises(CnnlabError, match="prepared data is missing"):
-        train(spec(1), tmp_path / "nothing.npz", tmp_path / "out", tmp_path / "state")
+        train(Training.from_job_spec(spec(1), str(tmp_path / "state")), tmp_path / "nothing.npz",
+              tmp_path / "out", tmp_path / "state")
 
 
 def test_hinge_accuracy_is_the_real_fraction_correct(tmp_path, arrays):
@@ -341,12 +346,13 @@ def test_hinge_accuracy_is_the_real_fraction_correct(tmp_path, arrays):
 def assert_validation_is_keras_own(model, params, out_dir, arrays_path):
     """The last epoch's history row and predictions against Keras' own evaluate and
     predict of the last weights (``model`` holds them)."""
-    from cnnlab.train import training
+    from cnnlab.train.job import STEPS_PER_EXECUTION
+    from cnnlab.train.models import compile_model
     from cnnlab.train.pipelines import labels_for_loss
 
     history = read_history(out_dir / "history.csv")
     predictions = read_predictions(out_dir / "predictions.npz")
-    training._compile(model, params)
+    compile_model(model, params, STEPS_PER_EXECUTION)
     with np.load(arrays_path) as data:
         x_test, y_test = data["x_test"], data["y_test"]
     loss, accuracy = model.evaluate(x_test, labels_for_loss(y_test, params["loss"]), verbose=0)
@@ -400,14 +406,15 @@ def test_nan_outputs_are_kept_as_nan_and_stop_the_training(arrays):
     divergence rule's), and every image counts as called Mel, as the report counts it."""
     from cnnlab.analysis.diagnostics import diverged_reason
     from cnnlab.train import training
-    from cnnlab.train.models import build_model
+    from cnnlab.train.job import STEPS_PER_EXECUTION
+    from cnnlab.train.models import build_model, compile_model
     from cnnlab.train.pipelines import build_pipelines
 
     data = load_training_arrays(arrays)
     pipelines = build_pipelines(data, 5, "bce", threads=1)
     params = spec(1)["params"]
     model = build_model(params, data.image_shape)
-    training._compile(model, params)
+    compile_model(model, params, STEPS_PER_EXECUTION)
     for weight in model.weights:
         weight.assign(np.full(weight.shape, np.nan, weight.dtype))
     outputs, scores = training._validate(model, pipelines, "bce")
@@ -426,7 +433,8 @@ def test_second_job_waits_for_the_lock(tmp_path, arrays):
         fcntl.flock(held, fcntl.LOCK_EX)
         worker = threading.Thread(
             target=lambda: results.append(
-                train(spec(1), arrays, tmp_path / "out", state_dir, log=logs.append)
+                train(Training.from_job_spec(spec(1), str(state_dir)), arrays, tmp_path / "out",
+                      state_dir, log=logs.append)
             )
         )
         worker.start()
@@ -445,6 +453,7 @@ TRAIN_SCRIPT = """
 import sys, time
 from cnnlab.train import runtime
 runtime.configure(threads=1)
+from cnnlab.plan.runs import Training
 from cnnlab.train.training import train
 spec = {spec!r}
 
@@ -453,7 +462,7 @@ def log(message):
     if " epoch " in message:
         time.sleep({pause})  # widen the window in which the test kills the process
 
-train(spec, sys.argv[1], sys.argv[2], sys.argv[3], log=log)
+train(Training.from_job_spec(spec, sys.argv[3]), sys.argv[1], sys.argv[2], sys.argv[3], log=log)
 """
 
 

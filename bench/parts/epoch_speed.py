@@ -9,7 +9,7 @@ from bench import limit
 from bench.common import Context, check_row, say, slug, table
 from bench.jobs import cnnlab_jobs, notebook_epochs, timed
 from cnnlab.plan.cost import epoch_flops
-from cnnlab.plan.grid import RunSpec
+from cnnlab.plan.runs import RunSpec
 
 EPOCH_RATIO_TARGET = 1.0
 LIMIT_SHARE_TARGET = 0.65  # of the float32 limit, for the set-ups below that do the most work

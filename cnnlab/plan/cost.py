@@ -17,7 +17,8 @@ LeNet below a 5-epoch AlexNet n_base 32 that takes 40 % less).
 from __future__ import annotations
 
 from cnnlab.errors import CnnlabError
-from cnnlab.plan.grid import Plan, RunSpec, Training
+from cnnlab.plan.grid import Plan
+from cnnlab.plan.runs import RunSpec, Training
 
 MACS_PER_SECOND = 7e10
 SECONDS_PER_ACTIVATION = 8.4e-9  # per convolution output value of one image

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from cnnlab.errors import CnnlabError
-from cnnlab.plan.grid import Plan, RunSpec, Training, format_number
+from cnnlab.plan.grid import Plan
+from cnnlab.plan.runs import RunSpec, Training, format_number
 from cnnlab.store.files import Predictions, write_selection
 from cnnlab.store.history import checked_training
 

@@ -10,19 +10,24 @@ and their numbers as JSON, one writer dispatched on the task's `answer` kind.
 - ``output_layer``: the output's distribution per class with the threshold, for the
   inspected (BCE) run and a hinge run, and the BCE run's reliability curve.
 
-The models (:func:`cnnlab.store.layout.inspected_entry`) and the files read are those the rule
-declares (:func:`cnnlab.store.layout.concept_inputs`); only the first two kinds import Keras.
+The models (:func:`cnnlab.plan.concept_models.inspected_entry`) and the files read are those
+the rule declares (:func:`cnnlab.plan.concept_models.concept_inputs`); the first two kinds
+load a trained model through the loader the caller passes in (the training wing's
+cnnlab.train.models.trained_model: this wing never imports that one) and import Keras.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from cnnlab.analysis import representations
 from cnnlab.data.arrays import load_test_split
 from cnnlab.errors import CnnlabError
+from cnnlab.plan import concept_models
 from cnnlab.plan.grid import Plan
 from cnnlab.report.figures import CLASS_NAMES, filters_figure, first_image_per_class, plt, save_png
 from cnnlab.report.formatting import architecture_name
@@ -33,12 +38,14 @@ CLASS_COLOURS = {"Mel": "tab:red", "Nev": "tab:blue"}
 BATCH = 32  # test images through the model at a time: the maps of all of them need not fit
 
 
-def trained_model(entry, root: Path, input_shape):
-    from cnnlab.train.models import build_model  # imports Keras: only the model kinds need it
+# (a run's parameters, the input shape, a weights file) -> the trained Keras model: the
+# training wing's cnnlab.train.models.trained_model, which scripts/plot_concept.py passes in
+ModelLoader = Callable[[dict, tuple, Path], Any]
 
-    model = build_model(entry.spec.to_dict(), input_shape)
-    model.load_weights(str(root / layout.weights_file(entry.training.directory, entry.epochs)))
-    return model
+
+def inspected_model(entry, root: Path, input_shape, load_model: ModelLoader):
+    weights = root / layout.weights_file(entry.training.directory, entry.epochs)
+    return load_model(entry.spec.to_dict(), input_shape, weights)
 
 
 def batch_outputs(model, layers, x: np.ndarray):
@@ -201,11 +208,11 @@ def output_figure(bce: dict | None, hinge: dict | None, title: str):
 # -- the writers, by kind ------------------------------------------------------------------
 
 
-def conv_layers(plan: Plan, task_id: str, root: Path, title: str):
-    entry = layout.inspected_entry(plan, task_id)
+def conv_layers(plan: Plan, task_id: str, root: Path, title: str, load_model: ModelLoader):
+    entry = concept_models.inspected_entry(plan, task_id)
     validation = load_test_split(root / layout.arrays_npz(plan.dataset))
     x_test, y_test = validation.images, validation.labels.astype(int)
-    model = trained_model(entry, root, x_test.shape[1:])
+    model = inspected_model(entry, root, x_test.shape[1:], load_model)
     convs = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"][:2]
     differences, found = [], []
     for layer, (channel_means, mean) in zip(convs, class_maps(model, convs, x_test, y_test)):
@@ -222,11 +229,11 @@ def conv_layers(plan: Plan, task_id: str, root: Path, title: str):
     return figure, stats, entry
 
 
-def dense_layers(plan: Plan, task_id: str, root: Path, title: str):
-    entry = layout.inspected_entry(plan, task_id)
+def dense_layers(plan: Plan, task_id: str, root: Path, title: str, load_model: ModelLoader):
+    entry = concept_models.inspected_entry(plan, task_id)
     validation = load_test_split(root / layout.arrays_npz(plan.dataset))
     x_test, y_test = validation.images, validation.labels.astype(int)
-    model = trained_model(entry, root, x_test.shape[1:])
+    model = inspected_model(entry, root, x_test.shape[1:], load_model)
     names = [layer.name for layer in model.layers]
     dense = [layer for layer in model.layers if layer.name.startswith("dense")]
     if not dense:
@@ -241,7 +248,7 @@ def dense_layers(plan: Plan, task_id: str, root: Path, title: str):
         features["conv features"] = outputs[0]
     features[f"{dense[0].name} features"] = outputs[-1]
     separability = representations.separability(features, y_test)
-    rows = read_summary(root / entry.training.directory / "summary.csv")
+    rows = read_summary(root / layout.summary_csv(entry.training.directory))
     total = sum(int(row["parameters"]) for row in rows) or 1
     stats = {"separability": separability,
              "parameters": [{"layer": row["layer"], "parameters": int(row["parameters"]),
@@ -251,10 +258,10 @@ def dense_layers(plan: Plan, task_id: str, root: Path, title: str):
     return figure, stats, entry
 
 
-def architectures(plan: Plan, task_id: str, root: Path, title: str):
+def architectures(plan: Plan, task_id: str, root: Path, title: str, load_model: ModelLoader):
     summaries = {architecture_name(entry.spec.to_dict()):
-                 read_summary(root / entry.training.directory / "summary.csv")
-                 for entry in layout.architecture_entries(plan, task_id)}
+                 read_summary(root / layout.summary_csv(entry.training.directory))
+                 for entry in concept_models.architecture_entries(plan, task_id)}
     if not summaries:
         raise CnnlabError(f"config: tasks.{task_id}: the architectures answer has no runs to "
                           "compare: give the task runs or tasks in shows.")
@@ -273,9 +280,9 @@ def output_panel(entry, root: Path) -> dict:
     return {"name": entry.spec.run_id, "outputs": outputs, "labels": labels, "stats": stats}
 
 
-def output_layer(plan: Plan, task_id: str, root: Path, title: str):
-    entry = layout.inspected_entry(plan, task_id)
-    hinge = layout.hinge_entry(plan, task_id)
+def output_layer(plan: Plan, task_id: str, root: Path, title: str, load_model: ModelLoader):
+    entry = concept_models.inspected_entry(plan, task_id)
+    hinge = concept_models.hinge_entry(plan, task_id)
     panels = {entry.spec.loss: output_panel(entry, root)}
     if hinge is not None and hinge is not entry:
         panels["hinge"] = output_panel(hinge, root)
@@ -291,15 +298,18 @@ KINDS = {"conv_layers": conv_layers, "dense_layers": dense_layers,
 
 
 def write_concept_figure(plan: dict, task_id: str, output_png: str | Path,
-                         output_json: str | Path, root: str | Path = ".") -> Path:
+                         output_json: str | Path, root: str | Path = ".", *,
+                         load_model: ModelLoader) -> Path:
     """The figure of the task's concept answer as a PNG and its numbers as JSON (`plan`:
-    Plan.to_dict() of the task and the tasks it reads)."""
+    Plan.to_dict() of the task and the tasks it reads; `load_model` loads the trained
+    model the conv- and dense-layer answers inspect)."""
     plan = Plan.from_dict(plan)
     kind = plan.tasks[task_id].answer
     if kind not in KINDS:
         raise CnnlabError(f"config: tasks.{task_id}.answer: {kind!r} is not one of "
                           f"{', '.join(KINDS)}.")
-    figure, stats, entry = KINDS[kind](plan, task_id, Path(root), f"{task_id} ({kind})")
+    figure, stats, entry = KINDS[kind](plan, task_id, Path(root), f"{task_id} ({kind})",
+                                       load_model)
     if entry is not None:
         stats.update(run_id=entry.spec.run_id, epochs=entry.epochs,
                      training=entry.training.directory)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from cnnlab.analysis import statistics
-from cnnlab.plan.grid import format_number
+from cnnlab.plan.runs import format_number
 
 
 def percent(value: float) -> str:

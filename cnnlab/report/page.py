@@ -21,7 +21,10 @@ import jinja2
 import yaml
 
 from cnnlab.analysis import diagnostics, representations, statistics
-from cnnlab.plan.grid import Entry, Plan
+from cnnlab.machine import cpu_model
+from cnnlab.plan import concept_models
+from cnnlab.plan.grid import Plan
+from cnnlab.plan.runs import Entry
 from cnnlab.report import answers, concepts, direct_answers
 from cnnlab.report.comparisons import (
     add_significance_tests,
@@ -43,9 +46,7 @@ from cnnlab.report.tables import (
     tests_table,
     values_table,
 )
-from cnnlab.store import layout
 from cnnlab.store.files import Manifest, read_json, read_manifest, read_selection, write_text
-from cnnlab.train.runtime import cpu_model
 
 REPORT_DIR = Path(__file__).resolve().parents[2] / "report"
 RENDER_PACKAGES = ("snakemake", "tensorflow-cpu", "tensorflow", "keras", "numpy", "pandas",
@@ -147,13 +148,13 @@ def concept_answer(plan: Plan, task_id: str, results: Results, stats: dict,
     if kind == "architectures":
         summaries = {architecture_name(entry.spec.to_dict()):
                      results.summary(entry.training.directory)
-                     for entry in layout.architecture_entries(plan, task_id)}
+                     for entry in concept_models.architecture_entries(plan, task_id)}
         return [concepts.answer_architectures(summaries)], [
             dict(summary_table(rows), caption=f"Parameters of {name}")
             for name, rows in summaries.items()]
     if kind == "conv_layers":
         return concepts.answer_filters(stats), []
-    entry = layout.inspected_entry(plan, task_id)
+    entry = concept_models.inspected_entry(plan, task_id)
     summary = results.summary(entry.training.directory)
     if kind == "dense_layers":
         return (concepts.answer_dense(summary, groups)

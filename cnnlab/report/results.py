@@ -17,8 +17,10 @@ import pandas as pd
 from cnnlab.analysis import diagnostics, statistics
 from cnnlab.analysis.diagnostics import Diagnosis, Spread
 from cnnlab.errors import CnnlabError
-from cnnlab.plan.grid import Entry, Plan
+from cnnlab.plan.grid import Plan
+from cnnlab.plan.runs import Entry
 from cnnlab.report.formatting import setup_label
+from cnnlab.store import layout
 from cnnlab.store.files import Predictions, read_summary
 from cnnlab.store.history import TrainingOutputs, checked_training
 
@@ -147,7 +149,7 @@ class Results:
 
     def summary(self, training: str) -> list[dict]:
         if training not in self._summaries:
-            self._summaries[training] = read_summary(self.root / training / "summary.csv")
+            self._summaries[training] = read_summary(self.root / layout.summary_csv(training))
         return self._summaries[training]
 
 

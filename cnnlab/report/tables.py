@@ -7,7 +7,8 @@ import math
 
 from cnnlab.analysis import diagnostics
 from cnnlab.analysis.statistics import ALPHA, Interval, accuracy_interval
-from cnnlab.plan.grid import Entry, Plan, TaskPlan
+from cnnlab.plan.grid import Plan
+from cnnlab.plan.runs import Entry, TaskPlan
 from cnnlab.report.answers import FEW_MELANOMAS
 from cnnlab.report.formatting import (
     architecture_name,

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from cnnlab.errors import CnnlabError
+from cnnlab.store import layout
 from cnnlab.store.files import Predictions, atomic_open, read_predictions, read_record
 from cnnlab.store.layout import REPORT_HTML
 
@@ -164,10 +165,9 @@ def checked_training(directory: str | os.PathLike, epochs: int | None = None, *,
     training. Without ``require_record`` a missing record.json is let be (the history and
     predictions are still checked against each other).
     """
-    folder = Path(root) / directory
     if epochs is None:
-        epochs = folder_epochs(directory)
-    history_csv = folder / "history.csv"
+        epochs = layout.training_epochs(directory)
+    history_csv = Path(root) / layout.history_csv(directory)
     try:
         text = history_csv.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -178,7 +178,7 @@ def checked_training(directory: str | os.PathLike, epochs: int | None = None, *,
     if problem:
         raise damaged(history_csv, problem, directory)
     history = read_history(history_csv)
-    record_json = folder / "record.json"
+    record_json = Path(root) / layout.record_json(directory)
     record = None
     if require_record or record_json.exists():
         record = _reread(read_record, record_json, directory)
@@ -186,18 +186,12 @@ def checked_training(directory: str | os.PathLike, epochs: int | None = None, *,
         if problem:
             raise damaged(record_json if problem[0] == "record" else history_csv, problem[1],
                           directory)
-    predictions_npz = folder / "predictions.npz"
+    predictions_npz = Path(root) / layout.predictions_npz(directory)
     predictions = _reread(read_predictions, predictions_npz, directory)
     if predictions.epochs != len(history):
         raise damaged(predictions_npz, f"holds the outputs of {predictions.epochs} epochs, "
                       f"the history {len(history)}", directory)
     return TrainingOutputs(history, record, predictions)
-
-
-def folder_epochs(directory: str | os.PathLike) -> int | None:
-    """E of a training folder named ``e<E>`` (cnnlab.store.layout.training_directory), else None."""
-    name = Path(directory).name
-    return int(name[1:]) if name.startswith("e") and name[1:].isdigit() else None
 
 
 def record_problem(record: dict, run_id: str, rows: int, epochs: int | None

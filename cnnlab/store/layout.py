@@ -7,8 +7,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from cnnlab.errors import CnnlabError
-
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 # what a fresh clone needs to run the lab (tests/configs: the test scenarios' overrides)
@@ -33,7 +31,12 @@ def copy_workflow(destination: Path, source_root: Path = PROJECT_ROOT) -> Path:
 # -- results/: what the workflow writes --------------------------------------------------
 # The rules' output patterns (rules/*.smk) spell the same paths with wildcards.
 
-TRAINING_FILES = ("history.csv", "record.json", "summary.csv", "predictions.npz")
+RUNS_ROOT = "results/runs"
+HISTORY_CSV, RECORD_JSON, SUMMARY_CSV, PREDICTIONS_NPZ = (
+    "history.csv", "record.json", "summary.csv", "predictions.npz")
+TRAINING_FILES = (HISTORY_CSV, RECORD_JSON, SUMMARY_CSV, PREDICTIONS_NPZ)
+WEIGHTS_DIRECTORY = "weights"
+WEIGHTS_SUFFIX = ".weights.h5"  # Keras wants a weights file's name to end so
 
 
 def manifest_json(dataset: str) -> str:
@@ -44,19 +47,58 @@ def arrays_npz(dataset: str) -> str:
     return f"results/data/{dataset}/arrays.npz"
 
 
-def training_directory(dataset: str, run_id: str, epochs: int) -> str:
-    """One training of a run to `epochs`: history.csv, record.json, summary.csv, weights/."""
-    return f"results/runs/{dataset}/{run_id}/e{epochs}"
+def training_key(dataset: str, run_id: str, epochs: int | str) -> str:
+    """A training's name in the plan: its folder below results/runs/."""
+    return f"{dataset}/{run_id}/e{epochs}"
 
 
-def weights_file(training_directory: str, epochs: int) -> str:
-    return f"{training_directory}/weights/epoch{int(epochs):04d}.weights.h5"
+def training_directory(dataset: str, run_id: str, epochs: int | str) -> str:
+    """One training of a run to `epochs`: history.csv, record.json, summary.csv,
+    predictions.npz, weights/ (the rules' patterns pass the wildcards as strings)."""
+    return f"{RUNS_ROOT}/{training_key(dataset, run_id, epochs)}"
 
 
-def state_directory(dataset: str, run_id: str) -> str:
+def training_epochs(directory: str | Path) -> int | None:
+    """E of a training folder named ``e<E>`` (:func:`training_directory`), else None."""
+    name = Path(directory).name
+    return int(name[1:]) if name.startswith("e") and name[1:].isdigit() else None
+
+
+def history_csv(training_directory: str | Path) -> str:
+    return f"{training_directory}/{HISTORY_CSV}"
+
+
+def record_json(training_directory: str | Path) -> str:
+    return f"{training_directory}/{RECORD_JSON}"
+
+
+def summary_csv(training_directory: str | Path) -> str:
+    return f"{training_directory}/{SUMMARY_CSV}"
+
+
+def predictions_npz(training_directory: str | Path) -> str:
+    return f"{training_directory}/{PREDICTIONS_NPZ}"
+
+
+def weights_directory(training_directory: str | Path) -> str:
+    return f"{training_directory}/{WEIGHTS_DIRECTORY}"
+
+
+def weights_name(epochs: int) -> str:
+    """A weights file relative to its training's folder, as record.json lists it."""
+    return f"{WEIGHTS_DIRECTORY}/epoch{int(epochs):04d}{WEIGHTS_SUFFIX}"
+
+
+def weights_file(training_directory: str | Path, epochs: int) -> str:
+    return f"{training_directory}/{weights_name(epochs)}"
+
+
+def state_directory(dataset: str, run_id: str, epochs: int | None = None) -> str:
     """A run's resume state: outside the training's outputs, which Snakemake deletes when
-    a job fails, so that a retry continues from the last finished epoch."""
-    return f"results/state/{dataset}/{run_id}"
+    a job fails, so that a retry continues from the last finished epoch; with ``epochs``,
+    one training's own (where trainings share no prefixes)."""
+    shared = f"results/state/{dataset}/{run_id}"
+    return shared if epochs is None else f"{shared}/e{epochs}"
 
 
 def state_lock(state_directory: str) -> str:
@@ -106,9 +148,9 @@ PARTIAL_FIGURES = "results/report/partial-figures"  # its figures, drawn from th
 def task_inputs(plan, task_id: str) -> list[str]:
     """The files a task's figures read: each entry's history, record and predictions (the
     ROC curves and the clinical view come from the predictions)."""
-    return sorted({f"{entry.training.directory}/{name}"
+    return sorted({path(entry.training.directory)
                    for entry in plan.tasks[task_id].entries
-                   for name in ("history.csv", "record.json", "predictions.npz")})
+                   for path in (history_csv, record_json, predictions_npz)})
 
 
 def report_inputs(plan) -> list[str]:
@@ -134,107 +176,3 @@ def roc_inputs(plan) -> list[str]:
 
 def figure_inputs(plan) -> list[str]:
     return [task_figure(task_id) for task_id in curve_tasks(plan)]
-
-
-# -- concept answers: config `answer` (the kind) and `inspects` (the model) --------------
-
-MODEL_KINDS = ("conv_layers", "dense_layers")  # their figures run the trained model
-
-
-def concept_tasks(plan) -> dict[str, str]:
-    """Each task with a concept answer and its kind; each gets a concept figure."""
-    return {task_id: task.answer for task_id, task in plan.tasks.items() if task.answer}
-
-
-def concept_figure_files(plan) -> list[str]:
-    return [concept_figure(task_id) for task_id in concept_tasks(plan)]
-
-
-def concept_stats_files(plan) -> list[str]:
-    return [concept_stats(task_id) for task_id in concept_tasks(plan)]
-
-
-def considered_entries(plan, task_id: str) -> list:
-    """The runs a concept answer draws on: the task's own, else those of the tasks it shows."""
-    task = plan.tasks[task_id]
-    return list(task.entries) or [entry for shown in task.shows
-                                  for entry in plan.tasks[shown].entries]
-
-
-def related_tasks(plan, task_id: str) -> list[str]:
-    """The task, the tasks it shows and the one it inspects: what its concept figure reads."""
-    task = plan.tasks[task_id]
-    return list(dict.fromkeys([task_id, *task.shows, *([task.inspects] if task.inspects else [])]))
-
-
-def inspected_entry(plan, task_id: str):
-    """The trained model a concept answer inspects: the last run of the task `inspects`
-    names, else the last LeNet run of the task's own runs or of the tasks it shows, a BCE
-    one where there is one (a hinge run is the output layer's other panel)."""
-    task = plan.tasks[task_id]
-    if task.inspects:
-        entries, where = plan.tasks[task.inspects].entries, f"tasks.{task_id}.inspects"
-    else:
-        lenets = [entry for entry in considered_entries(plan, task_id)
-                  if entry.spec.model == "lenet"]
-        entries = [entry for entry in lenets if entry.spec.loss == "bce"] or lenets
-        where = f"tasks.{task_id}.shows"
-    if not entries:
-        raise CnnlabError(f"config: {where}: names no task with a trained "
-                          f"{'' if task.inspects else 'LeNet '}run, so there is no model for "
-                          f"the {task.answer} answer to inspect: set tasks.{task_id}.inspects.")
-    entry = entries[-1]
-    if task.answer == "conv_layers" and entry.spec.model == "mlp":
-        raise CnnlabError(f"config: tasks.{task_id}.inspects: {entry.spec.run_id} is an MLP, "
-                          "which has no convolutional layers: name a task with a LeNet or "
-                          "AlexNet run.")
-    return entry
-
-
-def hinge_entry(plan, task_id: str):
-    """The last hinge run among the runs a concept answer draws on (6F's for 5G), or None."""
-    hinges = [entry for entry in considered_entries(plan, task_id) if entry.spec.loss == "hinge"]
-    return hinges[-1] if hinges else None
-
-
-def architecture_entries(plan, task_id: str) -> list:
-    """The first run of each architecture among the runs the answer draws on (5F's LeNet
-    and MLP)."""
-    by_architecture = {}
-    for entry in considered_entries(plan, task_id):
-        key = (entry.spec.model, entry.spec.n_base, tuple(entry.spec.dense))
-        by_architecture.setdefault(key, entry)
-    return list(by_architecture.values())
-
-
-def concept_inputs(plan, task_id: str) -> list[str]:
-    """The files a task's concept figure reads, by its kind: the inspected model's weights
-    folder, summary and the test images (conv and dense layers), the predictions of the
-    inspected and the hinge run (output layer), each architecture's summary."""
-    kind = plan.tasks[task_id].answer
-    if kind in MODEL_KINDS:
-        entry = inspected_entry(plan, task_id)
-        return [f"{entry.training.directory}/weights", f"{entry.training.directory}/summary.csv",
-                arrays_npz(plan.dataset)]
-    if kind == "output_layer":
-        entries = [inspected_entry(plan, task_id), hinge_entry(plan, task_id)]
-        return [entry.training.predictions_npz for entry in entries if entry is not None]
-    entries = architecture_entries(plan, task_id)
-    if not entries:
-        raise CnnlabError(f"config: tasks.{task_id}.answer: architectures compares the runs of "
-                          "the task or of the tasks it shows, and there are none.")
-    return [f"{entry.training.directory}/summary.csv" for entry in entries]
-
-
-def check_concepts(plan) -> None:
-    """Raise the CnnlabError of a concept answer that has nothing to inspect, before
-    anything runs; tasks that wait for a selection are checked once it is made."""
-    for task_id in concept_tasks(plan):
-        if not any(plan.tasks[related].pending for related in related_tasks(plan, task_id)):
-            concept_inputs(plan, task_id)
-
-
-def concept_weights(plan, task_id: str) -> str:
-    """The weights file of the model a conv- or dense-layer answer inspects."""
-    entry = inspected_entry(plan, task_id)
-    return weights_file(entry.training.directory, entry.epochs)

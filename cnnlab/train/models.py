@@ -35,7 +35,7 @@ def build_model(params: dict, input_shape) -> keras.Model:
 
     ``input_shape`` is (height, width, channels). Reads ``model``, ``n_base``, ``dense``,
     ``dropout``, ``loss`` and ``precision`` (default float32) from ``params``: a run's
-    parameters (:meth:`cnnlab.plan.grid.RunSpec.to_dict`), whose values the config check has
+    parameters (:meth:`cnnlab.plan.runs.RunSpec.to_dict`), whose values the config check has
     checked. Only what it cannot know, whether the images are large enough for the
     model's poolings, is checked here.
     """
@@ -54,31 +54,7 @@ def build_model(params: dict, input_shape) -> keras.Model:
     if model_name == "mlp":
         features = keras.layers.Flatten(name="flatten", dtype=policy)(inputs)
     else:
-        n_base = int(params["n_base"])
-        blocks = {
-            "lenet": [[n_base], [2 * n_base]],
-            "alexnet": [[n_base], [2 * n_base], [4 * n_base, 4 * n_base, 2 * n_base]],
-        }[model_name]
-        _check_image_size(input_shape, len(blocks), model_name)
-        features = inputs
-        conv_index = 0
-        for block_index, block in enumerate(blocks, start=1):
-            for filters in block:
-                conv_index += 1
-                features = keras.layers.Conv2D(
-                    filters,
-                    kernel_size=3,
-                    strides=1,
-                    padding="same",
-                    activation="relu",
-                    name=f"conv{conv_index}",
-                    dtype=policy,
-                )(features)
-            features = keras.layers.MaxPooling2D(
-                pool_size=2, name=f"pool{block_index}", dtype=policy
-            )(features)
-        features = keras.layers.Flatten(name="flatten", dtype=policy)(features)
-
+        features = _convolutions(inputs, model_name, int(params["n_base"]), policy)
     for dense_index, width in enumerate(dense, start=1):
         features = keras.layers.Dense(
             width, activation="relu", name=f"dense{dense_index}", dtype=policy
@@ -94,6 +70,71 @@ def build_model(params: dict, input_shape) -> keras.Model:
         dtype="float32",
     )(features)
     return keras.Model(inputs, outputs, name=_model_title(params))
+
+
+def _convolutions(inputs, model_name: str, n_base: int, policy):
+    """The model's convolution blocks, each pooled, flattened: LeNet's two, AlexNet's three."""
+    blocks = {
+        "lenet": [[n_base], [2 * n_base]],
+        "alexnet": [[n_base], [2 * n_base], [4 * n_base, 4 * n_base, 2 * n_base]],
+    }[model_name]
+    _check_image_size(tuple(inputs.shape[1:]), len(blocks), model_name)
+    features = inputs
+    conv_index = 0
+    for block_index, block in enumerate(blocks, start=1):
+        for filters in block:
+            conv_index += 1
+            features = keras.layers.Conv2D(
+                filters,
+                kernel_size=3,
+                strides=1,
+                padding="same",
+                activation="relu",
+                name=f"conv{conv_index}",
+                dtype=policy,
+            )(features)
+        features = keras.layers.MaxPooling2D(
+            pool_size=2, name=f"pool{block_index}", dtype=policy
+        )(features)
+    return keras.layers.Flatten(name="flatten", dtype=policy)(features)
+
+
+def trained_model(params: dict, input_shape, weights_file: str | os.PathLike) -> keras.Model:
+    """The model of a run's ``params`` with the weights a training of it saved (what a
+    concept figure inspects: cnnlab.report.concept_figures gets it as its model loader)."""
+    model = build_model(params, input_shape)
+    model.load_weights(str(weights_file))
+    return model
+
+
+def compile_model(model: keras.Model, params: dict, steps_per_execution: int) -> None:
+    """Compile a training's model: its optimizer (cnnlab.train.optimizers), its loss and
+    accuracy (hinge: labels -1/1, the accuracy counts the score's sign), no XLA; and build
+    the optimizer now, the same way for a fresh and a resumed training."""
+    from cnnlab.train.optimizers import build_optimizer
+
+    optimizer = build_optimizer(params["optimizer"], float(params["lr"]))
+    if params["loss"] == "bce":
+        loss = keras.losses.BinaryCrossentropy()
+        accuracy = keras.metrics.BinaryAccuracy(name="accuracy")
+    else:
+        loss = keras.losses.Hinge()
+        accuracy = keras.metrics.MeanMetricWrapper(sign_accuracy, name="accuracy")
+    model.compile(
+        optimizer=optimizer,
+        loss=loss,
+        metrics=[accuracy],
+        steps_per_execution=steps_per_execution,
+        jit_compile=False,
+    )
+    model.optimizer.build(model.trainable_variables)
+
+
+def sign_accuracy(y_true, y_pred):
+    """1 where the score's class (score > 0 -> 1, else -1) matches a -1/1 label."""
+    from keras import ops
+
+    return ops.cast(ops.equal(y_true > 0, y_pred > 0), "float32")
 
 
 def _check_image_size(input_shape, pools: int, model_name: str) -> None:

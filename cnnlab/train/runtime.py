@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from cnnlab.machine import cpu_model
+
 DEFAULT_INTER_OP_THREADS = 1
 _ENVIRONMENT_NAMES = ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND", "KERAS_HOME", "OMP_NUM_THREADS")
 
@@ -258,18 +260,6 @@ def peak_memory_mb() -> float:
     """This process's peak resident memory (ru_maxrss) in MiB."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
-def cpu_model() -> str:
-    """The processor's model name (``/proc/cpuinfo`` on Linux), else what Python knows."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def process_started() -> float | None:

@@ -1,7 +1,8 @@
 """Train one run to E epochs: resume it, fit its epochs, record them (deterministic).
 
-``train(spec, arrays_path, out_dir, state_dir)`` trains the run that ``spec`` describes
-and writes, in ``out_dir``:
+``train(training, arrays_path, out_dir, state_dir)`` trains the planned training (a
+cnnlab.plan.runs.Training, which scripts/train.py reads from its job spec) and writes, in
+``out_dir`` (cnnlab.train.job; the names are cnnlab.store.layout's):
 
 - ``history.csv``: epoch,loss,accuracy,val_loss,val_accuracy,seconds (cnnlab.store.history),
   one row per epoch from epoch 1, the test split as validation data every epoch;
@@ -12,11 +13,11 @@ and writes, in ``out_dir``:
   output for it after every epoch (cnnlab.store.files.write_predictions): the sigmoid's
   probability of Nev for BCE, the raw margin for hinge; NaN where the model gave NaN;
 - ``weights/epochNNNN.weights.h5``: the model's weights at each epoch of
-  ``spec["save_epochs"]`` that was reached.
+  the training's ``save_epochs`` that was reached.
 
 ``history.csv`` is written last, so its presence means the others are there.
 
-Its phases, one function each: check the spec, load the arrays (cnnlab.data.arrays), build
+Its phases, one function each: make the job, load the arrays (cnnlab.data.arrays), build
 the model, resume from a checkpoint (cnnlab.train.checkpoints), build the input pipelines,
 fit the epochs (saving a checkpoint after each), write the record.
 
@@ -94,21 +95,19 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from cnnlab.analysis.diagnostics import diverged_reason
 from cnnlab.data.arrays import TrainingArrays, load_training_arrays
-from cnnlab.errors import CnnlabError
-from cnnlab.store import files, heartbeat, layout
-from cnnlab.store.history import write_history_csv
+from cnnlab.plan.runs import Training
+from cnnlab.store import heartbeat, layout
 from cnnlab.train import checkpoints, runtime
 from cnnlab.train.checkpoints import Checkpoint
+from cnnlab.train.job import STEPS_PER_EXECUTION, Job, Progress, Setup, save_weights, write_outputs
 from cnnlab.train.pipelines import Pipelines, build_pipelines, epoch_order, labels_for_loss
 
-STEPS_PER_EXECUTION = 16
 TRAINING_COLUMNS = ("loss", "accuracy")  # fit's running means; the val_ columns are ours
 
 
@@ -116,88 +115,44 @@ def default_log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-@dataclass(frozen=True)
-class Job:
-    """A checked training spec and the folders it writes: ``out_dir`` (the outputs) and
-    ``state_dir`` (the run's checkpoints, shared by its trainings of any length)."""
-
-    run_id: str
-    params: dict
-    epochs: int
-    save_epochs: list[int]
-    out_dir: Path
-    state_dir: Path
-
-    @property
-    def threads(self) -> int:
-        return int(self.params.get("threads", 1))
-
-    @property
-    def seed(self) -> int:
-        return int(self.params["seed"])
-
-
-@dataclass(frozen=True)
-class Setup:
-    """What a training runs on and with, as its record states it."""
-
-    settings: dict  # cnnlab.train.runtime's, applied to this process
-    versions: dict
-    device: dict
-    data_sha256: str
-    state_hash: str  # its checkpoints' identity (cnnlab.train.checkpoints.state_hash)
-
-
-@dataclass
-class Progress:
-    """What a training has done so far, the resumed epochs included."""
-
-    history: list[dict] = field(default_factory=list)
-    outputs: list[np.ndarray] = field(default_factory=list)  # per epoch, float32 (n,)
-    diverged_reason: str | None = None
-    resumed_from_epoch: int = 0
-    weights: list[str] = field(default_factory=list)  # relative to the output folder
-    state_seconds: float = 0.0
-    first_epoch_started: float | None = None
-
-
 def train(
-    spec: dict,
+    training: Training,
     arrays_path: str | os.PathLike,
     out_dir: str | os.PathLike,
     state_dir: str | os.PathLike,
     log: Callable[[str], None] | None = None,
     beat: heartbeat.Heartbeat | None = None,
 ) -> dict:
-    """Train ``spec`` on the arrays in ``arrays_path``; write outputs; return the record.
+    """Train ``training`` on the arrays in ``arrays_path``; write outputs; return the record.
 
-    ``spec`` is ``{"run_id": str, "params": {...run params...}, "epochs": E,
-    "save_epochs": [epoch, ...]}``; every save epoch lies in 1..E. ``beat``: the job's
+    ``training`` is the plan's (its save epochs lie in 1..E, its parameters passed the
+    config's check: nothing of it is checked again). ``beat``: the job's
     heartbeat where the job announced itself before TensorFlow was imported
     (scripts/train.py), so that its start time counts that too.
     """
     started = time.perf_counter()
     log = log or default_log
-    job = _job(spec, Path(out_dir), Path(state_dir))
+    job = Job.of(training, Path(out_dir), Path(state_dir))
     settings = runtime.training_settings(job.threads)
     data = load_training_arrays(arrays_path)
     setup = _setup(job, settings, data)
     job.state_dir.mkdir(parents=True, exist_ok=True)
-    (job.out_dir / "weights").mkdir(parents=True, exist_ok=True)
+    Path(layout.weights_directory(job.out_dir)).mkdir(parents=True, exist_ok=True)
     # the heartbeat (cnnlab.store.heartbeat) tells `cnnlab status` what this training has reached
-    beat = beat or heartbeat.Heartbeat.of_job(spec, job.out_dir, job.state_dir)
+    beat = beat or heartbeat.Heartbeat.of_job(training.job_spec(), job.out_dir, job.state_dir)
     with checkpoints.exclusive_lock(Path(layout.state_lock(str(job.state_dir))), log), beat:
         _remove_leftover_weights(job)
         model = _compiled_model(job, data.image_shape)
         progress = _resume(model, job, setup, log)
         if progress.history:
             beat.resumed(len(progress.history), progress.history[-1]["val_accuracy"])
-        pipelines = build_pipelines(data, int(job.params["batch_size"]), job.params["loss"],
+        pipelines = build_pipelines(data, job.params["batch_size"], job.params["loss"],
                                     job.threads)
         del data  # the pipelines hold the images as tensors: drop the NumPy copy
         log(_start_line(job, setup, progress, pipelines, model.count_params()))
         _fit_epochs(model, job, setup, progress, pipelines, log, beat)
-        record = _write_outputs(model, job, setup, progress, pipelines, started)
+        record = write_outputs(model, job, setup, progress, pipelines.test_labels,
+                               pipelines.images_in_memory, started)
         beat.finish(record["status"])
     log(
         f"{job.run_id}: {record['status']} after {record['epochs_trained']} epochs, "
@@ -207,26 +162,6 @@ def train(
 
 
 # --- the phases -------------------------------------------------------------------
-
-
-def _job(spec: dict, out_dir: Path, state_dir: Path) -> Job:
-    for key in ("run_id", "params", "epochs"):
-        if key not in spec:
-            raise ValueError(f"training spec lacks {key!r}: {spec}")
-    params = dict(spec["params"])
-    for key in ("model", "optimizer", "lr", "batch_size", "loss", "seed"):
-        if key not in params:
-            raise CnnlabError(f"run {spec['run_id']}: params lack {key!r}")
-    epochs = int(spec["epochs"])
-    if epochs < 1:
-        raise CnnlabError(f"run {spec['run_id']}: epochs must be >= 1, got {epochs}")
-    save_epochs = sorted({int(epoch) for epoch in spec.get("save_epochs", [epochs])})
-    outside = [epoch for epoch in save_epochs if not 1 <= epoch <= epochs]
-    if outside:
-        raise CnnlabError(f"run {spec['run_id']}: save_epochs {outside} lie outside 1..{epochs}")
-    if int(params["batch_size"]) < 1:
-        raise CnnlabError(f"run {spec['run_id']}: batch_size must be >= 1")
-    return Job(str(spec["run_id"]), params, epochs, save_epochs, out_dir, state_dir)
 
 
 def _setup(job: Job, settings: dict, data: TrainingArrays) -> Setup:
@@ -239,17 +174,17 @@ def _setup(job: Job, settings: dict, data: TrainingArrays) -> Setup:
 def _remove_leftover_weights(job: Job) -> None:
     """Temporary weight files of a killed job (cnnlab.store.files names each one afresh, so
     none is ever overwritten); call it holding the lock."""
-    for leftover in (job.out_dir / "weights").glob(".*.weights.h5"):
+    for leftover in Path(layout.weights_directory(job.out_dir)).glob(f".*{layout.WEIGHTS_SUFFIX}"):
         leftover.unlink(missing_ok=True)
 
 
 def _compiled_model(job: Job, image_shape: tuple[int, ...]):
     """The run's model, seeded, compiled, its optimizer built."""
-    from cnnlab.train.models import build_model
+    from cnnlab.train.models import build_model, compile_model
 
     runtime.seed_everything(job.seed)
     model = build_model(job.params, image_shape)
-    _compile(model, job.params)
+    compile_model(model, job.params, STEPS_PER_EXECUTION)
     return model
 
 
@@ -264,7 +199,7 @@ def _resume(model, job: Job, setup: Setup, log) -> Progress:
     for save_epoch in job.save_epochs:
         if save_epoch <= resume.epoch:
             checkpoints.restore(model, usable[save_epoch], setup.state_hash)
-            weights.append(_save_weights(model, job, save_epoch))
+            weights.append(save_weights(model, job, save_epoch))
     predictions = checkpoints.restore(model, resume, setup.state_hash)
     log(
         f"{job.run_id}: resuming from the state at epoch {resume.epoch}"
@@ -356,102 +291,5 @@ def _save_epoch(model, job: Job, setup: Setup, progress: Progress, epoch: int) -
     checkpoints.save(model, job.state_dir, checkpoint, setup.state_hash, keep=keep,
                      predictions=np.stack(progress.outputs))
     if epoch in job.save_epochs:
-        progress.weights.append(_save_weights(model, job, epoch))
+        progress.weights.append(save_weights(model, job, epoch))
     progress.state_seconds += time.perf_counter() - saving_started
-
-
-def _write_outputs(model, job: Job, setup: Setup, progress: Progress, pipelines: Pipelines,
-                   started: float) -> dict:
-    """summary.csv, record.json, predictions.npz, then history.csv (last: its presence
-    means all are there); returns the record."""
-    from cnnlab.train.models import write_summary_csv
-
-    write_summary_csv(model, job.out_dir / "summary.csv")
-    record = _record(job, setup, progress, pipelines.images_in_memory, started)
-    files.write_record(job.out_dir / "record.json", record)
-    files.write_predictions(job.out_dir / "predictions.npz", pipelines.test_labels,
-                            np.stack(progress.outputs))
-    write_history_csv(progress.history, job.out_dir / "history.csv")
-    return record
-
-
-def _record(job: Job, setup: Setup, progress: Progress, images_in_memory: str,
-            started: float) -> dict:
-    from cnnlab.train.optimizers import update_kernel
-
-    process_started = runtime.process_started()
-    history, resumed = progress.history, progress.resumed_from_epoch
-    return {
-        "run_id": job.run_id,
-        "status": "diverged" if progress.diverged_reason else "completed",
-        "diverged_reason": progress.diverged_reason,
-        "epochs_requested": job.epochs,
-        "epochs_trained": len(history),
-        "save_epochs": job.save_epochs,
-        "weights": sorted(progress.weights),
-        "resumed_from_epoch": resumed,
-        "wall_seconds": round(time.perf_counter() - started, 3),
-        "training_seconds": round(sum(row["seconds"] for row in history[resumed:]), 3),
-        "state_seconds": round(progress.state_seconds, 3),
-        "startup_seconds": _seconds_between(process_started, progress.first_epoch_started),
-        "process_seconds": _seconds_between(process_started, time.perf_counter()),
-        "peak_memory_mb": round(runtime.peak_memory_mb(), 1),
-        "images_in_memory": images_in_memory,
-        "device": setup.device,
-        "threads": setup.settings["threads"],
-        "inter_op_threads": setup.settings["inter_op_threads"],
-        "onednn_opts": setup.settings["TF_ENABLE_ONEDNN_OPTS"],
-        "steps_per_execution": STEPS_PER_EXECUTION,
-        "update_kernel": update_kernel(job.params["optimizer"]),
-        "versions": setup.versions,
-        "params": job.params,
-        "data_sha256": setup.data_sha256,
-        "state_hash": setup.state_hash,
-    }
-
-
-def _seconds_between(start: float | None, end: float | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return round(end - start, 3)
-
-
-# --- model ------------------------------------------------------------------------
-
-
-def _compile(model, params: dict) -> None:
-    import keras
-
-    from cnnlab.train.optimizers import build_optimizer
-
-    optimizer = build_optimizer(params["optimizer"], float(params["lr"]))
-    if params["loss"] == "bce":
-        loss = keras.losses.BinaryCrossentropy()
-        accuracy = keras.metrics.BinaryAccuracy(name="accuracy")
-    else:
-        loss = keras.losses.Hinge()
-        accuracy = keras.metrics.MeanMetricWrapper(sign_accuracy, name="accuracy")
-    model.compile(
-        optimizer=optimizer,
-        loss=loss,
-        metrics=[accuracy],
-        steps_per_execution=STEPS_PER_EXECUTION,
-        jit_compile=False,
-    )
-    # build the optimizer now, the same way for a fresh and a resumed training
-    model.optimizer.build(model.trainable_variables)
-
-
-def sign_accuracy(y_true, y_pred):
-    """1 where the score's class (score > 0 -> 1, else -1) matches a -1/1 label."""
-    from keras import ops
-
-    return ops.cast(ops.equal(y_true > 0, y_pred > 0), "float32")
-
-
-def _save_weights(model, job: Job, epoch: int) -> str:
-    relative = f"weights/epoch{epoch:04d}.weights.h5"
-    # Keras wants a file name ending in .weights.h5, not a stream
-    with files.atomic_path(job.out_dir / relative, suffix=".weights.h5") as temporary:
-        model.save_weights(str(temporary), overwrite=True)
-    return relative

@@ -29,14 +29,16 @@ import pandas as pd
 
 from cnnlab.data.arrays import load_test_split
 from cnnlab.errors import CnnlabError
-from cnnlab.plan.grid import Plan, Training
+from cnnlab.plan import concept_models
+from cnnlab.plan.grid import Plan
+from cnnlab.plan.lab import complete_plan
+from cnnlab.plan.runs import Training
 from cnnlab.report import page as report
 from cnnlab.report.results import PARTIAL, Results
 from cnnlab.store import layout
 from cnnlab.store.files import Predictions, read_json, read_manifest, read_selection, write_text
 from cnnlab.store.history import HISTORY_COLUMNS, TrainingOutputs
 from cnnlab.train import checkpoints
-from cnnlab.watch.status import current_plan
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class PartialResults(Results):
         if directory in self.problems:
             return False
         try:
-            if (self.root / directory / "history.csv").exists():
+            if (self.root / layout.history_csv(directory)).exists():
                 self.outputs(directory)
                 return True
             outputs = self._from_state(self.trainings[directory])
@@ -103,7 +105,7 @@ class PartialResults(Results):
         return TrainingOutputs(history, record, Predictions(self.labels, outputs))
 
     def summary(self, training: str) -> list[dict]:
-        if not (self.root / training / "summary.csv").exists():
+        if not (self.root / layout.summary_csv(training)).exists():
             return []  # written when the training ends
         return super().summary(training)
 
@@ -112,7 +114,7 @@ def available_plan(plan: Plan, results: PartialResults) -> tuple[Plan, dict[str,
     """A copy of ``plan`` whose tasks keep the entries with an epoch to show, and, by task,
     the run ids left out because they have not started."""
     shown = Plan.from_dict(plan.to_dict())
-    shown.config, shown.optima = plan.config, plan.optima
+    shown.config, shown.optima, shown.expansion = plan.config, plan.optima, plan.expansion
     missing: dict[str, list[str]] = {}
     for task_id, task in shown.tasks.items():
         kept = [entry for entry in task.entries if results.available(entry.training.directory)]
@@ -189,7 +191,7 @@ def write_partial_report(config: dict, root: str | Path = ".",
     the templates, by default the lab's own ``report/`` folder, as the workflow uses.
     """
     root = Path(root)
-    plan, _ = current_plan(config, root)
+    plan = complete_plan(config, root, skip_unreadable=True)
     manifest_json = root / layout.manifest_json(plan.dataset)
     if not manifest_json.exists():
         raise CnnlabError(f"{manifest_json}: missing: the data is not prepared yet, so no run "
@@ -200,7 +202,7 @@ def write_partial_report(config: dict, root: str | Path = ".",
     shown, missing = available_plan(plan, results)
     figures, rocs = draw_figures(shown, results, manifest.baselines, root)
     stats, concepts = {}, {}  # the concept figures drawn so far, with their numbers
-    for task_id in layout.concept_tasks(plan):
+    for task_id in concept_models.concept_tasks(plan):
         if (root / layout.concept_stats(task_id)).exists():
             stats[task_id] = read_json(root / layout.concept_stats(task_id),
                                        "the figure statistics")

@@ -38,10 +38,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnlab.errors import CnnlabError
+from cnnlab.plan import concept_models
 from cnnlab.plan.cost import estimated_seconds, training_priority
-from cnnlab.plan.grid import Plan, Training, plan_lab
+from cnnlab.plan.grid import Plan
+from cnnlab.plan.lab import complete_plan, guessed_plans
+from cnnlab.plan.runs import Training
 from cnnlab.store import heartbeat, layout
-from cnnlab.store.files import read_manifest, read_optima, read_record
+from cnnlab.store.files import read_manifest, read_record
 from cnnlab.train import checkpoints
 
 DEFAULT_JOB_SECONDS = 15.0  # a training job's start-up before any has been measured
@@ -99,29 +102,6 @@ class LabStatus:
 # -- the plan ---------------------------------------------------------------------------
 
 
-def current_plan(config: dict, root: Path) -> tuple[Plan, dict[str, Plan]]:
-    """The plan with every selection made so far, and, for each selection still to be
-    made, a plan as if it chose its first candidate (for the estimate only)."""
-    optima = {}
-    plan = plan_lab(config)
-    for task_id in plan.selections_needed:
-        path = root / layout.selection_json(task_id)
-        if path.exists():
-            try:
-                optima.update(read_optima({task_id: path}))
-            except CnnlabError:  # damaged: the workflow moves it aside and selects again
-                continue
-    if optima:
-        plan = plan_lab(config, optima)
-    guesses = {}
-    for task_id in plan.selections_needed:
-        candidates = [entry for candidate in plan.tasks[task_id].optimum["candidates"]
-                      for entry in plan.tasks[candidate].entries]
-        if candidates:
-            guesses[task_id] = plan_lab(config, {**optima, task_id: candidates[0].spec.to_dict()})
-    return plan, guesses
-
-
 def task_uses(plan: Plan) -> dict[str, list[str]]:
     uses: dict[str, list[str]] = {}
     for task_id, task in plan.tasks.items():
@@ -147,14 +127,13 @@ def _last_val_accuracy(history_csv: Path) -> float | None:
 def training_state(training: Training, tasks: list[str], root: Path) -> TrainingState:
     row = TrainingState(training.run_id, tasks, WAITING, 0, training.epochs,
                         threads=max(1, training.spec.threads), training=training)
-    folder = root / training.directory
     beat = heartbeat.read_heartbeat(root / layout.progress_json(training.state_directory,
                                                                 training.epochs))
     if beat is not None:
         row.ran = (beat.started, max(beat.beat, beat.modified))
     if (root / training.history_csv).exists():
         try:
-            record = read_record(folder / "record.json")
+            record = read_record(root / layout.record_json(training.directory))
         except CnnlabError as error:
             row.state, row.note = FAILED, str(error)
             return row
@@ -274,7 +253,7 @@ def other_jobs_left(plan: Plan, root: Path) -> list[float]:
         if not all((root / name).exists()
                    for name in (layout.task_figure(task_id), layout.roc_figure(task_id))):
             jobs[f"plot_task {task_id}"] = OTHER_JOB_SECONDS
-    for task_id in layout.concept_tasks(plan):  # a concept figure loads a trained model
+    for task_id in concept_models.concept_tasks(plan):  # a concept figure loads a trained model
         if not (root / layout.concept_stats(task_id)).exists():
             jobs[f"plot_concept {task_id}"] = CONCEPT_JOB_SECONDS
     for task_id in plan.selections_needed:
@@ -293,7 +272,8 @@ def lab_status(config: dict, root: str | os.PathLike = ".", cores: int | None = 
     cores the running trainings use plus that many (a training job does not know the
     workflow's --cores: it takes the cores in use as what the workflow was given)."""
     root = Path(root)
-    plan, guesses = current_plan(config, root)
+    plan = complete_plan(config, root, skip_unreadable=True)
+    guesses = guessed_plans(plan)
     uses = task_uses(plan)
     rows = [training_state(training, uses.get(training.directory, []), root)
             for training in plan.trainings.values()]

@@ -27,7 +27,6 @@ lock (it is running right now).
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import time
 from collections.abc import Iterable, Iterator
@@ -39,8 +38,6 @@ from cnnlab.store import layout
 from cnnlab.store.files import read_selection, read_summary
 from cnnlab.store.history import checked_training, redo_advice
 from cnnlab.train.checkpoints import lock_unless_held
-
-_TRAINING_FOLDER = re.compile(r"^e\d+$")
 
 
 @dataclass(frozen=True)
@@ -60,11 +57,11 @@ def training_problem(directory: str, root: Path) -> str | None:
         return f"{directory} is a file, not a training folder"
     if not all((folder / name).is_file() for name in layout.TRAINING_FILES):
         return None
-    if not (folder / "weights").is_dir():
+    if not (root / layout.weights_directory(directory)).is_dir():
         return None
     try:
         record = checked_training(directory, root=root).record
-        read_summary(folder / "summary.csv")
+        read_summary(root / layout.summary_csv(directory))
     except CnnlabError as error:
         # the readers' advice (a command that redoes the training) is this run's to do
         message = str(error).removesuffix(f"; {redo_advice(directory)}.")
@@ -78,11 +75,11 @@ def training_problem(directory: str, root: Path) -> str | None:
 
 def training_folders(root: Path) -> Iterator[str]:
     """Every ``results/runs/<dataset>/<run_id>/e<E>`` folder, relative to ``root``."""
-    runs = root / "results" / "runs"
+    runs = root / layout.RUNS_ROOT
     if not runs.is_dir():
         return
     for folder in sorted(runs.glob("*/*/e*")):
-        if _TRAINING_FOLDER.match(folder.name):
+        if layout.training_epochs(folder) is not None:
             yield folder.relative_to(root).as_posix()
 
 
