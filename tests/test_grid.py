@@ -221,3 +221,47 @@ def test_a_tasks_plan_holds_only_what_it_uses_and_ignores_other_tasks(default_co
     edited["tasks"]["6B"]["runs"][0]["n_base"] = 4
     assert plan_lab(edited).to_dict(["5A"]) == plan
     assert plan_lab(edited).to_dict(["6B"]) != plan_lab(default_config).to_dict(["6B"])
+
+
+def test_the_complete_plan_of_a_folder_reads_the_selections_made_so_far(default_config, tmp_path):
+    from cnnlab.errors import CnnlabError
+    from cnnlab.plan.lab import complete_plan, guessed_plans
+    from cnnlab.store import layout
+    from cnnlab.store.files import write_selection
+
+    before = plan_lab(default_config)
+    assert complete_plan(default_config, tmp_path).to_dict() == before.to_dict()
+    chosen = before.tasks["6B"].entries[0]
+    selection_json = tmp_path / layout.selection_json("6E")
+    selection_json.parent.mkdir(parents=True)
+    selection_json.write_text('{"task": "6E", "rule":')  # cut short by a full disk
+    with pytest.raises(CnnlabError, match="6E.json"):
+        complete_plan(default_config, tmp_path)
+    # a watcher takes a damaged selection for one not made yet (the workflow redoes it)
+    assert complete_plan(default_config, tmp_path, skip_unreadable=True).to_dict() == before.to_dict()
+    write_selection(selection_json, {
+        "task": "6E", "rule": "max_val_accuracy", "rule_text": "", "runner_up": None,
+        "lead": None, "candidates": [], "fallback": False, "pinned": False,
+        "target_epochs": 100, "meets_condition": True,
+        "chosen": {"run_id": chosen.spec.run_id, "task": "6B", "epochs": chosen.epochs,
+                   "params": chosen.spec.to_dict(), "values": {}}})
+    complete = complete_plan(default_config, tmp_path)
+    expected = plan_lab(default_config, {"6E": chosen.spec.to_dict()})
+    assert complete.to_dict() == expected.to_dict() != before.to_dict()
+    assert not complete.selections_needed and not complete.pending_tasks
+    # before the selection, the estimate plans 6E as if it chose its first candidate
+    (guess,) = guessed_plans(before).values()
+    first = before.tasks["6A"].entries[0].spec
+    assert guess.to_dict() == plan_lab(default_config, {"6E": first.to_dict()}).to_dict()
+
+
+def test_a_training_job_reads_back_the_training_its_spec_was_written_from(default_config):
+    import json
+
+    from cnnlab.plan.runs import Training
+
+    for training in plan_lab(default_config).trainings.values():
+        spec = json.loads(json.dumps(training.job_spec()))  # as Snakemake hands it over
+        read = Training.from_job_spec(spec, training.state_directory)
+        assert read == training and read.job_spec() == training.job_spec()
+        assert read.key in plan_lab(default_config).trainings

@@ -110,9 +110,9 @@ def test_status_on_a_fresh_lab_lists_every_training_waiting_and_loads_no_heavy_p
     assert result.returncode == 0, result.stderr
     assert max(len(line) for line in result.stdout.splitlines()) <= 80, result.stdout
     assert "\033" not in result.stdout  # plain text when not a terminal
-    from cnnlab.watch.status import current_plan
+    from cnnlab.plan.lab import complete_plan
 
-    plan, _ = current_plan(CONFIG, workdir)
+    plan = complete_plan(CONFIG, workdir)
     for training in plan.trainings.values():
         assert status_row(result.stdout, training.run_id)[1] == "waiting"
     # 6E's runs are known after its selection only

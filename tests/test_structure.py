@@ -1,5 +1,6 @@
 """The code's map stays true: each module of cnnlab has one job its docstring's first line
-names, none grows past a size a reader can hold, and the docs list every module."""
+names, none grows past a size a reader can hold, the wings import only in their allowed
+directions, and the docs list every module."""
 
 import ast
 import re
@@ -8,21 +9,122 @@ import pytest
 
 from cnnlab.store.layout import PROJECT_ROOT
 
-MODULES = sorted(path for path in (PROJECT_ROOT / "cnnlab").rglob("*.py")
-                 if path.name != "__init__.py")
-MAX_LINES = 480  # about 450: what a reader holds at once
+PACKAGE = PROJECT_ROOT / "cnnlab"
+MODULES = sorted(path for path in PACKAGE.rglob("*.py") if path.name != "__init__.py")
+MAX_MODULE_LINES = 400  # what a reader holds at once
+MAX_CLASS_LINES = 150
+MAX_FUNCTION_LINES = 60
+
+# TEMPORARY: modules still over a limit, with their size when the limits came; each entry
+# is work still to do, and this dict must shrink to empty (a module may not grow meanwhile)
+OVER_THE_LIMITS = {
+    "plan.config": {"module": 403},
+    "data.images": {"module": 464, "load_folder": 61},
+    "report.answers": {"module": 429, "describe_group": 84},
+    "report.figures": {"filters_figure": 71},
+    "analysis.diagnostics": {"module": 439},
+}
+
+# wing -> the cnnlab wings (or top-level modules) it must never import
+FORBIDDEN_WINGS = {
+    "plan": {"data", "train", "report", "watch", "workflow"},
+    "data": {"train", "report", "watch", "workflow"},
+    "report": {"train", "watch", "workflow"},
+    "store": {"plan", "data", "train", "analysis", "report", "watch", "workflow", "machine"},
+    "analysis": {"plan", "data", "train", "report", "watch", "workflow"},
+}
+# wing -> the outside packages it must never import
+FORBIDDEN_PACKAGES = {"data": {"tensorflow", "keras"}, "plan": {"tensorflow", "keras",
+                                                               "matplotlib", "jinja2"}}
+WATCH_IMPORTERS = {"watch", "__main__"}  # and the rules and scripts, outside the package
 
 
 def dotted(path):
-    return ".".join(path.relative_to(PROJECT_ROOT / "cnnlab").with_suffix("").parts)
+    return ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+
+
+def wing_of(path):
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return parts[0]
+
+
+def imported(path) -> set[str]:
+    """Every module ``path`` imports, at its top or inside a function: the full dotted name
+    (``from cnnlab.plan import grid`` gives cnnlab.plan.grid)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def cnnlab_wings(names: set[str]) -> set[str]:
+    """The wings (sub-packages) and top-level modules of cnnlab among ``names``."""
+    wings = {name.split(".")[1] for name in names if name.startswith("cnnlab.")}
+    return {wing for wing in wings if (PACKAGE / wing).is_dir() or (PACKAGE / f"{wing}.py").exists()}
+
+
+def sizes(path) -> dict[str, int]:
+    """The lines of the module, and of each class and function in it over its limit."""
+    source = path.read_text(encoding="utf-8")
+    found = {}
+    lines = len(source.splitlines())
+    if lines > MAX_MODULE_LINES:
+        found["module"] = lines
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            size = node.end_lineno - node.lineno + 1
+            limit = MAX_CLASS_LINES if isinstance(node, ast.ClassDef) else MAX_FUNCTION_LINES
+            if size > limit:
+                found[node.name] = size
+    return found
 
 
 @pytest.mark.parametrize("path", MODULES, ids=dotted)
 def test_each_module_names_its_job_and_stays_short(path):
-    source = path.read_text(encoding="utf-8")
-    docstring = ast.get_docstring(ast.parse(source))
+    docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
     assert docstring and len(docstring.splitlines()[0]) > 20, f"{path.name}: no one-line job"
-    assert len(source.splitlines()) <= MAX_LINES, f"{path.name}: over {MAX_LINES} lines"
+    allowed = OVER_THE_LIMITS.get(dotted(path), {})
+    for name, size in sizes(path).items():
+        assert name in allowed, (
+            f"{dotted(path)}: {name} has {size} lines, over the limit (modules "
+            f"{MAX_MODULE_LINES}, classes {MAX_CLASS_LINES}, functions {MAX_FUNCTION_LINES})")
+        assert size <= allowed[name], f"{dotted(path)}: {name} grew to {size} lines"
+
+
+def test_the_allow_list_names_only_what_is_still_over_a_limit():
+    for name, allowed in OVER_THE_LIMITS.items():
+        path = PACKAGE / (name.replace(".", "/") + ".py")
+        assert path.exists(), f"{name}: no such module; take it off OVER_THE_LIMITS"
+        still_over = sizes(path)
+        shrunk = [part for part in allowed if part not in still_over]
+        assert not shrunk, f"{name}: {shrunk} within the limits now; take it off OVER_THE_LIMITS"
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=dotted)
+def test_each_wing_imports_only_in_its_directions(path):
+    wing = wing_of(path)
+    names = imported(path)
+    wings = cnnlab_wings(names)
+    forbidden = wings & FORBIDDEN_WINGS.get(wing, set())
+    assert not forbidden, f"{dotted(path)} ({wing}) imports the {sorted(forbidden)} wing"
+    packages = {name.split(".")[0] for name in names} & FORBIDDEN_PACKAGES.get(wing, set())
+    assert not packages, f"{dotted(path)} ({wing}) imports {sorted(packages)}"
+    if "watch" in wings:
+        assert wing in WATCH_IMPORTERS, f"{dotted(path)} imports the watch wing"
+    if wing == "store":
+        assert wings <= {"store", "errors"}, f"{dotted(path)} imports {sorted(wings)}"
+
+
+def test_the_import_check_sees_imports_inside_functions(tmp_path):
+    module = tmp_path / "module.py"
+    module.write_text("def late():\n    from cnnlab.train import models\n    import keras\n")
+    names = imported(module)
+    assert {"cnnlab.train.models", "keras"} <= names
+    assert cnnlab_wings(names) == {"train"}
 
 
 def test_the_architecture_doc_and_the_readme_name_every_module():

@@ -187,7 +187,14 @@ def render_lesion(
     texture += 0.015 * _smooth_noise(rng, size, max(4, size // 2))
     image = skin_tone * (1.0 + texture) * (1.0 - lesion * darkness)
 
-    # Nuisances: hairs, illumination gradient, vignetting, lens ring, exposure, noise.
+    image = _with_nuisances(rng, image, x, y, size)
+    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+
+
+def _with_nuisances(rng: np.random.Generator, image: np.ndarray, x: np.ndarray, y: np.ndarray,
+                    size: int) -> np.ndarray:
+    """The lesion's image as a camera takes it: hairs, an illumination gradient, vignetting,
+    sometimes a lens ring, an exposure and noise (drawn from ``rng`` in this order)."""
     image = image * (1.0 - _hairs(rng, size))
     direction = rng.uniform(0.0, 2 * math.pi)
     gradient = rng.uniform(0.0, 0.14)
@@ -199,8 +206,7 @@ def render_lesion(
         inside = _sigmoid((ring_radius - np.hypot(x, y)) / rng.uniform(0.015, 0.05))
         image = image * (0.06 + 0.94 * inside)
     noise = rng.standard_normal(image.shape, dtype=np.float32)
-    image = image * rng.uniform(0.9, 1.08) + np.float32(0.012) * noise
-    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+    return image * rng.uniform(0.9, 1.08) + np.float32(0.012) * noise
 
 
 def _outline(rng: np.random.Generator, severity: float, radius: float) -> np.ndarray:
