@@ -142,6 +142,15 @@ PARTIAL_REPORT_HTML = "results/report/partial.html"  # cnnlab report --partial
 PARTIAL_FIGURES = "results/report/partial-figures"  # its figures, drawn from the epochs so far
 
 
+def partial_figure(task_id: str) -> str:
+    """A task's learning curves in the partial report."""
+    return f"{PARTIAL_FIGURES}/{task_id}.png"
+
+
+def partial_roc_figure(task_id: str) -> str:
+    return f"{PARTIAL_FIGURES}/roc-{task_id}.png"
+
+
 # -- the rules' input lists, from a plan (cnnlab.plan.grid.Plan) --------------------------------
 
 

@@ -140,16 +140,15 @@ def draw_figures(plan: Plan, results: Results, baselines: dict, root: Path
     from cnnlab.report.results import task_groups
 
     curves, rocs = {}, {}
-    folder = root / layout.PARTIAL_FIGURES
     for task_id in layout.curve_tasks(plan):
         if plan.tasks[task_id].pending or not plan.tasks[task_id].entries:
             continue
         groups = task_groups(plan, task_id, results)
         title = f"{task_id}: {plan.tasks[task_id].title} (so far)"
         curves[task_id] = str(figures.save_png(figures.curves_figure(groups, baselines, title),
-                                               folder / f"{task_id}.png"))
+                                               root / layout.partial_figure(task_id)))
         rocs[task_id] = str(figures.save_png(figures.roc_figure(groups, title),
-                                             folder / f"roc-{task_id}.png"))
+                                             root / layout.partial_roc_figure(task_id)))
     return curves, rocs
 
 
