@@ -11,7 +11,7 @@ from cnnlab.plan.config import check_unique_keys, checked_config
 from cnnlab.plan.cost import check_memory, estimated_model_mb, estimated_seconds, training_priority
 from cnnlab.train.devices import cuda_tensorflow_installed, training_gpus, visible_gpus
 from cnnlab.errors import CnnlabError
-from cnnlab.store.files import read_optima
+from cnnlab.plan.optima import read_checked_optima
 from cnnlab.plan.grid import plan_lab
 from cnnlab.data.prepare import check_dataset
 
@@ -50,7 +50,7 @@ def check_outputs_at_start():
             return
     selections = [layout.selection_json(task_id) for task_id in PLAN.selections_needed]
     try:
-        lines = damaged.set_aside_damaged(selections, dry_run=dry_run)
+        lines = damaged.set_aside_damaged(selections, dry_run=dry_run, plan=PLAN)
     except OSError as error:
         sys.exit(f"cnnlab: {error.filename}: cannot move a damaged output aside "
                  f"({error.strerror}); move or delete it yourself, then run again.")
@@ -75,7 +75,7 @@ def complete_plan():
         selections[task_id] = checkpoints.select_optimum.get(task=task_id).output[0]
     if not selections:
         return PLAN
-    return plan_lab(config, read_optima(selections))
+    return plan_lab(config, read_checked_optima(PLAN, selections))
 
 
 def training_key(wildcards):

@@ -40,8 +40,9 @@ from pathlib import Path
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.cost import estimated_seconds, training_priority
 from cnnlab.plan.grid import Plan, Training, plan_lab
+from cnnlab.plan.optima import read_checked_optima
 from cnnlab.store import heartbeat, layout
-from cnnlab.store.files import read_manifest, read_optima, read_record
+from cnnlab.store.files import read_manifest, read_record
 from cnnlab.train import checkpoints
 
 DEFAULT_JOB_SECONDS = 15.0  # a training job's start-up before any has been measured
@@ -108,7 +109,7 @@ def current_plan(config: dict, root: Path) -> tuple[Plan, dict[str, Plan]]:
         path = root / layout.selection_json(task_id)
         if path.exists():
             try:
-                optima.update(read_optima({task_id: path}))
+                optima.update(read_checked_optima(plan, {task_id: path}))
             except CnnlabError:  # damaged: the workflow moves it aside and selects again
                 continue
     if optima:
