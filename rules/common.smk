@@ -48,7 +48,7 @@ def check_outputs_at_start():
         if lock:
             print(lock, file=sys.stderr)
             return
-    selections = [layout.selection_json(task_id) for task_id in PLAN.selections_needed]
+    selections = [layout.selection_json(PLAN.dataset, task_id) for task_id in PLAN.selections_needed]
     try:
         lines = damaged.set_aside_damaged(selections, dry_run=dry_run, plan=PLAN)
     except OSError as error:
@@ -72,7 +72,8 @@ def complete_plan():
     """The plan with every selection made; asking for it waits for the checkpoints."""
     selections = {}
     for task_id in PLAN.selections_needed:
-        selections[task_id] = checkpoints.select_optimum.get(task=task_id).output[0]
+        selected = checkpoints.select_optimum.get(dataset=PLAN.dataset, task=task_id)
+        selections[task_id] = selected.output[0]
     if not selections:
         return PLAN
     return plan_lab(config, read_checked_optima(PLAN, selections))
@@ -98,7 +99,7 @@ def training_selections(wildcards):
     plans the workflow again, and may only read a checkpoint it depends on."""
     if training_key(wildcards) in PLAN.trainings:
         return []
-    return [layout.selection_json(task_id) for task_id in PLAN.selections_needed]
+    return [layout.selection_json(PLAN.dataset, task_id) for task_id in PLAN.selections_needed]
 
 
 def training_job_spec(wildcards):
