@@ -76,7 +76,8 @@ def complete_plan():
         selections[task_id] = selected.output[0]
     if not selections:
         return PLAN
-    return plan_lab(config, read_checked_optima(PLAN, selections))
+    dry_run = workflow.output_settings.dryrun
+    return plan_lab(config, read_checked_optima(PLAN, selections, stand_in=dry_run))
 
 
 def training_key(wildcards):
