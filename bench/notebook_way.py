@@ -17,7 +17,7 @@ Two modes:
         every task of the lab in WORKDIR, in the order of its config, with the runs each
         task lists (cnnlab.plan.grid resolves "like", "set", "sweep" and the epoch divisor);
         a task whose runs depend on a selection (6E, 6F) uses the optimum that cnnlab's
-        run in WORKDIR chose (results/selection/<task>.json), so both train the same runs;
+        run in WORKDIR chose (results/selection/<dataset>/<task>.json), so both train the same runs;
         the data is WORKDIR/results/data/<dataset>/arrays.npz as cnnlab prepared it, or
         NPZ. ``--part first`` trains, of the runs that wait for no selection, those up
         to about half their estimated cost (it can run before cnnlab's lab), ``--part
@@ -160,12 +160,13 @@ def lab_runs(
     order a notebook takes them. ``first`` and ``second`` need ``data`` (the loaded
     arrays): their size sizes the estimate that splits the lab."""
     from cnnlab.plan.grid import plan_lab
+    from cnnlab.store import layout
     from cnnlab.store.files import read_optima
 
     before_selection = plan = plan_lab(config)
     if part != "first":
         selections = {
-            task_id: str(workdir / f"results/selection/{task_id}.json")
+            task_id: str(workdir / layout.selection_json(plan.dataset, task_id))
             for task_id in plan.selections_needed
         }
         missing = [path for path in selections.values() if not Path(path).is_file()]

@@ -50,9 +50,9 @@ def check_outputs_at_start():
         if lock:
             print(lock, file=sys.stderr)
             return
-    selections = [layout.selection_json(task_id) for task_id in PLAN.selections_needed]
+    selections = [layout.selection_json(PLAN.dataset, task_id) for task_id in PLAN.selections_needed]
     try:
-        lines = damaged.set_aside_damaged(selections, dry_run=dry_run)
+        lines = damaged.set_aside_damaged(selections, dry_run=dry_run, plan=PLAN)
     except OSError as error:
         sys.exit(f"cnnlab: {error.filename}: cannot move a damaged output aside "
                  f"({error.strerror}); move or delete it yourself, then run again.")
@@ -72,12 +72,13 @@ wildcard_constraints:
 
 def selected_plan():
     """The plan with every selection made (cnnlab.plan.lab.complete_plan); asking for it
-    waits for the selections' checkpoints."""
+    waits for the selections' checkpoints. A dry run plans past a damaged selection as if
+    it chose its first candidate (its start-up line says a real run makes it again)."""
     if not PLAN.selections_needed:
         return PLAN
     for task_id in PLAN.selections_needed:
-        checkpoints.select_optimum.get(task=task_id)
-    return complete_plan(config)
+        checkpoints.select_optimum.get(dataset=PLAN.dataset, task=task_id)
+    return complete_plan(config, stand_in=workflow.output_settings.dryrun)
 
 
 def training_key(wildcards):
@@ -100,7 +101,7 @@ def training_selections(wildcards):
     plans the workflow again, and may only read a checkpoint it depends on."""
     if training_key(wildcards) in PLAN.trainings:
         return []
-    return [layout.selection_json(task_id) for task_id in PLAN.selections_needed]
+    return [layout.selection_json(PLAN.dataset, task_id) for task_id in PLAN.selections_needed]
 
 
 def training_job_spec(wildcards):

@@ -6,13 +6,13 @@ checkpoint select_optimum:
     input:
         candidate_files,
     output:
-        "results/selection/{task}.json",
+        "results/selection/{dataset}/{task}.json",
     params:
         optimum=optimum_config,
     conda:
         "../envs/cnnlab.yaml"
     log:
-        "logs/selection/{task}.log",
+        "logs/selection/{dataset}/{task}.log",
     priority: SELECTION_PRIORITY
     resources:
         mem_mb=1000,

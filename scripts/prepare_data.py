@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from cnnlab.data.prepare import prepare_dataset
+from cnnlab.data.split_checks import sanity_lines
 from cnnlab.workflow.entrypoint import run_entrypoint
 
 
@@ -22,6 +23,8 @@ def main(snakemake, log) -> None:
     log(f"arrays_sha256: {manifest['arrays_sha256']}")
     for skipped in manifest["skipped"]:
         log(f"skipped {skipped['file']}: {skipped['reason']}")
+    for line in sanity_lines(manifest["sanity"], f"datasets.{manifest['dataset']}"):
+        log(f"warning: {line}")  # said on the terminal too, by the preparation
     if manifest["duplicates"]:
         log(f"warning: {len(manifest['duplicates'])} image(s) appear in both train and test")
 

@@ -118,7 +118,7 @@ def minutes(limit: str) -> int:
 
 
 def complete_plan(workdir: Path):
-    optima = read_optima({"6E": str(workdir / "results/selection/6E.json")})
+    optima = read_optima({"6E": str(workdir / "results/selection/tiny/6E.json")})
     plan = plan_lab(merged_config(workdir / SMALL_CONFIG), optima)
     assert not plan.pending_tasks
     return plan
@@ -224,7 +224,7 @@ def test_the_cluster_gives_the_local_runs_numbers_and_report(cluster_lab, reques
         ), training.run_id
         summary = f"{training.directory}/summary.csv"
         assert (cluster / summary).read_bytes() == (local / summary).read_bytes()
-    for name in ("results/selection/6E.json", "results/data/tiny/manifest.json"):
+    for name in ("results/selection/tiny/6E.json", "results/data/tiny/manifest.json"):
         assert (cluster / name).read_bytes() == (local / name).read_bytes(), name
     figures = sorted(path.relative_to(local) for path in (local / "results/figures").rglob("*.*"))
     assert figures

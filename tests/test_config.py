@@ -57,6 +57,7 @@ def test_dataset_defaults_by_kind():
     assert dataset_defaults("folder") == {
         "image_size": 128, "layout": "auto", "resize": "bilinear", "on_bad_image": "error",
         "on_duplicate": "warn", "test_fraction": None, "split_seed": 0, "max_pixels": 50_000_000,
+        "allow_degenerate": False,
     }
 
 

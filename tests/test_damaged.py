@@ -10,7 +10,7 @@ from cnnlab.store.files import write_record, write_summary
 from cnnlab.workflow.damaged import set_aside_damaged
 from tests.test_history import TRAINING, write_training
 
-SELECTIONS = ["results/selection/6E.json"]
+SELECTIONS = ["results/selection/tiny/6E.json"]
 
 
 def finished_training(root, **options):
@@ -115,11 +115,11 @@ def test_a_cut_selection_and_the_report_behind_it_are_moved_aside(tmp_path):
     selection.parent.mkdir(parents=True)
     selection.write_text('{"task": "6E", "ru')
     dry = set_aside_damaged(SELECTIONS, dry_run=True, root=tmp_path)
-    assert len(dry) == 2 and "a real run moves results/selection/6E.json" in dry[0]
+    assert len(dry) == 2 and "a real run moves results/selection/tiny/6E.json" in dry[0]
     assert "a real run moves results/report/index.html" in dry[1]
     first, second = set_aside_damaged(SELECTIONS, dry_run=False, root=tmp_path)
     assert "the selection is not valid JSON" in first and "delete it" not in first
-    assert "moved results/selection/6E.json to results/damaged/selection/6E.json." in first
+    assert "moved results/selection/tiny/6E.json to results/damaged/selection/tiny/6E.json." in first
     assert "moved results/report/index.html" in second
     assert not selection.exists() and not report.exists()
 

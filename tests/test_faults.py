@@ -235,7 +235,7 @@ def test_a_diverging_run_is_recorded_and_reported_and_the_lab_completes(copy_of_
     config = merged_config(workdir / SMALL_CONFIG)
     assert config["tasks"]["5F"]["runs"][1] == {"model": "mlp", "dense": [64]}
     config["tasks"]["5F"]["runs"][1].update(optimizer="sgd", lr=1000.0)
-    plan = plan_lab(config, read_optima({"6E": str(workdir / "results/selection/6E.json")}))
+    plan = plan_lab(config, read_optima({"6E": str(workdir / "results/selection/tiny/6E.json")}))
     assert not plan.pending_tasks
     diverged = {}
     for training in plan.trainings.values():
@@ -270,7 +270,7 @@ def test_a_cut_history_and_record_are_set_aside_and_one_rerun_restores_the_lab(c
     again from their saved state, makes 6E's selection from the complete histories and
     restores the lab exactly, without retraining 6E's or 6F's runs."""
     workdir = copy_of_small_lab
-    selection_json = workdir / "results/selection/6E.json"
+    selection_json = workdir / "results/selection/tiny/6E.json"
     plan = plan_lab(merged_config(workdir / SMALL_CONFIG), read_optima({"6E": str(selection_json)}))
     after_selection = {entry.training.history_csv for task in ("6E", "6F")
                        for entry in plan.tasks[task].entries}
@@ -341,13 +341,13 @@ def test_a_report_behind_a_lost_selection_is_rendered_again(copy_of_small_lab):
     """A failed selection job's output is removed by Snakemake; with the report still
     there, Snakemake alone would find nothing to be done."""
     workdir = copy_of_small_lab
-    selection_json = workdir / "results/selection/6E.json"
+    selection_json = workdir / "results/selection/tiny/6E.json"
     selection = selection_json.read_bytes()
     report = comparable_report_text(workdir / "results/report/index.html")
     selection_json.unlink()
     result = run_snakemake(workdir, "--cores", "2", "--configfile", SMALL_CONFIG, timeout=600)
     assert result.returncode == 0, result.stdout[-5000:]
-    assert "cnnlab: results/selection/6E.json is missing" in result.stdout
+    assert "cnnlab: results/selection/tiny/6E.json is missing" in result.stdout
     assert "moved results/report/index.html to results/damaged/report/" in result.stdout
     assert not re.search(r"^(?:local)?rule train:", result.stdout, re.MULTILINE)
     assert selection_json.read_bytes() == selection

@@ -156,13 +156,22 @@ def test_selection_needs_its_chosen_set_up(tmp_path):
                  "fallback": False, "pinned": False, "candidates": [],
                  "runner_up": None, "lead": None, "target_epochs": 5, "meets_condition": True,
                  "chosen": {"run_id": "a", "task": "6B", "epochs": 5, "params": {"lr": 0.1},
-                            "values": {}}}
+                            "values": {"final_val_accuracy": 0.7, "gap": 0.01,
+                                       "final_balanced_accuracy": 0.6}}}
     path = write_selection(tmp_path / "6E.json", selection)
     assert read_selection(path)["chosen"]["params"] == {"lr": 0.1}
-    del selection["chosen"]["epochs"]
-    path.write_text(json.dumps(selection))
-    with pytest.raises(CnnlabError, match="chosen set-up has no 'epochs'"):
-        read_selection(path)
+    for damage, message in (
+        (lambda s: s["chosen"].pop("epochs"), "chosen set-up has no 'epochs'"),
+        (lambda s: s["chosen"]["values"].update(gap="small"), "chosen values has 'gap' of the"),
+        (lambda s: s["candidates"].append({"run_id": "b", "task": "6D", "epochs": 4}),
+         "a candidate of the selection has no 'eligible'"),
+        (lambda s: s["candidates"].append("b"), "a candidate of the selection has no"),
+    ):
+        damaged = json.loads(json.dumps(selection))
+        damage(damaged)
+        path.write_text(json.dumps(damaged))
+        with pytest.raises(CnnlabError, match=message):
+            read_selection(path)
 
 
 def test_predictions_round_trip_by_epoch_and_refuse_a_wrong_shape(tmp_path):

@@ -232,7 +232,10 @@ def test_the_complete_plan_of_a_folder_reads_the_selections_made_so_far(default_
     before = plan_lab(default_config)
     assert complete_plan(default_config, tmp_path).to_dict() == before.to_dict()
     chosen = before.tasks["6B"].entries[0]
-    selection_json = tmp_path / layout.selection_json("6E")
+    # a set-up's parameters: a run's without its data set and seed (cnnlab.plan.setups)
+    chosen_params = {key: value for key, value in chosen.spec.to_dict().items()
+                     if key not in ("dataset", "seed")}
+    selection_json = tmp_path / layout.selection_json(before.dataset, "6E")
     selection_json.parent.mkdir(parents=True)
     selection_json.write_text('{"task": "6E", "rule":')  # cut short by a full disk
     with pytest.raises(CnnlabError, match="6E.json"):
@@ -243,10 +246,12 @@ def test_the_complete_plan_of_a_folder_reads_the_selections_made_so_far(default_
         "task": "6E", "rule": "max_val_accuracy", "rule_text": "", "runner_up": None,
         "lead": None, "candidates": [], "fallback": False, "pinned": False,
         "target_epochs": 100, "meets_condition": True,
-        "chosen": {"run_id": chosen.spec.run_id, "task": "6B", "epochs": chosen.epochs,
-                   "params": chosen.spec.to_dict(), "values": {}}})
+        "chosen": {"run_id": chosen.spec.variant, "task": "6B", "epochs": chosen.epochs,
+                   "params": chosen_params,
+                   "values": {"final_val_accuracy": 0.7, "final_balanced_accuracy": 0.6,
+                              "gap": 0.05}}})
     complete = complete_plan(default_config, tmp_path)
-    expected = plan_lab(default_config, {"6E": chosen.spec.to_dict()})
+    expected = plan_lab(default_config, {"6E": chosen_params})
     assert complete.to_dict() == expected.to_dict() != before.to_dict()
     assert not complete.selections_needed and not complete.pending_tasks
     # before the selection, the estimate plans 6E as if it chose its first candidate

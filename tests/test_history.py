@@ -9,6 +9,7 @@ import pytest
 from cnnlab.errors import CnnlabError
 from cnnlab.store.files import write_predictions, write_record
 from cnnlab.store.history import (
+    ACCURACY_COLUMNS,
     HISTORY_COLUMNS,
     checked_training,
     format_float,
@@ -115,8 +116,15 @@ def write_training(root, epochs=3, status="completed", rows=None, prediction_epo
         "run_id": "run-a", "status": status, "diverged_reason": None, "epochs_trained": rows,
         "resumed_from_epoch": 0, "wall_seconds": 1.0, "peak_memory_mb": 1.0, "device": {},
         "threads": 1, "versions": {}, "params": {}})
-    write_history_csv(awkward_rows()[:rows], folder / "history.csv")
+    write_history_csv([fractions_as_accuracies(row) for row in awkward_rows()[:rows]],
+                      folder / "history.csv")
     return folder
+
+
+def fractions_as_accuracies(row):
+    """An awkward row whose accuracies are fractions, as a checked history's must be."""
+    return {**row, **{column: value if math.isnan(value) or 0 <= value <= 1 else 0.625
+                      for column, value in row.items() if column in ACCURACY_COLUMNS}}
 
 
 def failure(root, **options) -> str:

@@ -7,13 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cnnlab.data.classes import DEFAULT_CLASSES, classes_from_config
 from cnnlab.data.image_file import read_image
-from cnnlab.data.images import (
-    DEFAULT_CLASSES,
-    FolderOptions,
-    classes_from_config,
-    load_folder,
-)
+from cnnlab.data.images import FolderOptions, load_folder
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.config import dataset_defaults
 from tests.data_fixtures import (

@@ -40,6 +40,7 @@ MANIFEST_KEYS = {
     "duplicates_within_split",
     "split",
     "cnnlab_version",
+    "sanity",
 }
 
 

@@ -176,7 +176,7 @@ def test_real_lab_end_to_end(real_lab):
 
     # every training of the plan, 6E's and 6F's included, has its full history
     config = merged_config(workdir / SMALL_REAL, workdir / PATH_OVERRIDE)
-    optima = read_optima({"6E": str(workdir / "results/selection/6E.json")})
+    optima = read_optima({"6E": str(workdir / "results/selection/skin-real/6E.json")})
     plan = plan_lab(config, optima)
     assert not plan.pending_tasks
     for training in plan.trainings.values():

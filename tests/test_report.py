@@ -119,7 +119,7 @@ def crafted_lab(root: Path, config: dict) -> dict:
         write_training(root, training)
     selections = {}
     for task_id in plan.selections_needed:
-        path = root / f"results/selection/{task_id}.json"
+        path = root / layout.selection_json(plan.dataset, task_id)
         select_optimum(plan, task_id, path)
         selections[task_id] = str(path)
     plan = plan_lab(config, read_optima(selections))
@@ -192,7 +192,7 @@ def test_every_task_is_answered_from_the_crafted_numbers(lab):
         "comparisons") == 1
     assert answer_of(html, "6D").count("not the training&#39;s randomness") == 1
     # 6E: the rule, the chosen run, the rejected candidates, the optimizers
-    selection = json.loads((root / "results/selection/6E.json").read_text())
+    selection = json.loads((root / layout.selection_json(Plan.from_dict(plan).dataset, "6E")).read_text())
     answer_6e = answer_of(html, "6E")
     assert f"picked {selection['chosen']['run_id']}" in answer_6e
     assert "Effect of the optimizer" in answer_6e and "It diverged" in answer_6e
@@ -354,7 +354,7 @@ def test_task_inputs_name_every_file_read(lab):
                            for name in ("history.csv", "record.json", "predictions.npz")}
     plan = Plan.from_dict(plan)
     assert set(layout.report_inputs(plan)) >= set(inputs)
-    assert layout.selection_inputs(plan) == ["results/selection/6E.json"]
+    assert layout.selection_inputs(plan) == [layout.selection_json(plan.dataset, "6E")]
     assert layout.curve_tasks(plan) == ["5A", "5B", "5C", "5F", "6A", "6B", "6C", "6D", "6E",
                                         "6F"]
     entry = concept_models.inspected_entry(plan, "5D")

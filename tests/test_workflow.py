@@ -62,7 +62,7 @@ def test_bad_config_fails_fast_with_one_message(tmp_path, original, replacement,
 def test_small_lab_trains_every_run_to_its_epochs(small_lab):
     workdir, _ = small_lab
     config = merged_config(workdir / SMALL_CONFIG)
-    optima = read_optima({"6E": str(workdir / "results/selection/6E.json")})
+    optima = read_optima({"6E": str(workdir / "results/selection/tiny/6E.json")})
     plan = plan_lab(config, optima)
     assert not plan.pending_tasks
     for training in plan.trainings.values():
@@ -77,7 +77,7 @@ def test_small_lab_trains_every_run_to_its_epochs(small_lab):
 
 def test_small_lab_selects_6e_from_6a_to_6d(small_lab):
     workdir, _ = small_lab
-    selection = json.loads((workdir / "results/selection/6E.json").read_text())
+    selection = json.loads((workdir / "results/selection/tiny/6E.json").read_text())
     assert selection["chosen"]["task"] in {"6A", "6B", "6C", "6D"}
     assert set(selection["chosen"]["params"]) == {"batch_size", "lr", "n_base"}
 

@@ -11,6 +11,7 @@ from cnnlab.plan.grid import plan_lab
 
 def measure(ctx: Context) -> dict:
     """The lab's plan with the selections of part 2's lab, or stand-ins when it did not run."""
+    from cnnlab.store import layout
     from cnnlab.store.files import read_optima
 
     override = ctx.lab["override"] if ctx.lab else lab_override(ctx)
@@ -18,7 +19,7 @@ def measure(ctx: Context) -> dict:
     first = plan_lab(config)
     if ctx.lab:
         selections = {
-            task: str(ctx.lab["workdir"] / f"results/selection/{task}.json")
+            task: str(ctx.lab["workdir"] / layout.selection_json(first.dataset, task))
             for task in first.selections_needed
         }
         optima, stand_in = read_optima(selections), None

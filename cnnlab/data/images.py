@@ -26,14 +26,13 @@ an image extension are listed as ignored.
 
 from __future__ import annotations
 
-import collections
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from cnnlab.data.classes import DEFAULT_CLASSES, ClassSpec, check_classes
 from cnnlab.data.image_file import (
     DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
@@ -42,28 +41,13 @@ from cnnlab.data.image_file import (
     LoadedImage,
     read_image,
 )
+from cnnlab.data.split_checks import check_both_classes, find_duplicates
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.config import dataset_defaults
 
 SPLITS = ("train", "test")
 
 _DEFAULTS = dataset_defaults("folder")  # the schema's, the one place they are written
-
-
-@dataclass(frozen=True)
-class ClassSpec:
-    """One class: its name, label, file-name pattern and sub-folder name."""
-
-    name: str
-    label: int
-    pattern: str
-    folder: str
-
-
-DEFAULT_CLASSES = (
-    ClassSpec(name="Mel", label=0, pattern="Mel", folder="Mel"),
-    ClassSpec(name="Nev", label=1, pattern="Nev", folder="Nev"),
-)
 
 
 @dataclass(frozen=True)
@@ -83,46 +67,12 @@ class FolderOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     test_fraction: float | None = _DEFAULTS["test_fraction"]
     split_seed: int = _DEFAULTS["split_seed"]
+    allow_degenerate: bool = _DEFAULTS["allow_degenerate"]  # read by cnnlab.data.prepare
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(self.classes))
-        _check_classes(self.classes)
+        check_classes(self.classes)
 
-
-def classes_from_config(entries: Sequence[dict]) -> tuple[ClassSpec, ...]:
-    """``classes: [{name, label, pattern?, folder?}, ...]`` of a checked entry as specs; a
-    class's pattern and folder default to its name."""
-    return tuple(
-        ClassSpec(
-            name=entry["name"],
-            label=int(entry["label"]),
-            pattern=entry.get("pattern", entry["name"]),
-            folder=entry.get("folder", entry["name"]),
-        )
-        for entry in entries
-    )
-
-
-def _check_classes(classes: Sequence[ClassSpec]) -> None:
-    labels = sorted(spec.label for spec in classes)
-    if labels != [0, 1]:
-        raise CnnlabError(
-            "classes must name exactly two classes with labels 0 and 1 "
-            f"(0 = Mel, 1 = Nev in the lab), got labels {labels}."
-        )
-    for key in ("name", "pattern", "folder"):
-        values = [getattr(spec, key) for spec in classes]
-        if len(set(values)) != len(values):
-            raise CnnlabError(f"classes: two classes have the same {key} {values[0]!r}.")
-    for spec in classes:
-        if "/" in spec.folder or "\\" in spec.folder or spec.folder in (".", ".."):
-            raise CnnlabError(
-                f"classes: folder {spec.folder!r} of class {spec.name} must be a plain "
-                "folder name, without slashes."
-            )
-
-
-# ---------------------------------------------------------------------------------------
 
 # ---------------------------------------------------------------------------------------
 # A folder
@@ -176,20 +126,8 @@ def load_folder(root: Path, image_size: int, options: FolderOptions | None = Non
             )
         listed[split] = _label_files(images, split_dir, root, layout, options, skipped)
 
-    loaded: dict[str, list[tuple[str, int, LoadedImage]]] = {}
-    for split, files in listed.items():
-        records = []
-        for path, label in files:
-            relative = _relative(path, root)
-            try:
-                image = read_image(path, image_size, options.resize, options.max_pixels)
-            except BadImageError as error:
-                if options.on_bad_image == "skip":
-                    skipped.append({"file": relative, "reason": error.reason})
-                    continue
-                raise
-            records.append((relative, label, image))
-        loaded[split] = records
+    loaded = {split: _read_split(files, root, image_size, options, skipped)
+              for split, files in listed.items()}
 
     held_out_split = None
     if "test" not in loaded:
@@ -197,8 +135,8 @@ def load_folder(root: Path, image_size: int, options: FolderOptions | None = Non
 
     for split in SPLITS:
         folder = split_dirs.get(split, split_dirs["train"])  # a held-out test comes from train
-        _check_both_classes(split, folder, loaded[split], options.classes)
-    duplicates, within = _find_duplicates(loaded)
+        check_both_classes(split, folder, loaded[split], options.classes)
+    duplicates, within = find_duplicates(loaded)
     if duplicates and options.on_duplicate == "error":
         first = duplicates[0]
         raise CnnlabError(
@@ -217,6 +155,25 @@ def load_folder(root: Path, image_size: int, options: FolderOptions | None = Non
         duplicates_within_split=within,
         held_out_split=held_out_split,
     )
+
+
+def _read_split(files: list[tuple[Path, int]], root: Path, image_size: int,
+                options: FolderOptions, skipped: list[dict[str, str]]
+                ) -> list[tuple[str, int, LoadedImage]]:
+    """Each (file, label) of a split read as an image; a bad one stops the load, or, with
+    ``on_bad_image: skip``, is listed in ``skipped`` with its reason."""
+    records = []
+    for path, label in files:
+        relative = _relative(path, root)
+        try:
+            image = read_image(path, image_size, options.resize, options.max_pixels)
+        except BadImageError as error:
+            if options.on_bad_image == "skip":
+                skipped.append({"file": relative, "reason": error.reason})
+                continue
+            raise
+        records.append((relative, label, image))
+    return records
 
 
 def _split_folders(root: Path, options: FolderOptions) -> dict[str, Path]:
@@ -395,51 +352,6 @@ def _hold_out(
         "counts": per_class,
     }
     return train, test, description
-
-
-def _check_both_classes(
-    split: str,
-    split_dir: Path,
-    records: list[tuple[str, int, LoadedImage]],
-    classes: Sequence[ClassSpec],
-) -> None:
-    if not records:
-        raise CnnlabError(
-            f"{split_dir}: no usable image is left in the {split} split (see the skipped "
-            "files). Fix or replace the images."
-        )
-    present = {label for _, label, _ in records}
-    missing = [spec for spec in classes if spec.label not in present]
-    if missing:
-        have = [spec.name for spec in classes if spec.label in present]
-        raise CnnlabError(
-            f"{split_dir}: the {split} split holds images of class {', '.join(have)} only, "
-            f"none of class {', '.join(spec.name for spec in missing)}. Each split needs "
-            "both classes: add images, or check the classes' patterns or folders in the "
-            "config."
-        )
-
-
-def _find_duplicates(
-    loaded: dict[str, list[tuple[str, int, LoadedImage]]],
-) -> tuple[list[dict], list[dict]]:
-    """Groups of files with identical pixels: across splits, and within one split."""
-    groups: dict[str, list[tuple[str, str, int]]] = collections.defaultdict(list)
-    for split in SPLITS:
-        for relative, label, image in loaded[split]:
-            groups[image.sha256].append((split, relative, label))
-    across, within = [], []
-    for digest, members in groups.items():
-        if len(members) < 2:
-            continue
-        entry = {
-            "sha256": digest,
-            "files": [relative for _, relative, _ in members],
-            "splits": [split for split, _, _ in members],
-            "labels": [label for _, _, label in members],
-        }
-        (across if len({split for split, _, _ in members}) > 1 else within).append(entry)
-    return across, within
 
 
 def _stack(records: list[tuple[str, int, LoadedImage]], image_size: int) -> SplitImages:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Mapping
@@ -27,14 +28,9 @@ import numpy as np
 
 from cnnlab import __version__
 from cnnlab.data.arrays import arrays_sha256
-from cnnlab.data.images import (
-    DEFAULT_CLASSES,
-    SPLITS,
-    FolderData,
-    FolderOptions,
-    classes_from_config,
-    load_folder,
-)
+from cnnlab.data.classes import DEFAULT_CLASSES, classes_from_config
+from cnnlab.data.images import SPLITS, FolderData, FolderOptions, load_folder
+from cnnlab.data.split_checks import degenerate, sanity, sanity_lines
 from cnnlab.data.synthetic import generate
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.config import checked_dataset
@@ -82,8 +78,9 @@ def prepare_dataset(
             data, source = _prepare_synthetic(config, staging, images_dir)
         else:
             data, source = _prepare_folder(config, base_dir, where)
+        found = checked_sanity(data, config, where)
         arrays = _arrays(data)
-        manifest = _manifest(name, config, source, data, arrays)
+        manifest = {**_manifest(name, config, source, data, arrays), "sanity": found}
         with files.atomic_open(arrays_path, binary=True) as stream:
             np.savez(stream, **arrays)
             if staging is not None:  # the images the arrays were read from, beside them
@@ -140,6 +137,7 @@ def _folder_options(config: dict, where: str) -> FolderOptions:
             max_pixels=config["max_pixels"],
             test_fraction=config["test_fraction"],
             split_seed=config["split_seed"],
+            allow_degenerate=config["allow_degenerate"],
         )
     except CnnlabError as error:
         raise CnnlabError(f"{where}.{error}") from None
@@ -192,6 +190,21 @@ def _prepare_folder(config: dict, base_dir: Path | None, where: str) -> tuple[Fo
         ],
     }
     return data, source
+
+
+def checked_sanity(data: FolderData, config: dict, where: str) -> dict:
+    """What makes the data poor (cnnlab.data.split_checks.sanity), each finding said on the
+    terminal (stderr, which reaches the console from the prepare job); a contradictory or
+    information-free data set refused unless the config allows it."""
+    found = sanity(data.splits, config["image_size"])
+    for line in sanity_lines(found, where):
+        print(f"cnnlab: warning: {line}", file=sys.stderr, flush=True)
+    problem = degenerate(found)
+    if problem and not config.get("allow_degenerate", False):
+        raise CnnlabError(f"{where}: {problem}, so no model can learn from it. Fix the images "
+                          f"or their labels, or set `allow_degenerate: true` in {where} to "
+                          "train on it anyway.")
+    return found
 
 
 # ---------------------------------------------------------------------------------------

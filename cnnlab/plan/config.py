@@ -22,6 +22,7 @@ import jsonschema
 import yaml
 
 from cnnlab.errors import CnnlabError
+from cnnlab.plan.yaml_reading import read_yaml as _read_yaml
 
 # a task with any of these keys trains runs of its own; one without only discusses others
 TRAINING_KEYS = ("runs", "sweep", "set", "like", "optimum")
@@ -52,50 +53,6 @@ def read_config_files(*paths: str | Path) -> dict:
     for path in paths:
         update_config(config, _read_yaml(path) or {})
     return config
-
-
-def _read_yaml(path: str | Path) -> Any:
-    """One config file, read with :class:`_UniqueKeyLoader`; a missing, unreadable or
-    malformed file is one CnnlabError naming it."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return yaml.load(handle, Loader=_UniqueKeyLoader)
-    except FileNotFoundError:
-        raise CnnlabError(f"{path}: config file not found.") from None
-    except UnicodeDecodeError as error:
-        raise CnnlabError(f"{path}: not a UTF-8 text file (byte {error.start}); save the "
-                          "config as UTF-8 text.") from None
-    except OSError as error:
-        raise CnnlabError(f"{path}: the config file could not be read: "
-                          f"{error.strerror or error}.") from None
-    except yaml.YAMLError as error:
-        raise CnnlabError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, except that a key given twice in one mapping is an error:
-    PyYAML, and so Snakemake, keeps the last value silently."""
-
-    def construct_mapping(self, node, deep=False):
-        if isinstance(node, yaml.MappingNode):
-            first_line: dict = {}
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue  # a key of this mapping may override one merged in by <<
-                key = self.construct_object(key_node, deep=True)
-                line = key_node.start_mark.line + 1
-                try:
-                    seen = first_line.get(key)
-                except TypeError:  # an unhashable key: SafeLoader's own error follows
-                    continue
-                if seen is not None:
-                    lines = f"line {line}" if seen == line else f"lines {seen} and {line}"
-                    raise CnnlabError(
-                        f"{self.name}: key {key!r} is given twice in one mapping, at {lines}: "
-                        "keep one (YAML would keep the last silently)."
-                    )
-                first_line[key] = line
-        return super().construct_mapping(node, deep=deep)
 
 
 def check_unique_keys(*paths: str | Path) -> None:
@@ -268,10 +225,29 @@ def _check_against_schema(
     raise CnnlabError(f"{source}: {key}: {sentence}" if source else f"{key}: {sentence}")
 
 
-def _check_sweep_values(config: dict, schema: dict, source: str) -> None:
+def _run_params_validator(schema: dict) -> jsonschema.Draft202012Validator:
     params_schema = dict(schema["$defs"]["run_params"])
     params_schema["$defs"] = schema["$defs"]
-    validator = jsonschema.Draft202012Validator(params_schema)
+    return jsonschema.Draft202012Validator(params_schema)
+
+
+def run_params_problem(params: Any) -> str | None:
+    """What is wrong with a run's parameters as a config's run would give them (a
+    selection's chosen set-up, read back: cnnlab.plan.optima), or None."""
+    if not isinstance(params, dict):
+        return f"the parameters are {type(params).__name__}, not a mapping"
+    try:
+        _check_finite(params, "", [])
+    except CnnlabError as error:
+        return str(error).removeprefix(": ")
+    for error in _run_params_validator(_schema()).iter_errors(params):
+        path, sentence = _describe(error)
+        return f"{key_path(path)}: {sentence}" if path else sentence
+    return None
+
+
+def _check_sweep_values(config: dict, schema: dict, source: str) -> None:
+    validator = _run_params_validator(schema)
     for task_id, task in config["tasks"].items():
         for name, values in task.get("sweep", {}).items():
             for index, value in enumerate(values):

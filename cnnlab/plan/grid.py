@@ -56,7 +56,7 @@ class Plan:
                     "candidates": list(task["optimum"]["candidates"]),
                     "copy": list(task["optimum"]["copy"]),
                     "pinned": bool(task["optimum"]["pinned"]),
-                    "selection": None if task["optimum"]["pinned"] else layout.selection_json(task_id),
+                    "selection": None if task["optimum"]["pinned"] else layout.selection_json(self.dataset, task_id),
                 }
             parameter_sets = self.expansion.parameter_sets(task_id)
             if parameter_sets is None:

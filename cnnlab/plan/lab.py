@@ -14,24 +14,26 @@ from pathlib import Path
 
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.grid import Plan, plan_lab
+from cnnlab.plan.optima import read_checked_optima
 from cnnlab.store import layout
-from cnnlab.store.files import read_optima
 
 
 def complete_plan(config: dict, root: str | os.PathLike = ".", *,
-                  skip_unreadable: bool = False) -> Plan:
+                  skip_unreadable: bool = False, stand_in: bool = False) -> Plan:
     """The plan of the lab in ``root`` from its checked config (cnnlab.plan.config) and the
-    selections made so far. A selection file that cannot be read stops it with its reader's
-    CnnlabError, or, with ``skip_unreadable`` (a reader that only watches: the workflow
-    moves a damaged one aside and selects again), counts as not made yet."""
+    selections made so far, each checked against the plan (cnnlab.plan.optima). A selection
+    file that cannot be read or does not belong to this plan stops it with its reader's
+    CnnlabError; with ``skip_unreadable`` (a reader that only watches: the workflow moves a
+    damaged one aside and selects again) it counts as not made yet; with ``stand_in`` (a
+    dry run, which moves nothing) it counts as having chosen its first candidate."""
     before = plan_lab(config)
     optima = {}
     for task_id in before.selections_needed:
-        path = Path(root) / layout.selection_json(task_id)
+        path = Path(root) / layout.selection_json(before.dataset, task_id)
         if not path.exists():
             continue
         try:
-            optima.update(read_optima({task_id: path}))
+            optima.update(read_checked_optima(before, {task_id: path}, stand_in=stand_in))
         except CnnlabError:
             if not skip_unreadable:
                 raise

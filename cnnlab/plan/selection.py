@@ -1,5 +1,9 @@
 """6E's optimum: the rule in config.yaml applied to the results of 6A-6D, and the chosen
-run's lead over the runner-up, tested against the noise of the validation split.
+set-up's lead over the runner-up, tested against the noise of the validation split.
+
+The candidates are set-ups, not runs: the seeds of one set-up are its replicates, so a
+set-up is ranked by the mean of its seeds and must be eligible in every seed
+(cnnlab.plan.setups), and is never chosen for its luckiest seed.
 
 The rule judges every candidate run at the epoch count 6E trains, using the values of that
 epoch (not the best epoch: a model is judged as it would be handed in): prefix sharing
@@ -23,6 +27,7 @@ import pandas as pd
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.grid import Plan
 from cnnlab.plan.runs import RunSpec, Training, format_number
+from cnnlab.plan.setups import lead, setup_refusal, setup_rows
 from cnnlab.store.files import Predictions, write_selection
 from cnnlab.store.history import checked_training
 
@@ -53,7 +58,6 @@ CHOSEN_VALUES = ("final_accuracy", "final_val_accuracy", "final_val_loss", "gap"
 # what a candidate may differ in from the task without its numbers ceasing to describe it:
 # the copied parameters come with it, the seeds are replicates, the data set is the lab's
 NOT_COMPARED = ("dataset", "seed")
-LEAD_TEST = "exact McNemar"
 
 
 @dataclass
@@ -181,50 +185,57 @@ def describe(value) -> str:
     return str(value)
 
 
+def run_row(candidate: Candidate, goal: Target, max_gap: float) -> tuple[dict, Judged]:
+    """One candidate run's values at the epoch it is judged, and its predictions there."""
+    training = candidate.training
+    # never select from a damaged training: its files are checked to agree first. Its
+    # record is checked where there is one: every training of the workflow writes one
+    # (its absence reruns the training), a selection outside it may have none
+    outputs = checked_training(training.directory, training.epochs, require_record=False)
+    whole = outputs.history[outputs.history["epoch"] <= training.epochs]
+    # at the target epoch where the training reaches it, else where it ends
+    history = whole[whole["epoch"] <= min(goal.epochs, training.epochs)]
+    final = history.iloc[-1]
+    judged_epoch = int(final["epoch"])
+    finite = all(math.isfinite(final[c]) for c in ("loss", "val_loss"))
+    judged = judged_predictions(training, judged_epoch, outputs.predictions)
+    onset = overfitting_epoch(history, int(judged.labels.size))
+    gap = float(final["accuracy"] - final["val_accuracy"])
+    listed_task, listed_epochs = candidate.listed_as(goal.epochs)
+    return {
+        "task": listed_task,
+        "run_id": candidate.spec.run_id,
+        "variant": candidate.spec.variant,
+        "seed": candidate.spec.seed,
+        "epochs": listed_epochs,
+        "asked_by": [{"task": t, "epochs": e} for t, e in candidate.asked_by],
+        "trained_epochs": training.epochs,
+        "epochs_reached": int(whole["epoch"].iloc[-1]),
+        "judged_epoch": judged_epoch,
+        "params": candidate.spec.to_dict(),
+        "final_accuracy": float(final["accuracy"]),
+        "final_val_accuracy": float(final["val_accuracy"]),
+        "final_val_loss": float(final["val_loss"]),
+        "gap": gap,
+        **judged.clinical_values(),
+        "finished": finite and judged_epoch == min(goal.epochs, training.epochs),
+        "overfitting_epoch": onset,
+        "overfitted": onset is not None or gap > max_gap,
+        "not_carried": differences(candidate.spec, goal),
+    }, judged
+
+
 def candidate_rows(plan: Plan, task_id: str, max_gap: float
                    ) -> tuple[Target, list[dict], dict[str, Judged]]:
-    """The target, one row per candidate run with the values the rule looks at, and each
-    candidate's predictions at the epoch it is judged, by run id."""
+    """The target, one row per candidate set-up (its seeds' rows under ``seeds``,
+    cnnlab.plan.setups) with the values the rule looks at, and each candidate run's
+    predictions at the epoch it is judged, by run id."""
     goal = target(plan, task_id)
-    rows, judged = [], {}
+    runs, judged = [], {}
     for candidate in candidates(plan, task_id):
-        training, run = candidate.training, candidate.spec.run_id
-        # never select from a damaged training: its files are checked to agree first. Its
-        # record is checked where there is one: every training of the workflow writes one
-        # (its absence reruns the training), a selection outside it may have none
-        outputs = checked_training(training.directory, training.epochs, require_record=False)
-        whole = outputs.history[outputs.history["epoch"] <= training.epochs]
-        # at the target epoch where the training reaches it, else where it ends
-        history = whole[whole["epoch"] <= min(goal.epochs, training.epochs)]
-        final = history.iloc[-1]
-        judged_epoch = int(final["epoch"])
-        finite = all(math.isfinite(final[c]) for c in ("loss", "val_loss"))
-        judged[run] = judged_predictions(training, judged_epoch, outputs.predictions)
-        onset = overfitting_epoch(history, int(judged[run].labels.size))
-        gap = float(final["accuracy"] - final["val_accuracy"])
-        listed_task, listed_epochs = candidate.listed_as(goal.epochs)
-        rows.append({
-            "task": listed_task,
-            "run_id": run,
-            "variant": candidate.spec.variant,
-            "epochs": listed_epochs,
-            "asked_by": [{"task": t, "epochs": e} for t, e in candidate.asked_by],
-            "trained_epochs": training.epochs,
-            "epochs_reached": int(whole["epoch"].iloc[-1]),
-            "judged_epoch": judged_epoch,
-            "params": candidate.spec.to_dict(),
-            "final_accuracy": float(final["accuracy"]),
-            "final_val_accuracy": float(final["val_accuracy"]),
-            "final_val_loss": float(final["val_loss"]),
-            "gap": gap,
-            **judged[run].clinical_values(),
-            "finished": finite and judged_epoch == min(goal.epochs, training.epochs),
-            "overfitting_epoch": onset,
-            "overfitted": onset is not None or gap > max_gap,
-            "not_carried": differences(candidate.spec, goal),
-        })
-    return goal, rows, judged
-
+        row, judged[candidate.spec.run_id] = run_row(candidate, goal, max_gap)
+        runs.append(row)
+    return goal, setup_rows(runs), judged
 
 
 def comparable(row: dict, goal: Target) -> bool:
@@ -254,7 +265,8 @@ def refusal(row: dict, rule: str, max_gap: float, goal: Target) -> str:
 def rank(rows: list[dict], rule: str, max_gap: float, goal: Target) -> list[dict]:
     """Mark each row eligible or not (with a reason); the eligible rows, best first."""
     for row in rows:
-        row["reason"] = refusal(row, rule, max_gap, goal)
+        # every seed must be eligible: a set-up is not chosen for its luckiest seed
+        row["reason"] = setup_refusal(row, lambda seed_row: refusal(seed_row, rule, max_gap, goal))
         row["eligible"] = not row["reason"]
     eligible = [row for row in rows if row["eligible"]]
     if rule in LOWER_IS_BETTER:
@@ -268,37 +280,6 @@ def rank(rows: list[dict], rule: str, max_gap: float, goal: Target) -> list[dict
                 row["run_id"])
 
     return sorted(eligible, key=higher_first)
-
-
-def lead(rule: str, chosen: dict, runner_up: dict | None,
-         judged: dict[str, Judged]) -> dict | None:
-    """How far the chosen run is ahead of the runner-up in the rule's measure, and whether
-    that is beyond noise: an exact McNemar test on the same validation images."""
-    if runner_up is None:
-        return None
-    from cnnlab.analysis import statistics
-
-    ours, theirs = judged[chosen["run_id"]], judged[runner_up["run_id"]]
-    if ours.labels.shape != theirs.labels.shape or not np.array_equal(ours.labels, theirs.labels):
-        raise CnnlabError(f"{ours.path} and {theirs.path}: the predictions hold the labels of "
-                          f"different validation images ({ours.labels.size} and "
-                          f"{theirs.labels.size} images, not the same labels), so the two runs "
-                          "cannot be compared image by image; delete both training folders and "
-                          "run the workflow again on one data set.")
-    test = statistics.mcnemar_exact(ours.correct(), theirs.correct())
-    measure = MEASURES[rule]
-    difference = chosen[measure] - runner_up[measure]
-    return {
-        "measure": measure,
-        # positive: the chosen run is better, whichever way the measure runs
-        "difference": float(-difference if rule in LOWER_IS_BETTER else difference),
-        "test": LEAD_TEST,
-        "only_chosen": test.only_a,
-        "only_runner_up": test.only_b,
-        "n": test.n,
-        "p": test.p,
-        "beyond_noise": bool(test.p < statistics.ALPHA),
-    }
 
 
 def select_optimum(plan: Plan, task_id: str, output_json: str | Path) -> dict:
@@ -336,6 +317,8 @@ def select_optimum(plan: Plan, task_id: str, output_json: str | Path) -> dict:
             "judged_epoch": chosen["judged_epoch"],
             "params": {name: chosen["params"][name] for name in optimum["copy"]},
             "values": {key: chosen[key] for key in CHOSEN_VALUES},
+            # the seeds' own values, whose means are the values above
+            "seeds": chosen["seeds"],
         },
         "runner_up": None if runner_up is None else {
             "run_id": runner_up["run_id"],
@@ -343,7 +326,7 @@ def select_optimum(plan: Plan, task_id: str, output_json: str | Path) -> dict:
             "epochs": runner_up["epochs"],
             "value": runner_up[MEASURES[rule]],
         },
-        "lead": lead(rule, chosen, runner_up, judged),
+        "lead": lead(MEASURES[rule], rule in LOWER_IS_BETTER, chosen, runner_up, judged),
         "candidates": rows,
         "pinned": False,
     }

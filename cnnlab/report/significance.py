@@ -108,6 +108,24 @@ MEASURES = {"final_val_accuracy": ("validation accuracy", percent),
             "final_val_loss": ("validation loss", number)}
 
 
+def images_compared(lead: dict) -> str:
+    """'the same 103 validation images', or, over seeds, the seed-matched pairs pooled."""
+    seeds = lead.get("seeds", 1)
+    if seeds < 2:
+        return f"the same {lead['n']} validation images"
+    return (f"the {lead['images']} validation images of each of {seeds} seeds, seed against "
+            f"seed ({lead['n']} pairs)")
+
+
+def welch_clause(lead: dict) -> str:
+    """Over several seeds a side, what Welch's t-test on the seeds' values says too."""
+    welch = lead.get("welch")
+    if not welch:
+        return ""
+    return (f"; over the seeds, Welch's t-test ({p_text(welch['p'])}) finds it "
+            f"{'beyond' if welch['significant'] else 'within'} the noise between seeds")
+
+
 def lead_sentence(selection: dict) -> str:
     """How far the chosen set-up is ahead of the runner-up, and whether that is beyond noise."""
     runner, lead = selection["runner_up"], selection["lead"]
@@ -116,12 +134,14 @@ def lead_sentence(selection: dict) -> str:
     name, formatter = MEASURES[lead["measure"]]
     difference = (points(lead["difference"]).lstrip("+") if formatter is percent
                   else number(lead["difference"]))
-    verdict = "beyond" if lead["beyond_noise"] else "within"
+    # over seeds, beyond_noise needs Welch too: the images' verdict is McNemar's own
+    beyond = lead["p"] < statistics.ALPHA if lead.get("welch") else lead["beyond_noise"]
+    verdict = "beyond" if beyond else "within"
     value = (value_with_interval(runner["value"], lead["n"]) if formatter is percent
              else formatter(runner["value"]))
     return (f"Its lead over the runner-up, {runner['run_id']} from task {runner['task']} at "
             f"{runner['epochs']} epochs ({name} {value}), is {difference} "
-            f"of {name}; on the same {lead['n']} validation images the exact McNemar test finds "
+            f"of {name}; on {images_compared(lead)} the exact McNemar test finds "
             f"{images_text(lead['only_chosen'])} that only the chosen model gets right and "
             f"{lead['only_runner_up']} that only the runner-up does, {p_text(lead['p'])}: the "
-            f"lead is {verdict} the noise of the validation images.")
+            f"lead is {verdict} the noise of the validation images{welch_clause(lead)}.")

@@ -1,19 +1,16 @@
-"""The project's own files on disk: one atomic writer for all of them, and a typed reader
-beside the writer of each format (data manifest, training record, selection, model summary,
-predictions).
+"""The project's own files on disk: one atomic writer for all of them, and a checked reader
+beside the writer of each format (data manifest, record, selection, summary, predictions).
 
-Every output is written to a new temporary file beside its target, flushed, fsynced and
-renamed onto it (:func:`atomic_open`), so a reader sees the old file or the new one, never
-half of one. Each reader checks the keys it relies on and turns a missing, unreadable or
-wrongly shaped file into one :class:`~cnnlab.errors.CnnlabError` naming the file and what
-to do, instead of a ``KeyError`` deep in the report.
+Every output is written to a temporary file beside its target, fsynced and renamed onto it
+(:func:`atomic_open`): a reader sees the old file or the new one, never half of one. Each
+reader turns a missing, unreadable or wrongly shaped file into one CnnlabError naming the
+file and what to do, instead of a ``KeyError`` deep in the report.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import errno
 import glob
 import json
 import os
@@ -30,6 +27,12 @@ import numpy as np
 import psutil
 
 from cnnlab.errors import CnnlabError
+from cnnlab.store.write_failures import (
+    NOT_WRITABLE_ERRNOS,
+    disk_full,
+    disk_full_message,
+    not_writable_message,
+)
 
 SPLITS = ("train", "test")
 
@@ -80,26 +83,6 @@ def remove_stale_temporaries(path: str | os.PathLike, suffix: str = ".tmp") -> N
 # held while a file is written, so that a job stopping on its own (its Snakemake is gone:
 # cnnlab.workflow.snakemake_process) waits for the file and leaves no temporary one behind
 WRITING = threading.RLock()
-DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
-
-
-def disk_full(error: BaseException) -> bool:
-    """Whether ``error`` (or one it was raised from) says the disk or the quota is full;
-    h5py (Keras' weights) gives no errno, only HDF5's text."""
-    while error is not None:
-        if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
-            return True
-        if isinstance(error, OSError) and re.search(r"errno = (28|122)\b|No space left",
-                                                    str(error)):
-            return True
-        error = error.__cause__ or error.__context__
-    return False
-
-
-def disk_full_message(path: str | os.PathLike) -> str:
-    return (f"{path}: could not be written: the disk is full (no space left on the file "
-            f"system that holds {Path(path).parent}, or your quota there is used up); "
-            "nothing was half-written. Free space there and run the workflow again.")
 
 
 @contextlib.contextmanager
@@ -122,9 +105,11 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
         # ValueError, RuntimeError: h5py's and zipfile's wrappings of a failed write
         if disk_full(error):
             raise CnnlabError(disk_full_message(path)) from None
+        if isinstance(error, OSError) and error.errno in NOT_WRITABLE_ERRNOS:
+            raise CnnlabError(not_writable_message(path, error)) from None
         raise
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError, PermissionError):
             os.unlink(temporary)
 
 
@@ -249,6 +234,13 @@ def read_record(path: str | os.PathLike) -> dict:
         raise CnnlabError(f"{path}: the training record's status {record['status']!r} is none of "
                           f"{', '.join(RECORD_STATUSES)}; delete the training folder and run the "
                           "workflow again.")
+    if not 0 <= record["resumed_from_epoch"] <= record["epochs_trained"] or not (
+            0 <= record["wall_seconds"] < float("inf")):
+        raise CnnlabError(f"{path}: the training record's epochs or seconds are out of range "
+                          f"(epochs_trained {record['epochs_trained']}, resumed_from_epoch "
+                          f"{record['resumed_from_epoch']}, wall_seconds "
+                          f"{record['wall_seconds']}); delete the training folder and run the "
+                          "workflow again.")
     return record
 
 
@@ -260,6 +252,8 @@ SELECTION_SHAPE = {"task": str, "rule": str, "rule_text": str, "chosen": dict,
                    "candidates": list, "fallback": bool, "pinned": bool,
                    "target_epochs": int, "meets_condition": bool}
 CHOSEN_SHAPE = {"run_id": str, "task": str, "epochs": int, "params": dict, "values": dict}
+CHOSEN_VALUES = ("final_val_accuracy", "final_balanced_accuracy", "gap")  # what the report says
+CANDIDATE_SHAPE = {"run_id": str, "task": str, "epochs": int, "eligible": bool, "reason": str}
 
 
 def write_selection(path: str | os.PathLike, selection: Mapping[str, Any]) -> Path:
@@ -269,9 +263,15 @@ def write_selection(path: str | os.PathLike, selection: Mapping[str, Any]) -> Pa
 
 
 def read_selection(path: str | os.PathLike) -> dict:
+    """The selection, its shape checked (cnnlab.plan.optima checks it against the plan)."""
     selection = read_json(path, "the selection")
     require(selection, SELECTION_SHAPE, path, "the selection")
     require(selection["chosen"], CHOSEN_SHAPE, path, "the selection's chosen set-up")
+    require(selection["chosen"]["values"], dict.fromkeys(CHOSEN_VALUES, (int, float)), path,
+            "the selection's chosen values")
+    for row in selection["candidates"]:
+        require(row if isinstance(row, dict) else {}, CANDIDATE_SHAPE, path,
+                "a candidate of the selection")
     return selection
 
 
@@ -350,7 +350,34 @@ def read_predictions(path: str | os.PathLike) -> Predictions:
         raise CnnlabError(f"{path}: the predictions are missing; {advice}.") from None
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
         raise CnnlabError(f"{path}: the predictions are damaged ({error}); {advice}.") from None
-    if labels.ndim != 1 or outputs.ndim != 2 or outputs.shape[1] != labels.size:
-        raise CnnlabError(f"{path}: the predictions hold outputs of shape {outputs.shape} for "
-                          f"{labels.size} labels; {advice}.")
+    problem = predictions_problem(labels, outputs)
+    if problem:
+        raise CnnlabError(f"{path}: the predictions {problem}; {advice}.")
     return Predictions(labels=labels.astype(np.int8), outputs=outputs.astype(np.float32))
+
+
+def predictions_problem(labels: np.ndarray, outputs: np.ndarray) -> str | None:
+    """What is wrong with the arrays of a predictions.npz on their own, or None: integer
+    labels of 0 (Mel) and 1 (Nev), float outputs of one row per epoch and one column per
+    label (NaN is a diverged model's output: the record says whether it may be there)."""
+    if labels.dtype.kind not in "iub":
+        return f"hold labels of type {labels.dtype} (text?), not the integers 0 and 1"
+    if outputs.dtype.kind not in "iuf":
+        return f"hold outputs of type {outputs.dtype}, not numbers"
+    if labels.ndim != 1 or outputs.ndim != 2 or outputs.shape[1] != labels.size:
+        return f"hold outputs of shape {outputs.shape} for {labels.size} labels"
+    strange = np.setdiff1d(np.unique(labels), [0, 1])
+    if strange.size:
+        return f"hold the label {strange[0]}, which is neither 0 (Mel) nor 1 (Nev)"
+    return None
+
+
+def read_split_labels(arrays_path: str | os.PathLike) -> np.ndarray | None:
+    """The labels of the validation (test) split of a prepared data set's arrays.npz, read
+    without its images, or None where they cannot be read (the data is prepared again)."""
+    try:
+        with np.load(arrays_path, allow_pickle=False) as stored:
+            labels = np.asarray(stored["y_test"])
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+    return labels.astype(np.int8) if labels.dtype.kind in "iub" and labels.ndim == 1 else None

@@ -165,15 +165,16 @@ class Progress:
 
 
 def read_heartbeat(path: str | os.PathLike) -> Progress | None:
-    """The heartbeat file at ``path``, or None where there is none, or it cannot be read
-    or is not of this format (a reader of status never fails on one training's file)."""
+    """The heartbeat file at ``path``, or None where there is none, or it cannot be read,
+    is not of this format or holds a value out of range (:func:`in_range`): a reader of
+    status never fails on one training's file."""
     path = Path(path)
     try:
         modified = path.stat().st_mtime
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("format") != HEARTBEAT_FORMAT:
             return None
-        return Progress(
+        progress = Progress(
             run_id=str(data["run_id"]), directory=str(data["directory"]),
             epochs=int(data["epochs"]), epoch=int(data["epoch"]),
             resumed_from_epoch=int(data["resumed_from_epoch"]),
@@ -183,8 +184,25 @@ def read_heartbeat(path: str | os.PathLike) -> Progress | None:
             beat=float(data["beat"]), host=str(data["host"]), pid=int(data["pid"]),
             pid_started=None if data["pid_started"] is None else float(data["pid_started"]),
             modified=modified)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, OverflowError):
         return None
+    return progress if in_range(progress) else None
+
+
+def in_range(progress: Progress) -> bool:
+    """Whether every field of a heartbeat read back is one a training could have written
+    (a pid of -1 or an epoch past the training's end is a damaged or foreign file)."""
+    times = [progress.started, progress.beat, *progress.epoch_seconds]
+    if progress.pid_started is not None:
+        times.append(progress.pid_started)
+    return (progress.pid > 0 and progress.epochs >= 1
+            and 0 <= progress.resumed_from_epoch <= progress.epoch <= progress.epochs
+            # NaN: the accuracy of a model that diverged
+            and (progress.val_accuracy is None or math.isnan(progress.val_accuracy)
+                 or 0 <= progress.val_accuracy <= 1)
+            and all(math.isfinite(value) and value >= 0 for value in times)
+            and progress.status in (RUNNING, COMPLETED, DIVERGED, FAILED)
+            and bool(progress.run_id) and bool(progress.host))
 
 
 def is_running(progress: Progress, now: float | None = None) -> bool:

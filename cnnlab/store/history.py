@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from cnnlab.errors import CnnlabError
@@ -27,6 +28,7 @@ from cnnlab.store.layout import REPORT_HTML
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 METRIC_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy")
+ACCURACY_COLUMNS = ("accuracy", "val_accuracy")
 
 
 def format_float(value: float) -> str:
@@ -145,15 +147,18 @@ def history_problem(text: str) -> str | None:
             return f"row {number} is numbered {fields[0]!r}, not {number}"
         for column, field in zip(HISTORY_COLUMNS[1:], fields[1:], strict=True):
             try:
-                float(field)
+                value = float(field)
             except ValueError:
                 return f"epoch {number}'s {column} {field[:20]!r} is not a number"
+            # a fraction of images (NaN only where a diverged model's metrics are)
+            if column in ACCURACY_COLUMNS and not (0 <= value <= 1 or math.isnan(value)):
+                return f"epoch {number}'s {column} {field[:20]} is not between 0 and 1"
     return None
 
 
 def checked_training(directory: str | os.PathLike, epochs: int | None = None, *,
-                     root: str | os.PathLike = ".", require_record: bool = True
-                     ) -> TrainingOutputs:
+                     root: str | os.PathLike = ".", require_record: bool = True,
+                     split_labels: np.ndarray | None = None) -> TrainingOutputs:
     """A training's history.csv, record.json and predictions.npz, read and checked to agree.
 
     ``directory`` is the training's folder as the plan names it (``results/runs/<dataset>/
@@ -163,7 +168,9 @@ def checked_training(directory: str | os.PathLike, epochs: int | None = None, *,
     many epochs as the history; the record names the folder's run. Anything else is one
     :class:`CnnlabError` naming the file, what is wrong and the command that redoes the
     training. Without ``require_record`` a missing record.json is let be (the history and
-    predictions are still checked against each other).
+    predictions are still checked against each other). ``split_labels``, the validation
+    split's labels (cnnlab.store.files.read_split_labels), where known: the predictions
+    must hold exactly those; a completed training's outputs must be finite.
     """
     if epochs is None:
         epochs = layout.training_epochs(directory)
@@ -191,7 +198,25 @@ def checked_training(directory: str | os.PathLike, epochs: int | None = None, *,
     if predictions.epochs != len(history):
         raise damaged(predictions_npz, f"holds the outputs of {predictions.epochs} epochs, "
                       f"the history {len(history)}", directory)
+    problem = predictions_against(predictions, record, split_labels)
+    if problem:
+        raise damaged(predictions_npz, problem, directory)
     return TrainingOutputs(history, record, predictions)
+
+
+def predictions_against(predictions: Predictions, record: dict | None,
+                        split_labels: np.ndarray | None) -> str | None:
+    """What is wrong with the predictions given the record and the validation split's
+    labels, or None: a diverged model's NaN outputs are its own, a completed one has none."""
+    if split_labels is not None and predictions.labels.size != split_labels.size:
+        return (f"holds {predictions.labels.size} images, the validation split "
+                f"{split_labels.size}")
+    if split_labels is not None and not np.array_equal(predictions.labels, split_labels):
+        return "holds labels that are not the validation split's"
+    if record is not None and record["status"] == "completed" and not np.isfinite(
+            predictions.outputs).all():
+        return "holds outputs that are not finite numbers (NaN), of a completed training"
+    return None
 
 
 def record_problem(record: dict, run_id: str, rows: int, epochs: int | None

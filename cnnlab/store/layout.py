@@ -115,8 +115,10 @@ def progress_json(state_directory: str, epochs: int) -> str:
     return f"{state_directory}/progress-e{int(epochs)}.json"
 
 
-def selection_json(task_id: str) -> str:
-    return f"results/selection/{task_id}.json"
+def selection_json(dataset: str, task_id: str) -> str:
+    """A task's selection (6E's), under its data set: labs on two data sets in one folder
+    never read each other's choice."""
+    return f"results/selection/{dataset}/{task_id}.json"
 
 
 def task_figure(task_id: str) -> str:

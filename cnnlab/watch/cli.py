@@ -10,6 +10,7 @@ status 1, as in the workflow's scripts.
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import sys
 import time
@@ -49,6 +50,29 @@ def lab_config(directory: Path, configfiles: list[str], pairs: list[str] = ()) -
     return checked_config(config, source=" + ".join(sources))
 
 
+def watch_seconds(text: str) -> float:
+    """``--watch``: a finite number of seconds, at least 1 (a redraw needs the time)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(seconds) or seconds < 1:
+        raise argparse.ArgumentTypeError(f"{text} seconds: give a finite number of seconds, "
+                                         "at least 1 (e.g. --watch 10)")
+    return seconds
+
+
+def core_count(text: str) -> int:
+    """``--cores``: a whole number of cores, at least 1, as snakemake --cores takes."""
+    try:
+        cores = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of cores") from None
+    if cores < 1:
+        raise argparse.ArgumentTypeError(f"{cores}: give at least 1 core (e.g. --cores 4)")
+    return cores
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--configfile", "--configfiles", action="extend", nargs="+",
                         default=[], metavar="FILE",
@@ -65,9 +89,9 @@ def parser() -> argparse.ArgumentParser:
     commands = main.add_subparsers(dest="command", required=True)
     status = commands.add_parser("status", help="one line per training, and the time left")
     _common(status)
-    status.add_argument("--cores", "-c", type=int, default=None,
+    status.add_argument("--cores", "-c", type=core_count, default=None,
                         help="the cores the lab runs on (snakemake --cores); default: all")
-    status.add_argument("--watch", nargs="?", const=10.0, type=float, default=None,
+    status.add_argument("--watch", nargs="?", const=10.0, type=watch_seconds, default=None,
                         metavar="SECONDS", help="refresh every SECONDS (default 10)")
     report = commands.add_parser("report", help="the lab report of what exists now")
     _common(report)
@@ -96,10 +120,21 @@ def show_status(config: dict, directory: Path, cores: int | None, watch: float |
         time.sleep(watch)
 
 
+def say_other_configuration(config: dict, directory: Path) -> None:
+    """One line on stderr where the folder holds another configuration's results."""
+    from cnnlab.plan.grid import plan_lab
+    from cnnlab.watch.other_labs import other_configuration
+
+    line = other_configuration(plan_lab(config), directory)
+    if line:
+        print(f"cnnlab: {line}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = parser().parse_args(argv)
     try:
         config = lab_config(arguments.directory, arguments.configfile, arguments.config)
+        say_other_configuration(config, arguments.directory)
         if arguments.command == "status":
             show_status(config, arguments.directory, arguments.cores, arguments.watch)
         else:

@@ -207,10 +207,8 @@ def write_partial_report(config: dict, root: str | Path = ".",
                                        "the figure statistics")
             concepts[task_id] = str(root / layout.concept_figure(task_id))
     selections = {}
-    for path in layout.selection_inputs(plan):
-        if (root / path).exists():
-            selection = read_selection(root / path)
-            selections[selection["task"]] = selection
+    for task_id in plan.optima:  # the selections current_plan found sound and planned
+        selections[task_id] = read_selection(root / layout.selection_json(plan.dataset, task_id))
     context = report.build_context(shown, manifest, figures, stats, selections, config, root,
                                    rocs, concepts, results=results)
     mark_partial(context, plan, shown, results, missing)

@@ -257,7 +257,7 @@ def other_jobs_left(plan: Plan, root: Path) -> list[float]:
         if not (root / layout.concept_stats(task_id)).exists():
             jobs[f"plot_concept {task_id}"] = CONCEPT_JOB_SECONDS
     for task_id in plan.selections_needed:
-        if not (root / layout.selection_json(task_id)).exists():
+        if not (root / layout.selection_json(plan.dataset, task_id)).exists():
             jobs[f"select_optimum {task_id}"] = OTHER_JOB_SECONDS
     return list(jobs.values())
 

@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnlab.errors import CnnlabError
+from cnnlab.plan.optima import read_checked_selection
 from cnnlab.store import layout
-from cnnlab.store.files import read_selection, read_summary
+from cnnlab.store.files import read_selection, read_split_labels, read_summary
 from cnnlab.store.history import checked_training, redo_advice
 from cnnlab.train.checkpoints import lock_unless_held
 
@@ -48,10 +49,11 @@ class Damage:
     reason: str
 
 
-def training_problem(directory: str, root: Path) -> str | None:
+def training_problem(directory: str, root: Path, split_labels=None) -> str | None:
     """What is wrong with the finished training in ``directory`` (relative to ``root``),
     as its readers would say it, or None; None too for a training that is not finished
-    (some declared output missing: Snakemake trains it again by itself)."""
+    (some declared output missing: Snakemake trains it again by itself). ``split_labels``:
+    the validation split's labels of its data set, where they can be read."""
     folder = root / directory
     if not folder.is_dir():  # Snakemake could not even remove it to train it again
         return f"{directory} is a file, not a training folder"
@@ -60,7 +62,7 @@ def training_problem(directory: str, root: Path) -> str | None:
     if not (root / layout.weights_directory(directory)).is_dir():
         return None
     try:
-        record = checked_training(directory, root=root).record
+        record = checked_training(directory, root=root, split_labels=split_labels).record
         read_summary(root / layout.summary_csv(directory))
     except CnnlabError as error:
         # the readers' advice (a command that redoes the training) is this run's to do
@@ -90,12 +92,19 @@ def _unless_training(directory: str, root: Path):
     return lock_unless_held(root / layout.state_lock(layout.state_directory(dataset, run_id)))
 
 
-def selection_problem(path: str, root: Path) -> str | None:
-    """What is wrong with an existing selection file (cut short, another version), or None."""
+def selection_problem(path: str, root: Path, plan=None) -> str | None:
+    """What is wrong with an existing selection file (cut short, another version, a choice
+    that is not one of ``plan``'s candidates), or None."""
     if not (root / path).is_file():
         return None
+    tasks = {} if plan is None else {task.optimum["selection"]: task_id
+                                     for task_id, task in plan.tasks.items()
+                                     if task.optimum and task.optimum["selection"]}
     try:
-        read_selection(root / path)
+        if path in tasks:
+            read_checked_selection(root / path, plan, tasks[path])
+        else:
+            read_selection(root / path)
     except CnnlabError as error:
         return str(error).removesuffix("; delete it and run the workflow again.")
     return None
@@ -123,20 +132,25 @@ def destination(path: str, root: Path, stamp: str) -> str:
     return candidate.as_posix()
 
 
-def set_aside_damaged(selections: Iterable[str], *, dry_run: bool, root: str | os.PathLike = "."
-                      ) -> list[str]:
+def set_aside_damaged(selections: Iterable[str], *, dry_run: bool, root: str | os.PathLike = ".",
+                      plan=None) -> list[str]:
     """Check every finished training (and the report against ``selections``, the
-    selection files the lab needs); move each damaged one aside, unless ``dry_run``.
-    Returns one line per damaged output, saying what was (or would be) moved where and why.
+    selection files the lab needs, each checked against ``plan`` where given); move each
+    damaged one aside, unless ``dry_run``. Returns one line per damaged output, saying what
+    was (or would be) moved where and why.
     """
     root = Path(root)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     lines = []
+    labels: dict[str, object] = {}  # each data set's validation labels, read once
     for directory in training_folders(root):
+        dataset = Path(directory).parts[2]
+        if dataset not in labels:
+            labels[dataset] = read_split_labels(root / layout.arrays_npz(dataset))
         with _unless_training(directory, root) as free:
             if not free:
                 continue
-            problem = training_problem(directory, root)
+            problem = training_problem(directory, root, labels[dataset])
             if problem is None:
                 continue
             lines.append(_move(Damage(directory, problem), root, stamp, dry_run,
@@ -144,7 +158,7 @@ def set_aside_damaged(selections: Iterable[str], *, dry_run: bool, root: str | o
                                "state where it holds the epochs)"))
     selections = list(selections)
     for path in selections:
-        problem = selection_problem(path, root)
+        problem = selection_problem(path, root, plan)
         if problem is not None:
             lines.append(_move(Damage(path, problem), root, stamp, dry_run,
                                "this run makes the selection again"))

@@ -1,0 +1,106 @@
+"""Data that cannot teach anything, built on disk and prepared by the real preparation: the
+same picture under both labels, blank images, images blown up from a few pixels or
+squashed from a strip. Each is said on the terminal and in the manifest; a contradictory or
+information-free data set is refused unless its config allows it."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnlab.data.prepare import prepare_dataset
+from cnnlab.errors import CnnlabError
+from tests.data_fixtures import leftovers, noise_image, write_course_layout
+
+SIZE = 32
+
+
+def prepare(tmp_path, **options):
+    config = {"kind": "folder", "path": str(tmp_path / "data"), **options}
+    out = tmp_path / "out"
+    return prepare_dataset(config, out / "arrays.npz", out / "manifest.json", SIZE,
+                           name="odd")
+
+
+def save_everywhere(root, picture_of, counts):
+    """root/<split>/<Class>_<n>.png, each image picture_of(split, class, n)."""
+    for split, (n_mel, n_nev) in counts.items():
+        (root / split).mkdir(parents=True, exist_ok=True)
+        for class_name, count in (("Mel", n_mel), ("Nev", n_nev)):
+            for number in range(count):
+                picture_of(split, class_name, number).save(
+                    root / split / f"{class_name}_{number:03d}.png")
+
+
+@pytest.mark.parametrize("counts", [{"train": (7, 5), "test": (3, 4)},
+                                    {"train": (2, 2), "test": (1, 1)}])
+def test_one_picture_under_both_labels_is_refused_in_one_line(tmp_path, capsys, counts):
+    picture = noise_image(5, 20)
+    save_everywhere(tmp_path / "data", lambda *_: picture, counts)
+    with pytest.raises(CnnlabError) as error:
+        prepare(tmp_path)
+    message = str(error.value)
+    assert message.startswith("datasets.odd: the train split holds no information")
+    assert "allow_degenerate: true" in message and "\n" not in message
+    said = capsys.readouterr().err
+    assert "one and the same picture" in said and "identical pixels under both labels" in said
+    assert not (tmp_path / "out" / "manifest.json").exists()
+    assert leftovers(tmp_path / "out") == []
+
+
+def test_blank_images_are_refused_and_allowed_on_request(tmp_path, capsys):
+    # a grey level per image, different ones: not identical, but constant
+    save_everywhere(tmp_path / "data",
+                    lambda split, name, n: Image.new("L", (24, 24), 10 * n + (name == "Nev")),
+                    {"train": (4, 4), "test": (3, 3)})
+    with pytest.raises(CnnlabError, match="holds no information"):
+        prepare(tmp_path)
+    assert "every image is of one grey level" in capsys.readouterr().err
+    manifest = prepare(tmp_path, allow_degenerate=True)
+    assert manifest["sanity"]["train"]["constant"] is True
+    assert manifest["sanity"]["train"]["identical"] is False
+    written = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert written["sanity"] == manifest["sanity"]
+
+
+def test_a_few_contradictory_pairs_are_said_not_refused(tmp_path, capsys):
+    write_course_layout(tmp_path / "data", {"train": (6, 6), "test": (3, 3)}, size=SIZE)
+    # a nevus that is a copy of a melanoma: 2 of 13 training images contradict each other
+    train = tmp_path / "data" / "train"
+    Image.open(train / "Mel_0000.png").save(train / "Nev_copy.png")
+    manifest = prepare(tmp_path)
+    facts = manifest["sanity"]["train"]
+    assert sorted(facts["contradictory"]) == ["train/Mel_0000.png", "train/Nev_copy.png"]
+    assert facts["contradictory_share"] == pytest.approx(2 / 13)
+    said = capsys.readouterr().err
+    assert "cnnlab: warning: datasets.odd: the train split: 2 images have identical pixels" in said
+
+
+@pytest.mark.parametrize(("width", "height", "finding"), [
+    (1, 1, "blown up more than 4x"), (7, 7, "blown up more than 4x"),
+    (5000, 10, "aspect ratio beyond 4:1"), (12, 200, "aspect ratio beyond 4:1"),
+])
+def test_tiny_or_squashed_images_are_said_and_recorded(tmp_path, capsys, width, height, finding):
+    rng = np.random.default_rng(width * height)
+
+    def picture(split, name, number):
+        if split == "train" and number == 0:
+            return Image.fromarray(rng.integers(0, 256, (height, width), dtype=np.uint8))
+        return noise_image(int(rng.integers(1 << 30)), SIZE)
+
+    save_everywhere(tmp_path / "data", picture, {"train": (3, 3), "test": (2, 2)})
+    manifest = prepare(tmp_path)
+    key = "upscaled" if "blown" in finding else "skewed"
+    assert sorted(manifest["sanity"]["train"][key]) == ["train/Mel_000.png", "train/Nev_000.png"]
+    assert manifest["sanity"]["test"][key] == []
+    said = [line for line in capsys.readouterr().err.splitlines() if finding in line]
+    assert len(said) == 1 and "train/Mel_000.png" in said[0]
+
+
+def test_an_ordinary_data_set_says_nothing(tmp_path, capsys):
+    write_course_layout(tmp_path / "data", {"train": (4, 4), "test": (2, 2)}, size=SIZE)
+    manifest = prepare(tmp_path)
+    assert "warning" not in capsys.readouterr().err
+    assert not any(manifest["sanity"]["train"][key] for key in
+                   ("contradictory", "identical", "constant", "upscaled", "skewed"))
