@@ -146,6 +146,7 @@ class Setup:
     device: dict
     data_sha256: str
     state_hash: str  # its checkpoints' identity (cnnlab.train.checkpoints.state_hash)
+    precision: str  # the dtype policy trained in: `auto` resolved (runtime.resolve_precision)
 
 
 @dataclass
@@ -188,7 +189,7 @@ def train(
     beat = beat or heartbeat.Heartbeat.of_job(spec, job.out_dir, job.state_dir)
     with checkpoints.exclusive_lock(Path(layout.state_lock(str(job.state_dir))), log), beat:
         _remove_leftover_weights(job)
-        model = _compiled_model(job, data.image_shape)
+        model = _compiled_model(job, data.image_shape, setup.precision)
         progress = _resume(model, job, setup, log)
         if progress.history:
             beat.resumed(len(progress.history), progress.history[-1]["val_accuracy"])
@@ -232,8 +233,11 @@ def _job(spec: dict, out_dir: Path, state_dir: Path) -> Job:
 def _setup(job: Job, settings: dict, data: TrainingArrays) -> Setup:
     versions = runtime.library_versions()
     device = runtime.training_device()
-    state_hash = checkpoints.state_hash(job.params, data.sha256, versions, device)
-    return Setup(settings, versions, device, data.sha256, state_hash)
+    precision = runtime.resolve_precision(job.params.get("precision", "float32"))
+    # a state trained in one precision never resumes in the other
+    state_hash = checkpoints.state_hash({**job.params, "precision": precision}, data.sha256,
+                                        versions, device)
+    return Setup(settings, versions, device, data.sha256, state_hash, precision)
 
 
 def _remove_leftover_weights(job: Job) -> None:
@@ -243,12 +247,12 @@ def _remove_leftover_weights(job: Job) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def _compiled_model(job: Job, image_shape: tuple[int, ...]):
-    """The run's model, seeded, compiled, its optimizer built."""
+def _compiled_model(job: Job, image_shape: tuple[int, ...], precision: str):
+    """The run's model in ``precision``, seeded, compiled, its optimizer built."""
     from cnnlab.train.models import build_model
 
     runtime.seed_everything(job.seed)
-    model = build_model(job.params, image_shape)
+    model = build_model({**job.params, "precision": precision}, image_shape)
     _compile(model, job.params)
     return model
 
@@ -398,6 +402,10 @@ def _record(job: Job, setup: Setup, progress: Progress, images_in_memory: str,
         "peak_memory_mb": round(runtime.peak_memory_mb(), 1),
         "images_in_memory": images_in_memory,
         "device": setup.device,
+        "precision": setup.precision,
+        # Unix times of the process's start and of this record: a lab's measured schedule
+        "started_at": round(time.time() - time.perf_counter() + (process_started or started), 3),
+        "finished_at": round(time.time(), 3),
         "threads": setup.settings["threads"],
         "inter_op_threads": setup.settings["inter_op_threads"],
         "onednn_opts": setup.settings["TF_ENABLE_ONEDNN_OPTS"],
