@@ -292,6 +292,15 @@ def main(argv=None) -> None:
     print(text)
 
 
+def order_ratios(rows: list[Simulated]) -> dict[int, float]:
+    """Per number of cores: the critical path order's mean makespan over the other's."""
+    def mean(order, cores):
+        return statistics.mean(row.makespan for row in rows
+                               if row.order == order and row.cores == cores)
+    return {cores: mean("critical path", cores) / mean("candidates first", cores)
+            for cores in sorted({row.cores for row in rows})}
+
+
 def report(rows: list[Simulated], source: str) -> str:
     first = [row for row in rows if row.cores == min(r.cores for r in rows)]
     starts = {row.order: ", ".join(row.first_four) for row in first}
@@ -306,6 +315,9 @@ def report(rows: list[Simulated], source: str) -> str:
         ("The bound: no order ends sooner than the larger of the critical path (the longest "
         "chain of trainings that wait for each other) and all trainings' time over the "
         "cores."), "",
+        "Mean makespan, critical path / candidates first: " + "; ".join(
+            f"{cores} cores {ratio:.3f}" for cores, ratio in order_ratios(rows).items()) + ".",
+        "",
         f"The first four trainings to start on {first[0].cores} cores:", "",
         *[f"- {order}: {names}" for order, names in starts.items()], "",
         "<details><summary>Every choice of 6E's selection</summary>", "",
