@@ -106,13 +106,13 @@ def test_a_model_or_data_set_beyond_any_machine_is_refused_at_start_up(small_con
         check_memory(plan_lab(huge_data), huge_data)
 
 
-def dry_run_priorities(output: str) -> dict[str, int]:
+def dry_run_priorities(output: str) -> dict[str, float]:
     """{run_id/e<epochs>: priority} of the train jobs a ``snakemake -n`` printed."""
     priorities = {}
     for block in output.split("rule train:")[1:]:
         wildcards = re.search(r"wildcards: .*run_id=([^,\s]+), epochs=(\d+)", block)
-        priority = re.search(r"priority: (\d+)", block)
-        priorities[f"{wildcards.group(1)}/e{wildcards.group(2)}"] = int(priority.group(1))
+        priority = re.search(r"priority: ([\d.]+)", block)
+        priorities[f"{wildcards.group(1)}/e{wildcards.group(2)}"] = float(priority.group(1))
     return priorities
 
 
@@ -151,7 +151,8 @@ def test_a_candidates_priority_adds_the_training_its_selection_unlocks(default_c
     for key, training in plan.trainings.items():
         own = estimated_seconds(training.spec, training.epochs, 128, 1000)
         expected = own + unlocked if training.directory in waited else own
-        assert training_priority(plan, training, 128, 1000, root=tmp_path) == int(expected), key
+        assert training_priority(plan, training, 128, 1000, root=tmp_path) == pytest.approx(
+            expected, abs=1e-3), key
 
 
 def write_training(root, run_id, params, seconds):
@@ -181,7 +182,8 @@ def test_measured_epoch_times_calibrate_the_estimate(default_config, tmp_path):
     assert times.epoch_seconds(other_lenet.spec) == pytest.approx(
         estimated_seconds(other_lenet.spec, 1, 128, 1000) * 3.1 / formula)
     assert times.epoch_seconds(alexnet.spec) == estimated_seconds(alexnet.spec, 1, 128, 1000)
-    assert training_priority(plan, lenet, 128, 1000, root=tmp_path) == int(3.1 * lenet.epochs)
+    assert training_priority(plan, lenet, 128, 1000, root=tmp_path) == pytest.approx(
+        3.1 * lenet.epochs)
     # a damaged record is passed over: the estimate only orders jobs
     (tmp_path / "results/runs/synthetic/broken/e3").mkdir(parents=True)
     (tmp_path / "results/runs/synthetic/broken/e3/record.json").write_text("{")

@@ -141,6 +141,8 @@ def selection_tails(plan: Plan, epoch_seconds: Callable[[RunSpec], float]) -> di
     mean over the candidates of the longest new training (the maximum would rank every
     candidate by the costliest choice, one that the lab's rule rarely makes)."""
     tails: dict[str, float] = {}
+    if plan.config is None:  # a plan read back from its data (Plan.from_dict) cannot replan
+        return tails
     for task_id in plan.selections_needed:
         longest = []
         for candidate in plan.tasks[task_id].optimum["candidates"]:
@@ -166,9 +168,11 @@ class LabTimes:
     epoch_seconds: Callable[[RunSpec], float]
     tails: dict[str, float]
 
-    def priority(self, training: Training) -> int:
+    def priority(self, training: Training) -> float:
+        """Seconds, to the millisecond: a tiny lab's trainings of under a second each are
+        still told apart (Snakemake takes a float)."""
         own = training.epochs * self.epoch_seconds(training.spec)
-        return int(own + self.tails.get(training.directory, 0.0))
+        return round(own + self.tails.get(training.directory, 0.0), 3)
 
 
 def lab_times(plan: Plan, epoch_seconds: Callable[[RunSpec], float]) -> LabTimes:
@@ -179,7 +183,7 @@ _LAB_TIMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def training_priority(plan: Plan, training: Training, image_size: int, n_train: int,
-                      root: str | os.PathLike = ".") -> int:
+                      root: str | os.PathLike = ".") -> float:
     """A training job's Snakemake priority: its critical path, the seconds from its start
     to the end of the longest chain of work that waits for it (its own estimated time,
     plus, for a training a selection waits for, the longest training that selection
