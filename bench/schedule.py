@@ -249,6 +249,22 @@ def draw_gantt(bars: list[tuple[str, float, float]], title: str, path: Path) -> 
     return path
 
 
+def measured_report(bars: list[tuple[str, float, float]], figure: Path) -> str:
+    """The measured schedule in words: the order the trainings started in, and how busy
+    the cores were (trainings' seconds over the span from the first start to the last end)."""
+    span = max(end for _, _, end in bars)
+    busy = sum(end - start for _, start, end in bars)
+    rows = [[name, f"{start:.1f}", f"{end:.1f}", f"{end - start:.1f}"]
+            for name, start, end in bars]
+    return "\n".join([
+        f"# A measured schedule: {len(bars)} trainings", "",
+        (f"Figure: `{figure.name}` (`python bench/schedule.py --gantt WORKDIR --figure "
+        f"{figure.name}`), from each record.json's `started_at` and `finished_at`. From the "
+        f"first training's start to the last one's end: {span:.1f} s; the trainings' "
+        f"processes together: {busy:.1f} s ({busy / span:.2f} cores busy on average)."), "",
+        table(["training (in order of start)", "start s", "end s", "seconds"], rows), ""])
+
+
 def parse_arguments(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", type=int, nargs="+", default=[2, 4, 16])
@@ -273,7 +289,9 @@ def main(argv=None) -> None:
     if arguments.gantt is not None:
         bars = measured_bars(arguments.gantt)
         draw_gantt(bars, f"measured schedule of {arguments.gantt.name}", arguments.figure)
-        print(f"{arguments.figure}: {len(bars)} trainings")
+        text = measured_report(bars, arguments.figure)
+        arguments.figure.with_suffix(".md").write_text(text)
+        print(text)
         return
     config = default_config()
     dataset = config["datasets"][config["dataset"]]
