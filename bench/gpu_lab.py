@@ -47,13 +47,14 @@ def parse_arguments(argv=None) -> argparse.Namespace:
 
 
 def trainings(workdir: Path) -> list[dict]:
-    """Each training's run, epochs, device and seconds, from its record.json."""
+    """Each training's run, epochs, device, precision and seconds, from its record.json."""
     rows = []
     for record_json in sorted(workdir.glob("results/runs/*/*/e*/record.json")):
         record = read_record(record_json)
         device = record.get("device", {})
         rows.append({"training": str(record_json.parent.relative_to(workdir / "results/runs")),
                      "device": f"{device.get('kind')}: {device.get('name')}",
+                     "precision": record.get("precision", record["params"].get("precision")),
                      "seconds": record.get("wall_seconds")})
     return rows
 
@@ -93,8 +94,9 @@ def main(argv=None) -> int:
          f"{machine['tensorflow']}, Keras {machine['keras']}"), "",
         f"Command: `{' '.join(command[1:])}` (snakemake), in a fresh copy of the workflow", "",
         f"**The lab took {seconds_text(seconds)}** from nothing to the report.", "",
-        table(["training", "device", "seconds"],
-              [[row["training"], row["device"], row["seconds"]] for row in rows]), ""])
+        table(["training", "device", "precision", "seconds"],
+              [[row["training"], row["device"], row["precision"], row["seconds"]]
+               for row in rows]), ""])
     output = Path(arguments.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(markdown)

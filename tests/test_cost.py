@@ -1,13 +1,26 @@
 """The cost estimate orders trainings longest first."""
 
 import copy
+import dataclasses
+import json
+import re
+import statistics
 
 import pytest
 
 from cnnlab.errors import CnnlabError
-from cnnlab.plan.cost import check_memory, estimated_model_mb, estimated_seconds, forward_macs
+from cnnlab.plan.cost import (
+    check_memory,
+    estimated_model_mb,
+    estimated_seconds,
+    forward_macs,
+    measured_epochs,
+    training_priority,
+)
 from cnnlab.plan.grid import plan_lab
 from cnnlab.plan.runs import RunSpec
+from cnnlab.store.layout import copy_workflow
+from tests.workflow_helpers import run_snakemake
 
 
 def test_forward_macs_of_lenet_base_32_count_every_layer():
@@ -92,3 +105,87 @@ def test_a_model_or_data_set_beyond_any_machine_is_refused_at_start_up(small_con
     with pytest.raises(CnnlabError, match=r"^datasets\.tiny: 1,000,000,024 images of 32 x 32 would "
                        r"take 4 TiB of memory; lower n_train, n_test or image_size\.$"):
         check_memory(plan_lab(huge_data), huge_data)
+
+
+def dry_run_priorities(output: str) -> dict[str, float]:
+    """{run_id/e<epochs>: priority} of the train jobs a ``snakemake -n`` printed."""
+    priorities = {}
+    for block in output.split("rule train:")[1:]:
+        wildcards = re.search(r"wildcards: .*run_id=([^,\s]+), epochs=(\d+)", block)
+        priority = re.search(r"priority: ([\d.]+)", block)
+        priorities[f"{wildcards.group(1)}/e{wildcards.group(2)}"] = float(priority.group(1))
+    return priorities
+
+
+def test_the_dry_run_of_the_default_lab_starts_the_200_epoch_lenets_first(tmp_path):
+    """The real `snakemake -n` on config.yaml: the two 200-epoch LeNets (5A/5B and 5C/5F)
+    have the highest priorities of the trainings that can start at once, though 6E's
+    selection waits for the AlexNets of 6A-6D."""
+    copy_workflow(tmp_path)
+    result = run_snakemake(tmp_path, "-n", "--cores", "2", timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+    priorities = dry_run_priorities(result.stdout)
+    assert len(priorities) == 10, priorities
+    ranked = sorted(priorities, key=priorities.get, reverse=True)
+    assert set(ranked[:2]) == {"lenet-nb32-lr1e-05-bs8-adam-bce-s1/e200",
+                               "lenet-nb32-lr1e-04-bs8-adam-bce-s1/e200"}, priorities
+    assert priorities[ranked[1]] > priorities[ranked[2]]
+    # the candidates of 6E come next, before the MLP, which nothing waits for
+    assert ranked[-1].startswith("mlp-")
+
+
+def test_a_candidates_priority_adds_the_training_its_selection_unlocks(default_config, tmp_path):
+    """A training 6E's selection waits for ranks by its own time plus the longest
+    training the selection unlocks, averaged over the runs it may choose; one nothing
+    waits for, by its own time alone. Without measured trainings (tmp_path holds none)
+    the times are the cost formula's."""
+    plan = plan_lab(default_config)
+    optimum = plan.tasks["6E"].optimum
+    candidates = [entry for task_id in optimum["candidates"]
+                  for entry in plan.tasks[task_id].entries]
+    # 6E trains the chosen n_base, lr and batch size for 100 epochs without dropout; the
+    # formula's time does not depend on the optimizer or the loss
+    unlocked = statistics.mean(
+        estimated_seconds(dataclasses.replace(entry.spec, dropout=0.0), 100, 128, 1000)
+        for entry in candidates)
+    waited = plan.trainings_selections_wait_for()
+    for key, training in plan.trainings.items():
+        own = estimated_seconds(training.spec, training.epochs, 128, 1000)
+        expected = own + unlocked if training.directory in waited else own
+        assert training_priority(plan, training, 128, 1000, root=tmp_path) == pytest.approx(
+            expected, abs=1e-3), key
+
+
+def write_training(root, run_id, params, seconds):
+    """A finished training's history.csv (per-epoch seconds) and record.json."""
+    folder = root / "results" / "runs" / "synthetic" / run_id / f"e{len(seconds)}"
+    folder.mkdir(parents=True)
+    rows = ["epoch,loss,accuracy,val_loss,val_accuracy,seconds"]
+    rows += [f"{epoch},0.6,0.7,0.6,0.7,{value}" for epoch, value in enumerate(seconds, 1)]
+    (folder / "history.csv").write_text("\n".join(rows) + "\n")
+    (folder / "record.json").write_text(json.dumps({"run_id": run_id, "params": params}))
+
+
+def test_measured_epoch_times_calibrate_the_estimate(default_config, tmp_path):
+    """A run measured here gives its own median epoch time (any seed); another run of the
+    same architecture gets the formula scaled by that architecture's measured / estimated
+    ratio; an architecture never measured keeps the formula."""
+    plan = plan_lab(default_config)
+    lenet = next(t for t in plan.trainings.values() if t.spec.model == "lenet")
+    other_lenet = next(t for t in plan.trainings.values()
+                       if t.spec.model == "lenet" and t.spec.lr != lenet.spec.lr)
+    alexnet = next(t for t in plan.trainings.values() if t.spec.model == "alexnet")
+    measured = dataclasses.replace(lenet.spec, seed=7)
+    write_training(tmp_path, measured.run_id, measured.to_dict(), [9.0, 3.0, 3.2, 2.8, 3.1])
+    times = measured_epochs("synthetic", 128, 1000, tmp_path)
+    assert times.epoch_seconds(lenet.spec) == 3.1  # the median of the five epochs
+    formula = estimated_seconds(lenet.spec, 1, 128, 1000)
+    assert times.epoch_seconds(other_lenet.spec) == pytest.approx(
+        estimated_seconds(other_lenet.spec, 1, 128, 1000) * 3.1 / formula)
+    assert times.epoch_seconds(alexnet.spec) == estimated_seconds(alexnet.spec, 1, 128, 1000)
+    assert training_priority(plan, lenet, 128, 1000, root=tmp_path) == pytest.approx(
+        3.1 * lenet.epochs)
+    # a damaged record is passed over: the estimate only orders jobs
+    (tmp_path / "results/runs/synthetic/broken/e3").mkdir(parents=True)
+    (tmp_path / "results/runs/synthetic/broken/e3/record.json").write_text("{")
+    assert measured_epochs("synthetic", 128, 1000, tmp_path).epoch_seconds(lenet.spec) == 3.1

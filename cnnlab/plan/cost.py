@@ -1,10 +1,11 @@
 """A rough estimate of a training's cost: its time, so the longest trainings start first,
 and its model's memory, so a job asks for what it needs.
 
-Snakemake starts ready jobs in order of priority. Starting the longest first (the LPT
-rule) keeps the cores busy to the end instead of leaving one 200-epoch LeNet running
-alone. Only the order matters, so the estimate needs to be right within a factor, not
-exact. An epoch costs, per image, the multiply-accumulates of the convolutions and dense
+Snakemake starts ready jobs in order of priority. Starting the longest chain of work
+first (a training's own time plus the work that waits for it: the critical path) keeps
+the cores busy to the end instead of leaving one 200-epoch LeNet running alone, on 2
+cores or 16. Only the order matters, so the estimate needs to be right within a factor,
+not exact; where trainings have run here, their measured epoch times calibrate it. An epoch costs, per image, the multiply-accumulates of the convolutions and dense
 layers (three times: forward and backward) and a pass over each convolution's output
 values (ReLU, pooling, their gradients: memory-bound); per optimizer step, a pass over
 the weights (gradient and update: memory-bound, LeNet's 4.2 million dense weights) and a
@@ -16,9 +17,19 @@ LeNet below a 5-epoch AlexNet n_base 32 that takes 40 % less).
 
 from __future__ import annotations
 
+import csv
+import json
+import os
+import statistics
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.grid import Plan
 from cnnlab.plan.runs import RunSpec, Training
+from cnnlab.store import layout
 
 MACS_PER_SECOND = 7e10
 SECONDS_PER_ACTIVATION = 8.4e-9  # per convolution output value of one image
@@ -73,20 +84,135 @@ def estimated_seconds(spec: RunSpec, epochs: int, image_size: int, n_train: int)
     return epochs * (n_train * per_image + steps * per_step)
 
 
-SELECTION_WAITS_PRIORITY = 10**7  # above every training's estimated seconds
+@dataclass(frozen=True)
+class EpochTimes:
+    """Seconds per epoch of a run on this machine: measured, where a training of the run
+    (any seed) has a history here; else the formula's, scaled by the ratio of measured to
+    estimated seconds of the trainings of its architecture measured here (the formula was
+    fitted on another CPU: its rates are right within a factor, the same factor for one
+    architecture); else the formula's alone."""
+
+    image_size: int
+    n_train: int
+    by_variant: dict[str, float] = field(default_factory=dict)
+    scale: dict[str, float] = field(default_factory=dict)  # by model kind
+
+    def epoch_seconds(self, spec: RunSpec) -> float:
+        if spec.variant in self.by_variant:
+            return self.by_variant[spec.variant]
+        formula = estimated_seconds(spec, 1, self.image_size, self.n_train)
+        return formula * self.scale.get(spec.model, 1.0)
 
 
-def training_priority(plan: Plan, training: Training, image_size: int, n_train: int) -> int:
-    """A training job's Snakemake priority: longest first, so that no long one is left
-    running alone at the end; but the trainings a selection waits for (6E's candidates)
-    before all others, so that the trainings it unlocks start early and the others fill
-    the cores around them (simulated on the default lab with 2 cores and the epoch times
-    of DESIGN.md: 1-4 % shorter than longest-first alone, whichever run 6E selects).
-    ``cnnlab status`` orders the queue by it too."""
+def _history_seconds(history_csv: Path) -> list[float]:
+    """The per-epoch seconds of a history.csv (csv, not pandas: planning stays cheap)."""
+    with open(history_csv, newline="", encoding="utf-8") as stream:
+        return [float(row["seconds"]) for row in csv.DictReader(stream) if row.get("seconds")]
+
+
+def measured_epochs(dataset: str, image_size: int, n_train: int,
+                    root: str | os.PathLike = ".") -> EpochTimes:
+    """The :class:`EpochTimes` of the trainings found under ``root``'s results/runs/<dataset>
+    (a history.csv with its record.json); a file that cannot be read is passed over: the
+    estimate only orders jobs. An epoch's time is the median of a training's epochs."""
+    runs = Path(root) / Path(layout.training_directory(dataset, "run", 1)).parent.parent
+    by_variant: dict[str, float] = {}
+    ratios: dict[str, list[float]] = {}
+    for record_json in sorted(runs.glob("*/e*/record.json")):
+        try:
+            spec = RunSpec.from_dict(json.loads(record_json.read_text())["params"])
+            seconds = _history_seconds(record_json.with_name("history.csv"))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if not seconds:
+            continue
+        median = statistics.median(seconds)
+        by_variant[spec.variant] = median
+        formula = estimated_seconds(spec, 1, image_size, n_train)
+        ratios.setdefault(spec.model, []).append(median / formula)
+    scale = {model: statistics.median(values) for model, values in ratios.items()}
+    return EpochTimes(image_size, n_train, by_variant, scale)
+
+
+def selection_tails(plan: Plan, epoch_seconds: Callable[[RunSpec], float]) -> dict[str, float]:
+    """For each training a selection still to be made waits for (by directory): the
+    seconds of the work that waits for it, the longest training the selection unlocks.
+    Which run the selection chooses is not known before its candidates have trained, so
+    the plan is made once per candidate run as if it were chosen, and the tail is the
+    mean over the candidates of the longest new training (the maximum would rank every
+    candidate by the costliest choice, one that the lab's rule rarely makes)."""
+    tails: dict[str, float] = {}
+    if plan.config is None:  # a plan read back from its data (Plan.from_dict) cannot replan
+        return tails
+    for task_id in plan.selections_needed:
+        longest = []
+        for candidate in plan.tasks[task_id].optimum["candidates"]:
+            for entry in plan.tasks[candidate].entries:
+                chosen = Plan(plan.config, {**plan.optima, task_id: entry.spec.to_dict()})
+                unlocked = [training.epochs * epoch_seconds(training.spec)
+                            for key, training in chosen.trainings.items()
+                            if key not in plan.trainings]
+                longest.append(max(unlocked, default=0.0))
+        tail = statistics.mean(longest) if longest else 0.0
+        for candidate in plan.tasks[task_id].optimum["candidates"]:
+            for entry in plan.tasks[candidate].entries:
+                directory = entry.training.directory
+                tails[directory] = max(tails.get(directory, 0.0), tail)
+    return tails
+
+
+@dataclass(frozen=True)
+class LabTimes:
+    """A plan's epoch times and selection tails, worked out once per plan: each training's
+    critical path (:meth:`priority`)."""
+
+    epoch_seconds: Callable[[RunSpec], float]
+    tails: dict[str, float]
+
+    def priority(self, training: Training) -> float:
+        """Seconds, to the millisecond: a tiny lab's trainings of under a second each are
+        still told apart (Snakemake takes a float)."""
+        own = training.epochs * self.epoch_seconds(training.spec)
+        return round(own + self.tails.get(training.directory, 0.0), 3)
+
+
+def lab_times(plan: Plan, epoch_seconds: Callable[[RunSpec], float]) -> LabTimes:
+    return LabTimes(epoch_seconds, selection_tails(plan, epoch_seconds))
+
+
+_LAB_TIMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def training_priority(plan: Plan, training: Training, image_size: int, n_train: int,
+                      root: str | os.PathLike = ".") -> float:
+    """A training job's Snakemake priority: its critical path, the seconds from its start
+    to the end of the longest chain of work that waits for it (its own estimated time,
+    plus, for a training a selection waits for, the longest training that selection
+    unlocks: :func:`selection_tails`). On the default lab the two 200-epoch LeNets come
+    first, then 6A's AlexNet n_base 32 and 6C's 350-epoch one; bench/schedule.py simulates
+    this order against the one before it (every candidate of 6E first, then longest
+    first). Epoch times are calibrated on the trainings measured under ``root``
+    (:func:`measured_epochs`). Snakemake asks each job's priority apart: the plan's times
+    are worked out once. ``cnnlab status`` orders the queue by it too."""
+    key = (image_size, n_train, str(Path(root).resolve()))
+    cached = _LAB_TIMES.setdefault(plan, {})
+    if key not in cached:
+        epochs = measured_epochs(plan.dataset, image_size, n_train, root)
+        cached[key] = lab_times(plan, epochs.epoch_seconds)
+    return cached[key].priority(training)
+
+
+def candidates_first_priority(plan: Plan, training: Training, image_size: int,
+                              n_train: int) -> int:
+    """The order before the critical path (kept for bench/schedule.py's comparison):
+    longest first, but every training a selection waits for before all others."""
     seconds = int(estimated_seconds(training.spec, training.epochs, image_size, n_train))
     if training.directory in plan.trainings_selections_wait_for():
         return SELECTION_WAITS_PRIORITY + seconds
     return seconds
+
+
+SELECTION_WAITS_PRIORITY = 10**7  # above every training's estimated seconds
 
 
 BYTES_PER_FLOAT = 4

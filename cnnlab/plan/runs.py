@@ -100,8 +100,8 @@ def run_id(spec: RunSpec, with_seed: bool = True) -> str:
     parts += [f"lr{format_number(spec.lr)}", f"bs{spec.batch_size}", spec.optimizer, spec.loss]
     if spec.threads != 1:
         parts.append(f"t{spec.threads}")
-    if spec.precision != "float32":
-        parts.append("bf16")
+    if spec.precision != "float32":  # `auto` stays auto: the same id on every machine
+        parts.append("bf16" if spec.precision == "mixed_bfloat16" else spec.precision)
     if with_seed:
         parts.append(f"s{spec.seed}")
     return "-".join(parts)

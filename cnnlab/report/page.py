@@ -246,7 +246,9 @@ def provenance(config: dict | None, plan: Plan, trainings: dict[str, Entry], res
         for name, version in record["versions"].items():
             versions.setdefault(name, set()).add(str(version))
         if record["device"] is not None:  # None: a training still under way (cnnlab.watch.partial)
-            devices.add(json.dumps(record["device"]))
+            # with the precision trained in: two in one lab show as two devices
+            precision = record.get("precision", record.get("params", {}).get("precision", "float32"))
+            devices.add(json.dumps({**record["device"], "precision": precision}))
         if record["resumed_from_epoch"]:
             resumed.append(f"{training} resumed from epoch {record['resumed_from_epoch']} of "
                            "the run's saved state")

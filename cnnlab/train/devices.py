@@ -155,3 +155,36 @@ def pin_training_device(gpu_resource: int, environ=None, directory: Path | None 
         slot = acquire_gpu_slot(gpus, directory, log=log)
     environ["CUDA_VISIBLE_DEVICES"] = slot.gpu
     return slot
+
+
+# -- the precision `auto` trains in -------------------------------------------------------
+
+PRECISIONS = ("float32", "mixed_bfloat16", "auto")
+# a CPU computes bfloat16 matrix products natively with either (oneDNN uses them); without,
+# TensorFlow emulates bfloat16 and a mixed_bfloat16 training is slower than float32
+BFLOAT16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+BFLOAT16_GPU_CAPABILITY = (8, 0)  # Ampere and later compute bfloat16 in their tensor cores
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def cpu_flags(cpuinfo: Path = CPUINFO) -> set[str]:
+    """The feature flags of the first processor in ``/proc/cpuinfo`` (empty elsewhere)."""
+    try:
+        with open(cpuinfo, encoding="utf-8") as stream:
+            for line in stream:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def auto_precision(device_kind: str, flags: set[str],
+                   gpu_capability: tuple[int, int] | None = None) -> str:
+    """What ``precision: auto`` trains in on this device: ``mixed_bfloat16`` on a GPU of
+    compute capability 8.0 or more, or a CPU with AMX-BF16 or AVX512-BF16; else float32."""
+    if device_kind == "GPU":
+        has_bfloat16 = gpu_capability is not None and tuple(gpu_capability) >= BFLOAT16_GPU_CAPABILITY
+    else:
+        has_bfloat16 = any(flag in flags for flag in BFLOAT16_CPU_FLAGS)
+    return "mixed_bfloat16" if has_bfloat16 else "float32"

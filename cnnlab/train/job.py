@@ -54,6 +54,7 @@ class Setup:
     device: dict
     data_sha256: str
     state_hash: str  # its checkpoints' identity (cnnlab.train.checkpoints.state_hash)
+    precision: str  # the dtype policy trained in: `auto` resolved (runtime.resolve_precision)
 
 
 @dataclass
@@ -118,6 +119,10 @@ def job_record(job: Job, setup: Setup, progress: Progress, images_in_memory: str
         "peak_memory_mb": round(runtime.peak_memory_mb(), 1),
         "images_in_memory": images_in_memory,
         "device": setup.device,
+        "precision": setup.precision,
+        # Unix times of the process's start and of this record: a lab's measured schedule
+        "started_at": round(time.time() - time.perf_counter() + (process_started or started), 3),
+        "finished_at": round(time.time(), 3),
         "threads": setup.settings["threads"],
         "inter_op_threads": setup.settings["inter_op_threads"],
         "onednn_opts": setup.settings["TF_ENABLE_ONEDNN_OPTS"],

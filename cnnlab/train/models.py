@@ -16,7 +16,10 @@ of the two losses count the same way.
 
 Precision: ``params["precision"]`` ``float32`` or ``mixed_bfloat16``. The dtype policy
 is given to each layer (no global Keras state is changed); the output layer always
-computes in float32, so the loss and the scores are float32.
+computes in float32, so the loss and the scores are float32. A training resolves
+``auto`` before it builds its model (cnnlab.train.runtime.resolve_precision); a model
+rebuilt from a run's parameters to inspect its saved weights (the report) gets float32
+for ``auto``: a mixed_bfloat16 model keeps its weights in float32, so they load the same.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ def build_model(params: dict, input_shape) -> keras.Model:
     model_name = params["model"]
     loss = params["loss"]
     # a model built by hand (the filters figure's tests) may leave precision out
-    precision = params.get("precision", "float32")
+    precision = params.get("precision", "float32").replace("auto", "float32")
     dense = [int(width) for width in params["dense"]]
     dropout = float(params["dropout"])
     input_shape = tuple(int(size) for size in input_shape)

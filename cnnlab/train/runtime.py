@@ -242,6 +242,32 @@ def training_device() -> dict:
     return {"kind": "CPU", "name": cpu_model(), "count": os.cpu_count()}
 
 
+def resolve_precision(requested: str) -> str:
+    """The Keras dtype policy a training trains in: ``float32`` and ``mixed_bfloat16`` as
+    asked; ``auto`` decided here, in the training's own process, by the device it trains
+    on (cnnlab.train.devices.auto_precision), so a cluster node decides for itself. The
+    run keeps ``auto`` in its id (the same on every machine); the training's record names
+    what it was resolved to."""
+    from cnnlab.train.devices import PRECISIONS, auto_precision, cpu_flags
+
+    if requested not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
+    if requested != "auto":
+        return requested
+    device = training_device()
+    capability = None
+    if device["kind"] == "GPU":
+        import tensorflow as tf
+
+        try:
+            details = tf.config.experimental.get_device_details(
+                tf.config.list_physical_devices("GPU")[0])
+            capability = details.get("compute_capability")
+        except (RuntimeError, ValueError, IndexError):
+            capability = None
+    return auto_precision(device["kind"], cpu_flags(), capability)
+
+
 def library_versions() -> dict:
     """The versions of Python and the libraries that make a training's numbers."""
     import keras

@@ -142,7 +142,7 @@ def train(
     beat = beat or heartbeat.Heartbeat.of_job(training.job_spec(), job.out_dir, job.state_dir)
     with checkpoints.exclusive_lock(Path(layout.state_lock(str(job.state_dir))), log), beat:
         _remove_leftover_weights(job)
-        model = _compiled_model(job, data.image_shape)
+        model = _compiled_model(job, data.image_shape, setup.precision)
         progress = _resume(model, job, setup, log)
         if progress.history:
             beat.resumed(len(progress.history), progress.history[-1]["val_accuracy"])
@@ -167,8 +167,11 @@ def train(
 def _setup(job: Job, settings: dict, data: TrainingArrays) -> Setup:
     versions = runtime.library_versions()
     device = runtime.training_device()
-    state_hash = checkpoints.state_hash(job.params, data.sha256, versions, device)
-    return Setup(settings, versions, device, data.sha256, state_hash)
+    precision = runtime.resolve_precision(job.params.get("precision", "float32"))
+    # a state trained in one precision never resumes in the other
+    state_hash = checkpoints.state_hash({**job.params, "precision": precision}, data.sha256,
+                                        versions, device)
+    return Setup(settings, versions, device, data.sha256, state_hash, precision)
 
 
 def _remove_leftover_weights(job: Job) -> None:
@@ -178,12 +181,12 @@ def _remove_leftover_weights(job: Job) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def _compiled_model(job: Job, image_shape: tuple[int, ...]):
-    """The run's model, seeded, compiled, its optimizer built."""
+def _compiled_model(job: Job, image_shape: tuple[int, ...], precision: str):
+    """The run's model in ``precision``, seeded, compiled, its optimizer built."""
     from cnnlab.train.models import build_model, compile_model
 
     runtime.seed_everything(job.seed)
-    model = build_model(job.params, image_shape)
+    model = build_model({**job.params, "precision": precision}, image_shape)
     compile_model(model, job.params, STEPS_PER_EXECUTION)
     return model
 

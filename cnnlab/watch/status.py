@@ -199,7 +199,7 @@ def estimate(rows: list[TrainingState], config: dict, plan: Plan, root: Path) ->
     for row in rows:
         if row.training is None:
             continue
-        row.priority = training_priority(plan, row.training, image_size, n_train)
+        row.priority = training_priority(plan, row.training, image_size, n_train, root)
         if row.state in (DONE, DIVERGED):
             continue
         left = row.epochs - row.epoch
