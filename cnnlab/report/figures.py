@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from cnnlab.analysis import diagnostics, statistics
+from cnnlab.analysis import diagnostics, seeds, statistics
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.grid import Plan
 from cnnlab.report.results import Group, Results, task_groups
@@ -53,7 +53,7 @@ def curves_figure(groups: list[Group], baselines: dict, title: str):
     log_loss = False
     for index, group in enumerate(groups):
         colour = colours(index % 10)
-        bands = diagnostics.curve_bands([run.history for run in group.runs])
+        bands = seeds.curve_bands([run.history for run in group.runs])
         epochs = bands["epoch"].to_numpy()
         for axis, metric in ((loss_axis, "loss"), (accuracy_axis, "accuracy")):
             for prefix, style, label in (("", "-", "train"), ("val_", "--", "val")):

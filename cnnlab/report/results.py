@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from cnnlab.analysis import diagnostics, statistics
-from cnnlab.analysis.diagnostics import Diagnosis, Spread
+from cnnlab.analysis import seeds as replicates
+from cnnlab.analysis.diagnostics import Diagnosis
+from cnnlab.analysis.seeds import Spread
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.grid import Entry, Plan
 from cnnlab.report.formatting import setup_label
@@ -84,7 +86,7 @@ class Group:
     runs: list[Run] = field(default_factory=list)
 
     def spread(self, key: str) -> Spread:
-        return diagnostics.spread([run.values[key] for run in self.runs])
+        return replicates.spread([run.values[key] for run in self.runs])
 
     def mean(self, key: str) -> float:
         return self.spread(key).mean
