@@ -190,6 +190,7 @@ def task_groups(plan: Plan, task_id: str, results: Results, epochs: int | None =
     task = plan.tasks[task_id]
     differs = task.differs()
     groups: dict[tuple, Group] = {}
+    shortest = min((entry.epochs for entry in task.entries), default=None)
     for entry in task.entries:
         if variant is not None and entry.spec.variant != variant:
             continue
@@ -198,7 +199,8 @@ def task_groups(plan: Plan, task_id: str, results: Results, epochs: int | None =
         if key not in groups:
             params = entry.spec.to_dict()
             groups[key] = Group(task=task_id, variant=entry.spec.variant, epochs=at,
-                                params=params, label=setup_label(params, differs, at))
+                                params=params, label=setup_label(params, differs, at,
+                                                                shortest))
         if all(run.run_id != entry.spec.run_id for run in groups[key].runs):  # one prefix
             groups[key].runs.append(load_run(entry, results, at))
     return list(groups.values())

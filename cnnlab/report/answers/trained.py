@@ -1,0 +1,308 @@
+"""A task that trains set-ups and compares them (5A-5C, 6A-6D, 6F): the accuracies, each
+effect with its paired test, what the curves do, the melanomas missed and, where the
+question asks, whether the set-up can decide; its table of set-ups and its evidence."""
+
+from __future__ import annotations
+
+from cnnlab.analysis.diagnostics import THRESHOLDS
+from cnnlab.report.answers import Answer, Facts
+from cnnlab.report.answers.evidence import compare, describe_group
+from cnnlab.report.answers.hinge import hinge_note
+from cnnlab.report.answers.words import (
+    VERDICT_PHRASES,
+    at_baseline,
+    factor_phrase,
+    finds_few,
+    join,
+    melanomas_found,
+    p_text,
+    p_value,
+    verdict,
+    verdict_phrase,
+    with_spread,
+)
+from cnnlab.report.formatting import (
+    epochs_text,
+    interval_text,
+    percent,
+    points,
+    setup_label,
+)
+from cnnlab.report.results import Comparison, Group
+from cnnlab.report.significance import significance_summary
+from cnnlab.report.tables import (
+    clinical_table,
+    diagnostics_table,
+    params_table,
+    setup_row,
+    spread_table,
+    tests_table,
+    values_table,
+)
+
+
+def answer(facts: Facts) -> Answer:
+    """The answer of a trained task, with its table and its evidence."""
+    baseline = facts.baselines["test"]
+    groups, tested = facts.groups, tested_comparisons(facts.comparisons)
+    sentences = [accuracies(groups, baseline), *effects(tested), curves(groups, baseline)]
+    sentences += few_melanomas(groups)
+    if asks_to_decide(facts):
+        sentences.append(decision(groups, baseline)[1])
+    return Answer(glance=glance(facts), answer=[" ".join(sentences)],
+                  table=setups_table(groups, facts.comparisons, baseline),
+                  details=details(facts), tables=detail_tables(facts),
+                  next_steps=next_steps(groups, baseline))
+
+
+def tested_comparisons(comparisons: list[Comparison]) -> list[Comparison]:
+    return [comparison for comparison in comparisons if comparison.mcnemar is not None]
+
+
+def asks_to_decide(facts: Facts) -> bool:
+    """Whether the task's question asks if its set-up can decide anything (5A's does)."""
+    return "decide" in facts.task.question.lower()
+
+
+def accuracies(groups: list[Group], baseline: float) -> str:
+    """One set-up: training and validation accuracy, the latter with its interval; several:
+    each set-up's validation accuracy, the best first."""
+    if len(groups) == 1:
+        group = groups[0]
+        run = group.runs[0]
+        validation = (with_spread(group, "final_val_accuracy") if group.seeds > 1 else
+                      f"{percent(run.values['final_val_accuracy'])} "
+                      f"({interval_text(run.interval('final_val_accuracy'))})")
+        # short sentences: every single-set-up task says these, and says them plainly
+        return (f"Training accuracy after {epochs_text(group.epochs)}: "
+                f"{with_spread(group, 'final_accuracy')}. Validation accuracy: {validation}."
+                + (" No better than the majority baseline." if at_baseline(group, baseline)
+                   else ""))
+    ranked = sorted(groups, key=lambda group: -group.mean("final_val_accuracy"))
+    return "Validation accuracy: " + join(
+        [f"{group.label} {with_spread(group, 'final_val_accuracy')}" for group in ranked]) + "."
+
+
+def difference_text(comparison: Comparison, sign: int = 1) -> str:
+    return points(sign * (comparison.a.mean("final_val_accuracy")
+                          - comparison.b.mean("final_val_accuracy")))
+
+
+def oriented(comparison: Comparison) -> tuple[Group, Group, int]:
+    """The two set-ups with the larger value of a numeric factor first (more dropout, more
+    epochs, a larger n_base) or the task's own first, and the sign that turns a - b into
+    first - second."""
+    a, b = comparison.a, comparison.b
+    if comparison.reference:  # the task's own set-up first, the other task's second
+        return a, b, 1
+    factor = comparison.factors[0] if len(comparison.factors) == 1 else None
+    values = ((a.epochs, b.epochs) if factor == "epochs" else
+              (a.params.get(factor), b.params.get(factor)))
+    if all(isinstance(value, (int, float)) for value in values) and values[0] < values[1]:
+        return b, a, -1
+    return a, b, 1
+
+
+def factor_label(group: Group, factors: list[str]) -> str:
+    """A set-up named by the one factor a comparison varies ('dropout 0.4', 'no dropout',
+    '150 epochs', 'SGD'); by its label where several differ."""
+    if len(factors) != 1:
+        return group.label
+    if factors == ["epochs"]:
+        return epochs_text(group.epochs)
+    if factors == ["dropout"] and not group.params.get("dropout"):
+        return "no dropout"
+    return setup_label(group.params, factors, group.epochs)
+
+
+def effects(tested: list[Comparison]) -> list[str]:
+    """Each factor's effect: the difference of validation accuracy and its paired test's p,
+    the significant ones marked; a set-up from another task is named with its accuracy the
+    first time."""
+    said: set[tuple] = set()
+    significant = [c for c in tested if p_value(c) < THRESHOLDS.alpha]
+    # where all tests agree, one word says so after them; else each significant one is marked
+    mixed = 0 < len(significant) < len(tested) or len(tested) == 1
+    by_factor: dict[str, list[str]] = {}
+    for comparison in tested:
+        first, second, sign = oriented(comparison)
+        names = [factor_label(group, comparison.factors) for group in (first, second)]
+        theirs = comparison.b  # where the task reaches into another, that task's set-up
+        if comparison.reference:
+            key = (theirs.task, theirs.variant, theirs.epochs)
+            where = (f" ({comparison.reference})" if key in said else
+                     f" ({comparison.reference}, {percent(theirs.mean('final_val_accuracy'))})")
+            said.add(key)
+            names[0 if first is theirs else 1] += where
+        mark = ""
+        if mixed:
+            mark = (", significant" if p_value(comparison) < THRESHOLDS.alpha
+                    else ", not significant")
+        by_factor.setdefault(factor_phrase(comparison.factors), []).append(
+            f"{names[0]} against {names[1]}: {difference_text(comparison, sign)}, "
+            f"{p_text(p_value(comparison))}{mark}")
+    sentences = [f"Effect of {factor}: {'; '.join(clauses)}."
+                 for factor, clauses in by_factor.items()]
+    if tested and not mixed:
+        sentences.append("All are significant." if significant else "None is significant.")
+    return sentences
+
+
+#: why a single set-up's curve earns its verdict; the common ones under eight words, as
+#: several tasks say them
+REASONS = {
+    "diverges": "Its loss blew up, so its later values mean nothing.",
+    "overfits": "Its validation loss rose again after that.",
+    "not learned yet": ("Its training loss still falls, but it has not left the majority "
+                        "baseline: it needs more epochs or a higher learning rate."),
+    "stuck at the baseline": "It sits at the majority baseline and its loss no longer falls.",
+    "still improving": "Both losses were still falling.",
+    "settled": "Its accuracy levelled off above the baseline.",
+    "no trend": "Its curves move within their noise.",
+}
+
+
+def curves(groups: list[Group], baseline: float) -> str:
+    """What each set-up's curve does; one set-up's with the reason."""
+    if len(groups) == 1:
+        group = groups[0]
+        return (f"Its curve: it {verdict_phrase(group, baseline)}. "
+                f"{REASONS[verdict(group, baseline)]}")
+    by_verdict: dict[str, list[Group]] = {}
+    for group in groups:
+        by_verdict.setdefault(verdict(group, baseline), []).append(group)
+    clauses = []
+    for name, members in by_verdict.items():
+        if name in ("overfits", "diverges") or len(members) == 1:
+            clauses += [f"{group.label} {verdict_phrase(group, baseline)}" for group in members]
+        else:
+            clauses.append(f"{join([group.label for group in members])} "
+                           f"{VERDICT_PHRASES[name][1]}")
+    return "Curves: " + "; ".join(clauses) + "."
+
+
+def few_melanomas(groups: list[Group]) -> list[str]:
+    few = [group for group in groups if finds_few(group)]
+    if not few:
+        return []
+    if len(groups) == 1:
+        return [f"It finds only {melanomas_found(few[0])}."]
+    return ["Few melanomas found: " + join(
+        [f"{group.label} {melanomas_found(group)}" for group in few]) + "."]
+
+
+def decision(groups: list[Group], baseline: float) -> tuple[str, str]:
+    """Whether the set-up is enough to decide anything, from what its curves show: a few
+    words for the glance, a sentence for the answer."""
+    states = {verdict(group, baseline) for group in groups}
+    if states & {"not learned yet", "stuck at the baseline"}:
+        return ("not enough to decide anything",
+                ("Enough to decide anything? No: a model that has not left the majority "
+                "baseline has nothing to compare yet."))
+    if "diverges" in states:
+        return ("not enough to decide: it diverged",
+                "Enough to decide? No: a diverged training says nothing about the model.")
+    if "still improving" in states:
+        return ("not enough to decide yet: still improving",
+                ("Enough to decide? Not yet: training stopped while the model still improved, "
+                "so the numbers measure the epoch budget."))
+    return ("enough to decide within the noise",
+            "Enough to decide? Yes, within the noise of its validation images.")
+
+
+def glance(facts: Facts) -> str:
+    """The answer in one line: the best accuracy or the effects' tests, the weak spots."""
+    baseline, groups = facts.baselines["test"], facts.groups
+    tested = tested_comparisons(facts.comparisons)
+    best = max(groups, key=lambda group: group.mean("final_val_accuracy"))
+    parts = [f"{percent(best.mean('final_val_accuracy'))} validation accuracy"
+             + (f" ({best.label})" if len(groups) > 1 else "")]
+    if tested:
+        significant = [c for c in tested if p_value(c) < THRESHOLDS.alpha]
+        parts.append("significant: " + join([f"{c.a.label} against {c.b.label} "
+                                              f"({difference_text(c)}, {p_text(p_value(c))})"
+                                              for c in significant]) if significant else
+                     f"no difference beyond the noise (smallest "
+                     f"{p_text(min(map(p_value, tested)))})")
+    if len(groups) == 1:
+        parts.append(verdict_phrase(groups[0], baseline))
+    few = [group for group in groups if finds_few(group)]
+    if few:
+        parts.append(f"finds only {melanomas_found(few[0])}" if len(groups) == 1 else
+                     f"{len(few)} of {len(groups)} set-ups find few melanomas")
+    if asks_to_decide(facts):
+        parts.append(decision(groups, baseline)[0])
+    text = "; ".join(parts) + "."
+    return text[0].upper() + text[1:]
+
+
+def details(facts: Facts) -> list[str]:
+    """The evidence: each set-up, each comparison with its tests, the tests together."""
+    paragraphs = [" ".join(describe_group(group, facts.baselines)) for group in facts.groups]
+    paragraphs += [" ".join(compare(comparison, facts.baselines))
+                   for comparison in facts.comparisons]
+    summary = significance_summary(facts.comparisons)
+    if summary:
+        paragraphs.append(summary)
+    if any(group.params["loss"] == "hinge" for group in facts.groups):
+        paragraphs.append(hinge_note(facts.test_counts))
+    for group in facts.groups:
+        for run in group.runs:
+            if run.trained_epochs > group.epochs:
+                paragraphs.append(
+                    f"{run.run_id}: these {group.epochs} epochs are the first {group.epochs} "
+                    f"of a {run.trained_epochs}-epoch training ({run.training}); training is "
+                    f"deterministic, so they equal a {group.epochs}-epoch run.")
+    return paragraphs
+
+
+def detail_tables(facts: Facts) -> list[dict]:
+    groups = facts.groups
+    tables = [
+        dict(params_table(facts.task, groups),
+             caption="Parameters of its runs (highlighted: what differs between them)"),
+        dict(values_table(groups, facts.baselines), caption="Final and best values per run"),
+        clinical_table(groups),
+        tests_table(facts.comparisons),
+        spread_table(groups, facts.baselines),
+        dict(diagnostics_table(groups), caption="Diagnostics of the curves"),
+    ]
+    return [table for table in tables if table is not None]
+
+
+def next_steps(groups: list[Group], baseline: float) -> list[str]:
+    """What to try next, where this run's curves show it."""
+    steps = []
+    for group in groups:
+        state = verdict(group, baseline)
+        if state in ("still improving", "not learned yet"):
+            steps.append(f"{group.label}: more epochs"
+                         + (" or a higher learning rate" if state == "not learned yet" else "")
+                         + ", as its training loss was still falling.")
+        elif state == "overfits":
+            steps.append(f"{group.label}: stop at epoch {group.runs[0].values['best_epoch']} "
+                         "(its lowest validation loss) or regularise (dropout, fewer filters).")
+        elif state == "diverges":
+            steps.append(f"{group.label}: a lower learning rate.")
+    return steps
+
+
+def setups_table(groups: list[Group], comparisons: list[Comparison], baseline: float) -> dict:
+    """The task's set-ups, and those of other tasks it is compared with, one row each: the
+    numbers that matter, what the curve does and the paired tests against the others."""
+    rows, seen = [], set()
+    own = {(group.task, group.variant, group.epochs) for group in groups}
+    others = [c.b for c in comparisons] + [c.a for c in comparisons]
+    for group in groups + others:
+        key = (group.task, group.variant, group.epochs)
+        if key in seen:
+            continue
+        seen.add(key)
+        label = (group.label if key in own else
+                 f"{group.label} ({group.task}, {epochs_text(group.epochs)})")
+        tests = [f"against {c.b.label}: {p_text(p_value(c))}" for c in comparisons
+                 if c.mcnemar is not None and (c.a.task, c.a.variant, c.a.epochs) == key]
+        rows.append(setup_row(group, label, verdict_phrase(group, baseline), tests))
+    columns = ["set-up", "train acc", "val acc [95% CI]", "balanced acc", "ROC AUC",
+               "best epoch", "gap (points)", "curve", "paired test (McNemar)"]
+    return {"columns": [{"text": name, "css": ""} for name in columns], "rows": rows}
