@@ -15,7 +15,9 @@ def percent(value: float) -> str:
 
 def points(value: float) -> str:
     """An accuracy difference in percentage points, signed."""
-    return "n/a" if not math.isfinite(value) else f"{100 * value:+.1f} points"
+    if not math.isfinite(value):
+        return "n/a"
+    return "0.0 points" if round(100 * value, 1) == 0 else f"{100 * value:+.1f} points"
 
 
 def number(value: float) -> str:

@@ -19,7 +19,7 @@ def answer(facts: Facts) -> Answer:
         return Answer(glance=missing, answer=[missing])
     first, second = layers[0], layers[1]
     one_sign = first["filters"] - first["mixed_sign"]
-    text = (f"The first layer's {first['filters']} filters of {first['kernel']} each see "
+    text = (f"The first layer's {first['filters']} filters each see "
             f"{first['receptive_field']} × {first['receptive_field']} pixels and respond to "
             f"local contrast: {first['mixed_sign']} mix positive and negative weights (edges, "
             f"spots), {one_sign} are of one sign (brightness). The second layer's "
@@ -32,10 +32,11 @@ def answer(facts: Facts) -> Answer:
         counts = join_counts(differing)
         text += (f" Averaged over the test images, {counts} respond differently to melanomas "
                  "and nevi.")
-    glance = (f"Layer 1 detects edges ({first['mixed_sign']} of {first['filters']} filters) and "
-              f"brightness; layer 2 combines them into texture"
-              + (f"; {join_counts(differing)} tell Mel from Nev on average." if differing
-                 else "."))
+    channels = sum(result["channels"] for _, result in differing)
+    telling = sum(result["differing"] for _, result in differing)
+    glance = ("Layer 1 detects edges and brightness, layer 2 combines them into texture"
+              + (f"; {telling} of their {channels} channels tell Mel from Nev on average."
+                 if differing else "."))
     return Answer(glance=glance, answer=[text], details=answer_filters(stats))
 
 

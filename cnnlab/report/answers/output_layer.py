@@ -32,7 +32,7 @@ def answer(facts: Facts) -> Answer:
         text += (f" On the test images the sigmoid puts {percent(mel['right_side'])} of the "
                  f"melanomas at or below {bce['threshold']:g} and {percent(nev['right_side'])} "
                  f"of the nevi above; its probabilities are {quality}.")
-        glance += f"; here the probabilities are {quality.split(':')[0]}"
+        glance += f"; here its probabilities are {quality.split(':')[0].split(',')[0]}"
     return Answer(glance=glance + ".", answer=[text], table=output_layer_table(),
                   details=answer_output_distribution(facts.stats))
 

@@ -86,9 +86,13 @@ def answer(facts: Facts) -> Answer:
         sentences += trained.few_melanomas(groups)
         sentences += condition(chosen, groups, baseline)
     result = trained.answer(facts) if groups else None
-    glance = f"Chosen: {params}" + (f" (from {chosen.from_task})" if not chosen.pinned else "")
-    if result is not None:
-        glance += "; " + result.glance[0].lower() + result.glance[1:]
+    glance = f"{params}" + (f", from {chosen.from_task}" if not chosen.pinned else "")
+    if groups:
+        glance += (f": {percent(groups[0].mean('final_val_accuracy'))} with "
+                   f"{groups[0].label}")
+        found = trained.tests_in_brief(trained.tested_comparisons(facts.comparisons))
+        glance += f"; optimizers: {found}" if found else ""
+    glance = glance[0].upper() + glance[1:] + "."
     n_test = sum(facts.test_counts.values())
     details = [selection_evidence(chosen, n_test)] + (result.details if result else [])
     tables = [selection_table(chosen, baseline, n_test)] if chosen.candidates else []

@@ -73,14 +73,17 @@ def accuracies(groups: list[Group], baseline: float) -> str:
         validation = (with_spread(group, "final_val_accuracy") if group.seeds > 1 else
                       f"{percent(run.values['final_val_accuracy'])} "
                       f"({interval_text(run.interval('final_val_accuracy'))})")
+        training = with_spread(group, "final_accuracy")
         # short sentences: every single-set-up task says these, and says them plainly
-        return (f"Training accuracy after {epochs_text(group.epochs)}: "
-                f"{with_spread(group, 'final_accuracy')}. Validation accuracy: {validation}."
-                + (" No better than the majority baseline." if at_baseline(group, baseline)
-                   else ""))
+        said = (f"Training and validation accuracy after {epochs_text(group.epochs)}: both "
+                f"{validation}." if validation.startswith(training + " ") else
+                f"Training accuracy after {epochs_text(group.epochs)}: {training}. "
+                f"Validation accuracy: {validation}.")
+        return said + (" No better than the majority baseline." if at_baseline(group, baseline)
+                       else "")
     ranked = sorted(groups, key=lambda group: -group.mean("final_val_accuracy"))
     return "Validation accuracy: " + join(
-        [f"{group.label} {with_spread(group, 'final_val_accuracy')}" for group in ranked]) + "."
+        [f"{with_spread(group, 'final_val_accuracy')} ({group.label})" for group in ranked]) + "."
 
 
 def difference_text(comparison: Comparison, sign: int = 1) -> str:
@@ -148,29 +151,34 @@ def effects(tested: list[Comparison]) -> list[str]:
     return sentences
 
 
-#: why a single set-up's curve earns its verdict; the common ones under eight words, as
-#: several tasks say them
-REASONS = {
-    "diverges": "Its loss blew up, so its later values mean nothing.",
-    "overfits": "Its validation loss rose again after that.",
-    "not learned yet": ("Its training loss still falls, but it has not left the majority "
-                        "baseline: it needs more epochs or a higher learning rate."),
-    "stuck at the baseline": "It sits at the majority baseline and its loss no longer falls.",
-    "still improving": "Both losses were still falling.",
-    "settled": "Its accuracy levelled off above the baseline.",
-    "no trend": "Its curves move within their noise.",
+#: one set-up's curve in its own words; the common verdicts in sentences under eight words,
+#: as several tasks say them
+SINGLE = {
+    "diverges": "It diverged{at}: its loss blew up, so its later values mean nothing.",
+    "overfits": "It overfits from epoch {epoch}. Its validation loss rises after that.",
+    "not learned yet": ("It has not learned yet: its training loss still falls, but it has not "
+                        "left the majority baseline (more epochs or a higher learning rate)."),
+    "stuck at the baseline": "It has learned nothing, and stopped improving.",
+    "still improving": "It is still improving: both losses fall.",
+    "settled": "It has settled above the baseline.",
+    "no trend": "Its curves stay within their noise.",
 }
 
 
 def curves(groups: list[Group], baseline: float) -> str:
-    """What each set-up's curve does; one set-up's with the reason."""
+    """What each set-up's curve does; one set-up's in a sentence of its own."""
     if len(groups) == 1:
         group = groups[0]
-        return (f"Its curve: it {verdict_phrase(group, baseline)}. "
-                f"{REASONS[verdict(group, baseline)]}")
+        diagnosis = group.runs[0].diagnosis
+        epoch = diagnosis.overfitting.epoch if diagnosis.overfitting else None
+        at = (f" at epoch {diagnosis.divergence.epoch}"
+              if diagnosis.divergence and diagnosis.divergence.epoch else "")
+        return SINGLE[verdict(group, baseline)].format(epoch=epoch, at=at)
     by_verdict: dict[str, list[Group]] = {}
     for group in groups:
         by_verdict.setdefault(verdict(group, baseline), []).append(group)
+    if len(by_verdict) == 1 and next(iter(by_verdict)) not in ("overfits", "diverges"):
+        return f"All {len(groups)} {VERDICT_PHRASES[next(iter(by_verdict))][1]}."
     clauses = []
     for name, members in by_verdict.items():
         if name in ("overfits", "diverges") or len(members) == 1:
@@ -186,9 +194,10 @@ def few_melanomas(groups: list[Group]) -> list[str]:
     if not few:
         return []
     if len(groups) == 1:
-        return [f"It finds only {melanomas_found(few[0])}."]
-    return ["Few melanomas found: " + join(
-        [f"{group.label} {melanomas_found(group)}" for group in few]) + "."]
+        return [f"It finds {melanomas_found(few[0]).replace('the ', '')}."]
+    return ["Few melanomas found: " + "; ".join(
+        f"{group.label} finds {melanomas_found(group).replace('the ', '')}" for group in few)
+        + "."]
 
 
 def decision(groups: list[Group], baseline: float) -> tuple[str, str]:
@@ -211,29 +220,47 @@ def decision(groups: list[Group], baseline: float) -> tuple[str, str]:
 
 
 def glance(facts: Facts) -> str:
-    """The answer in one line: the best accuracy or the effects' tests, the weak spots."""
+    """The answer in one line: the best accuracy, what the tests found, the weak spots."""
     baseline, groups = facts.baselines["test"], facts.groups
-    tested = tested_comparisons(facts.comparisons)
     best = max(groups, key=lambda group: group.mean("final_val_accuracy"))
-    parts = [f"{percent(best.mean('final_val_accuracy'))} validation accuracy"
-             + (f" ({best.label})" if len(groups) > 1 else "")]
-    if tested:
-        significant = [c for c in tested if p_value(c) < THRESHOLDS.alpha]
-        parts.append("significant: " + join([f"{c.a.label} against {c.b.label} "
-                                              f"({difference_text(c)}, {p_text(p_value(c))})"
-                                              for c in significant]) if significant else
-                     f"no difference beyond the noise (smallest "
-                     f"{p_text(min(map(p_value, tested)))})")
     if len(groups) == 1:
-        parts.append(verdict_phrase(groups[0], baseline))
+        parts = [(f"{percent(best.mean('final_val_accuracy'))} validation accuracy; it "
+                 f"{verdict_phrase(best, baseline)}")]
+    else:
+        parts = [f"best {best.label} at {percent(best.mean('final_val_accuracy'))}"]
+    found = tests_in_brief(tested_comparisons(facts.comparisons))
+    parts += [found] if found else []
     few = [group for group in groups if finds_few(group)]
     if few:
-        parts.append(f"finds only {melanomas_found(few[0])}" if len(groups) == 1 else
-                     f"{len(few)} of {len(groups)} set-ups find few melanomas")
+        parts.append(f"finds {melanomas_found(few[0]).replace('the ', '')}" if len(groups) == 1
+                     else f"{len(few)} of {len(groups)} set-ups find few melanomas")
     if asks_to_decide(facts):
         parts.append(decision(groups, baseline)[0])
     text = "; ".join(parts) + "."
     return text[0].upper() + text[1:]
+
+
+def tests_in_brief(tested: list[Comparison]) -> str | None:
+    """The paired tests in a clause: the one test, the significant ones, or none."""
+    if not tested:
+        return None
+    if len(tested) == 1:
+        (comparison,) = tested
+        first, second, sign = oriented(comparison)
+        names = [factor_label(group, comparison.factors) for group in (first, second)]
+        if comparison.reference:
+            names[0 if first is comparison.b else 1] += f" ({comparison.reference})"
+        significant = p_value(comparison) < THRESHOLDS.alpha
+        return (f"{names[0]} {difference_text(comparison, sign)} against {names[1]}, "
+                f"{'significant' if significant else 'within the noise'} "
+                f"({p_text(p_value(comparison))})")
+    significant = [c for c in tested if p_value(c) < THRESHOLDS.alpha]
+    if not significant:
+        return f"no difference beyond the noise (smallest {p_text(min(map(p_value, tested)))})"
+    return "significant: " + join(
+        [f"{factor_label(oriented(c)[0], c.factors)} against "
+         f"{factor_label(oriented(c)[1], c.factors)} ({difference_text(c, oriented(c)[2])}, "
+         f"{p_text(p_value(c))})" for c in significant])
 
 
 def details(facts: Facts) -> list[str]:
