@@ -287,8 +287,14 @@ def test_a_model_at_the_baseline_whose_loss_still_falls_has_not_learned_yet():
     assert diagnosis.plateau_epoch is not None  # the flat accuracy would read as a plateau
     assert diagnostics.curve_verdict(diagnosis, at_baseline=True) == "not learned yet"
     assert diagnostics.curve_verdict(diagnosis, at_baseline=False) == "settled"
-    flat = history.assign(loss=np.full(20, 0.69))
+    flat = history.assign(loss=0.69 + np.random.default_rng(0).normal(0, 0.001, 20))
     assert diagnostics.curve_verdict(diagnostics.diagnose(flat, n_test=100),
+                                     at_baseline=True) == "stuck at the baseline"
+    # 5A at a fifth of its epochs: four, too few to know the noise; a falling loss still counts
+    short = history.iloc[:4].assign(loss=[0.6935, 0.6931, 0.6928, 0.6925])
+    assert diagnostics.curve_verdict(diagnostics.diagnose(short, n_test=100),
+                                     at_baseline=True) == "not learned yet"
+    assert diagnostics.curve_verdict(diagnostics.diagnose(short.assign(loss=0.6935), n_test=100),
                                      at_baseline=True) == "stuck at the baseline"
 
 

@@ -388,10 +388,10 @@ def curve_verdict(diagnosis: Diagnosis, at_baseline: bool) -> str:
         return "overfits"
     under = diagnosis.under_training
     if at_baseline:
-        # the training loss alone: at the baseline the validation loss may stay flat
+        # the training loss alone, as the validation loss may stay flat there; on a curve too
+        # short to know its noise any fall counts
         falling = math.isfinite(under.train_drop) and under.train_drop > (
-            under.train_required if math.isfinite(under.train_required)
-            else THRESHOLDS.improving_fraction)
+            under.train_required if math.isfinite(under.train_noise) else 0.0)
         return "not learned yet" if falling or under.still_improving else "stuck at the baseline"
     if under.still_improving:
         return "still improving"

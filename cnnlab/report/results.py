@@ -191,6 +191,8 @@ def task_groups(plan: Plan, task_id: str, results: Results, epochs: int | None =
     differs = task.differs()
     groups: dict[tuple, Group] = {}
     shortest = min((entry.epochs for entry in task.entries), default=None)
+    # one dropout rate in the task: 'dropout' names it, the tables give the rate
+    rates = {entry.spec.to_dict().get("dropout") for entry in task.entries} - {0, None}
     for entry in task.entries:
         if variant is not None and entry.spec.variant != variant:
             continue
@@ -198,9 +200,11 @@ def task_groups(plan: Plan, task_id: str, results: Results, epochs: int | None =
         key = (entry.spec.variant, at)
         if key not in groups:
             params = entry.spec.to_dict()
+            label = setup_label(params, differs, at, shortest)
+            if len(rates) == 1:
+                label = label.replace(f"dropout {float(next(iter(rates))):g}", "dropout")
             groups[key] = Group(task=task_id, variant=entry.spec.variant, epochs=at,
-                                params=params, label=setup_label(params, differs, at,
-                                                                shortest))
+                                params=params, label=label)
         if all(run.run_id != entry.spec.run_id for run in groups[key].runs):  # one prefix
             groups[key].runs.append(load_run(entry, results, at))
     return list(groups.values())

@@ -11,10 +11,9 @@ from cnnlab.store import layout
 
 CAPTION = ("The parameters per layer of each architecture, side by side (log scale; layers "
            "without parameters left out).")
-DIFFERENCE = ("The MLP gives every pixel its own weight in every hidden neuron, so it knows "
-              "nothing of neighbourhoods and a lesion shifted by one pixel is a new input; "
-              "LeNet slides small shared filters over the image, which builds in locality and "
-              "tolerance to shifts with few weights.")
+DIFFERENCE = ("The MLP gives every pixel its own weight, so a lesion shifted by one pixel is "
+              "a new input to it; LeNet slides small shared filters over the image, which "
+              "builds in locality and tolerance to shifts with few weights.")
 
 
 def labelled(facts: Facts) -> dict[str, list[dict]]:

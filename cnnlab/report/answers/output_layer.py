@@ -29,10 +29,11 @@ def answer(facts: Facts) -> Answer:
     if bce:
         mel, nev = bce["classes"]["Mel"], bce["classes"]["Nev"]
         quality = probabilities(bce)
-        text += (f" On the test images the sigmoid puts {percent(mel['right_side'])} of the "
-                 f"melanomas at or below {bce['threshold']:g} and {percent(nev['right_side'])} "
-                 f"of the nevi above; its probabilities are {quality}.")
-        glance += f"; here its probabilities are {quality.split(':')[0].split(',')[0]}"
+        short = quality.split(":")[0].split(",")[0]
+        text += (f" On the test images it puts {percent(mel['right_side'])} of the melanomas at "
+                 f"or below {bce['threshold']:g} and {percent(nev['right_side'])} of the nevi "
+                 f"above; its probabilities are {short}.")
+        glance += f"; here its probabilities are {short}"
     return Answer(glance=glance + ".", answer=[text], table=output_layer_table(),
                   details=answer_output_distribution(facts.stats))
 
@@ -69,8 +70,8 @@ OUTPUT_LAYERS = (
 
 def answer_output_layer(output_row: dict | None, losses: list[str]) -> str:
     """5G: how to choose the last layer, tied to what this model uses."""
-    text = ("The last layer has one neuron per quantity the model predicts, an activation "
-            "that maps the score to that quantity's range, and a loss to match (table).")
+    text = ("One neuron per quantity to predict, an activation that maps its score to that "
+            "quantity's range, and a loss to match (table).")
     if output_row is not None:
         text += (f" Here it is one neuron (output {output_row['output_shape']}) for the one "
                  "question, Mel or Nev")
@@ -78,7 +79,7 @@ def answer_output_layer(output_row: dict | None, losses: list[str]) -> str:
             text += ": a sigmoid giving the probability of Nev, for binary cross-entropy"
         if "hinge" in losses:
             text += "; the hinge runs use a linear score instead"
-        text += ". Two softmax neurons would do the same with one redundant output."
+        text += "; two softmax neurons would add only a redundant output."
     return text
 
 

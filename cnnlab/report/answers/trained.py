@@ -113,8 +113,8 @@ def factor_label(group: Group, factors: list[str]) -> str:
         return group.label
     if factors == ["epochs"]:
         return epochs_text(group.epochs)
-    if factors == ["dropout"] and not group.params.get("dropout"):
-        return "no dropout"
+    if factors == ["dropout"]:
+        return "dropout" if group.params.get("dropout") else "no dropout"
     return setup_label(group.params, factors, group.epochs)
 
 
@@ -195,9 +195,13 @@ def few_melanomas(groups: list[Group]) -> list[str]:
         return []
     if len(groups) == 1:
         return [f"It finds {melanomas_found(few[0]).replace('the ', '')}."]
+    if all(group.seeds == 1 for group in few):
+        view = few[0].runs[0].clinical("final")
+        return [f"Of the {view.mel_found + view.mel_missed} melanomas, " + join(
+            [f"{group.label} finds {group.runs[0].clinical('final').mel_found}"
+             for group in few]) + "."]
     return ["Few melanomas found: " + "; ".join(
-        f"{group.label} finds {melanomas_found(group).replace('the ', '')}" for group in few)
-        + "."]
+        f"{group.label} finds {melanomas_found(group)}" for group in few) + "."]
 
 
 def decision(groups: list[Group], baseline: float) -> tuple[str, str]:
