@@ -34,14 +34,15 @@ def answer(facts: Facts) -> Answer:
             f"evidence; the output neuron weighs that evidence into one probability of Nev. "
             f"Together they hold {share} of the parameters, which is where a model can "
             "memorise its training images.")
-    found = separability(facts.stats)
+    measured = (facts.stats or {}).get("separability")
+    found = separability(measured)
     if found:
         text += " " + found[0]
     glance = (f"The hidden layer turns conv features into whole-image evidence, the output "
               f"neuron weighs it into P(Nev); they hold {share} of the weights"
               + (f"; {found[1]}." if found else "."))
     details = answer_dense(hidden, output, total, facts.groups, facts.baselines["test"])
-    details += separability_evidence(facts.stats)
+    details += separability_evidence(measured)
     return Answer(glance=glance, answer=[text], table=table, details=details)
 
 

@@ -91,7 +91,7 @@ def answer(facts: Facts) -> Answer:
         glance += (f": {percent(groups[0].mean('final_val_accuracy'))} with "
                    f"{groups[0].label}")
         found = trained.tests_in_brief(trained.tested_comparisons(facts.comparisons))
-        glance += f"; optimizers: {found}" if found else ""
+        glance += f"; {found}" if found else ""
     glance = glance[0].upper() + glance[1:] + "."
     n_test = sum(facts.test_counts.values())
     details = [selection_evidence(chosen, n_test)] + (result.details if result else [])

@@ -82,6 +82,9 @@ def accuracies(groups: list[Group], baseline: float) -> str:
         return said + (" No better than the majority baseline." if at_baseline(group, baseline)
                        else "")
     ranked = sorted(groups, key=lambda group: -group.mean("final_val_accuracy"))
+    values = {with_spread(group, "final_val_accuracy") for group in groups}
+    if len(values) == 1:
+        return f"Validation accuracy: {values.pop()} for all {len(groups)}."
     return "Validation accuracy: " + join(
         [f"{with_spread(group, 'final_val_accuracy')} ({group.label})" for group in ranked]) + "."
 
@@ -146,6 +149,14 @@ def effects(tested: list[Comparison]) -> list[str]:
             f"{p_text(p_value(comparison))}{mark}")
     sentences = [f"Effect of {factor}: {'; '.join(clauses)}."
                  for factor, clauses in by_factor.items()]
+    briefed = 0
+    for index, factor in enumerate(by_factor):
+        family = [c for c in tested if factor_phrase(c.factors) == factor]
+        if len(family) > 2 and not any(p_value(c) < THRESHOLDS.alpha for c in family):
+            sentences[index] = pairs_in_brief(factor, family)
+            briefed += 1
+    if briefed == len(by_factor):  # each sentence already says that nothing is significant
+        return sentences
     if tested and not mixed:
         sentences.append("All are significant." if significant else "None is significant.")
     return sentences
@@ -163,6 +174,21 @@ SINGLE = {
     "settled": "It has settled above the baseline.",
     "no trend": "Its curves stay within their noise.",
 }
+
+
+def pairs_in_brief(factor: str, family: list[Comparison]) -> str:
+    """Many pairs of one factor, none significant, in one sentence: the range of their p and
+    the largest difference."""
+    low, high = min(map(p_value, family)), max(map(p_value, family))
+    span = (f"all {p_text(low)}" if p_text(low) == p_text(high) else
+            f"p from {p_text(low)[4:]} to {p_text(high)[4:]}")
+    widest = max(family, key=lambda c: abs(c.a.mean("final_val_accuracy")
+                                           - c.b.mean("final_val_accuracy")))
+    first, second, sign = oriented(widest)
+    gap = (f"; the widest gap, {factor_label(first, widest.factors)} against "
+           f"{factor_label(second, widest.factors)}, is {difference_text(widest, sign)}"
+           if difference_text(widest, sign) != "0.0 points" else "; their accuracies are equal")
+    return f"Effect of {factor}: no pair differs significantly ({span}){gap}."
 
 
 def curves(groups: list[Group], baseline: float) -> str:
@@ -216,7 +242,7 @@ def decision(groups: list[Group], baseline: float) -> tuple[str, str]:
         return ("not enough to decide: it diverged",
                 "Enough to decide? No: a diverged training says nothing about the model.")
     if "still improving" in states:
-        return ("not enough to decide yet: still improving",
+        return ("not enough to decide yet",
                 ("Enough to decide? Not yet: training stopped while the model still improved, "
                 "so the numbers measure the epoch budget."))
     return ("enough to decide within the noise",
