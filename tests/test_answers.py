@@ -481,3 +481,15 @@ def test_several_set_ups_name_each_effect_with_the_larger_value_first():
     assert answer.startswith("Validation accuracy: "
                              f"{formatting.percent(large.mean('final_val_accuracy'))} (n_base 16)")
     assert "All 2 have settled." in answer or "Curves:" in answer
+
+
+def test_many_pairs_of_one_factor_none_significant_are_said_in_one_sentence():
+    sizes = [make_group("settled", f"batch size {size}", level=0.001 * index, batch_size=size)
+             for index, size in enumerate((2, 4, 8))]
+    comparisons = add_significance_tests([Comparison(a, b, ["batch_size"])
+                                          for i, a in enumerate(sizes) for b in sizes[i + 1:]])
+    assert all(trained.p_value(c) >= 0.05 for c in comparisons)
+    answer = " ".join(trained.answer(facts_of(sizes, comparisons)).answer)
+    assert answer.count("Effect of the batch size: no pair differs significantly") == 1
+    assert "None is significant" not in answer  # said once, in that sentence
+    assert len(decimals(answer)) == len(set(decimals(answer)))
