@@ -169,7 +169,7 @@ SINGLE = {
     "overfits": "It overfits from epoch {epoch}. Its validation loss rises after that.",
     "not learned yet": ("It has not learned yet: its training loss still falls, but it has not "
                         "left the majority baseline (more epochs or a higher learning rate)."),
-    "stuck at the baseline": "It has learned nothing, and stopped improving.",
+    "stuck at the baseline": "It has not left the baseline; its loss stalls.",
     "still improving": "It is still improving: both losses fall.",
     "settled": "It has settled above the baseline.",
     "no trend": "Its curves stay within their noise.",

@@ -84,7 +84,7 @@ VERDICT_PHRASES = {
     "diverges": ("diverged", "diverged"),
     "overfits": ("overfits", "overfit"),
     "not learned yet": ("has not learned yet", "have not learned yet"),
-    "stuck at the baseline": ("has learned nothing", "have learned nothing"),
+    "stuck at the baseline": ("has not left the baseline", "have not left the baseline"),
     "still improving": ("is still improving", "are still improving"),
     "settled": ("has settled", "have settled"),
     "no trend": ("shows no trend beyond its noise", "show no trend beyond their noise"),
