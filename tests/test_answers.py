@@ -480,7 +480,7 @@ def test_several_set_ups_name_each_effect_with_the_larger_value_first():
     assert f"Effect of n_base: n_base 16 against n_base 8: {formatting.points(difference)}" in answer
     assert answer.startswith("Validation accuracy: "
                              f"{formatting.percent(large.mean('final_val_accuracy'))} (n_base 16)")
-    assert "All 2 have settled." in answer or "Curves:" in answer
+    assert "Both have settled." in answer or "Curves:" in answer
 
 
 def test_many_pairs_of_one_factor_none_significant_are_said_in_one_sentence():

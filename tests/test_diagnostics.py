@@ -304,3 +304,18 @@ def test_a_model_at_the_baseline_whose_loss_still_falls_has_not_learned_yet():
 def test_each_shape_above_the_baseline_gets_its_verdict(shape, verdict):
     diagnosis = diagnostics.diagnose(crafted_history(shape, epochs=60))
     assert diagnostics.curve_verdict(diagnosis, at_baseline=False) == verdict
+
+
+def test_at_the_baseline_a_slow_fall_beyond_the_noise_is_still_learning():
+    """6C's first 30 epochs on the real images: at the baseline, the training loss falls
+    steadily but by less than the 2% that under-training asks over the end window."""
+    epochs = np.arange(1, 31)
+    rng = np.random.default_rng(0)
+    history = pd.DataFrame({"epoch": epochs, "loss": 0.69 - 0.002 * epochs
+                            + rng.normal(0, 0.0003, 30),
+                            "accuracy": np.full(30, 0.6), "val_loss": np.full(30, 0.68),
+                            "val_accuracy": np.full(30, 0.6), "seconds": np.full(30, 1.0)})
+    diagnosis = diagnostics.diagnose(history, n_test=100)
+    under = diagnosis.under_training
+    assert under.train_beyond_noise < under.train_drop < diagnostics.THRESHOLDS.improving_fraction
+    assert diagnostics.curve_verdict(diagnosis, at_baseline=True) == "not learned yet"

@@ -4,10 +4,9 @@ A history has the columns of ``history.csv`` (``epoch, loss, accuracy, val_loss,
 val_accuracy, seconds``), one row per epoch from 1. Numbers in, numbers (and a one-word
 curve verdict) out; sentences live in :mod:`cnnlab.report.answers`.
 
-The thresholds are named in :class:`Thresholds` so that the report can state them. Given
-the number of validation images ``n_test`` (the report's case) the rules read a moving average
-and derive their thresholds from the noise: of an accuracy on n images, of a loss around its
-own average. Without it they keep the fixed tolerances on the raw curve.
+The report states the :class:`Thresholds`. Given ``n_test`` validation images the rules read
+a moving average and derive their thresholds from the noise (of an accuracy on n images, of a
+loss around its average); without it, fixed tolerances on the raw curve.
 """
 
 from __future__ import annotations
@@ -77,8 +76,7 @@ class Overfitting:
     smooth_window: int = 1  # epochs of the moving average read (1: the raw curve)
 
     @property
-    def val_rise(self) -> float:
-        """Relative rise of the val loss from its minimum to the end."""
+    def val_rise(self) -> float:  # relative rise of the val loss from its minimum to the end
         return (self.val_loss_end - self.val_loss_min) / abs(self.val_loss_min or 1.0)
 
 
@@ -98,6 +96,7 @@ class UnderTraining:
     val_required: float = float("nan")
     train_noise: float = float("nan")  # per-epoch noise sd of each loss (with n_test)
     val_noise: float = float("nan")
+    train_beyond_noise: float = float("nan")  # the train loss's fall its noise explains not
 
 
 @dataclass(frozen=True)
@@ -247,10 +246,8 @@ def plateau_epoch(history: pd.DataFrame, thresholds: Thresholds = THRESHOLDS,
     return plateau(history, thresholds, n_test).epoch
 
 
-# Diverged, in two places: a training stops itself after an epoch (diverged_reason, the
-# record's ``diverged_reason``); the report also calls a curve diverged that exploded
-# without stopping (divergence, which states the training's own verdict where it has one).
-# Both look at the same two losses, and a non-finite one has diverged in both.
+# Diverged, in two places, on the same two losses: a training stops itself (diverged_reason);
+# the report also calls a curve that exploded without stopping diverged (divergence).
 
 DIVERGENCE_LOSSES = ("loss", "val_loss")
 DIVERGENCE_FACTOR = 100.0
@@ -313,7 +310,7 @@ def under_training(history: pd.DataFrame, thresholds: Thresholds = THRESHOLDS,
     """
     window = end_window(len(history), thresholds)
     nothing = UnderTraining(False, window, float("nan"), float("nan"))
-    drops, required, noises = [], [], []
+    drops, required, noises, beyond = [], [], [], []
     if len(history) < window + 1:
         return nothing
     for column in ("loss", "val_loss"):
@@ -329,12 +326,14 @@ def under_training(history: pd.DataFrame, thresholds: Thresholds = THRESHOLDS,
         if n_test is not None:
             noise = noise_sd(curve, smoothing_window(len(curve), thresholds.smooth_window))
             standard_error = noise * window / math.sqrt(((x - x.mean()) ** 2).sum())
+            beyond.append(thresholds.trend_z * standard_error / scale)
             if math.isfinite(standard_error):
-                need = max(need, thresholds.trend_z * standard_error / scale)
+                need = max(need, beyond[-1])
         required.append(need)
         noises.append(noise)
     improving = all(drop > need for drop, need in zip(drops, required))
-    return UnderTraining(improving, window, drops[0], drops[1], *required, *noises)
+    return UnderTraining(improving, window, drops[0], drops[1], *required, *noises,
+                         *beyond[:1])
 
 
 def diagnose(history: pd.DataFrame, status: str | None = None,
@@ -388,10 +387,11 @@ def curve_verdict(diagnosis: Diagnosis, at_baseline: bool) -> str:
         return "overfits"
     under = diagnosis.under_training
     if at_baseline:
-        # the training loss alone, as the validation loss may stay flat there; on a curve too
-        # short to know its noise any fall counts
+        # the training loss alone, as the validation loss may stay flat there: a fall beyond
+        # its noise, or any fall on a curve too short to know its noise
+        beyond = under.train_beyond_noise
         falling = math.isfinite(under.train_drop) and under.train_drop > (
-            under.train_required if math.isfinite(under.train_noise) else 0.0)
+            beyond if math.isfinite(beyond) else 0.0)
         return "not learned yet" if falling or under.still_improving else "stuck at the baseline"
     if under.still_improving:
         return "still improving"

@@ -203,8 +203,13 @@ def curves(groups: list[Group], baseline: float) -> str:
     by_verdict: dict[str, list[Group]] = {}
     for group in groups:
         by_verdict.setdefault(verdict(group, baseline), []).append(group)
-    if len(by_verdict) == 1 and next(iter(by_verdict)) not in ("overfits", "diverges"):
-        return f"All {len(groups)} {VERDICT_PHRASES[next(iter(by_verdict))][1]}."
+    (only, *_), alike = by_verdict, len(by_verdict) == 1
+    if alike and only == "stuck at the baseline":
+        return ("Neither has" if len(groups) == 2 else f"None of the {len(groups)} has") + (
+            " left the baseline.")
+    if alike and only not in ("overfits", "diverges"):
+        return (("Both " if len(groups) == 2 else f"All {len(groups)} ")
+                + f"{VERDICT_PHRASES[only][1]}.")
     clauses = []
     for name, members in by_verdict.items():
         if name in ("overfits", "diverges") or len(members) == 1:
