@@ -85,8 +85,11 @@ def accuracies(groups: list[Group], baseline: float) -> str:
     values = {with_spread(group, "final_val_accuracy") for group in groups}
     if len(values) == 1:
         return f"Validation accuracy: {values.pop()} for all {len(groups)}."
+    alike: dict[str, list[str]] = {}  # set-ups that share a value share its mention
+    for group in ranked:
+        alike.setdefault(with_spread(group, "final_val_accuracy"), []).append(group.label)
     return "Validation accuracy: " + join(
-        [f"{with_spread(group, 'final_val_accuracy')} ({group.label})" for group in ranked]) + "."
+        [f"{value} ({join(labels)})" for value, labels in alike.items()]) + "."
 
 
 def difference_text(comparison: Comparison, sign: int = 1) -> str:
@@ -167,8 +170,8 @@ def effects(tested: list[Comparison]) -> list[str]:
 SINGLE = {
     "diverges": "It diverged{at}: its loss blew up, so its later values mean nothing.",
     "overfits": "It overfits from epoch {epoch}. Its validation loss rises after that.",
-    "not learned yet": ("It has not learned yet: its training loss still falls, but it has not "
-                        "left the majority baseline (more epochs or a higher learning rate)."),
+    "not learned yet": ("It has not learned yet: its training loss still falls, so more epochs "
+                        "or a higher learning rate should move it off the baseline."),
     "stuck at the baseline": "It has not left the baseline; its loss stalls.",
     "still improving": "It is still improving: both losses fall.",
     "settled": "It has settled above the baseline.",
