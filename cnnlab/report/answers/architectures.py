@@ -31,11 +31,12 @@ def answer(facts: Facts) -> Answer:
     summaries = {architecture_name(entry.spec.to_dict()):
                  facts.results.summary(entry.training.directory)
                  for entry in layout.architecture_entries(facts.plan, facts.task_id)}
-    sizes = join([f"{label} has {count(rows):,} parameters, "
-                  + (f"{count(rows, 'Conv2D'):,} of them in convolutions"
-                     if count(rows, "Conv2D") else "none in convolutions")
-                  for label, rows in labelled(facts).items()])
-    text = [f"{DIFFERENCE} Here {sizes}."]
+    # an architecture whose training has not ended has no summary yet (a partial report)
+    sizes = [f"{label} has {count(rows):,} parameters, "
+             + (f"{count(rows, 'Conv2D'):,} of them in convolutions"
+                if count(rows, "Conv2D") else "none in convolutions")
+             for label, rows in labelled(facts).items() if rows]
+    text = [DIFFERENCE + (f" Here {join(sizes)}." if sizes else "")]
     glance = "Shared local filters (LeNet) against a weight per pixel (MLP)"
     result = trained.answer(facts) if facts.groups else None
     if result is not None:

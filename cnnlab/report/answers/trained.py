@@ -170,8 +170,7 @@ def effects(tested: list[Comparison]) -> list[str]:
 SINGLE = {
     "diverges": "It diverged{at}: its loss blew up, so its later values mean nothing.",
     "overfits": "It overfits from epoch {epoch}. Its validation loss rises after that.",
-    "not learned yet": ("It has not learned yet: its training loss still falls, so more epochs "
-                        "or a higher learning rate should move it off the baseline."),
+    "not learned yet": "It has not learned yet. Its training loss still falls.",
     "stuck at the baseline": "It has not left the baseline; its loss stalls.",
     "still improving": "It is still improving: both losses fall.",
     "settled": "It has settled above the baseline.",
@@ -245,7 +244,8 @@ def decision(groups: list[Group], baseline: float) -> tuple[str, str]:
     if states & {"not learned yet", "stuck at the baseline"}:
         return ("not enough to decide anything",
                 ("Enough to decide anything? No: a model that has not left the majority "
-                "baseline has nothing to compare yet."))
+                 "baseline has nothing to compare yet; train it longer or at a higher learning "
+                 "rate first."))
     if "diverges" in states:
         return ("not enough to decide: it diverged",
                 "Enough to decide? No: a diverged training says nothing about the model.")
