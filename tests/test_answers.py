@@ -493,3 +493,14 @@ def test_many_pairs_of_one_factor_none_significant_are_said_in_one_sentence():
     assert answer.count("Effect of the batch size: no pair differs significantly") == 1
     assert "None is significant" not in answer  # said once, in that sentence
     assert len(decimals(answer)) == len(set(decimals(answer)))
+
+
+def test_one_p_shared_by_every_test_is_said_once():
+    base = make_group("settled", "n_base 8")
+    other = make_group("settled", "n_base 16", n_base=16)
+    dropped = make_group("settled", "dropout", dropout=0.4)
+    comparisons = add_significance_tests([Comparison(other, base, ["n_base"]),
+                                          Comparison(dropped, base, ["dropout"])])
+    assert {significance.p_text(trained.p_value(c)) for c in comparisons} == {"p = 1.000"}
+    answer = " ".join(trained.answer(facts_of([base, other, dropped], comparisons)).answer)
+    assert answer.count("p = 1.000") == 1 and "None is significant (all p = 1.000)." in answer

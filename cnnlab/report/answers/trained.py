@@ -132,6 +132,8 @@ def effects(tested: list[Comparison]) -> list[str]:
     significant = [c for c in tested if p_value(c) < THRESHOLDS.alpha]
     # where all tests agree, one word says so after them; else each significant one is marked
     mixed = 0 < len(significant) < len(tested) or len(tested) == 1
+    # several tests with one p (often 1.000 on few disagreements): said once, after them
+    same_p = len(tested) > 1 and not mixed and len({p_text(p_value(c)) for c in tested}) == 1
     by_factor: dict[str, list[str]] = {}
     for comparison in tested:
         first, second, sign = oriented(comparison)
@@ -147,9 +149,9 @@ def effects(tested: list[Comparison]) -> list[str]:
         if mixed:
             mark = (", significant" if p_value(comparison) < THRESHOLDS.alpha
                     else ", not significant")
+        shown_p = "" if same_p else f", {p_text(p_value(comparison))}"
         by_factor.setdefault(factor_phrase(comparison.factors), []).append(
-            f"{names[0]} against {names[1]}: {difference_text(comparison, sign)}, "
-            f"{p_text(p_value(comparison))}{mark}")
+            f"{names[0]} against {names[1]}: {difference_text(comparison, sign)}{shown_p}{mark}")
     sentences = [f"Effect of {factor}: {'; '.join(clauses)}."
                  for factor, clauses in by_factor.items()]
     briefed = 0
@@ -161,7 +163,8 @@ def effects(tested: list[Comparison]) -> list[str]:
     if briefed == len(by_factor):  # each sentence already says that nothing is significant
         return sentences
     if tested and not mixed:
-        sentences.append("All are significant." if significant else "None is significant.")
+        sentences.append(("All are significant" if significant else "None is significant")
+                         + (f" (all {p_text(p_value(tested[0]))})." if same_p else "."))
     return sentences
 
 
