@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 from bench.common import table
 from cnnlab.plan import cost
 from cnnlab.plan.config import checked_config
-from cnnlab.plan.grid import Plan, RunSpec, plan_lab
+from cnnlab.plan.grid import Plan, plan_lab
+from cnnlab.plan.runs import RunSpec
 
 RESULTS = ROOT / "bench" / "results"
 SELECTION_SECONDS = 5.0

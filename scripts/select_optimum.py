@@ -4,7 +4,7 @@ runner-up."""
 
 from cnnlab.plan.lab import complete_plan
 from cnnlab.plan.selection import select_optimum
-from cnnlab.report.significance import lead_sentence
+from cnnlab.report.answers.selection import lead_sentence
 from cnnlab.workflow.entrypoint import run_entrypoint
 
 

@@ -1,19 +1,35 @@
 """Answers follow the numbers: crafted histories of clear shapes give the matching words."""
 
+import re
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 from test_diagnostics import crafted_history
 
 from cnnlab.analysis import diagnostics, statistics
-from cnnlab.report import answers, concepts, direct_answers, formatting, significance
+from cnnlab.report import formatting, significance
+from cnnlab.report.answers import (
+    Facts,
+    architectures,
+    dense,
+    evidence,
+    filters,
+    hinge,
+    output_layer,
+    trained,
+)
+from cnnlab.report.answers import selection as optimum
+from cnnlab.report.answers import words as phrasing
 from cnnlab.report.comparisons import add_significance_tests
 from cnnlab.report.results import Comparison, Group, Run
 from tests.data_fixtures import TEST_LABELS, crafted_predictions
 
 BASELINES = {"train": 0.60, "test": 0.58}
 PARAMS = {"model": "alexnet", "n_base": 8, "dense": [64, 64], "dropout": 0.0,
-          "optimizer": "adam", "lr": 1e-5, "batch_size": 8, "loss": "bce"}
+          "optimizer": "adam", "lr": 1e-5, "batch_size": 8, "loss": "bce", "threads": 1,
+          "precision": "float32"}
 
 
 def make_group(shape_or_histories, label="n_base 8", epochs=40, seeds=1, status="completed",
@@ -39,7 +55,21 @@ def make_group(shape_or_histories, label="n_base 8", epochs=40, seeds=1, status=
 
 
 def text(group: Group) -> str:
-    return " ".join(answers.describe_group(group, BASELINES))
+    return " ".join(evidence.describe_group(group, BASELINES))
+
+
+def facts_of(groups: list[Group], comparisons: list[Comparison] | None = None,
+             question: str = "What is the effect?", **more) -> Facts:
+    """A task's facts without a plan: the question and what differs are all an answer asks."""
+    task = SimpleNamespace(question=question, differs=lambda: ["n_base"])
+    plan = SimpleNamespace(tasks={"6B": task})
+    return Facts(plan, "6B", None, BASELINES, {"Mel": 80, "Nev": 120}, groups,
+                 comparisons or [], **more)
+
+
+def decimals(text: str) -> list[str]:
+    """The numbers with a decimal point a reader sees, as report_words counts them."""
+    return re.findall(r"\d+\.\d+%?", text)
 
 
 def test_overfitting_run_is_called_overfitting_with_its_onset_and_gap():
@@ -48,10 +78,13 @@ def test_overfitting_run_is_called_overfitting_with_its_onset_and_gap():
     onset = group.runs[0].diagnosis.overfitting.epoch
     assert f"It overfits from epoch {onset}" in words
     assert formatting.percent(group.runs[0].values["final_val_accuracy"]) in words
-    assert "58.0%" not in words  # the baseline is said once, in the direct answer
-    direct = " ".join(direct_answers.direct_answer([group], [], BASELINES))
-    assert direct.count("58.0%") == 1 and "always answering the majority class" in direct
-    assert f"it overfits from epoch {onset}" in direct
+    assert "58.0%" not in words  # the baseline is said once for the whole report
+    found = trained.answer(facts_of([group]))
+    answer = " ".join(found.answer)
+    assert "58.0%" not in answer and f"It overfits from epoch {onset}." in answer
+    assert formatting.percent(group.mean("final_val_accuracy")) in answer
+    assert len(decimals(answer)) == len(set(decimals(answer)))  # each number said once
+    assert len(found.glance.split()) <= 30 and "overfits" in found.glance
     assert "under-trained" not in words and "diverged" not in words
 
 
@@ -63,7 +96,7 @@ def test_under_trained_run_says_more_epochs_would_help():
 
 def test_flat_run_learned_nothing_beyond_the_baseline():
     words = text(make_group("flat"))
-    assert "within the sampling noise of the baseline above" in words
+    assert "within the sampling noise of the majority baseline" in words
     assert "overfits" not in words and "under-trained" not in words
 
 
@@ -104,7 +137,7 @@ def test_one_seed_is_tested_on_the_paired_validation_calls():
     comparison, = add_significance_tests([Comparison(
         make_group("settled", "bs 2"), make_group("settled", "bs 8", level=0.03),
         ["batch_size"])])
-    words = " ".join(answers.compare(comparison))
+    words = " ".join(evidence.compare(comparison, BASELINES))
     assert "Effect of the batch size" in words
     test = comparison.mcnemar
     assert f"Exact McNemar test on the {len(TEST_LABELS)} validation calls" in words
@@ -112,18 +145,23 @@ def test_one_seed_is_tested_on_the_paired_validation_calls():
     assert (f"bs 2 is right where bs 8 is wrong on {images}, the reverse on "
             f"{test.only_b}") in words
     assert comparison.welch is None and "Welch" not in words
-    paragraphs = answers.answer_train_task([comparison.a, comparison.b], [comparison], BASELINES)
+    paragraphs = trained.details(facts_of([comparison.a, comparison.b], [comparison]))
     summary = next(p for p in paragraphs if p.startswith("Significance (exact McNemar"))
-    assert "bs 2 against bs 8" in summary and "covers the sampling of the validation images" in summary
+    assert "bs 2 against bs 8" in summary
     assert sum("Significance (" in p for p in paragraphs) == 1
+    # what one seed does not cover is said once for the whole report, not here
+    assert not any("randomness" in p for p in paragraphs)
+    answer = " ".join(trained.answer(facts_of([comparison.a, comparison.b], [comparison])).answer)
+    assert f"Effect of the batch size: bs 2 against bs 8: {formatting.points(-0.03)}" not in answer
+    assert significance.p_text(comparison.mcnemar.p) in answer
 
 
 def test_clear_difference_over_seeds_exceeds_the_spread():
     better = make_group("settled", "optimizer adam", seeds=3, level=0.08)
     worse = make_group("settled", "optimizer sgd", seeds=3)
     comparison, = add_significance_tests([Comparison(better, worse, ["optimizer"])])
-    words = " ".join(answers.compare(comparison, BASELINES))
-    assert "58.0%" not in words  # said once, in the task's direct answer
+    words = " ".join(evidence.compare(comparison, BASELINES))
+    assert "58.0%" not in words  # said once for the whole report
     assert "Welch's t-test" in words and "exceeds the seed-to-seed spread" in words
     assert "+8.0 points" in words
 
@@ -141,62 +179,104 @@ def test_overlapping_seeds_do_not_exceed_the_spread():
 def test_more_epochs_comparison_and_behaviour_contrast():
     longer = make_group("overfitting", "150 epochs", epochs=60)
     shorter = make_group([crafted_history("overfitting", 60).iloc[:15]], "50 epochs", epochs=15)
-    words = " ".join(answers.compare(Comparison(longer, shorter, ["epochs"])))
+    words = " ".join(evidence.compare(Comparison(longer, shorter, ["epochs"]), BASELINES))
     assert "training on from 15 to 60 epochs" in words
     assert "150 epochs overfits" in words
 
 
-def test_verdict_depends_on_training_state_and_seeds():
-    assert "Only partly" in answers.verdict([make_group("under-trained")])
-    assert "still improving" in answers.verdict([make_group("under-trained")])
-    assert answers.verdict([make_group("settled", seeds=2)]).startswith(
-        "Can this set-up decide? Yes")
-    assert "one seed" in answers.verdict([make_group("settled")], seeds_said=True)
+def test_whether_a_set_up_can_decide_follows_its_curves():
+    assert trained.decision([make_group("under-trained")], 0.58)[0].startswith("not enough")
+    assert "Not yet" in trained.decision([make_group("under-trained")], 0.58)[1]
+    assert trained.decision([make_group("settled")], 0.58)[1].startswith("Enough to decide? Yes")
+    flat = make_group("flat", "LeNet", all_nev=True)
+    assert "No:" in trained.decision([flat], 0.6)[1]
+
+
+def history_at_the_baseline_with_a_falling_loss(epochs: int = 20) -> pd.DataFrame:
+    """5A on the real images: every image called Nev while the training loss still falls."""
+    epoch = np.arange(1, epochs + 1)
+    return pd.DataFrame({"epoch": epoch, "loss": 0.69 - 0.01 * epoch,
+                         "accuracy": np.full(epochs, 0.6), "val_loss": np.full(epochs, 0.68),
+                         "val_accuracy": np.full(epochs, 0.6), "seconds": np.full(epochs, 1.0)})
+
+
+def test_a_model_at_the_baseline_whose_loss_still_falls_has_not_learned_yet_and_cannot_decide():
+    group = make_group([history_at_the_baseline_with_a_falling_loss()], "LeNet", epochs=20,
+                       all_nev=True)
+    question = ("What are the training and validation accuracies? What do the learning curves "
+                "show? Is this set-up enough to decide anything?")
+    found = trained.answer(facts_of([group], question=question))
+    answer = " ".join(found.answer)
+    assert "settled" not in answer and "settled" not in found.glance
+    assert "It has not learned yet" in answer and "it has not learned yet" in found.glance
+    # the three questions, three answers: the accuracies, the curves, whether it can decide
+    assert "Training and validation accuracy after 20 epochs: both 60.0% (95% CI" in answer
+    assert "No better than the majority baseline." in answer
+    assert "Enough to decide anything? No" in answer
+    assert "not enough to decide anything" in found.glance
+    assert "It finds 0 of 80 melanomas." in answer
+    assert len(answer.split()) <= 80 and len(found.glance.split()) <= 30
+    assert len(decimals(answer)) == len(set(decimals(answer)))
 
 
 def test_selection_answer_names_rule_run_and_rejections():
     selection = {
         "task": "6E", "rule": "best_val_accuracy_within_gap", "fallback": False, "pinned": False,
-        "target_epochs": 100, "meets_condition": True,
+        "target_epochs": 100, "meets_condition": True, "max_gap": 0.1,
         "rule_text": "the highest final validation accuracy among runs whose gap is at most 0.1",
         "chosen": {"run_id": "alexnet-nb8-lr1e-05-bs8-adam-bce-s1", "task": "6C", "epochs": 150,
                    "judged_epoch": 100, "params": {"batch_size": 8, "lr": 1e-5, "n_base": 8},
-                   "values": {"final_val_accuracy": 0.81, "gap": 0.04}},
+                   "values": {"final_val_accuracy": 0.81, "gap": 0.04,
+                              "final_balanced_accuracy": 0.78}},
         "candidates": [
             {"run_id": "alexnet-nb8-lr1e-05-bs8-adam-bce-s1", "task": "6C", "epochs": 150,
-             "judged_epoch": 100, "overfitted": False, "eligible": True, "reason": ""},
+             "judged_epoch": 100, "overfitted": False, "eligible": True, "reason": "",
+             "final_val_accuracy": 0.81, "final_balanced_accuracy": 0.78,
+             "final_sensitivity": 0.7, "gap": 0.04},
             {"run_id": "alexnet-nb8-lr1e-05-bs2-adam-bce-s1", "task": "6D", "epochs": 150,
              "judged_epoch": 100, "overfitted": True, "eligible": False,
-             "reason": "gap 0.200 > 0.1"}],
+             "reason": "gap 0.200 > 0.1", "final_val_accuracy": 0.7,
+             "final_balanced_accuracy": 0.66, "final_sensitivity": 0.5, "gap": 0.2}],
         "runner_up": None, "lead": None,
     }
-    groups = [make_group("settled", "optimizer adam", level=0.02),
-              make_group("overfitting", "optimizer sgd")]
-    words = " ".join(answers.answer_selection(selection, groups, BASELINES))
-    assert "picked alexnet-nb8-lr1e-05-bs8-adam-bce-s1 from task 6C, judged at epoch 100" in words
-    assert "lr 1e-05" in words and "gap 0.200 > 0.1" in words
-    assert "best of the three optimizers here is optimizer adam" in words
-    assert "Overfitted by the diagnostics: optimizer sgd" in words
-    assert "no runner-up" in words
+    groups = [make_group("settled", "Adam", level=0.02),
+              make_group("overfitting", "SGD")]
+    comparisons = add_significance_tests([Comparison(groups[0], groups[1], ["optimizer"])])
+    found = optimum.answer(facts_of(groups, comparisons, selection=selection))
+    answer, details = " ".join(found.answer), " ".join(found.details)
+    assert "The rule picked batch size 8, lr 1e-05 and n_base 8 from 6C" in answer
+    assert "alexnet-nb8" not in answer  # run ids only in the details
+    assert "picked alexnet-nb8-lr1e-05-bs8-adam-bce-s1 from task 6C, judged at epoch 100" in details
+    assert "lr 1e-05" in details and "unmeasured: no other candidate" in answer
+    assert "no runner-up" in details
+    assert f"Adam classifies {formatting.percent(groups[0].mean('final_val_accuracy'))}" in answer
+    assert "Outside the task's condition (overfitted, diverged or too wide a gap): SGD." in answer
+    table = found.tables[0]
+    assert [row[-2]["text"] for row in table["rows"]] == ["chosen", "no"]
+    assert [row[-1]["text"] for row in table["rows"]] == ["", "gap 0.200 > 0.1"]
     pinned = dict(selection, pinned=True)
-    assert "pinned by hand" in answers.answer_selection(pinned, groups, BASELINES)[0]
+    assert "pinned by hand" in optimum.answer(facts_of(groups, comparisons,
+                                                         selection=pinned)).details[0]
     ahead = dict(selection, runner_up={"run_id": "alexnet-nb8-lr1e-05-bs4-adam-bce-s1",
                                        "task": "6D", "epochs": 150, "value": 0.78},
                  lead={"measure": "final_val_accuracy", "difference": 0.03,
                        "test": "exact McNemar", "only_chosen": 9, "only_runner_up": 6, "n": 103,
                        "p": 0.607, "beyond_noise": False})
-    words = " ".join(answers.answer_selection(ahead, groups, BASELINES))
+    found = optimum.answer(facts_of(groups, comparisons, selection=ahead))
+    words = " ".join(found.details)
     interval = statistics.accuracy_interval(0.78, 103)
     assert ("lead over the runner-up, alexnet-nb8-lr1e-05-bs4-adam-bce-s1 from task 6D at 150 "
             f"epochs (validation accuracy 78.0% (95% CI {100 * interval.low:.1f}-"
             f"{100 * interval.high:.1f}%)), is 3.0 points") in words
     assert "finds 9 images that only the chosen model gets right and 6" in words
     assert "p = 0.607: the lead is within the noise" in words
+    assert "its lead over the runner-up is within the noise (p = 0.607)" in found.answer[0]
+    assert optimum.lead_sentence(ahead) in words  # the workflow's log says the same
 
 
 def test_hinge_answer_states_the_ceiling_of_plain_accuracy():
-    words = concepts.answer_hinge({"Mel": 42, "Nev": 58})
-    assert "at most the share of Nev images (here the baseline above)" in words
+    words = hinge.hinge_note({"Mel": 42, "Nev": 58})
+    assert "at most the share of Nev images (here the majority baseline)" in words
     assert "sign" in words
 
 
@@ -213,11 +293,29 @@ LENET_SUMMARY = [
 
 
 def test_dense_answer_counts_parameters_from_the_summary():
-    words = " ".join(concepts.answer_dense(LENET_SUMMARY, [make_group("overfitting", "5C")]))
-    assert "4,194,433 of the model's 4,213,249 parameters (99.6%)" in words
-    assert "5C in 6B overfits" in words
-    calm = " ".join(concepts.answer_dense(LENET_SUMMARY, [make_group("settled", "5C")]))
+    hidden, output = LENET_SUMMARY[-2], LENET_SUMMARY[-1]
+    words = " ".join(dense.answer_dense(hidden, output, 4213249,
+                                        [make_group("overfitting", "5C")], 0.58))
+    assert "dense1 has 4,194,368 parameters" in words and "of the model's 4,213,249" in words
+    assert "5C in 6B, final gap" in words
+    calm = " ".join(dense.answer_dense(hidden, output, 4213249, [make_group("settled", "5C")],
+                                       0.58))
     assert "None of the runs shown overfits" in calm
+
+
+def test_dense_features_are_judged_against_the_conv_features_and_the_folds():
+    def stats(dense_accuracy):
+        rows = [{"name": "conv features", "dimensions": 4096, "accuracy": 0.70, "fold_sd": 0.03,
+                 "fold_min": 0.66, "fold_max": 0.74, "explained": [0.3, 0.1]},
+                {"name": "dense features", "dimensions": 64, "accuracy": dense_accuracy,
+                 "fold_sd": 0.03, "fold_min": 0.7, "fold_max": 0.9, "explained": [0.5, 0.2]}]
+        return {"representations": rows, "baseline": 0.6, "n": 200,
+                "method": "logistic regression"}
+    assert "easier to separate" in dense.separability(stats(0.80))[0]
+    assert "the same within the folds' spread" in dense.separability(stats(0.71))[0]
+    assert "no better than the majority baseline" in dense.separability(stats(0.62))[0]
+    assert dense.separability({}) is None
+    assert "not measured" in dense.separability_evidence({})[0]
 
 
 def test_architecture_and_output_layer_answers_use_the_summaries():
@@ -226,13 +324,13 @@ def test_architecture_and_output_layer_answers_use_the_summaries():
            {"layer": "dense1", "type": "Dense", "output_shape": "(None, 64)",
             "parameters": 1048640},
            {"layer": "output", "type": "Dense", "output_shape": "(None, 1)", "parameters": 65}]
-    words = concepts.answer_architectures({"lenet": LENET_SUMMARY, "mlp": mlp})
-    assert "lenet has 4,213,249 parameters, 18,816 of them in convolutions" in words
-    assert "mlp has 1,048,705 parameters, 0 of them in convolutions" in words
+    words = architectures.largest_layers({"lenet": LENET_SUMMARY, "mlp": mlp})
     # what the side-by-side figure shows: each model's largest layer and its share
-    assert ("largest layer of each is lenet's dense1 (4,194,368, 99.6% of its parameters) "
+    assert ("largest layer of each: lenet's dense1 (4,194,368, 99.6% of its parameters) "
             "and mlp's dense1 (1,048,640, 100.0% of its parameters)") in words
-    output = concepts.answer_output_layer(LENET_SUMMARY[-1], ["bce", "hinge"])
+    assert "lenet: 4,194,433 in dense layers" in words
+    assert architectures.count(LENET_SUMMARY, "Conv2D") == 18816
+    output = output_layer.answer_output_layer(LENET_SUMMARY[-1], ["bce", "hinge"])
     assert "(None, 1)" in output and "sigmoid" in output and "linear score" in output
 
 
@@ -242,10 +340,11 @@ def test_filters_answer_uses_the_statistics():
          "mixed_sign": 29, "active_fraction": {"Mel": 0.41, "Nev": 0.38}},
         {"name": "conv2", "filters": 64, "kernel": "3 × 3", "receptive_field": 8,
          "mixed_sign": 64, "active_fraction": {"Mel": 0.2, "Nev": 0.18}}]}
-    words = " ".join(concepts.answer_filters(stats))
-    assert "29 of its 32 filters have weights of both signs" in words
-    assert "8 × 8 input pixels" in words and "Mel 41.0%" in words
-    assert "missing" in concepts.answer_filters({})[0]
+    found = filters.answer(facts_of([], stats=stats))
+    assert "29 mix positive and negative weights" in found.answer[0]
+    assert "see 8 × 8 pixels" in found.answer[0] and "Mel 41.0%" in " ".join(found.details)
+    assert "lenet-s1" not in found.answer[0] and "lenet-s1 at 200 epochs" in found.details[0]
+    assert "missing" in filters.answer(facts_of([], stats={})).answer[0]
 
 
 @pytest.mark.parametrize("value,expected", [(1e-5, "1e-05"), (0.4, "0.4"), ([64, 64], "64×64")])
@@ -269,17 +368,17 @@ def test_an_all_nevus_model_is_said_to_find_no_melanoma_whatever_its_accuracy():
     # the Wilson intervals of 0 of 80 and 120 of 120, from the closed form
     assert ("sensitivity 0.0% (95% CI 0.0-4.6%), specificity 100.0% (95% CI 96.9-100.0%), "
             "balanced accuracy 50.0%") in words
-    assert "It finds few melanomas, however good its accuracy looks" in words
-    assert "finds few melanomas" not in text(make_group("settled"))
+    assert "It misses 100.0% of the melanomas, whatever its accuracy" in words
+    assert "misses" not in text(make_group("settled"))
 
 
 def test_over_seeds_the_clinical_view_gives_means_ranges_and_one_seeds_intervals():
     group = make_group("settled", seeds=3)
     views = [run.clinical("final") for run in group.runs]
-    sentences = answers.clinical_sentences(group)
+    sentences = evidence.clinical_sentences(group)
     sensitivities = [view.sensitivity for view in views]
     assert sentences[0].startswith(
-        f"Melanoma as the positive class, the means over 3 seeds: sensitivity "
+        f"Over its 3 seeds: sensitivity "
         f"{formatting.percent(np.mean(sensitivities))} (seeds "
         f"{formatting.percent(min(sensitivities))} to {formatting.percent(max(sensitivities))})")
     first = views[0]
@@ -303,9 +402,10 @@ def test_validation_accuracy_carries_its_wilson_interval():
     ({"model": "mlp", "n_base": 0, "dense": [64]}, ["model", "n_base"], "MLP"),
     ({"model": "lenet", "n_base": 32, "dense": [64]}, ["model", "n_base"], "LeNet"),
     ({"model": "alexnet", "n_base": 8, "dropout": 0.4}, ["n_base", "dropout"],
-     "AlexNet n_base 8, dropout 0.4"),
-    ({"model": "alexnet", "n_base": 16, "dropout": 0.0}, ["n_base", "dropout"],
-     "AlexNet n_base 16"),
+     "n_base 8, dropout 0.4"),
+    ({"model": "alexnet", "n_base": 16, "dropout": 0.0}, ["n_base", "dropout"], "n_base 16"),
+    ({"model": "alexnet", "n_base": 8, "dropout": 0.4}, ["n_base", "dropout", "epochs"],
+     "n_base 8, dropout 0.4, 200 epochs"),
     ({"model": "alexnet", "n_base": 8, "batch_size": 2}, ["batch_size"], "batch size 2"),
     ({"model": "alexnet", "n_base": 8, "optimizer": "rmsprop"}, ["optimizer"], "RMSprop"),
     ({"model": "lenet", "n_base": 32}, ["epochs"], "200 epochs"),
@@ -315,12 +415,20 @@ def test_set_ups_are_named_as_a_student_names_them(params, differs, expected):
     assert formatting.setup_label(params, differs, 200) == expected
 
 
+def test_the_shortest_epochs_go_unsaid_where_another_parameter_names_the_set_up():
+    params = {"model": "alexnet", "n_base": 8, "dropout": 0.4}
+    assert formatting.setup_label(params, ["dropout", "epochs"], 50, shortest=50) == "dropout 0.4"
+    assert formatting.setup_label(params, ["dropout", "epochs"], 150, shortest=50) == (
+        "dropout 0.4, 150 epochs")
+    assert formatting.setup_label(params, ["epochs"], 50, shortest=50) == "50 epochs"
+
+
 def test_a_model_at_the_baseline_whose_scores_rank_well_is_told_apart_from_one_that_learned_nothing():
     flat = make_group("flat", "MLP", all_nev=True)
     words = text(flat)
-    assert "within the sampling noise of the baseline above" in words
+    assert "within the sampling noise of the majority baseline" in words
     # its margins are random: calling everything Nev, its scores rank nothing either
-    assert flat.runs[0].clinical("final").auc < answers.RANKS_WELL
+    assert flat.runs[0].clinical("final").auc < phrasing.RANKS_WELL
     assert "nothing here shows that it has learned what generalises" in words
     ranked = make_group("flat", "MLP", all_nev=True)
     run = ranked.runs[0]
@@ -334,7 +442,7 @@ def test_a_model_at_the_baseline_whose_scores_rank_well_is_told_apart_from_one_t
     run.final_outputs = (0.6 + 0.05 * np.tanh(scores)).astype(np.float32)
     run._clinical.clear()
     view = run.clinical("final")
-    assert view.auc >= answers.RANKS_WELL and view.auc_interval.low > 0.5
+    assert view.auc >= phrasing.RANKS_WELL and view.auc_interval.low > 0.5
     assert (f"ROC AUC of {view.auc:.3f} (95% CI {view.auc_interval.low:.3f}-"
             f"{view.auc_interval.high:.3f}) shows that its scores do rank") in text(ranked)
     few = make_group("flat", "MLP", all_nev=True)
@@ -343,7 +451,7 @@ def test_a_model_at_the_baseline_whose_scores_rank_well_is_told_apart_from_one_t
     run.final_outputs = np.array([0.6, 0.7, 0.62, 0.81, 0.64, 0.9,
                                   0.75, 0.95, 0.85, 0.8, 0.65, 0.92], dtype=np.float32)
     view = run.clinical("final")
-    assert view.auc >= answers.RANKS_WELL and view.auc_interval.low <= 0.5
+    assert view.auc >= phrasing.RANKS_WELL and view.auc_interval.low <= 0.5
     assert "does not rank melanomas above nevi beyond chance either (its interval reaches 0.5)" \
         in text(few)
     # beyond chance, but weakly: neither "nothing" nor "its ranking works"
@@ -352,13 +460,47 @@ def test_a_model_at_the_baseline_whose_scores_rank_well_is_told_apart_from_one_t
     scores = np.random.default_rng(2).normal(0, 1, 200) + 0.45 * (run.labels == 1)
     run.final_outputs = (0.6 + 0.05 * np.tanh(scores)).astype(np.float32)
     view = run.clinical("final")
-    assert view.auc < answers.RANKS_WELL and view.auc_interval.low > 0.5
+    assert view.auc < phrasing.RANKS_WELL and view.auc_interval.low > 0.5
     assert ("ranks melanomas above nevi beyond chance, but below the 0.65 from which a ranking "
             "is of use: it has learned little that generalises") in text(weak)
 
 
 def test_few_melanomas_over_seeds_are_said_as_means():
     group = make_group("flat", "MLP", seeds=3, all_nev=True)
-    direct = " ".join(direct_answers.direct_answer([group], [], BASELINES))
-    assert "Few melanomas found, whatever the accuracy: MLP finds 0.0% of the melanomas" in direct
-    assert "means over 3 seeds" in direct
+    answer = " ".join(trained.answer(facts_of([group])).answer)
+    assert "It finds 0.0% of melanomas (mean of 3 seeds)." in answer
+
+
+def test_several_set_ups_name_each_effect_with_the_larger_value_first():
+    small = make_group("settled", "n_base 8", n_base=8)
+    large = make_group("settled", "n_base 16", level=0.05, n_base=16)
+    comparisons = add_significance_tests([Comparison(small, large, ["n_base"])])
+    answer = " ".join(trained.answer(facts_of([small, large], comparisons)).answer)
+    difference = large.mean("final_val_accuracy") - small.mean("final_val_accuracy")
+    assert f"Effect of n_base: n_base 16 against n_base 8: {formatting.points(difference)}" in answer
+    assert answer.startswith("Validation accuracy: "
+                             f"{formatting.percent(large.mean('final_val_accuracy'))} (n_base 16)")
+    assert "Both have settled." in answer or "Curves:" in answer
+
+
+def test_many_pairs_of_one_factor_none_significant_are_said_in_one_sentence():
+    sizes = [make_group("settled", f"batch size {size}", level=0.001 * index, batch_size=size)
+             for index, size in enumerate((2, 4, 8))]
+    comparisons = add_significance_tests([Comparison(a, b, ["batch_size"])
+                                          for i, a in enumerate(sizes) for b in sizes[i + 1:]])
+    assert all(trained.p_value(c) >= 0.05 for c in comparisons)
+    answer = " ".join(trained.answer(facts_of(sizes, comparisons)).answer)
+    assert answer.count("Effect of the batch size: no pair differs significantly") == 1
+    assert "None is significant" not in answer  # said once, in that sentence
+    assert len(decimals(answer)) == len(set(decimals(answer)))
+
+
+def test_one_p_shared_by_every_test_is_said_once():
+    base = make_group("settled", "n_base 8")
+    other = make_group("settled", "n_base 16", n_base=16)
+    dropped = make_group("settled", "dropout", dropout=0.4)
+    comparisons = add_significance_tests([Comparison(other, base, ["n_base"]),
+                                          Comparison(dropped, base, ["dropout"])])
+    assert {significance.p_text(trained.p_value(c)) for c in comparisons} == {"p = 1.000"}
+    answer = " ".join(trained.answer(facts_of([base, other, dropped], comparisons)).answer)
+    assert answer.count("p = 1.000") == 1 and "None is significant (all p = 1.000)." in answer

@@ -111,3 +111,22 @@ def test_script_in_a_task_title_is_shown_as_text_and_runs_nothing(copy_of_small_
     dom, console = open_in_chromium(workdir / "results/report/index.html", tmp_path, "--dump-dom")
     assert console == []
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
+
+
+def test_the_evidence_is_folded_on_screen_and_open_when_printed(small_lab, tmp_path):
+    page = small_lab[0] / "results/report/index.html"
+    dom, console = open_in_chromium(page, tmp_path, "--dump-dom")
+    assert console == []
+    assert dom.count('<details class="how">') >= 12 and "<details open" not in dom
+    pdftotext = shutil.which("pdftotext")
+    if pdftotext is None:
+        pytest.skip("no pdftotext on PATH (apt-get install poppler-utils) to read the PDF")
+    pdf = tmp_path / "report.pdf"
+    _, console = open_in_chromium(page, tmp_path, f"--print-to-pdf={pdf}")
+    assert console == []
+    text = subprocess.run([pdftotext, str(pdf), "-"], check=True, capture_output=True,
+                          text=True).stdout
+    text = " ".join(text.split())
+    # sentences that only the folded parts hold: a task's evidence, the method, provenance
+    assert "Exact McNemar test on the 24 validation calls" in text
+    assert "Smoothing and noise" in text and "Content hash" in text

@@ -151,11 +151,14 @@ def test_the_report_words_each_kind_and_embeds_its_figure(tiny_lab):
     sections = {section["id"]: section for section in context["tasks"]}
     for task_id in ("K", "D", "A", "O"):
         assert sections[task_id]["concept_figure"].startswith("data:image/png;base64,")
-    assert "Welch's t-test per channel" in " ".join(sections["K"]["answer"])
-    dense = " ".join(sections["D"]["answer"])
+    def words(task_id):  # the answer and its folded evidence
+        return " ".join(sections[task_id]["answer"] + sections[task_id]["details"])
+
+    assert "Welch's t-test per channel" in words("K")
+    dense = words("D")
     assert "stratified 5-fold cross-validation" in dense and "raw pixels (256 values)" in dense
-    assert "lenet, n_base 2, dense 4 has 361 parameters" in " ".join(sections["A"]["answer"])
-    output = " ".join(sections["O"]["answer"])
+    assert "LeNet has 361 parameters" in words("A")
+    output = words("O")
     assert "Brier score" in output and "raw margin" in output
     html = report.render(context)
     assert 'alt="Figure of the dense_layers answer of task D' in html

@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 
 from cnnlab.analysis import diagnostics
+from cnnlab.analysis.noise import noise_sd, smoothing_window
+from cnnlab.analysis.seeds import curve_bands
 
 SHAPES = ("overfitting", "under-trained", "flat", "diverged", "settled")
 
@@ -131,11 +133,11 @@ def test_prefix_is_the_first_epochs():
 
 def test_curve_bands_mean_and_sd_over_seeds():
     histories = [crafted_history("settled", epochs=10, seed=seed) for seed in range(3)]
-    bands = diagnostics.curve_bands(histories)
+    bands = curve_bands(histories)
     stacked = np.stack([h["val_loss"].to_numpy() for h in histories])
     assert np.allclose(bands["val_loss_mean"], stacked.mean(axis=0))
     assert np.allclose(bands["val_loss_sd"], stacked.std(axis=0, ddof=1))
-    assert (diagnostics.curve_bands(histories[:1])["val_loss_sd"] == 0).all()
+    assert (curve_bands(histories[:1])["val_loss_sd"] == 0).all()
 
 
 def test_no_better_than_baseline():
@@ -260,15 +262,60 @@ def test_without_n_test_the_fixed_thresholds_and_the_raw_curve_are_used():
 
 
 def test_smoothing_window_fits_short_curves_and_noise_is_estimated_from_the_curve():
-    assert diagnostics.smoothing_window(100) == 5
-    assert diagnostics.smoothing_window(8) == 3 and diagnostics.smoothing_window(3) == 1
+    assert smoothing_window(100, 5) == 5
+    assert smoothing_window(8, 5) == 3 and smoothing_window(3, 5) == 1
     noise = np.random.default_rng(0).normal(0, 0.05, 400)
     curve = 1.0 + 0.5 * np.exp(-np.arange(400) / 50) + noise
-    assert diagnostics.noise_sd(curve, 5) == pytest.approx(0.05, rel=0.15)
-    assert math.isnan(diagnostics.noise_sd(curve, 1))
+    assert noise_sd(curve, 5) == pytest.approx(0.05, rel=0.15)
+    assert math.isnan(noise_sd(curve, 1))
 
 
 def test_baseline_margin_grows_to_the_noise_of_the_baseline_on_few_images():
     assert diagnostics.no_better_than_baseline(0.63, 0.60, n_test=103)
     assert not diagnostics.no_better_than_baseline(0.63, 0.60)
     assert not diagnostics.no_better_than_baseline(0.63, 0.60, n_test=10_000)
+
+
+def test_a_model_at_the_baseline_whose_loss_still_falls_has_not_learned_yet():
+    """5A's case: after its few epochs the model calls every image the majority class while
+    its training loss still falls: 'not learned yet', never 'settled'."""
+    epochs = np.arange(1, 21)
+    history = pd.DataFrame({"epoch": epochs, "loss": 0.69 - 0.01 * epochs,
+                            "accuracy": np.full(20, 0.6), "val_loss": np.full(20, 0.68),
+                            "val_accuracy": np.full(20, 0.6), "seconds": np.full(20, 1.0)})
+    diagnosis = diagnostics.diagnose(history, n_test=100)
+    assert diagnosis.plateau_epoch is not None  # the flat accuracy would read as a plateau
+    assert diagnostics.curve_verdict(diagnosis, at_baseline=True) == "not learned yet"
+    assert diagnostics.curve_verdict(diagnosis, at_baseline=False) == "settled"
+    flat = history.assign(loss=0.69 + np.random.default_rng(0).normal(0, 0.001, 20))
+    assert diagnostics.curve_verdict(diagnostics.diagnose(flat, n_test=100),
+                                     at_baseline=True) == "stuck at the baseline"
+    # 5A at a fifth of its epochs: four, too few to know the noise; a falling loss still counts
+    short = history.iloc[:4].assign(loss=[0.6935, 0.6931, 0.6928, 0.6925])
+    assert diagnostics.curve_verdict(diagnostics.diagnose(short, n_test=100),
+                                     at_baseline=True) == "not learned yet"
+    assert diagnostics.curve_verdict(diagnostics.diagnose(short.assign(loss=0.6935), n_test=100),
+                                     at_baseline=True) == "stuck at the baseline"
+
+
+@pytest.mark.parametrize("shape, verdict", [("overfitting", "overfits"),
+                                            ("under-trained", "still improving"),
+                                            ("diverged", "diverges"), ("settled", "settled")])
+def test_each_shape_above_the_baseline_gets_its_verdict(shape, verdict):
+    diagnosis = diagnostics.diagnose(crafted_history(shape, epochs=60))
+    assert diagnostics.curve_verdict(diagnosis, at_baseline=False) == verdict
+
+
+def test_at_the_baseline_a_slow_fall_beyond_the_noise_is_still_learning():
+    """6C's first 30 epochs on the real images: at the baseline, the training loss falls
+    steadily but by less than the 2% that under-training asks over the end window."""
+    epochs = np.arange(1, 31)
+    rng = np.random.default_rng(0)
+    history = pd.DataFrame({"epoch": epochs, "loss": 0.69 - 0.002 * epochs
+                            + rng.normal(0, 0.0003, 30),
+                            "accuracy": np.full(30, 0.6), "val_loss": np.full(30, 0.68),
+                            "val_accuracy": np.full(30, 0.6), "seconds": np.full(30, 1.0)})
+    diagnosis = diagnostics.diagnose(history, n_test=100)
+    under = diagnosis.under_training
+    assert under.train_beyond_noise < under.train_drop < diagnostics.THRESHOLDS.improving_fraction
+    assert diagnostics.curve_verdict(diagnosis, at_baseline=True) == "not learned yet"

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from cnnlab.plan.config import checked_config
-from cnnlab.plan.grid import RunSpec, plan_lab
+from cnnlab.plan.grid import plan_lab
+from cnnlab.plan.runs import RunSpec
 from cnnlab.store.history import METRIC_COLUMNS, read_history
 from cnnlab.train.devices import auto_precision, cpu_flags
 from tests.conftest import merged_config

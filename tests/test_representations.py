@@ -1,12 +1,12 @@
 """The numbers behind the concept answers (cnnlab.analysis.representations) and their wording
-(cnnlab.report.concepts), from activations drawn here: no Keras."""
+(cnnlab.report.answers: dense, filters, output_layer), from activations drawn here: no Keras."""
 
 import numpy as np
 import pytest
 from sklearn.metrics import brier_score_loss
 
 from cnnlab.analysis import representations
-from cnnlab.report import concepts
+from cnnlab.report.answers import dense, filters, output_layer
 
 LABELS = np.repeat([0, 1], 40)  # 40 Mel, 40 Nev
 
@@ -22,6 +22,12 @@ def overlapping(rng, dimensions=30):
     return rng.normal(0, 1, (80, dimensions))
 
 
+def separability_words(stats: dict) -> str:
+    """5E's words on separability: the evidence, the sentence and the glance's few words."""
+    found = dense.separability(stats)
+    return " ".join(dense.separability_evidence(stats) + (list(found) if found else []))
+
+
 def test_separability_follows_how_far_apart_the_classes_are():
     rng = np.random.default_rng(0)
     stats = representations.separability(
@@ -35,7 +41,7 @@ def test_separability_follows_how_far_apart_the_classes_are():
     assert conv["dimensions"] == 30 and len(dense["explained"]) == 2
     # well-separated classes lie along the first principal component
     assert dense["explained"][0] > 0.5 > conv["explained"][0]
-    words = " ".join(concepts.answer_separability(stats))
+    words = separability_words(stats)
     assert f"dense1 features (30 values) {100 * dense['accuracy']:.1f}%" in words
     assert "separate the classes +" in words and "better than the conv features" in words
     assert "majority baseline is 50.0%" in words
@@ -48,9 +54,9 @@ def test_overlapping_classes_are_worded_as_no_better_than_the_baseline():
          "dense1 features": overlapping(rng)}, LABELS)
     conv, dense = stats["representations"][1:]
     assert conv["accuracy"] > 0.95 and dense["accuracy"] < 0.75
-    words = " ".join(concepts.answer_separability(stats))
+    words = separability_words(stats)
     assert "no better than the majority baseline" in words
-    assert "adds nothing measurable" in words
+    assert "separate the classes no better than the baseline" in words
 
 
 def test_equally_separable_representations_are_within_the_folds_spread():
@@ -58,8 +64,8 @@ def test_equally_separable_representations_are_within_the_folds_spread():
     stats = representations.separability(
         {"conv features": separated(rng, distance=0.5), "dense1 features":
          separated(rng, distance=0.5)}, LABELS)
-    words = " ".join(concepts.answer_separability(stats))
-    assert "within the folds' spread" in words and "without adding measurably" in words
+    words = separability_words(stats)
+    assert "within the folds' spread" in words and "without adding separability" in words
 
 
 def test_folds_shrink_to_the_smaller_class_and_one_image_a_class_is_not_measured():
@@ -69,7 +75,8 @@ def test_folds_shrink_to_the_smaller_class_and_one_image_a_class_is_not_measured
     lone = representations.separability({"x": rng.normal(size=(4, 3)),
                                          "y": rng.normal(size=(4, 3))}, np.array([0, 1, 1, 1]))
     assert lone["representations"][0]["accuracy"] is None
-    assert "not measured" in concepts.answer_separability(lone)[0]
+    assert "not measured" in dense.separability_evidence(lone)[0]
+    assert dense.separability(lone) is None
 
 
 def test_class_difference_finds_the_one_channel_that_differs():
@@ -82,11 +89,11 @@ def test_class_difference_finds_the_one_channel_that_differs():
     assert result["strongest"]["channel"] == 5 and result["strongest"]["d"] > 3
     assert result["strongest"]["nev_mean"] == pytest.approx(2.0, abs=0.15)
     assert result["effects"][7] == 0.0
-    words = concepts.answer_class_difference([("conv1", result)], {"Mel": 40, "Nev": 40})
+    words = filters.answer_class_difference([("conv1", result)], {"Mel": 40, "Nev": 40})
     assert "1 of conv1's 8 channels differ" in words and "The clearest is conv1:5" in words
     same = representations.class_difference(rng.normal(1, 0.2, (80, 8)), LABELS)
     assert same["differing"] == 0
-    words = concepts.answer_class_difference([("conv1", same)], {"Mel": 40, "Nev": 40})
+    words = filters.answer_class_difference([("conv1", same)], {"Mel": 40, "Nev": 40})
     assert "0 of conv1's 8 channels" in words and "do not tell the classes apart" in words
 
 
@@ -103,7 +110,7 @@ def test_output_distribution_counts_each_side_of_the_threshold_and_calibration()
     hinge = representations.output_distribution(margins, LABELS, "hinge")
     assert hinge["threshold"] == 0.0 and "calibration" not in hinge
     assert hinge["classes"]["Mel"]["inside_margin"] == float((np.abs(margins[:40]) < 1).mean())
-    words = " ".join(concepts.answer_output_distribution({
+    words = " ".join(output_layer.answer_output_distribution({
         "bce": dict(stats, run_id="lenet-s1", epochs=200),
         "hinge": dict(hinge, run_id="alexnet-hinge-s1", epochs=100)}))
     assert f"{100 * nev_above:.1f}% of the Nev images above it" in words
@@ -114,7 +121,7 @@ def test_output_distribution_counts_each_side_of_the_threshold_and_calibration()
     assert "calls every test image" not in words  # its margins separate the classes
     # a hinge run whose margins are all positive answers Nev for every image, and says so
     all_nev = representations.output_distribution(np.abs(margins) + 0.1, LABELS, "hinge")
-    words = " ".join(concepts.answer_output_distribution({
+    words = " ".join(output_layer.answer_output_distribution({
         "hinge": dict(all_nev, run_id="alexnet-hinge-s1", epochs=100)}))
     assert "0.0% of the Mel images score at or below 0" in words
     assert "it calls every test image Nev" in words
@@ -122,7 +129,7 @@ def test_output_distribution_counts_each_side_of_the_threshold_and_calibration()
     # an uninformative sigmoid, 0.5 for every image, is calibrated and tells nothing apart
     flat = representations.output_distribution(np.full(80, 0.5), LABELS, "bce")
     assert flat["spread"] == [0.5, 0.5] and flat["brier_skill"] == pytest.approx(0.0)
-    words = " ".join(concepts.answer_output_distribution({"bce": dict(flat, run_id="r",
+    words = " ".join(output_layer.answer_output_distribution({"bce": dict(flat, run_id="r",
                                                                       epochs=1)}))
     assert "not clearly better or worse than the 0.250" in words
     assert "the model hardly tells the images apart" in words
@@ -149,12 +156,12 @@ def test_calibration_intervals_bootstrap_the_same_statistics_sklearn_gives():
 
 
 def test_the_calibration_verdict_says_where_its_interval_reaches_a_worse_kind():
-    assert concepts.calibration_quality(0.03, [0.01, 0.04]).startswith("well calibrated")
-    assert "though" not in concepts.calibration_quality(0.03, [0.01, 0.04])
-    assert concepts.calibration_quality(0.03, [0.01, 0.09]).endswith(
+    assert output_layer.calibration_quality(0.03, [0.01, 0.04]).startswith("well calibrated")
+    assert "though" not in output_layer.calibration_quality(0.03, [0.01, 0.04])
+    assert output_layer.calibration_quality(0.03, [0.01, 0.09]).endswith(
         "though the interval reaches 0.090, where they would be only roughly calibrated")
-    assert concepts.calibration_quality(0.10, [0.06, 0.21]) == (
+    assert output_layer.calibration_quality(0.10, [0.06, 0.21]) == (
         "roughly calibrated, though the interval reaches 0.210, where they would be poorly "
         "calibrated")
-    assert concepts.calibration_quality(0.10, [0.06, 0.12]) == "roughly calibrated"
-    assert concepts.calibration_quality(0.20, [0.12, 0.30]).startswith("poorly calibrated")
+    assert output_layer.calibration_quality(0.10, [0.06, 0.12]) == "roughly calibrated"
+    assert output_layer.calibration_quality(0.20, [0.12, 0.30]).startswith("poorly calibrated")

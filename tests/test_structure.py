@@ -15,14 +15,6 @@ MAX_MODULE_LINES = 400  # what a reader holds at once
 MAX_CLASS_LINES = 150
 MAX_FUNCTION_LINES = 60
 
-# TEMPORARY: modules still over a limit, with their size when the limits came; each entry
-# is work still to do, and this dict must shrink to empty (a module may not grow meanwhile)
-OVER_THE_LIMITS = {
-    "report.answers": {"module": 429, "describe_group": 84},
-    "report.figures": {"filters_figure": 71},
-    "analysis.diagnostics": {"module": 439},
-}
-
 # wing -> the cnnlab wings (or top-level modules) it must never import
 FORBIDDEN_WINGS = {
     "plan": {"data", "train", "report", "watch", "workflow"},
@@ -85,21 +77,10 @@ def sizes(path) -> dict[str, int]:
 def test_each_module_names_its_job_and_stays_short(path):
     docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
     assert docstring and len(docstring.splitlines()[0]) > 20, f"{path.name}: no one-line job"
-    allowed = OVER_THE_LIMITS.get(dotted(path), {})
-    for name, size in sizes(path).items():
-        assert name in allowed, (
-            f"{dotted(path)}: {name} has {size} lines, over the limit (modules "
-            f"{MAX_MODULE_LINES}, classes {MAX_CLASS_LINES}, functions {MAX_FUNCTION_LINES})")
-        assert size <= allowed[name], f"{dotted(path)}: {name} grew to {size} lines"
-
-
-def test_the_allow_list_names_only_what_is_still_over_a_limit():
-    for name, allowed in OVER_THE_LIMITS.items():
-        path = PACKAGE / (name.replace(".", "/") + ".py")
-        assert path.exists(), f"{name}: no such module; take it off OVER_THE_LIMITS"
-        still_over = sizes(path)
-        shrunk = [part for part in allowed if part not in still_over]
-        assert not shrunk, f"{name}: {shrunk} within the limits now; take it off OVER_THE_LIMITS"
+    over = sizes(path)
+    assert not over, (f"{dotted(path)}: {over} lines, over the limit (modules "
+                      f"{MAX_MODULE_LINES}, classes {MAX_CLASS_LINES}, functions "
+                      f"{MAX_FUNCTION_LINES})")
 
 
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=dotted)

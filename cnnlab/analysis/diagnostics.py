@@ -1,14 +1,12 @@
 """What a learning curve says: pure functions over history DataFrames.
 
-A history is a DataFrame with the columns of ``history.csv``
-(``epoch, loss, accuracy, val_loss, val_accuracy, seconds``), one row per epoch,
-epoch counted from 1. Every function here reads numbers and returns numbers; the
-sentences built from them live in :mod:`cnnlab.report.answers`.
+A history has the columns of ``history.csv`` (``epoch, loss, accuracy, val_loss,
+val_accuracy, seconds``), one row per epoch from 1. Numbers in, numbers (and a one-word
+curve verdict) out; sentences live in :mod:`cnnlab.report.answers`.
 
-The thresholds are named in :class:`Thresholds` so that the report can state them. Given
-the number of validation images ``n_test`` (the report's case) the rules read a moving average
-and derive their thresholds from the noise: of an accuracy on n images, of a loss around its
-own average. Without it they keep the fixed tolerances on the raw curve.
+The report states the :class:`Thresholds`. Given ``n_test`` validation images the rules read
+a moving average and derive their thresholds from the noise (of an accuracy on n images, of a
+loss around its average); without it, fixed tolerances on the raw curve.
 """
 
 from __future__ import annotations
@@ -18,7 +16,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from cnnlab.analysis.noise import noise_sd, smoothed, smoothing_window
 
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 REQUIRED_COLUMNS = ("epoch", *METRICS)
@@ -77,8 +76,7 @@ class Overfitting:
     smooth_window: int = 1  # epochs of the moving average read (1: the raw curve)
 
     @property
-    def val_rise(self) -> float:
-        """Relative rise of the val loss from its minimum to the end."""
+    def val_rise(self) -> float:  # relative rise of the val loss from its minimum to the end
         return (self.val_loss_end - self.val_loss_min) / abs(self.val_loss_min or 1.0)
 
 
@@ -98,6 +96,7 @@ class UnderTraining:
     val_required: float = float("nan")
     train_noise: float = float("nan")  # per-epoch noise sd of each loss (with n_test)
     val_noise: float = float("nan")
+    train_beyond_noise: float = float("nan")  # the train loss's fall its noise explains not
 
 
 @dataclass(frozen=True)
@@ -143,36 +142,6 @@ def end_window(epochs: int, thresholds: Thresholds = THRESHOLDS) -> int:
     return max(thresholds.min_window, math.ceil(thresholds.window_fraction * epochs))
 
 
-def smoothing_window(epochs: int, thresholds: Thresholds = THRESHOLDS) -> int:
-    """`smooth_window`, or on a curve shorter than twice that the largest odd number up to half
-    its epochs (at least 1): an average never spans most of a short curve."""
-    if epochs >= 2 * thresholds.smooth_window:
-        return thresholds.smooth_window
-    half = max(1, epochs // 2)
-    return half if half % 2 else half - 1
-
-
-def smoothed(values: np.ndarray, window: int) -> np.ndarray:
-    """The centred (so it does not lag) moving average over `window` epochs of the finite values,
-    fewer at the ends; NaN where the value itself is not finite (a diverged epoch stays one)."""
-    finite = np.where(np.isfinite(values), values, np.nan)
-    average = pd.Series(finite).rolling(window, center=True, min_periods=1).mean().to_numpy()
-    return np.where(np.isfinite(finite), average, np.nan)
-
-
-def noise_sd(values: np.ndarray, window: int) -> float:
-    """A curve's per-epoch noise from the curve itself (NaN if it cannot be): the normal-consistent
-    median absolute deviation (1.4826 x MAD, robust to the curve's bends and spikes) of its
-    residuals around the moving average, times sqrt(w / (w - 1)) for the 1/w of each epoch's
-    noise variance that a w-epoch average absorbs."""
-    finite = np.isfinite(values)
-    if window < 2 or finite.sum() < 3:
-        return float("nan")
-    residuals = (values - smoothed(values, window))[finite]
-    mad = stats.median_abs_deviation(residuals, scale="normal")
-    return float(mad * math.sqrt(window / (window - 1)))
-
-
 def run_values(history: pd.DataFrame) -> dict:
     """Final and best values of one run's history (NaN where the run produced none)."""
     last = history.iloc[-1]
@@ -202,9 +171,8 @@ def run_values(history: pd.DataFrame) -> dict:
     }
 
 
-def overfitting_onset(
-    history: pd.DataFrame, thresholds: Thresholds = THRESHOLDS, n_test: int | None = None
-) -> Overfitting | None:
+def overfitting_onset(history: pd.DataFrame, thresholds: Thresholds = THRESHOLDS,
+                      n_test: int | None = None) -> Overfitting | None:
     """The val loss minimum, if a sustained rise follows it while the training loss falls.
 
     Sustained: at least the end window of epochs follow the minimum, two thirds of them lie
@@ -218,7 +186,7 @@ def overfitting_onset(
     window, smooth = end_window(len(history), thresholds), 1
     curve, noise = val_loss, float("nan")
     if n_test is not None:
-        smooth = smoothing_window(len(history), thresholds)
+        smooth = smoothing_window(len(history), thresholds.smooth_window)
         curve, noise = smoothed(val_loss, smooth), noise_sd(val_loss, smooth)
     if not np.isfinite(curve).any():
         return None
@@ -241,9 +209,8 @@ def overfitting_onset(
                        train_end, required, noise, smooth)
 
 
-def plateau(
-    history: pd.DataFrame, thresholds: Thresholds = THRESHOLDS, n_test: int | None = None
-) -> Plateau:
+def plateau(history: pd.DataFrame, thresholds: Thresholds = THRESHOLDS,
+            n_test: int | None = None) -> Plateau:
     """The epoch after which val accuracy never beats its best so far by more than the tolerance.
 
     Its epoch is None inside the end window: the curve still improves. Without `n_test`: the
@@ -253,7 +220,7 @@ def plateau(
     accuracy = history["val_accuracy"].to_numpy(dtype=float)
     smooth, tolerance = 1, thresholds.plateau_tolerance
     if n_test is not None:
-        smooth = smoothing_window(len(accuracy), thresholds)
+        smooth = smoothing_window(len(accuracy), thresholds.smooth_window)
         accuracy = smoothed(accuracy, smooth)
     if not np.isfinite(accuracy).any():
         return Plateau(None, tolerance, float("nan"), smooth, n_test)
@@ -273,17 +240,14 @@ def plateau(
     return Plateau(epoch, tolerance, level, smooth, n_test)
 
 
-def plateau_epoch(
-    history: pd.DataFrame, thresholds: Thresholds = THRESHOLDS, n_test: int | None = None
-) -> int | None:
+def plateau_epoch(history: pd.DataFrame, thresholds: Thresholds = THRESHOLDS,
+                  n_test: int | None = None) -> int | None:
     """The epoch of :func:`plateau`: None when the curve is still improving at its end."""
     return plateau(history, thresholds, n_test).epoch
 
 
-# Diverged, in two places: a training stops itself after an epoch (diverged_reason, the
-# record's ``diverged_reason``); the report also calls a curve diverged that exploded
-# without stopping (divergence, which states the training's own verdict where it has one).
-# Both look at the same two losses, and a non-finite one has diverged in both.
+# Diverged, in two places, on the same two losses: a training stops itself (diverged_reason);
+# the report also calls a curve that exploded without stopping diverged (divergence).
 
 DIVERGENCE_LOSSES = ("loss", "val_loss")
 DIVERGENCE_FACTOR = 100.0
@@ -309,12 +273,9 @@ def diverged_reason(row: dict, loss: str) -> str | None:
     return None
 
 
-def divergence(
-    history: pd.DataFrame,
-    status: str | None = None,
-    thresholds: Thresholds = THRESHOLDS,
-    recorded_reason: str | None = None,
-) -> Divergence | None:
+def divergence(history: pd.DataFrame, status: str | None = None,
+               thresholds: Thresholds = THRESHOLDS,
+               recorded_reason: str | None = None) -> Divergence | None:
     """A non-finite or exploding loss, or a training that recorded itself as diverged
     (with the reason its record gives, if any: :func:`diverged_reason`'s)."""
     for column in DIVERGENCE_LOSSES:
@@ -338,9 +299,8 @@ def divergence(
     return None
 
 
-def under_training(
-    history: pd.DataFrame, thresholds: Thresholds = THRESHOLDS, n_test: int | None = None
-) -> UnderTraining:
+def under_training(history: pd.DataFrame, thresholds: Thresholds = THRESHOLDS,
+                   n_test: int | None = None) -> UnderTraining:
     """Whether training and validation loss both still fall over the end window.
 
     Each loss's fall is the least-squares line's over the last window + 1 epochs, relative to
@@ -350,7 +310,7 @@ def under_training(
     """
     window = end_window(len(history), thresholds)
     nothing = UnderTraining(False, window, float("nan"), float("nan"))
-    drops, required, noises = [], [], []
+    drops, required, noises, beyond = [], [], [], []
     if len(history) < window + 1:
         return nothing
     for column in ("loss", "val_loss"):
@@ -364,14 +324,16 @@ def under_training(
         drops.append(float(-slope * window / scale))
         need, noise = thresholds.improving_fraction, float("nan")
         if n_test is not None:
-            noise = noise_sd(curve, smoothing_window(len(curve), thresholds))
+            noise = noise_sd(curve, smoothing_window(len(curve), thresholds.smooth_window))
             standard_error = noise * window / math.sqrt(((x - x.mean()) ** 2).sum())
+            beyond.append(thresholds.trend_z * standard_error / scale)
             if math.isfinite(standard_error):
-                need = max(need, thresholds.trend_z * standard_error / scale)
+                need = max(need, beyond[-1])
         required.append(need)
         noises.append(noise)
     improving = all(drop > need for drop, need in zip(drops, required))
-    return UnderTraining(improving, window, drops[0], drops[1], *required, *noises)
+    return UnderTraining(improving, window, drops[0], drops[1], *required, *noises,
+                         *beyond[:1])
 
 
 def diagnose(history: pd.DataFrame, status: str | None = None,
@@ -409,31 +371,30 @@ def _metric_name(column: str) -> str:
     return {"loss": "training loss", "val_loss": "validation loss"}.get(column, column)
 
 
-# -- several seeds -------------------------------------------------------------------------
+# -- what a curve does, in one word -------------------------------------------------------
+
+#: most telling first; "settled" only above the baseline, where a model can have learned
+VERDICTS = ("diverges", "overfits", "not learned yet", "stuck at the baseline",
+            "still improving", "settled", "no trend")
 
 
-def curve_bands(histories: list[pd.DataFrame]) -> pd.DataFrame:
-    """Mean and standard deviation per epoch over replicate histories (seeds).
-
-    Columns: epoch, n, and <metric>_mean, <metric>_sd for each metric; sd is 0 for one seed.
-    """
-    stacked = pd.concat([h[list(REQUIRED_COLUMNS)] for h in histories], ignore_index=True)
-    grouped = stacked.groupby("epoch")
-    bands = pd.DataFrame({"n": grouped.size()})
-    for metric in METRICS:
-        bands[f"{metric}_mean"] = grouped[metric].mean()
-        bands[f"{metric}_sd"] = grouped[metric].std(ddof=1).fillna(0.0)
-    return bands.reset_index()
-
-
-@dataclass(frozen=True)
-class Spread:
-    mean: float
-    sd: float  # sample standard deviation; NaN for one value
-    n: int
-
-
-def spread(values: list[float]) -> Spread:
-    array = np.asarray(values, dtype=float)
-    sd = float(array.std(ddof=1)) if len(array) > 1 else float("nan")
-    return Spread(float(array.mean()) if len(array) else float("nan"), sd, len(array))
+def curve_verdict(diagnosis: Diagnosis, at_baseline: bool) -> str:
+    """One of VERDICTS for a run's diagnosis; `at_baseline`: its final validation accuracy is
+    no better than the majority baseline (:func:`no_better_than_baseline`)."""
+    if diagnosis.divergence:
+        return "diverges"
+    if diagnosis.overfitting:
+        return "overfits"
+    under = diagnosis.under_training
+    if at_baseline:
+        # the training loss alone, as the validation loss may stay flat there: a fall beyond
+        # its noise, or any fall on a curve too short to know its noise
+        beyond = under.train_beyond_noise
+        falling = math.isfinite(under.train_drop) and under.train_drop > (
+            beyond if math.isfinite(beyond) else 0.0)
+        return "not learned yet" if falling or under.still_improving else "stuck at the baseline"
+    if under.still_improving:
+        return "still improving"
+    if diagnosis.plateau_epoch is not None:
+        return "settled"
+    return "no trend"

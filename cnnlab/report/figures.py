@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from cnnlab.analysis import diagnostics, statistics
+from cnnlab.analysis import diagnostics, seeds, statistics
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.grid import Plan
 from cnnlab.report.results import Group, Results, task_groups
@@ -53,7 +53,7 @@ def curves_figure(groups: list[Group], baselines: dict, title: str):
     log_loss = False
     for index, group in enumerate(groups):
         colour = colours(index % 10)
-        bands = diagnostics.curve_bands([run.history for run in group.runs])
+        bands = seeds.curve_bands([run.history for run in group.runs])
         epochs = bands["epoch"].to_numpy()
         for axis, metric in ((loss_axis, "loss"), (accuracy_axis, "accuracy")):
             for prefix, style, label in (("", "-", "train"), ("val_", "--", "val")):
@@ -203,52 +203,64 @@ def filters_figure(model, images: dict[str, np.ndarray], title: str,
     rows = figure.subfigures(2 + extra, 1, height_ratios=[2.2, 2.2] + [1.25] * extra)
     stats = {"layers": []}
     for subfigure, layer, layer_maps in zip(rows[:2], convs, maps):
-        kernel = layer.get_weights()[0]  # (kh, kw, in, out)
-        shown = kernel.mean(axis=2)[..., :FILTERS_SHOWN]  # over input channels
-        columns = 16
-        axes = subfigure.subplots(math.ceil(shown.shape[-1] / columns), columns, squeeze=False)
-        for index, axis in enumerate(axes.flat):
-            axis.set_axis_off()
-            if index < shown.shape[-1]:
-                weights = shown[..., index]
-                limit = np.abs(weights).max() or 1.0
-                axis.imshow(weights, cmap="RdBu_r", vmin=-limit, vmax=limit)
-        averaged = " (averaged over input channels)" if kernel.shape[2] > 1 else ""
-        subfigure.suptitle(
-            f"{layer.name}: {min(kernel.shape[-1], FILTERS_SHOWN)} of {kernel.shape[-1]} "
-            f"{kernel.shape[0]}x{kernel.shape[1]} filters{averaged}; red +, blue -",
-            fontsize=10)
-        stats["layers"].append({
-            "name": layer.name,
-            "filters": int(kernel.shape[-1]),
-            "kernel": f"{kernel.shape[0]} × {kernel.shape[1]}",
-            "receptive_field": int(fields[layer.name]),
-            "mixed_sign": mixed_sign_filters(kernel),
-            "active_fraction": {
-                name: float((layer_maps[index] > 0).mean()) for index, name in enumerate(images)
-            },
-        })
+        stats["layers"].append(filter_row(subfigure, layer, layer_maps, fields, images))
     # the channels most active over all images, the same for every class
     strongest = [np.argsort(-layer_maps.mean(axis=(0, 1, 2)))[:FEATURE_MAPS_SHOWN]
                  for layer_maps in maps]
     for row, difference in zip(rows[2 + len(images):], differences):
         difference_row(row, difference)
-    for row, (name, image) in zip(rows[2:], images.items()):
-        index = list(images).index(name)
-        axes = row.subplots(1, 1 + 2 * FEATURE_MAPS_SHOWN)
-        axes[0].imshow(image[..., 0], cmap="gray", vmin=0, vmax=1)
-        axes[0].set_title(name, fontsize=9)
-        for offset, (layer, layer_maps, channels) in enumerate(zip(convs, maps, strongest)):
-            for position, channel in enumerate(channels):
-                axis = axes[1 + offset * FEATURE_MAPS_SHOWN + position]
-                axis.imshow(layer_maps[index][..., channel], cmap="viridis")
-                axis.set_title(f"{layer.name}:{channel}", fontsize=6)
-        for axis in axes:
-            axis.set_axis_off()
-        row.suptitle(f"test image ({name}) and its {FEATURE_MAPS_SHOWN} most active feature maps "
-                     f"of {convs[0].name} and {convs[1].name}", fontsize=10)
+    for index, (row, (name, image)) in enumerate(zip(rows[2:], images.items())):
+        image_row(row, name, image, [layer_maps[index] for layer_maps in maps], convs,
+                  strongest)
     figure.suptitle(title, fontsize=12, y=1.04)
     return figure, stats
+
+
+def filter_row(subfigure, layer, layer_maps: np.ndarray, fields: dict[str, int],
+               images: dict[str, np.ndarray]) -> dict:
+    """One convolutional layer's filters drawn in a row; its numbers for the answer."""
+    kernel = layer.get_weights()[0]  # (kh, kw, in, out)
+    shown = kernel.mean(axis=2)[..., :FILTERS_SHOWN]  # over input channels
+    columns = 16
+    axes = subfigure.subplots(math.ceil(shown.shape[-1] / columns), columns, squeeze=False)
+    for index, axis in enumerate(axes.flat):
+        axis.set_axis_off()
+        if index < shown.shape[-1]:
+            weights = shown[..., index]
+            limit = np.abs(weights).max() or 1.0
+            axis.imshow(weights, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    averaged = " (averaged over input channels)" if kernel.shape[2] > 1 else ""
+    subfigure.suptitle(
+        f"{layer.name}: {min(kernel.shape[-1], FILTERS_SHOWN)} of {kernel.shape[-1]} "
+        f"{kernel.shape[0]}x{kernel.shape[1]} filters{averaged}; red +, blue -",
+        fontsize=10)
+    return {
+        "name": layer.name,
+        "filters": int(kernel.shape[-1]),
+        "kernel": f"{kernel.shape[0]} × {kernel.shape[1]}",
+        "receptive_field": int(fields[layer.name]),
+        "mixed_sign": mixed_sign_filters(kernel),
+        "active_fraction": {
+            name: float((layer_maps[index] > 0).mean()) for index, name in enumerate(images)
+        },
+    }
+
+
+def image_row(row, name: str, image: np.ndarray, image_maps: list[np.ndarray], convs,
+              strongest: list[np.ndarray]) -> None:
+    """One test image and the most active feature maps it gives in each layer."""
+    axes = row.subplots(1, 1 + 2 * FEATURE_MAPS_SHOWN)
+    axes[0].imshow(image[..., 0], cmap="gray", vmin=0, vmax=1)
+    axes[0].set_title(name, fontsize=9)
+    for offset, (layer, layer_maps, channels) in enumerate(zip(convs, image_maps, strongest)):
+        for position, channel in enumerate(channels):
+            axis = axes[1 + offset * FEATURE_MAPS_SHOWN + position]
+            axis.imshow(layer_maps[..., channel], cmap="viridis")
+            axis.set_title(f"{layer.name}:{channel}", fontsize=6)
+    for axis in axes:
+        axis.set_axis_off()
+    row.suptitle(f"test image ({name}) and its {FEATURE_MAPS_SHOWN} most active feature maps "
+                 f"of {convs[0].name} and {convs[1].name}", fontsize=10)
 
 
 def difference_row(row, difference: dict) -> None:

@@ -15,7 +15,9 @@ def percent(value: float) -> str:
 
 def points(value: float) -> str:
     """An accuracy difference in percentage points, signed."""
-    return "n/a" if not math.isfinite(value) else f"{100 * value:+.1f} points"
+    if not math.isfinite(value):
+        return "n/a"
+    return "0.0 points" if round(100 * value, 1) == 0 else f"{100 * value:+.1f} points"
 
 
 def number(value: float) -> str:
@@ -73,18 +75,22 @@ def param_phrase(name: str, value) -> str:
     return f"{name} {format_param(name, value)}"
 
 
-def setup_label(params: dict, differs: list[str], epochs: int) -> str:
-    """What tells a set-up apart from the others of its task, in a student's words:
-    'LeNet' against 'MLP', 'AlexNet n_base 8, dropout 0.4', 'batch size 2', '200 epochs'."""
+def setup_label(params: dict, differs: list[str], epochs: int,
+                shortest: int | None = None) -> str:
+    """What tells a set-up apart from the others of its task, in a student's words: 'LeNet'
+    against 'MLP', 'n_base 8, dropout 0.4', 'batch size 2', '200 epochs'. Where other
+    parameters differ too, the task's `shortest` epoch count goes unsaid ('n_base 8' at 50
+    epochs beside 'n_base 8, 150 epochs')."""
     parts = []
-    if set(ARCHITECTURE) & set(differs):
-        name = architecture_label(params)
-        if params["model"] == "lenet" and "n_base" in differs and "model" not in differs:
-            name += f" n_base {params['n_base']}"
-        parts.append(name)
+    if "model" in differs:
+        parts.append(architecture_label(params))
+    elif "n_base" in differs:
+        parts.append(f"n_base {params['n_base']}")
     parts += [param_phrase(name, params[name]) for name in differs
               if name not in (*ARCHITECTURE, "epochs")]
-    if "epochs" in differs:
+    if "dense" in differs and "model" not in differs:
+        parts.append(f"dense {format_param('dense', params['dense'])}")
+    if "epochs" in differs and not (parts and epochs == shortest):
         parts.append(f"{epochs} epochs")
     return ", ".join(part for part in parts if part) or architecture_label(params)
 

@@ -22,30 +22,26 @@ import yaml
 
 from cnnlab.analysis import diagnostics, representations, statistics
 from cnnlab.machine import cpu_model
-from cnnlab.plan import concept_models
 from cnnlab.plan.grid import Plan
 from cnnlab.plan.runs import Entry
-from cnnlab.report import answers, concepts, direct_answers
+from cnnlab.report.answers import (
+    Answer,
+    Facts,
+    architectures,
+    dense,
+    filters,
+    output_layer,
+    trained,
+)
+from cnnlab.report.answers import selection as optimum
 from cnnlab.report.comparisons import (
     add_significance_tests,
     reference_comparisons,
     within_task_comparisons,
 )
-from cnnlab.report.formatting import architecture_name, percent, seconds_text
-from cnnlab.report.results import Group, Results, task_groups
-from cnnlab.report.tables import (
-    cell,
-    clinical_table,
-    diagnostics_table,
-    model_summaries,
-    overview_table,
-    params_table,
-    selection_table,
-    spread_table,
-    summary_table,
-    tests_table,
-    values_table,
-)
+from cnnlab.report.formatting import percent, seconds_text
+from cnnlab.report.results import Results, task_groups
+from cnnlab.report.tables import model_summaries, overview_table
 from cnnlab.store.files import Manifest, read_json, read_manifest, read_selection, write_text
 
 REPORT_DIR = Path(__file__).resolve().parents[2] / "report"
@@ -72,117 +68,46 @@ def data_section(manifest: Manifest) -> dict:
 
 # -- task sections ----------------------------------------------------------------------
 
-
-def prefix_notes(groups: list[Group]) -> list[str]:
-    notes = []
-    for group in groups:
-        for run in group.runs:
-            if run.trained_epochs > group.epochs:
-                notes.append(f"{run.run_id}: these {group.epochs} epochs are the first "
-                             f"{group.epochs} of a {run.trained_epochs}-epoch training "
-                             f"({run.training}); training is deterministic, so they equal a "
-                             f"{group.epochs}-epoch run.")
-    return notes
+CONCEPTS = {"conv_layers": filters, "dense_layers": dense, "architectures": architectures,
+            "output_layer": output_layer}
+WAITING = "Not trained yet: this task waits for a selection or has no runs."
 
 
-def train_section(plan: Plan, task_id: str, results: Results, manifest: Manifest,
-                  selection: dict | None, figure_stats: dict) -> dict:
-    """A task that trains runs: its answer, tables and notes."""
+def task_facts(plan: Plan, task_id: str, results: Results, manifest: Manifest,
+               selection: dict | None, stats: dict) -> Facts:
+    """What a task's answer draws on: its own set-ups and their comparisons with their tests,
+    or, for a concept task, the set-ups of the tasks it shows."""
     task = plan.tasks[task_id]
-    baselines = manifest.baselines
-    groups = task_groups(plan, task_id, results)
-    comparisons = add_significance_tests(within_task_comparisons(groups)
-                                   + reference_comparisons(plan, task_id, groups, results))
-    evidence = []
-    extra_tables = []
-    if selection is not None:
-        evidence += answers.answer_selection(selection, groups, baselines)
-        n_test = sum(manifest.counts["test"].values())
-        extra_tables.append(selection_table(selection, baselines, n_test))
-    evidence += answers.answer_train_task(groups, comparisons, baselines)
-    if any(group.params["loss"] == "hinge" for group in groups):
-        evidence.append(concepts.answer_hinge(manifest.counts["test"]))
-    if task.answer:  # a concept answer beside the task's own runs (5F: architectures)
-        paragraphs, tables = concept_answer(plan, task_id, results, figure_stats, groups)
-        evidence += paragraphs
-        extra_tables += tables
-    direct = (direct_answers.optimum_answer(selection, groups) if selection is not None
-              else [])
-    return {"answer": direct + direct_answers.direct_answer(groups, comparisons, baselines),
-            "evidence": evidence, "next_steps": direct_answers.next_steps(groups, comparisons),
-            "extra_tables": extra_tables,
-            "params": params_table(task, groups), "run_values": values_table(groups, baselines),
-            "clinical": clinical_table(groups), "tests": tests_table(comparisons),
-            "spread": spread_table(groups, baselines),
-            "diagnostics": diagnostics_table(groups), "notes": prefix_notes(groups)}
-
-
-def output_layer_table() -> dict:
-    return {"caption": "Output layer by kind of problem",
-            "columns": [{"text": name, "css": ""} for name in
-                        ("problem", "neurons", "activation", "loss and decision")],
-            "rows": [[cell(value) for value in row] for row in concepts.OUTPUT_LAYERS]}
-
-
-CONCEPT_CAPTIONS = {
-    "conv_layers": "The first two convolutional layers of the trained model: learned filters, "
-                   "the feature maps of one test image per class, and the Nev − Mel "
-                   "difference of the mean feature maps over the test images.",
-    "dense_layers": "Left: each layer's share of the parameters. Right: the test images as "
-                    "raw pixels, flattened conv features and first dense features, projected "
-                    "on their first two principal components and coloured by class, with the "
-                    "cross-validated accuracy of a logistic regression on each.",
-    "architectures": "The parameters per layer of each architecture, side by side (log "
-                     "scale; layers without parameters left out).",
-    "output_layer": "The output layer's values on the test images per class with the "
-                    "decision threshold (sigmoid probability of the BCE run; raw margin of the "
-                    "hinge run), and the BCE run's reliability curve.",
-}
-
-
-def concept_answer(plan: Plan, task_id: str, results: Results, stats: dict,
-                   groups: list[Group]) -> tuple[list[str], list[dict]]:
-    """The paragraphs and tables of a task's concept answer, by its `answer` kind, from the
-    numbers of its figure (`stats`) and the runs it draws on (`groups`)."""
-    kind = plan.tasks[task_id].answer
-    if kind == "architectures":
-        summaries = {architecture_name(entry.spec.to_dict()):
-                     results.summary(entry.training.directory)
-                     for entry in concept_models.architecture_entries(plan, task_id)}
-        return [concepts.answer_architectures(summaries)], [
-            dict(summary_table(rows), caption=f"Parameters of {name}")
-            for name, rows in summaries.items()]
-    if kind == "conv_layers":
-        return concepts.answer_filters(stats), []
-    entry = concept_models.inspected_entry(plan, task_id)
-    summary = results.summary(entry.training.directory)
-    if kind == "dense_layers":
-        return (concepts.answer_dense(summary, groups)
-                + concepts.answer_separability(stats.get("separability")),
-                [dict(summary_table(summary), caption=(
-                    f"Parameters per layer of {architecture_name(entry.spec.to_dict())}"))])
-    dense = [row for row in summary if row["type"] == "Dense"]
-    losses = sorted({entry.spec.loss for other in plan.tasks.values()
-                     for entry in other.entries})
-    return ([concepts.answer_output_layer(dense[-1] if dense else None, losses)]
-            + concepts.answer_output_distribution(stats), [output_layer_table()])
-
-
-def concept_section(plan: Plan, task_id: str, results: Results, figure_stats: dict) -> dict:
-    """A task that trains nothing and discusses the runs of the tasks it `shows`; its
-    answer is of the kind its config names (`answer`), backed by its figure's numbers."""
-    task = plan.tasks[task_id]
-    shown = [group for shown_id in task.shows
-             for group in task_groups(plan, shown_id, results)]
-    section = {"answer": [], "evidence": [], "next_steps": [], "extra_tables": [], "notes": []}
-    if task.answer:
-        section["answer"], section["extra_tables"] = concept_answer(
-            plan, task_id, results, figure_stats.get(task_id, {}), shown)
+    facts = Facts(plan, task_id, results, manifest.baselines, manifest.counts["test"],
+                  stats=stats, selection=selection)
+    if task.pending:
+        return facts
+    if task.entries:
+        facts.groups = task_groups(plan, task_id, results)
+        facts.comparisons = add_significance_tests(
+            within_task_comparisons(facts.groups)
+            + reference_comparisons(plan, task_id, facts.groups, results))
     else:
-        section["answer"] = [(f"The config names no kind of answer for the concept task "
-                             f"{task_id} (tasks.{task_id}.answer); see the tasks it refers "
-                             f"to: {', '.join(task.shows)}.")]
-    return section
+        facts.groups = [group for shown in task.shows
+                        for group in task_groups(plan, shown, results)]
+    return facts
+
+
+def task_answer(facts: Facts) -> Answer:
+    """The answer by its kind: 6E's selection, a concept kind, or a trained comparison."""
+    task = facts.task
+    if task.pending or not (task.entries or task.shows):
+        return Answer(glance=WAITING, answer=[WAITING])
+    if facts.selection is not None:
+        return optimum.answer(facts)
+    if task.answer in CONCEPTS:
+        return CONCEPTS[task.answer].answer(facts)
+    if task.entries:
+        return trained.answer(facts)
+    missing = (f"The config names no kind of answer for the concept task {facts.task_id} "
+               f"(tasks.{facts.task_id}.answer); see the tasks it refers to: "
+               f"{', '.join(task.shows)}.")
+    return Answer(glance=missing, answer=[missing])
 
 
 def figure_uri(path: str | Path | None) -> str | None:
@@ -195,20 +120,18 @@ def task_section(plan: Plan, task_id: str, results: Results, manifest: Manifest,
                  figure_png: str | None, figure_stats: dict, selection: dict | None,
                  concept_png: str | None = None) -> dict:
     task = plan.tasks[task_id]
-    section = {"id": task_id, "title": task.title, "question": task.question,
-               "kind": task.kind, "shows": task.shows, "pending": task.pending,
-               "figure": figure_uri(figure_png), "answer_kind": task.answer,
-               "concept_figure": figure_uri(concept_png),
-               "concept_caption": CONCEPT_CAPTIONS.get(task.answer, "")}
-    if task.pending or not (task.entries or task.shows):
-        waiting = "Not trained yet: this task waits for a selection or has no runs."
-        section.update(answer=[waiting], evidence=[], next_steps=[], extra_tables=[], notes=[])
-    elif task.entries:
-        section.update(train_section(plan, task_id, results, manifest, selection,
-                                     figure_stats.get(task_id, {})))
-    else:
-        section.update(concept_section(plan, task_id, results, figure_stats))
-    return section
+    facts = task_facts(plan, task_id, results, manifest, selection,
+                       figure_stats.get(task_id, {}))
+    found = task_answer(facts)
+    concept = CONCEPTS.get(task.answer)
+    return {"id": task_id, "title": task.title, "question": task.question,
+            "kind": task.kind, "shows": task.shows, "pending": task.pending,
+            "figure": figure_uri(figure_png), "answer_kind": task.answer,
+            "concept_figure": figure_uri(concept_png),
+            "concept_caption": concept.CAPTION if concept else "",
+            "spread": bool(task.entries) and any(group.seeds > 1 for group in facts.groups),
+            "glance": found.glance, "answer": found.answer, "table": found.table,
+            "details": found.details, "tables": found.tables, "next_steps": found.next_steps}
 
 
 # -- provenance -------------------------------------------------------------------------
@@ -298,11 +221,13 @@ def build_context(plan: Plan, manifest: Manifest, figures_by_task: dict[str, str
                 for task_id in plan.tasks]
     overview = overview_table(plan, results, manifest.baselines)
     data = data_section(manifest)
+    n_test = sum(manifest.counts["test"].values())
     return {
         "title": f"cnnlab lab report: {plan.dataset}",
         "dataset": plan.dataset,
         "baselines": {split: percent(value) for split, value in manifest.baselines.items()},
         "tasks": sections,
+        "reading": reading(plan, manifest, n_test),
         "overview": overview,
         "models": model_summaries(overview["trainings"], results),
         "provenance": provenance(config, plan, overview["trainings"], results, data),
@@ -311,6 +236,20 @@ def build_context(plan: Plan, manifest: Manifest, figures_by_task: dict[str, str
         "auc_resamples": statistics.AUC_RESAMPLES,
         "calibration_resamples": representations.CALIBRATION_RESAMPLES,
     }
+
+
+def reading(plan: Plan, manifest: Manifest, n_test: int) -> dict:
+    """What the report says once instead of in every section: the validation images and
+    their majority baseline, how wide an accuracy's interval is on them, the seeds."""
+    counts = manifest.counts["test"]
+    majority = max(counts, key=counts.get) if counts else "n/a"
+    interval = statistics.accuracy_interval(0.5, n_test) if n_test else None
+    seeds = max((len({entry.spec.seed for entry in task.entries})
+                 for task in plan.tasks.values()), default=1)
+    return {"n_test": n_test, "majority": majority,
+            "baseline": percent(manifest.baselines["test"]),
+            "half_width": (f"{50 * (interval.high - interval.low):.0f}" if interval else "n/a"),
+            "seeds": seeds}
 
 
 def environment(report_dir: Path = REPORT_DIR) -> jinja2.Environment:

@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from cnnlab.analysis import diagnostics, statistics
-from cnnlab.analysis.diagnostics import Diagnosis, Spread
+from cnnlab.analysis import seeds as replicates
+from cnnlab.analysis.diagnostics import Diagnosis
+from cnnlab.analysis.seeds import Spread
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.grid import Plan
 from cnnlab.plan.runs import Entry
@@ -86,7 +88,7 @@ class Group:
     runs: list[Run] = field(default_factory=list)
 
     def spread(self, key: str) -> Spread:
-        return diagnostics.spread([run.values[key] for run in self.runs])
+        return replicates.spread([run.values[key] for run in self.runs])
 
     def mean(self, key: str) -> float:
         return self.spread(key).mean
@@ -190,6 +192,9 @@ def task_groups(plan: Plan, task_id: str, results: Results, epochs: int | None =
     task = plan.tasks[task_id]
     differs = task.differs()
     groups: dict[tuple, Group] = {}
+    shortest = min((entry.epochs for entry in task.entries), default=None)
+    # one dropout rate in the task: 'dropout' names it, the tables give the rate
+    rates = {entry.spec.to_dict().get("dropout") for entry in task.entries} - {0, None}
     for entry in task.entries:
         if variant is not None and entry.spec.variant != variant:
             continue
@@ -197,8 +202,11 @@ def task_groups(plan: Plan, task_id: str, results: Results, epochs: int | None =
         key = (entry.spec.variant, at)
         if key not in groups:
             params = entry.spec.to_dict()
+            label = setup_label(params, differs, at, shortest)
+            if len(rates) == 1:
+                label = label.replace(f"dropout {float(next(iter(rates))):g}", "dropout")
             groups[key] = Group(task=task_id, variant=entry.spec.variant, epochs=at,
-                                params=params, label=setup_label(params, differs, at))
+                                params=params, label=label)
         if all(run.run_id != entry.spec.run_id for run in groups[key].runs):  # one prefix
             groups[key].runs.append(load_run(entry, results, at))
     return list(groups.values())

@@ -1,12 +1,12 @@
 """The sentences that state what a test found: the exact McNemar test of two set-ups on the
 same validation images (with Holm's correction), Welch's t-test over seeds, what both
-together say, and 6E's lead over its runner-up. Each names its test, its counts and p."""
+together say, each naming its test, its counts and p (in a task's details)."""
 
 from __future__ import annotations
 
 from cnnlab.analysis import statistics
 from cnnlab.analysis.diagnostics import THRESHOLDS, Thresholds
-from cnnlab.report.formatting import number, percent, points, value_with_interval
+from cnnlab.report.formatting import points
 from cnnlab.report.results import Comparison, Group
 
 
@@ -92,56 +92,4 @@ def significance_summary(comparisons: list[Comparison],
                 f"{'is' if len(significant) == 1 else 'are'} significant")
     text = (f"Significance (exact McNemar on the paired validation calls{adjusted}, alpha = "
             f"{thresholds.alpha:g}): {head} ({listed}).")
-    if all(min(c.a.seeds, c.b.seeds) < 2 for c in tested):
-        text += (" With one seed per set-up this covers the sampling of the validation images "
-                 "only, not the training's randomness (another initialisation can move the "
-                 "accuracy by several points); run with seeds: [1, 2, 3] (seeds.yaml) to add "
-                 "Welch's t-test over seeds.")
-    else:
-        text += (" With several seeds, the t-test over seeds above covers the training's randomness "
-                 "as well.")
     return text
-
-
-MEASURES = {"final_val_accuracy": ("validation accuracy", percent),
-            "final_balanced_accuracy": ("balanced accuracy", percent),
-            "final_val_loss": ("validation loss", number)}
-
-
-def images_compared(lead: dict) -> str:
-    """'the same 103 validation images', or, over seeds, the seed-matched pairs pooled."""
-    seeds = lead.get("seeds", 1)
-    if seeds < 2:
-        return f"the same {lead['n']} validation images"
-    return (f"the {lead['images']} validation images of each of {seeds} seeds, seed against "
-            f"seed ({lead['n']} pairs)")
-
-
-def welch_clause(lead: dict) -> str:
-    """Over several seeds a side, what Welch's t-test on the seeds' values says too."""
-    welch = lead.get("welch")
-    if not welch:
-        return ""
-    return (f"; over the seeds, Welch's t-test ({p_text(welch['p'])}) finds it "
-            f"{'beyond' if welch['significant'] else 'within'} the noise between seeds")
-
-
-def lead_sentence(selection: dict) -> str:
-    """How far the chosen set-up is ahead of the runner-up, and whether that is beyond noise."""
-    runner, lead = selection["runner_up"], selection["lead"]
-    if runner is None or lead is None:
-        return "No other candidate was eligible, so there is no runner-up to measure its lead by."
-    name, formatter = MEASURES[lead["measure"]]
-    difference = (points(lead["difference"]).lstrip("+") if formatter is percent
-                  else number(lead["difference"]))
-    # over seeds, beyond_noise needs Welch too: the images' verdict is McNemar's own
-    beyond = lead["p"] < statistics.ALPHA if lead.get("welch") else lead["beyond_noise"]
-    verdict = "beyond" if beyond else "within"
-    value = (value_with_interval(runner["value"], lead["n"]) if formatter is percent
-             else formatter(runner["value"]))
-    return (f"Its lead over the runner-up, {runner['run_id']} from task {runner['task']} at "
-            f"{runner['epochs']} epochs ({name} {value}), is {difference} "
-            f"of {name}; on {images_compared(lead)} the exact McNemar test finds "
-            f"{images_text(lead['only_chosen'])} that only the chosen model gets right and "
-            f"{lead['only_runner_up']} that only the runner-up does, {p_text(lead['p'])}: the "
-            f"lead is {verdict} the noise of the validation images{welch_clause(lead)}.")

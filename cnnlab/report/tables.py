@@ -9,7 +9,7 @@ from cnnlab.analysis import diagnostics
 from cnnlab.analysis.statistics import ALPHA, Interval, accuracy_interval
 from cnnlab.plan.grid import Plan
 from cnnlab.plan.runs import Entry, TaskPlan
-from cnnlab.report.answers import FEW_MELANOMAS
+from cnnlab.report.answers.words import FEW_MELANOMAS
 from cnnlab.report.formatting import (
     architecture_name,
     format_param,
@@ -101,6 +101,22 @@ def values_table(groups: list[Group], baselines: dict) -> dict:
                 cell(seconds_text(values["seconds"]), values["seconds"]),
             ])
     return {"columns": [{"text": name, "css": ""} for name in columns], "rows": rows}
+
+
+def setup_row(group: Group, label: str, curve: str, tests: list[str]) -> list[dict]:
+    """A set-up in a task's table: its accuracies (over seeds: means, and the interval of
+    all seeds' calls pooled), balanced accuracy, ROC AUC, best epoch, gap, curve, tests."""
+    views = [run.clinical("final") for run in group.runs]
+    interval = group.pooled_interval("final_val_accuracy")
+    best = [run.values["best_epoch"] for run in group.runs]
+    return [cell(label), number_cell(group.mean("final_accuracy"), percent),
+            bracketed_cell(group.mean("final_val_accuracy"), interval),
+            number_cell(sum(view.balanced_accuracy for view in views) / len(views), percent),
+            number_cell(sum(view.auc for view in views) / len(views)),
+            cell(", ".join("none" if epoch is None else str(epoch) for epoch in best),
+                 best[0]),
+            number_cell(group.mean("gap"), lambda v: points(v).replace(" points", "")),
+            cell(curve), cell("; ".join(tests) if tests else "")]
 
 
 def clinical_table(groups: list[Group]) -> dict:
@@ -221,29 +237,6 @@ def summary_table(rows: list[dict]) -> dict:
     body.append([cell("total"), cell(""), cell(""), cell(f"{total:,}", total), cell("100%")])
     return {"columns": [{"text": name, "css": ""} for name in
                         ("layer", "type", "output shape", "parameters", "share")], "rows": body}
-
-
-def selection_table(selection: dict, baselines: dict, n_test: int) -> dict:
-    """6E's candidates with the values the rule judged them by, at the epochs judged;
-    accuracies on the n_test validation images with their Wilson intervals."""
-    columns = ["candidate", "task", "epochs", "judged at epoch",
-               f"final val acc [95% CI] (baseline {percent(baselines['test'])})", "balanced acc",
-               "Mel sensitivity", "gap", "eligible", "reason"]
-    chosen = selection["chosen"]
-    rows = []
-    for row in selection["candidates"]:
-        picked = row["run_id"] == chosen["run_id"] and row["epochs"] == chosen["epochs"]
-        rows.append([cell(row["run_id"], css="differs" if picked else ""), cell(row["task"]),
-                     cell(row["epochs"], row["epochs"]),
-                     cell(row["judged_epoch"], row["judged_epoch"]),
-                     accuracy_cell(row["final_val_accuracy"], n_test),
-                     number_cell(row["final_balanced_accuracy"], percent),
-                     number_cell(row["final_sensitivity"], percent),
-                     number_cell(row["gap"], number),
-                     cell("chosen" if picked else ("yes" if row["eligible"] else "no")),
-                     cell(row["reason"])])
-    return {"caption": f"Selection rule: {selection['rule_text']}",
-            "columns": [{"text": name, "css": ""} for name in columns], "rows": rows}
 
 
 def overview_table(plan: Plan, results: Results, baselines: dict) -> dict:

@@ -164,10 +164,10 @@ def mark_partial(context: dict, plan: Plan, shown: Plan, results: PartialResults
         notes = list(dict.fromkeys(notes))
         not_started = missing.get(task_id)
         if shown.tasks[task_id].pending and not plan.tasks[task_id].pending:
-            section["answer"] = ["Not started yet: none of this task's runs has finished an "
-                                 "epoch." if plan.tasks[task_id].entries else
-                                 "Not started yet: none of the runs it discusses has finished "
-                                 "an epoch."]
+            waiting = ("Not started yet: none of this task's runs has finished an epoch."
+                       if plan.tasks[task_id].entries else
+                       "Not started yet: none of the runs it discusses has finished an epoch.")
+            section["answer"], section["glance"] = [waiting], waiting
         elif not_started:
             notes.append("not started yet: " + ", ".join(not_started))
         section["partial"] = notes

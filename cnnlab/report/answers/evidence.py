@@ -1,0 +1,243 @@
+"""The evidence behind a trained task's answer, for its details: what each set-up's curves
+and clinical view show, and what each comparison and its tests found, in full sentences."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from cnnlab.analysis import diagnostics
+from cnnlab.analysis.diagnostics import THRESHOLDS, Thresholds
+from cnnlab.report.answers.words import (
+    FEW_MELANOMAS,
+    RANKS_WELL,
+    VERDICT_PHRASES,
+    accuracy_text,
+    factor_phrase,
+    gap_text,
+    ranks_beyond_chance,
+    verdict,
+    with_spread,
+)
+from cnnlab.report.formatting import (
+    auc_text,
+    epochs_text,
+    number,
+    percent,
+    points,
+    with_interval,
+)
+from cnnlab.report.results import Comparison, Group
+from cnnlab.report.significance import both_tests_sentence, paired_test_sentence, significance
+
+
+def _count(items: list, n: int) -> str:
+    """'' for one run, ' in k of n seeds' for several."""
+    return "" if n == 1 else f" in {len(items)} of {n} seeds"
+
+
+def describe_group(group: Group, baselines: dict,
+                   thresholds: Thresholds = THRESHOLDS) -> list[str]:
+    """What one set-up's curves show, in sentences built from its values and diagnoses."""
+    sentences = [
+        (f"{group.label}: after {_epochs_reached(group)}, training accuracy "
+         f"{with_spread(group, 'final_accuracy')}, validation accuracy {accuracy_text(group)}; "
+         f"the validation loss was lowest at {_best_epochs(group)}: "
+         f"{with_spread(group, 'best_val_loss', number)}.")
+    ]
+    sentences += clinical_sentences(group)
+    sentences += _divergence(group)
+    if diagnostics.no_better_than_baseline(group.mean("final_val_accuracy"), baselines["test"],
+                                           thresholds, n_test=group.runs[0].n_test):
+        sentences.append(_at_baseline(group))
+    sentences += _overfitting(group) + _under_training(group) + _plateau(group)
+    quiet = not any(run.diagnosis.divergence or run.diagnosis.overfitting
+                    or run.diagnosis.under_training.still_improving for run in group.runs)
+    if quiet and group.mean("gap") > 2 * thresholds.baseline_margin:
+        sentences.append(f"It does not overfit by the validation loss, but training accuracy "
+                         f"ends {gap_text(group)} above validation accuracy.")
+    return sentences
+
+
+def _divergence(group: Group) -> list[str]:
+    diverged = [run for run in group.runs if run.diagnosis.divergence]
+    if not diverged:
+        return []
+    first = diverged[0].diagnosis.divergence
+    where = f" at epoch {first.epoch}" if first.epoch else ""
+    return [(f"It diverged{_count(diverged, group.seeds)}: {first.reason}{where}; its values "
+            "after that carry no information.")]
+
+
+def _at_baseline(group: Group) -> str:
+    """A set-up within the noise of the baseline: does its ranking show anything learned?"""
+    views = [run.clinical("final") for run in group.runs]
+    auc = float(np.mean([view.auc for view in views]))
+    measured = (auc_text(views[0].auc, views[0].auc_interval) if len(views) == 1 else
+                f"{number(auc)} (mean over {len(views)} seeds)")
+    noise = "Its validation accuracy is within the sampling noise of the majority baseline"
+    chance = [view for view in views if not ranks_beyond_chance(view)]
+    if chance:
+        # a view without an interval (one class, ties only) has no interval to cite
+        reaching = [view for view in chance if math.isfinite(view.auc_interval.low)]
+        why = ("" if not reaching else " (its interval reaches 0.5)" if len(views) == 1
+               else f" (the interval of {len(reaching)} of the {len(views)} seeds reaches 0.5)")
+        return (f"{noise}, and its ROC AUC of {measured} does not rank melanomas above nevi "
+                f"beyond chance either{why}: nothing here shows that it has learned what "
+                "generalises.")
+    if auc >= RANKS_WELL:
+        return (f"{noise}, though its ROC AUC of {measured} shows that its scores do rank "
+                "melanomas above nevi more often than not, beyond chance: its decision "
+                "threshold, not its ranking, is what fails.")
+    return (f"{noise}; its ROC AUC of {measured} ranks melanomas above nevi beyond chance, "
+            f"but below the {RANKS_WELL:g} from which a ranking is of use: it has learned "
+            "little that generalises.")
+
+
+def _overfitting(group: Group) -> list[str]:
+    overfit = [run for run in group.runs if run.diagnosis.overfitting]
+    if not overfit:
+        return []
+    run, onset = overfit[0], overfit[0].diagnosis.overfitting
+    epochs = ", ".join(str(run.diagnosis.overfitting.epoch) for run in overfit)
+    return [(f"It overfits{_count(overfit, group.seeds)} from epoch {epochs}: the validation "
+            f"loss rose from its minimum, {number(onset.val_loss_min)} at epoch {onset.epoch}, "
+            f"to {number(run.values['final_val_loss'])} at epoch {run.final_epoch}, while the "
+            f"training loss fell to {number(run.values['final_loss'])}; the final "
+            f"train-validation accuracy gap is {gap_text(group)}.")]
+
+
+def _under_training(group: Group) -> list[str]:
+    under = [run for run in group.runs if run.diagnosis.under_training.still_improving]
+    if not under:
+        return []
+    first = under[0].diagnosis.under_training
+    return [(f"It is under-trained{_count(under, group.seeds)}: over the last {first.window} "
+            f"epochs the training loss still fell by {100 * first.train_drop:.0f}% and the "
+            f"validation loss by {100 * first.val_drop:.0f}%, so more epochs would still help.")]
+
+
+def _plateau(group: Group) -> list[str]:
+    plateaued = [run for run in group.runs if run.diagnosis.plateau_epoch is not None]
+    if not plateaued:
+        return []
+    epochs = ", ".join(str(run.diagnosis.plateau_epoch) for run in plateaued)
+    found = plateaued[0].diagnosis.plateau
+    noise = (f", the sampling noise of {found.n_test} validation images (smoothed over "
+             f"{epochs_text(found.smooth_window)})" if found.n_test else "")
+    amount = round(100 * found.tolerance, 1)
+    return [(f"Its validation accuracy gained no more than {amount:g} percentage "
+            f"point{'' if amount == 1 else 's'}{noise} after epoch {epochs}"
+            f"{_count(plateaued, group.seeds)}.")]
+
+
+def clinical_sentences(group: Group) -> list[str]:
+    """What the model does with melanomas and nevi at its final epoch, each share with its
+    95 % interval (Wilson; the ROC AUC's by the stratified bootstrap), and a warning when it
+    finds few melanomas. Over seeds: the first seed's counts and intervals, the seeds' means
+    and ranges."""
+    views = [run.clinical("final") for run in group.runs]
+    first = views[0]
+    mean = {name: float(np.mean([getattr(view, name) for view in views]))
+            for name in ("sensitivity", "specificity", "balanced_accuracy", "auc")}
+    counts = (f"finds {first.mel_found} of the {first.mel_found + first.mel_missed} melanomas "
+              f"and clears {first.nev_cleared} of the {first.nev_flagged + first.nev_cleared} "
+              "nevi")
+    with_intervals = (
+        f"sensitivity {with_interval(first.sensitivity, first.sensitivity_interval)}, "
+        f"specificity {with_interval(first.specificity, first.specificity_interval)}")
+    if len(views) == 1:
+        sentences = [(f"It {counts}: {with_intervals}, balanced accuracy "
+                     f"{percent(first.balanced_accuracy)}, ROC AUC "
+                     f"{auc_text(first.auc, first.auc_interval)}.")]
+    else:
+        def seed_range(name: str, formatter) -> str:
+            values = [getattr(view, name) for view in views]
+            return f"seeds {formatter(min(values))} to {formatter(max(values))}"
+
+        means = (f"sensitivity {percent(mean['sensitivity'])} "
+                 f"({seed_range('sensitivity', percent)}), specificity "
+                 f"{percent(mean['specificity'])} ({seed_range('specificity', percent)}), "
+                 f"balanced accuracy {percent(mean['balanced_accuracy'])}, ROC AUC "
+                 f"{number(mean['auc'])} ({seed_range('auc', number)})")
+        sentences = [f"Over its {len(views)} seeds: {means}.",
+                     (f"Seed {group.runs[0].seed} alone {counts}: {with_intervals}, ROC AUC "
+                     f"{auc_text(first.auc, first.auc_interval)}.")]
+    if mean["sensitivity"] < FEW_MELANOMAS:
+        sentences.append(
+            f"It misses {percent(1 - mean['sensitivity'])} of the melanomas, whatever its "
+            "accuracy: its balanced accuracy is what its accuracy would be if melanomas and "
+            "nevi were equally common.")
+    return sentences
+
+
+def _epochs_reached(group: Group) -> str:
+    """The epochs the values come from: a diverged run stopped before the epochs asked."""
+    reached = [int(run.history["epoch"].iloc[-1]) for run in group.runs]
+    stopped = sorted(epoch for epoch in reached if epoch < group.epochs)
+    if not stopped:
+        return epochs_text(group.epochs)
+    if len(group.runs) == 1:
+        return f"{stopped[0]} of the {epochs_text(group.epochs)} asked (it stopped there)"
+    listed = ", ".join(str(epoch) for epoch in stopped)
+    return (f"{epochs_text(group.epochs)} ({len(stopped)} of {len(group.runs)} seeds stopped "
+            f"early, at epoch{'s' if len(stopped) > 1 else ''} {listed})")
+
+
+def _best_epochs(group: Group) -> str:
+    epochs = [run.values["best_epoch"] for run in group.runs]
+    listed = ", ".join("none" if epoch is None else str(epoch) for epoch in epochs)
+    return f"epoch{'s' if len(epochs) > 1 else ''} {listed}"
+
+
+# -- two set-ups -----------------------------------------------------------------------------
+
+
+def compare(comparison: Comparison, baselines: dict,
+            thresholds: Thresholds = THRESHOLDS) -> list[str]:
+    """The effect of the factors that set two groups apart, from their values and tests."""
+    a, b = comparison.a, comparison.b
+    where = f" (from task {comparison.reference})" if comparison.reference else ""
+    difference = a.mean("final_val_accuracy") - b.mean("final_val_accuracy")
+    if comparison.factors == ["epochs"]:
+        head = (f"Effect of more epochs: training on from {b.epochs} to "
+                f"{epochs_text(a.epochs)}{where} changes the validation accuracy from "
+                f"{accuracy_text(b)} to {accuracy_text(a)} ({points(difference)}); the "
+                f"train-validation gap is {gap_text(a)} against {gap_text(b)}.")
+    else:
+        head = (f"Effect of {factor_phrase(comparison.factors)}, at {epochs_text(a.epochs)}: "
+                f"{a.label} reaches a validation accuracy of {accuracy_text(a)} against "
+                f"{accuracy_text(b)} for {b.label}{where} ({points(difference)}); the "
+                f"train-validation gap is {gap_text(a)} against {gap_text(b)}, "
+                + _second_measure(a, b))
+    sentences = [head, _contrast(a, b, baselines["test"])]
+    if comparison.mcnemar is not None:
+        sentences.append(paired_test_sentence(comparison, thresholds))
+    if comparison.welch is not None:
+        sentences.append(significance(a, b, thresholds))
+        if comparison.mcnemar is not None:
+            sentences.append(both_tests_sentence(comparison, thresholds))
+    return sentences
+
+
+def _second_measure(a: Group, b: Group) -> str:
+    """The lowest validation losses where both set-ups use one loss; across two losses their
+    values are on different scales, so balanced accuracy and ROC AUC instead."""
+    if a.params["loss"] == b.params["loss"]:
+        return (f"the lowest validation loss {number(a.mean('best_val_loss'))} against "
+                f"{number(b.mean('best_val_loss'))}.")
+    views = [[run.clinical("final") for run in group.runs] for group in (a, b)]
+    balanced = [sum(v.balanced_accuracy for v in vs) / len(vs) for vs in views]
+    auc = [sum(v.auc for v in vs) / len(vs) for vs in views]
+    return (f"the balanced accuracy {percent(balanced[0])} against {percent(balanced[1])}, the "
+            f"ROC AUC {number(auc[0])} against {number(auc[1])} (their losses, "
+            f"{a.params['loss']} and {b.params['loss']}, are on different scales and not "
+            "compared).")
+
+
+def _contrast(a: Group, b: Group, baseline: float) -> str:
+    first, second = verdict(a, baseline), verdict(b, baseline)
+    if first == second:
+        return f"Both {VERDICT_PHRASES[first][1]}."
+    return f"{a.label} {VERDICT_PHRASES[first][0]}, {b.label} {VERDICT_PHRASES[second][0]}."
