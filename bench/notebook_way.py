@@ -160,21 +160,16 @@ def lab_runs(
     order a notebook takes them. ``first`` and ``second`` need ``data`` (the loaded
     arrays): their size sizes the estimate that splits the lab."""
     from cnnlab.plan.grid import plan_lab
-    from cnnlab.store import layout
-    from cnnlab.store.files import read_optima
+    from cnnlab.plan.lab import complete_plan
 
     before_selection = plan = plan_lab(config)
     if part != "first":
-        selections = {
-            task_id: str(workdir / layout.selection_json(plan.dataset, task_id))
-            for task_id in plan.selections_needed
-        }
-        missing = [path for path in selections.values() if not Path(path).is_file()]
-        if missing:
+        plan = complete_plan(config, workdir)
+        if plan.selections_needed:
             raise SystemExit(
-                f"notebook_way: {', '.join(missing)} missing: run cnnlab's lab in {workdir} first"
+                f"notebook_way: no selection of {', '.join(plan.selections_needed)} in "
+                f"{workdir}/results/selection: run cnnlab's lab in {workdir} first"
             )
-        plan = plan_lab(config, read_optima(selections))
     first = None
     if part != "all":
         if data is None:

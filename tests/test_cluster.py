@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab.plan.grid import plan_lab
-from cnnlab.store.files import read_optima
+from cnnlab.plan.lab import complete_plan
 from cnnlab.store.layout import copy_workflow
 from tests.conftest import merged_config
 from tests.interrupt_helpers import (
@@ -117,9 +116,9 @@ def minutes(limit: str) -> int:
     return (int(days) if days else 0) * 1440 + hours * 60 + mins
 
 
-def complete_plan(workdir: Path):
-    optima = read_optima({"6E": str(workdir / "results/selection/tiny/6E.json")})
-    plan = plan_lab(merged_config(workdir / SMALL_CONFIG), optima)
+def finished_plan(workdir: Path):
+    """The lab folder's plan (cnnlab.plan.lab.complete_plan), every selection made."""
+    plan = complete_plan(merged_config(workdir / SMALL_CONFIG), workdir)
     assert not plan.pending_tasks
     return plan
 
@@ -175,7 +174,7 @@ def cluster_lab(slurm, tmp_path_factory):
 
 def test_every_training_ran_as_a_slurm_job(cluster_lab):
     workdir, output = cluster_lab["workdir"], cluster_lab["output"]
-    plan = complete_plan(workdir)
+    plan = finished_plan(workdir)
     train_jobs = [s for s in submissions(output) if s["rule"] == "train"]
     assert len(train_jobs) >= len(plan.trainings) == 13, output[-5000:]
     for key, training in plan.trainings.items():
@@ -215,8 +214,8 @@ def test_the_cluster_gives_the_local_runs_numbers_and_report(cluster_lab, reques
     # the local run of the same config (shared with test_workflow), only once SLURM is here
     local = request.getfixturevalue("small_lab")[0]
     cluster = cluster_lab["workdir"]
-    plan = complete_plan(cluster)
-    assert plan.trainings.keys() == complete_plan(local).trainings.keys()
+    plan = finished_plan(cluster)
+    assert plan.trainings.keys() == finished_plan(local).trainings.keys()
     for training in plan.trainings.values():
         # the metrics byte for byte; the seconds column is wall time, never equal
         assert metric_columns(cluster / training.history_csv) == metric_columns(

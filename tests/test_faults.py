@@ -26,8 +26,8 @@ import yaml
 
 from cnnlab.data.prepare import prepare_dataset
 from cnnlab.plan.grid import plan_lab
+from cnnlab.plan.lab import complete_plan
 from cnnlab.plan.selection import candidate_files
-from cnnlab.store.files import read_optima
 from cnnlab.store.layout import copy_workflow
 from tests.conftest import merged_config
 from tests.interrupt_helpers import (
@@ -235,7 +235,7 @@ def test_a_diverging_run_is_recorded_and_reported_and_the_lab_completes(copy_of_
     config = merged_config(workdir / SMALL_CONFIG)
     assert config["tasks"]["5F"]["runs"][1] == {"model": "mlp", "dense": [64]}
     config["tasks"]["5F"]["runs"][1].update(optimizer="sgd", lr=1000.0)
-    plan = plan_lab(config, read_optima({"6E": str(workdir / "results/selection/tiny/6E.json")}))
+    plan = complete_plan(config, workdir)
     assert not plan.pending_tasks
     diverged = {}
     for training in plan.trainings.values():
@@ -271,7 +271,7 @@ def test_a_cut_history_and_record_are_set_aside_and_one_rerun_restores_the_lab(c
     restores the lab exactly, without retraining 6E's or 6F's runs."""
     workdir = copy_of_small_lab
     selection_json = workdir / "results/selection/tiny/6E.json"
-    plan = plan_lab(merged_config(workdir / SMALL_CONFIG), read_optima({"6E": str(selection_json)}))
+    plan = complete_plan(merged_config(workdir / SMALL_CONFIG), workdir)
     after_selection = {entry.training.history_csv for task in ("6E", "6F")
                        for entry in plan.tasks[task].entries}
     damaged = next(entry.training for entry in plan.tasks["6D"].entries

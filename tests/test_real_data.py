@@ -30,7 +30,7 @@ from cnnlab.data.image_file import read_image
 from cnnlab.data.prepare import prepare_dataset
 from cnnlab.plan.config import check_config
 from cnnlab.plan.grid import plan_lab
-from cnnlab.store.files import read_optima
+from cnnlab.plan.lab import complete_plan
 from cnnlab.store.layout import copy_workflow
 from tests.conftest import PROJECT_ROOT, merged_config
 from tests.workflow_helpers import run_snakemake
@@ -176,8 +176,7 @@ def test_real_lab_end_to_end(real_lab):
 
     # every training of the plan, 6E's and 6F's included, has its full history
     config = merged_config(workdir / SMALL_REAL, workdir / PATH_OVERRIDE)
-    optima = read_optima({"6E": str(workdir / "results/selection/skin-real/6E.json")})
-    plan = plan_lab(config, optima)
+    plan = complete_plan(config, workdir)
     assert not plan.pending_tasks
     for training in plan.trainings.values():
         assert training.history_csv.startswith("results/runs/skin-real/")

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from cnnlab.plan.grid import plan_lab
-from cnnlab.store.files import read_optima
+from cnnlab.plan.lab import complete_plan
 from cnnlab.store.layout import copy_workflow
 from tests.conftest import merged_config
 from tests.workflow_helpers import SMALL_CONFIG, job_counts, run_snakemake
@@ -62,8 +62,7 @@ def test_bad_config_fails_fast_with_one_message(tmp_path, original, replacement,
 def test_small_lab_trains_every_run_to_its_epochs(small_lab):
     workdir, _ = small_lab
     config = merged_config(workdir / SMALL_CONFIG)
-    optima = read_optima({"6E": str(workdir / "results/selection/tiny/6E.json")})
-    plan = plan_lab(config, optima)
+    plan = complete_plan(config, workdir)
     assert not plan.pending_tasks
     for training in plan.trainings.values():
         history = pd.read_csv(workdir / training.history_csv)
