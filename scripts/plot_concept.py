@@ -2,12 +2,14 @@
 as JSON (cnnlab.report.concept_figures, by the task's `answer` kind), the trained model
 loaded by the training wing (cnnlab.train.models.trained_model)."""
 
-from cnnlab.train.runtime import configure_environment
+from cnnlab.train import runtime
 from cnnlab.workflow.entrypoint import run_entrypoint
 
 
 def main(snakemake, log) -> None:
-    configure_environment(threads=snakemake.threads or 1)  # before Keras is imported
+    # before Keras is imported; TensorFlow's thread pools fixed to the job's threads, so a
+    # layer's features (dense1 sums over every conv feature) are the same on any node
+    runtime.configure(threads=snakemake.threads or 1)
     from cnnlab.report.concept_figures import write_concept_figure
     from cnnlab.train.models import trained_model  # the report wing never imports training
 
