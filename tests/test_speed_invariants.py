@@ -19,6 +19,7 @@ import pytest
 from cnnlab.plan.cost import estimated_seconds
 from cnnlab.plan.grid import plan_lab
 from cnnlab.plan.runs import RunSpec
+from cnnlab.store import layout
 from cnnlab.store.files import write_selection
 from cnnlab.store.layout import copy_workflow
 from tests.conftest import PROJECT_ROOT, merged_config
@@ -94,9 +95,13 @@ def test_the_notebook_ways_two_parts_split_the_lab_near_half_its_cost(tmp_path, 
     data = {"x_train": np.zeros((1000, 128, 1, 1), np.float32)}  # only its size counts
     config = notebook_way.merged_config(tmp_path, ["bench.yaml"])
     first = notebook_way.lab_runs(tmp_path, config, "first", data)  # no selection yet
-    selection = tmp_path / "results" / "selection" / "6E.json"
-    chosen = {"run_id": "chosen", "task": "6A", "epochs": 100, "values": {},
-              "params": {"batch_size": 8, "lr": 1e-4, "n_base": 8}}
+    plan = plan_lab(config)
+    selection = tmp_path / layout.selection_json(plan.dataset, "6E")
+    entry = plan.tasks["6A"].entries[0]  # a candidate set-up: its parameters less data set, seed
+    chosen = {"run_id": entry.spec.variant, "task": "6A", "epochs": entry.epochs,
+              "values": {"final_val_accuracy": 0.7, "final_balanced_accuracy": 0.6, "gap": 0.05},
+              "params": {key: value for key, value in entry.spec.to_dict().items()
+                         if key not in ("dataset", "seed")}}
     write_selection(selection, {"task": "6E", "rule": "best_val_accuracy", "rule_text": "",
                                 "chosen": chosen, "candidates": [], "fallback": False,
                                 "pinned": False, "runner_up": None, "lead": None,
