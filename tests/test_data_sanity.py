@@ -104,3 +104,30 @@ def test_an_ordinary_data_set_says_nothing(tmp_path, capsys):
     assert "warning" not in capsys.readouterr().err
     assert not any(manifest["sanity"]["train"][key] for key in
                    ("contradictory", "identical", "constant", "upscaled", "skewed"))
+
+
+def test_the_reports_data_section_says_what_the_terminal_said(tmp_path, capsys):
+    """The report's data section, visible above its folded tables, repeats each finding
+    the preparation said on the terminal; an ordinary data set's says none."""
+    from cnnlab.report.page import data_section
+    from cnnlab.store.files import read_manifest
+
+    rng = np.random.default_rng(3)
+
+    def picture(split, name, number):
+        if split == "train" and number == 0:  # 3 x 3 pixels blown up to 32 x 32
+            return Image.fromarray(rng.integers(0, 256, (3, 3), dtype=np.uint8))
+        return noise_image(int(rng.integers(1 << 30)), SIZE)
+
+    save_everywhere(tmp_path / "data", picture, {"train": (3, 3), "test": (2, 2)})
+    prepare(tmp_path)
+    said = [line for line in capsys.readouterr().err.splitlines() if "blown up" in line]
+    section = data_section(read_manifest(tmp_path / "out" / "manifest.json"))
+    assert len(said) == 1 and len(section["sanity"]) == 1
+    assert section["sanity"][0] in said[0] and "train/Mel_000.png" in section["sanity"][0]
+
+    write_course_layout(tmp_path / "plain", {"train": (4, 4), "test": (2, 2)}, size=SIZE)
+    out = tmp_path / "plain-out"
+    prepare_dataset({"kind": "folder", "path": str(tmp_path / "plain")}, out / "arrays.npz",
+                    out / "manifest.json", SIZE, name="plain")
+    assert data_section(read_manifest(out / "manifest.json"))["sanity"] == []

@@ -21,6 +21,7 @@ import jinja2
 import yaml
 
 from cnnlab.analysis import diagnostics, representations, statistics
+from cnnlab.data.split_checks import sanity_lines
 from cnnlab.machine import cpu_model
 from cnnlab.plan.grid import Plan
 from cnnlab.plan.runs import Entry
@@ -63,6 +64,8 @@ def data_section(manifest: Manifest) -> dict:
             "hash": manifest.arrays_sha256,
             "rejected": [f"{item['file']}: {item['reason']}" for item in manifest.skipped],
             "duplicates": len(manifest.duplicates),
+            # what makes the data poor, as the preparation said it on the terminal
+            "sanity": sanity_lines(manifest.data.get("sanity") or {}, manifest.dataset),
             "manifest_json": json.dumps(manifest.data, indent=2, sort_keys=True)}
 
 
