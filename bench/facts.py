@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from bench.common import ROOT, Context, table
-from cnnlab.train.runtime import cpu_model
+from cnnlab.machine import cpu_model
 
 
 def query_facts() -> dict:

@@ -26,7 +26,8 @@ def main(snakemake, log) -> None:
     threads = training.spec.threads
     history_csv = Path(snakemake.output.history)
     # `cnnlab status` shows the job as training from now on (cnnlab.store.heartbeat)
-    beat = Heartbeat.of_job(training.job_spec(), history_csv.parent, training.state_directory)
+    beat = Heartbeat.of_job(training.run_id, training.epochs, history_csv.parent,
+                            training.state_directory)
     beat.announce()
     # one GPU of its own, or none (the job's gpu resource), before TensorFlow is imported
     runtime.configure_training_process(threads, native_log=Path(snakemake.log[0]),

@@ -68,12 +68,11 @@ class Heartbeat:
     _pid_started: float | None = field(default=None, repr=False)
 
     @classmethod
-    def of_job(cls, spec: dict, out_dir: str | os.PathLike,
+    def of_job(cls, run_id: str, epochs: int, out_dir: str | os.PathLike,
                state_dir: str | os.PathLike) -> Heartbeat:
-        """The heartbeat of a training job's ``spec`` (cnnlab.train.training.train's)."""
-        epochs = int(spec["epochs"])
-        return cls(Path(layout.progress_json(str(state_dir), epochs)), spec["run_id"],
-                   str(out_dir), epochs)
+        """The heartbeat of the training of ``run_id`` to ``epochs`` (cnnlab.train.training)."""
+        return cls(Path(layout.progress_json(str(state_dir), epochs)), run_id, str(out_dir),
+                   epochs)
 
     def announce(self) -> None:
         """Say that the job has started (it imports TensorFlow next, for seconds): without

@@ -139,7 +139,8 @@ def train(
     job.state_dir.mkdir(parents=True, exist_ok=True)
     Path(layout.weights_directory(job.out_dir)).mkdir(parents=True, exist_ok=True)
     # the heartbeat (cnnlab.store.heartbeat) tells `cnnlab status` what this training has reached
-    beat = beat or heartbeat.Heartbeat.of_job(training.job_spec(), job.out_dir, job.state_dir)
+    beat = beat or heartbeat.Heartbeat.of_job(training.run_id, training.epochs,
+                                               job.out_dir, job.state_dir)
     with checkpoints.exclusive_lock(Path(layout.state_lock(str(job.state_dir))), log), beat:
         _remove_leftover_weights(job)
         model = _compiled_model(job, data.image_shape, setup.precision)
