@@ -185,8 +185,11 @@ def plan_for_task(task_id):
 
 
 def task_plan_as_dict(wildcards):
-    """The plan of a task and the tasks it shows: editing another task redraws nothing."""
-    return plan_for_task(wildcards.task).to_dict([wildcards.task, *PLAN.tasks[wildcards.task].shows])
+    """The plan of a task, the tasks it shows and those its comparisons reach into: editing
+    another task redraws nothing."""
+    plan = plan_for_task(wildcards.task)
+    return plan.to_dict([wildcards.task, *plan.tasks[wildcards.task].shows,
+                         *plan.compared_tasks(wildcards.task)])
 
 
 def task_figure_inputs(wildcards):

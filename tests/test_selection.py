@@ -374,7 +374,7 @@ def test_a_candidate_whose_validation_loss_turns_upwards_is_refused(lab):
     assert rows[batch_4.spec.variant]["overfitted"] is True
     onset = rows[batch_4.spec.variant]["overfitting_epoch"]
     assert 35 <= onset <= 45  # the minimum of the raw curve, or of its moving average
-    assert rows[batch_4.spec.variant]["reason"] == f"overfits from epoch {onset} by the validation loss"
+    assert rows[batch_4.spec.variant]["reason"] == f"overfits from epoch {onset}"
     assert rows[batch_2.spec.variant]["overfitted"] is False
     assert result["chosen"]["run_id"] == batch_2.spec.variant
     assert result["meets_condition"] is True and not result["fallback"]

@@ -369,32 +369,3 @@ def no_better_than_baseline(accuracy: float, baseline: float | None,
 
 def _metric_name(column: str) -> str:
     return {"loss": "training loss", "val_loss": "validation loss"}.get(column, column)
-
-
-# -- what a curve does, in one word -------------------------------------------------------
-
-#: most telling first; "settled" only above the baseline, where a model can have learned
-VERDICTS = ("diverges", "overfits", "not learned yet", "stuck at the baseline",
-            "still improving", "settled", "no trend")
-
-
-def curve_verdict(diagnosis: Diagnosis, at_baseline: bool) -> str:
-    """One of VERDICTS for a run's diagnosis; `at_baseline`: its final validation accuracy is
-    no better than the majority baseline (:func:`no_better_than_baseline`)."""
-    if diagnosis.divergence:
-        return "diverges"
-    if diagnosis.overfitting:
-        return "overfits"
-    under = diagnosis.under_training
-    if at_baseline:
-        # the training loss alone, as the validation loss may stay flat there: a fall beyond
-        # its noise, or any fall on a curve too short to know its noise
-        beyond = under.train_beyond_noise
-        falling = math.isfinite(under.train_drop) and under.train_drop > (
-            beyond if math.isfinite(beyond) else 0.0)
-        return "not learned yet" if falling or under.still_improving else "stuck at the baseline"
-    if under.still_improving:
-        return "still improving"
-    if diagnosis.plateau_epoch is not None:
-        return "settled"
-    return "no trend"

@@ -15,6 +15,7 @@ Labels follow the prepared arrays: 0 = Mel, 1 = Nev. Every result is plain JSON 
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 
@@ -25,12 +26,12 @@ from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss
-from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from statsmodels.stats.multitest import multipletests
 
-from cnnlab.analysis.statistics import ALPHA, CLASS_NAMES, MEL, NEV, THRESHOLDS
+from cnnlab.analysis.statistics import ALPHA, CLASS_NAMES, MEL, NEV, THRESHOLDS, mcnemar_exact
 
 FOLDS = 5
 
@@ -56,11 +57,15 @@ def separability(features: dict[str, np.ndarray], labels: np.ndarray, folds: int
                  seed: int = 0) -> dict:
     """Each representation's linear separability: the accuracy of a logistic regression
     (standardised features, L2, scikit-learn's defaults) under stratified k-fold
-    cross-validation, shuffled with `seed`; k is `folds` or the smaller class's size.
+    cross-validation, shuffled with `seed`; k is `folds` or the smaller class's size. Every
+    representation uses the same folds, so each image gets one out-of-fold call per
+    representation, and each representation is tested against the one before it by the exact
+    McNemar test on those calls (:func:`cnnlab.analysis.statistics.mcnemar_exact`).
 
     Returns {"method", "folds", "n", "baseline", "representations": [{"name",
-    "dimensions", "accuracy", "fold_sd", "fold_min", "fold_max", "explained"}]};
-    accuracy is None where a class has fewer than two images.
+    "dimensions", "accuracy", "fold_sd", "fold_min", "fold_max", "explained"}], "tests":
+    [{"a", "b", "only_a", "only_b", "n", "p"}]}; accuracy is None where a class has fewer
+    than two images.
     """
     labels = np.asarray(labels).astype(int)
     counts = np.bincount(labels, minlength=2)
@@ -68,7 +73,8 @@ def separability(features: dict[str, np.ndarray], labels: np.ndarray, folds: int
     result = {"method": f"logistic regression, stratified {k}-fold cross-validation",
               "folds": k, "n": int(labels.size),
               "baseline": float(counts.max() / labels.size) if labels.size else math.nan,
-              "representations": []}
+              "representations": [], "tests": []}
+    calls: dict[str, np.ndarray] = {}
     for name, values in features.items():
         flat = _flat(values)
         finite = bool(np.isfinite(flat).all())  # a diverged model's features are NaN
@@ -76,16 +82,33 @@ def separability(features: dict[str, np.ndarray], labels: np.ndarray, folds: int
                "fold_sd": None, "fold_min": None, "fold_max": None,
                "explained": projection(flat)[1] if finite else []}
         if k >= 2 and finite:
-            model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
-            splits = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-            with warnings.catch_warnings():
-                # a representation the classes separate perfectly need not converge
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                scores = cross_val_score(model, flat, labels, cv=splits, scoring="accuracy")
+            calls[name], scores = out_of_fold_calls(flat, labels, k, seed)
             row.update(accuracy=float(scores.mean()), fold_sd=float(scores.std(ddof=1)),
                        fold_min=float(scores.min()), fold_max=float(scores.max()))
         result["representations"].append(row)
+    names = list(calls)
+    for before, after in itertools.pairwise(names):
+        test = mcnemar_exact(calls[after], calls[before])
+        result["tests"].append({"a": after, "b": before, "only_a": test.only_a,
+                                "only_b": test.only_b, "n": test.n, "p": test.p})
     return result
+
+
+def out_of_fold_calls(flat: np.ndarray, labels: np.ndarray, k: int,
+                      seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each image's out-of-fold prediction is right, and each fold's accuracy."""
+    splits = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    right = np.zeros(len(labels), dtype=bool)
+    scores = []
+    for train, test in splits.split(flat, labels):
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+        with warnings.catch_warnings():
+            # a representation the classes separate perfectly need not converge
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(flat[train], labels[train])
+        right[test] = model.predict(flat[test]) == labels[test]
+        scores.append(right[test].mean())
+    return right, np.asarray(scores)
 
 
 def cohen_d(a: np.ndarray, b: np.ndarray) -> float:

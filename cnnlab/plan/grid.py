@@ -48,6 +48,7 @@ class Plan:
                 question=task["question"],
                 shows=list(task.get("shows", [])),
                 answer=task.get("answer"), inspects=task.get("inspects"),
+                compares=list(task.get("compares", [])),
             )
             if "optimum" in task:
                 plan.optimum = {
@@ -111,6 +112,13 @@ class Plan:
             raise KeyError(f"no training {key} in this plan")
         return self.trainings[key]
 
+    def compared_tasks(self, task_id: str) -> list[str]:
+        """Earlier tasks whose set-ups the task's asked comparisons reach into
+        (:meth:`TaskPlan.compared_tasks`): its figure draws them too."""
+        order = list(self.tasks)
+        earlier = [self.tasks[name] for name in order[: order.index(task_id)]]
+        return self.tasks[task_id].compared_tasks(earlier)
+
     def history_files(self, task_ids=None) -> list[str]:
         task_ids = list(self.tasks) if task_ids is None else task_ids
         files = {
@@ -147,6 +155,7 @@ class Plan:
                 task_id=task_id, title=task["title"], question=task["question"],
                 shows=list(task["shows"]), optimum=task["optimum"], pending=task["pending"],
                 answer=task["answer"], inspects=task["inspects"],
+                compares=list(task.get("compares", [])),
                 entries=[Entry(RunSpec.from_dict(entry["params"]), entry["epochs"],
                                by_directory[entry["training"]]) for entry in task["entries"]],
             )

@@ -175,6 +175,20 @@ class Training:
                    list(data["save_epochs"]), str(state_directory))
 
 
+#: parameters that never make two set-ups different experiments
+NOT_FACTORS = ("dataset", "seed")
+
+
+def factors_between(a: dict, b: dict) -> list[str]:
+    """The run parameters in which two set-ups differ (dicts of :meth:`RunSpec.to_dict`);
+    another model is one factor, the architecture, whatever its n_base and dense widths."""
+    factors = [name for name in a if name not in NOT_FACTORS
+               and str(a.get(name)) != str(b.get(name))]
+    if "model" in factors:
+        factors = [name for name in factors if name not in ("n_base", "dense")]
+    return factors
+
+
 @dataclass
 class TaskPlan:
     task_id: str
@@ -186,6 +200,16 @@ class TaskPlan:
     pending: bool = False
     answer: str | None = None  # the kind of concept answer (config: tasks.<id>.answer)
     inspects: str | None = None  # the task whose trained model that answer inspects
+    compares: list[str] = field(default_factory=list)  # the factors its question asks about
+
+    def compared_tasks(self, earlier: list[TaskPlan]) -> list[str]:
+        """The earlier tasks with a set-up one asked factor (not epochs) away from one of
+        this task's: the comparisons its answer and figure reach into."""
+        asked = set(self.compares) - {"epochs"}
+        own = [entry.spec.to_dict() for entry in self.entries]
+        return [task.task_id for task in earlier
+                if any(len(found := factors_between(mine, entry.spec.to_dict())) == 1
+                       and found[0] in asked for mine in own for entry in task.entries)]
 
     @property
     def kind(self) -> str:
@@ -210,4 +234,5 @@ class TaskPlan:
             "pending": self.pending,
             "optimum": self.optimum,
             "answer": self.answer, "inspects": self.inspects,
+            "compares": list(self.compares),
         }

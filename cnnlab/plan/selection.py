@@ -31,8 +31,9 @@ from cnnlab.plan.setups import lead, setup_refusal, setup_rows
 from cnnlab.store.files import Predictions, write_selection
 from cnnlab.store.history import checked_training
 
-_CONDITION = ("whose train - validation accuracy gap there is at most {max_gap:g} and whose "
-              "validation loss has not turned upwards by then (not overfitted)")
+_CONDITION = ("whose train - validation accuracy gap there is at most {max_gap:g} and that "
+              "do not overfit by then (validation loss rising, or the accuracy gap growing, "
+              "beyond its noise)")
 _AT = "of the first {epochs} epochs (as many as {task} trains)"
 RULES = {
     "best_val_accuracy_within_gap": (
@@ -161,12 +162,13 @@ def judged_predictions(training: Training, epoch: int, predictions: Predictions)
 
 
 def overfitting_epoch(history: pd.DataFrame, n_test: int) -> int | None:
-    """The report's own verdict on the curve up to the judged epoch: the epoch its
-    validation loss turns upwards for good, or None."""
-    from cnnlab.analysis import diagnostics  # the report's thresholds, so both say the same
+    """The report's own verdict on the curve up to the judged epoch: the epoch from which it
+    overfits (:func:`cnnlab.analysis.verdicts.overfitting_from`), or None."""
+    from cnnlab.analysis import diagnostics, verdicts  # the report's rule, so both say the same
 
-    found = diagnostics.diagnose(history.reset_index(drop=True), "completed",
-                                 n_test=n_test).overfitting
+    history = history.reset_index(drop=True)
+    diagnosis = diagnostics.diagnose(history, "completed", n_test=n_test)
+    found = verdicts.overfitting_from(history, diagnosis, n_test)
     return None if found is None else int(found.epoch)
 
 
@@ -256,7 +258,7 @@ def refusal(row: dict, rule: str, max_gap: float, goal: Target) -> str:
         return (f"its {' and '.join(row['not_carried'])} would not be carried into "
                 f"{goal.task}")
     if rule in WITHIN_GAP and row["overfitting_epoch"] is not None:
-        return f"overfits from epoch {row['overfitting_epoch']} by the validation loss"
+        return f"overfits from epoch {row['overfitting_epoch']}"
     if rule in WITHIN_GAP and row["gap"] > max_gap:
         return f"gap {row['gap']:.3f} > {max_gap:g}"
     return ""

@@ -9,22 +9,17 @@ from dataclasses import replace
 import numpy as np
 
 from cnnlab.analysis import statistics
+from cnnlab.plan import runs
 from cnnlab.plan.grid import Plan
+from cnnlab.plan.runs import TaskPlan
 from cnnlab.report.formatting import epochs_text, setup_label
 from cnnlab.report.results import Comparison, Group, Results, Run, task_groups
 
-# parameters that never make two set-ups different experiments
-IGNORED_IN_COMPARISONS = ("dataset", "seed")
-
 
 def factors_between(a: Group, b: Group) -> list[str]:
-    """The parameters (and 'epochs') in which two set-ups differ; another model is one
-    factor, the architecture, whatever its n_base and dense widths."""
-    names = [name for name in a.params if name not in IGNORED_IN_COMPARISONS]
-    factors = [name for name in names if str(a.params.get(name)) != str(b.params.get(name))]
-    if "model" in factors:
-        factors = [name for name in factors if name not in ("n_base", "dense")]
-    return factors + (["epochs"] if a.epochs != b.epochs else [])
+    """The parameters (and 'epochs') in which two set-ups differ
+    (:func:`cnnlab.plan.runs.factors_between`)."""
+    return runs.factors_between(a.params, b.params) + (["epochs"] if a.epochs != b.epochs else [])
 
 
 def with_epochs(group: Group) -> Group:
@@ -52,13 +47,19 @@ def within_task_comparisons(groups: list[Group]) -> list[Comparison]:
 
 def reference_comparisons(plan: Plan, task_id: str, groups: list[Group],
                           results: Results) -> list[Comparison]:
-    """For a task that varies no parameter itself: earlier tasks' set-ups one factor away.
+    """Earlier tasks' set-ups one factor away: in a factor the task's question asks about
+    (its `compares`), or, for a task that asks none and varies no parameter itself, in any.
 
     Each pair is compared at the epochs both reach (a prefix of the longer); the same
     set-up at fewer epochs in an earlier task is compared as 'more epochs'.
     """
-    if set(plan.tasks[task_id].differs()) - {"epochs"}:
+    task = plan.tasks[task_id]
+    if task.compares:
+        allowed = set(task.compares)
+    elif set(task.differs()) - {"epochs"}:
         return []
+    else:
+        allowed = None  # any factor, for the evidence
     order = list(plan.tasks)
     own = {}
     for group in groups:
@@ -75,6 +76,8 @@ def reference_comparisons(plan: Plan, task_id: str, groups: list[Group],
                 elif len(factors) == 1:
                     factor = factors[0]
                 else:
+                    continue
+                if allowed is not None and factor not in allowed:
                     continue
                 key = (group.variant, probe.variant, factor)
                 rank = (probe.epochs == group.epochs, order.index(earlier), probe.epochs)
@@ -116,6 +119,26 @@ def paired_calls(a: Group, b: Group) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     return (np.concatenate([run_a.correct() for run_a, _ in pairs]),
             np.concatenate([run_b.correct() for _, run_b in pairs]))
+
+
+def asked_by(task: TaskPlan, comparison: Comparison) -> bool:
+    """Whether the task's question asks about this comparison: its factors are all in the
+    task's `compares`, or, where it names none, the pair is the task's own."""
+    if task.compares:
+        return set(comparison.factors) <= set(task.compares)
+    return comparison.reference is None
+
+
+def task_comparisons(plan: Plan, task_id: str, groups: list[Group],
+                     results: Results) -> list[Comparison]:
+    """A task's comparisons with their tests, those its question asks about first; Holm's
+    correction runs over the asked ones together, and over the rest (the evidence) apart."""
+    found = within_task_comparisons(groups) + reference_comparisons(plan, task_id, groups, results)
+    for comparison in found:
+        comparison.asked = asked_by(plan.tasks[task_id], comparison)
+    asked = [comparison for comparison in found if comparison.asked]
+    return (add_significance_tests(asked)
+            + add_significance_tests([c for c in found if not c.asked]))
 
 
 def add_significance_tests(comparisons: list[Comparison]) -> list[Comparison]:

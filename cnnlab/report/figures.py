@@ -27,6 +27,8 @@ from matplotlib.ticker import MaxNLocator
 from cnnlab.analysis import diagnostics, seeds, statistics
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.grid import Plan
+from cnnlab.report.comparisons import reference_comparisons
+from cnnlab.report.formatting import trained_title
 from cnnlab.report.results import Group, Results, task_groups
 from cnnlab.store.files import atomic_open, read_manifest
 
@@ -293,16 +295,31 @@ def first_image_per_class(x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]
 # -- figure files, as rule outputs ---------------------------------------------------------
 
 
+def compared_groups(plan: Plan, task_id: str, groups: list[Group],
+                    results: Results) -> list[Group]:
+    """The earlier tasks' set-ups the task's question compares it with in another parameter
+    (6C's learning rate 1e-4 from 6B), labelled with their task: drawn beside its own."""
+    shown: dict[tuple, Group] = {}
+    for comparison in reference_comparisons(plan, task_id, groups, results):
+        theirs, factors = comparison.b, comparison.factors
+        if factors != ["epochs"] and factors[0] in plan.tasks[task_id].compares:
+            theirs.label = f"{theirs.label} ({theirs.task})"
+            shown.setdefault((theirs.task, theirs.variant), theirs)
+    return list(shown.values())
+
+
 def write_task_figures(plan: dict, task_id: str, manifest_json: str | Path,
                        curves_png: str | Path, roc_png: str | Path,
                        root: str | Path = ".") -> tuple[Path, Path]:
     """The learning curves of a task's runs, overlaid, and their ROC curves, as PNGs
     (`plan`: Plan.to_dict())."""
     plan = Plan.from_dict(plan)
-    groups = task_groups(plan, task_id, Results(root))
+    results = Results(root)
+    groups = task_groups(plan, task_id, results)
     if not groups:
         raise CnnlabError(f"task {task_id} trains no runs, so it has no learning curves.")
+    groups += compared_groups(plan, task_id, groups, results)
     baselines = read_manifest(manifest_json).baselines
-    title = f"{task_id}: {plan.tasks[task_id].title}"
+    title = f"{task_id}: {trained_title(plan.tasks[task_id].title, plan.epoch_divisor)}"
     return (save_png(curves_figure(groups, baselines, title), curves_png),
             save_png(roc_figure(groups, title), roc_png))

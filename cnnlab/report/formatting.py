@@ -4,6 +4,7 @@ parameter values and set-up names."""
 from __future__ import annotations
 
 import math
+import re
 
 from cnnlab.analysis import statistics
 from cnnlab.plan.runs import format_number
@@ -26,6 +27,25 @@ def number(value: float) -> str:
 
 def epochs_text(count: int) -> str:
     return f"{count} epoch{'' if count == 1 else 's'}"
+
+
+#: epoch counts a title names: '20 epochs', '150 and 350 epochs', '50, 100 or 150 epochs'
+EPOCH_COUNTS = re.compile(r"\b(\d+(?:(?:, | and | or | to )\d+)*) epochs?\b")
+
+
+def trained_title(title: str, epoch_divisor: int) -> str:
+    """A task's title with, beside each epoch count it names, the epochs this run trained
+    ('..., 20 epochs (4 in this run)') where `epoch_divisor` divides them (rounded up, as the
+    plan does)."""
+    if epoch_divisor == 1:
+        return title
+
+    def trained(match: re.Match) -> str:
+        counts = match.group(1)
+        divided = re.sub(r"\d+", lambda n: str(-(-int(n.group()) // epoch_divisor)), counts)
+        return f"{match.group(0)} ({divided} in this run)"
+
+    return EPOCH_COUNTS.sub(trained, title)
 
 
 def seconds_text(seconds: float) -> str:

@@ -35,12 +35,8 @@ from cnnlab.report.answers import (
     trained,
 )
 from cnnlab.report.answers import selection as optimum
-from cnnlab.report.comparisons import (
-    add_significance_tests,
-    reference_comparisons,
-    within_task_comparisons,
-)
-from cnnlab.report.formatting import percent, seconds_text
+from cnnlab.report.comparisons import task_comparisons
+from cnnlab.report.formatting import percent, seconds_text, trained_title
 from cnnlab.report.results import Results, task_groups
 from cnnlab.report.tables import model_summaries, overview_table
 from cnnlab.store.files import Manifest, read_json, read_manifest, read_selection, write_text
@@ -87,9 +83,7 @@ def task_facts(plan: Plan, task_id: str, results: Results, manifest: Manifest,
         return facts
     if task.entries:
         facts.groups = task_groups(plan, task_id, results)
-        facts.comparisons = add_significance_tests(
-            within_task_comparisons(facts.groups)
-            + reference_comparisons(plan, task_id, facts.groups, results))
+        facts.comparisons = task_comparisons(plan, task_id, facts.groups, results)
     else:
         facts.groups = [group for shown in task.shows
                         for group in task_groups(plan, shown, results)]
@@ -127,7 +121,8 @@ def task_section(plan: Plan, task_id: str, results: Results, manifest: Manifest,
                        figure_stats.get(task_id, {}))
     found = task_answer(facts)
     concept = CONCEPTS.get(task.answer)
-    return {"id": task_id, "title": task.title, "question": task.question,
+    return {"id": task_id, "title": trained_title(task.title, plan.epoch_divisor),
+            "question": task.question,
             "kind": task.kind, "shows": task.shows, "pending": task.pending,
             "figure": figure_uri(figure_png), "answer_kind": task.answer,
             "concept_figure": figure_uri(concept_png),
@@ -227,6 +222,7 @@ def build_context(plan: Plan, manifest: Manifest, figures_by_task: dict[str, str
     n_test = sum(manifest.counts["test"].values())
     return {
         "title": f"cnnlab lab report: {plan.dataset}",
+        "epoch_divisor": plan.epoch_divisor,
         "dataset": plan.dataset,
         "baselines": {split: percent(value) for split, value in manifest.baselines.items()},
         "tasks": sections,

@@ -123,6 +123,7 @@ class Comparison:
     welch: statistics.WelchTest | None = None
     holm_p: float | None = None
     family: int = 1
+    asked: bool = True  # the task's question asks about it: said in the answer, else evidence
 
 
 class Results:

@@ -158,9 +158,11 @@ def partial_roc_figure(task_id: str) -> str:
 
 def task_inputs(plan, task_id: str) -> list[str]:
     """The files a task's figures read: each entry's history, record and predictions (the
-    ROC curves and the clinical view come from the predictions)."""
+    ROC curves and the clinical view come from the predictions), its own and those of the
+    earlier tasks its asked comparisons reach into."""
     return sorted({path(entry.training.directory)
-                   for entry in plan.tasks[task_id].entries
+                   for shown in [task_id, *plan.compared_tasks(task_id)]
+                   for entry in plan.tasks[shown].entries
                    for path in (history_csv, record_json, predictions_npz)})
 
 

@@ -40,11 +40,7 @@ def answer(facts: Facts) -> Answer:
     glance = "Shared local filters (LeNet) against a weight per pixel (MLP)"
     result = trained.answer(facts) if facts.groups else None
     if result is not None:
-        baseline = facts.baselines["test"]
-        tested = trained.tested_comparisons(facts.comparisons)
-        text.append(" ".join([trained.accuracies(facts.groups, baseline),
-                              *trained.effects(tested), trained.curves(facts.groups, baseline)]
-                             + trained.few_melanomas(facts.groups)))
+        text.append(result.answer[0])
         glance += "; trained here: " + result.glance[0].lower() + result.glance[1:]
     else:
         glance += "."

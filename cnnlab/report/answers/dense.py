@@ -4,9 +4,10 @@ pixels, convolutional features and dense features (its concept figure's statisti
 
 from __future__ import annotations
 
+from cnnlab.analysis.statistics import ALPHA
 from cnnlab.plan import concept_models
 from cnnlab.report.answers import Answer, Facts
-from cnnlab.report.answers.words import gap_text, verdict
+from cnnlab.report.answers.words import gap_text, p_text, verdict
 from cnnlab.report.formatting import architecture_name, percent, points
 from cnnlab.report.results import Group
 from cnnlab.report.tables import summary_table
@@ -53,12 +54,12 @@ def answer_dense(hidden: dict, output: dict, total: int, groups: list[Group],
             f"(output {hidden['output_shape']}), the output layer {output['layer']} "
             f"{int(output['parameters']):,} (one weight per hidden neuron plus a bias), of the "
             f"model's {total:,}.")]
-    overfit = [group for group in groups if verdict(group, baseline) == "overfits"]
+    overfit = [group for group in groups if verdict(group, baseline) == "overfitting"]
     if overfit:
         text.append("Runs shown that overfit: " + "; ".join(
             f"{_in_task(group)}, final gap {gap_text(group)}" for group in overfit) + ".")
     elif groups:
-        text.append("None of the runs shown overfits by the diagnostics; their final "
+        text.append("None of the runs shown overfits by its curve verdict; their final "
                     "train-validation gaps are " + ", ".join(
                         f"{gap_text(group)} ({group.task})" for group in groups) + ".")
     return text
@@ -74,28 +75,34 @@ def _rows(stats: dict | None) -> list[dict]:
 
 
 def separability(stats: dict | None) -> tuple[str, str] | None:
-    """What the dense features add to a linear read-out: (a sentence, a few words)."""
+    """What the dense features add to a linear read-out, by the exact McNemar test of the
+    two read-outs' out-of-fold calls on the same images: (a sentence, a few words)."""
     rows = _rows(stats)
     if len(rows) < 2:
         return None
     dense, before = rows[-1], rows[-2]
     gain = dense["accuracy"] - before["accuracy"]
-    spread = max(dense["fold_sd"], before["fold_sd"])
     measured = (f"A linear read-out of the {dense['name']} classifies "
                 f"{percent(dense['accuracy'])} of the test images, of the {before['name']} "
                 f"{percent(before['accuracy'])}")
-    if dense["accuracy"] <= stats["baseline"] + dense["fold_sd"]:
+    test = next((row for row in stats.get("tests", [])
+                 if row["a"] == dense["name"] and row["b"] == before["name"]), None)
+    if test is None:  # figure statistics of an older cnnlab: no paired test to read
+        return (f"{measured} (untested).",
+                "their separability against the conv features is untested")
+    tested = f"exact McNemar {p_text(test['p'])}"
+    if dense["accuracy"] <= stats["baseline"] + (dense["fold_sd"] or 0.0):
         return (f"{measured}: the dense features are no better than the majority baseline.",
                 "their features separate the classes no better than the baseline")
-    if gain > spread:
-        return (f"{measured}: the dense layer makes the classes easier to separate.",
-                f"they separate the classes {points(gain)} better than the conv features")
-    if gain < -spread:
-        return (f"{measured}: squeezing into {dense['dimensions']} features loses information.",
-                "their features separate the classes worse than the conv features")
-    return ((f"{measured}, the same within the folds' spread: the dense layer compresses "
-            "without adding separability."), ("they compress the features without adding "
-            "separability"))
+    if test["p"] < ALPHA:
+        better = gain > 0
+        return ((f"{measured} ({tested}): the dense layer makes the classes "
+                 f"{'easier' if better else 'harder'} to separate."),
+                (f"they separate the classes {points(abs(gain)).lstrip('+')} "
+                 f"{'better' if better else 'worse'} than the conv features ({tested})"))
+    return ((f"{measured}, no different by the {tested}: the dense layer compresses without "
+             "adding separability."),
+            "they compress the features without measurably adding separability")
 
 
 def separability_evidence(stats: dict | None) -> list[str]:

@@ -17,6 +17,7 @@ from cnnlab.report.answers.words import (
     factor_phrase,
     gap_text,
     ranks_beyond_chance,
+    run_curve,
     verdict,
     with_spread,
 )
@@ -51,9 +52,10 @@ def describe_group(group: Group, baselines: dict,
     if diagnostics.no_better_than_baseline(group.mean("final_val_accuracy"), baselines["test"],
                                            thresholds, n_test=group.runs[0].n_test):
         sentences.append(_at_baseline(group))
-    sentences += _overfitting(group) + _under_training(group) + _plateau(group)
-    quiet = not any(run.diagnosis.divergence or run.diagnosis.overfitting
-                    or run.diagnosis.under_training.still_improving for run in group.runs)
+    found = [run_curve(run, baselines["test"]) for run in group.runs]
+    sentences += _overfitting(group, found) + _under_training(group) + _plateau(group)
+    quiet = not any(verdict.name in ("diverged", "overfitting") for verdict in found) and not any(
+        run.diagnosis.under_training.still_improving for run in group.runs)
     if quiet and group.mean("gap") > 2 * thresholds.baseline_margin:
         sentences.append(f"It does not overfit by the validation loss, but training accuracy "
                          f"ends {gap_text(group)} above validation accuracy.")
@@ -95,17 +97,25 @@ def _at_baseline(group: Group) -> str:
             "little that generalises.")
 
 
-def _overfitting(group: Group) -> list[str]:
-    overfit = [run for run in group.runs if run.diagnosis.overfitting]
+def _overfitting(group: Group, found: list) -> list[str]:
+    """Where each overfitting seed starts to overfit, and by which rule: its validation loss
+    rising beyond its noise, or its accuracy gap growing beyond the validation accuracy's
+    interval (:func:`cnnlab.analysis.verdicts.overfitting_from`)."""
+    overfit = [(run, verdict) for run, verdict in zip(group.runs, found)
+               if verdict.name == "overfitting"]
     if not overfit:
         return []
-    run, onset = overfit[0], overfit[0].diagnosis.overfitting
-    epochs = ", ".join(str(run.diagnosis.overfitting.epoch) for run in overfit)
-    return [(f"It overfits{_count(overfit, group.seeds)} from epoch {epochs}: the validation "
-            f"loss rose from its minimum, {number(onset.val_loss_min)} at epoch {onset.epoch}, "
-            f"to {number(run.values['final_val_loss'])} at epoch {run.final_epoch}, while the "
-            f"training loss fell to {number(run.values['final_loss'])}; the final "
-            f"train-validation accuracy gap is {gap_text(group)}.")]
+    run, first = overfit[0]
+    onset = first.onset
+    epochs = ", ".join(str(verdict.onset.epoch) for _, verdict in overfit)
+    why = ("its validation loss rose beyond its noise" if onset.by == "val_loss" else
+           f"its train - validation accuracy gap grew from {points(onset.gap_at_onset).lstrip('+')} to "
+           f"{points(onset.gap_end).lstrip('+')} (smoothed), more than the "
+           f"±{points(onset.gap_noise).lstrip('+')} of the validation accuracy's 95% interval")
+    return [(f"It overfits{_count(overfit, group.seeds)} from epoch {epochs}, where its "
+             f"validation loss is lowest: after it {why}, while the training loss fell to "
+             f"{number(run.values['final_loss'])}; the final train-validation accuracy gap is "
+             f"{gap_text(group)}.")]
 
 
 def _under_training(group: Group) -> list[str]:

@@ -19,10 +19,13 @@ def answer(facts: Facts) -> Answer:
         return Answer(glance=missing, answer=[missing])
     first, second = layers[0], layers[1]
     one_sign = first["filters"] - first["mixed_sign"]
+    signs = (f"all {first['filters']} mix positive and negative weights (edges, spots)"
+             if not one_sign else
+             f"{first['mixed_sign']} mix positive and negative weights (edges, spots), "
+             f"{one_sign} are of one sign (brightness)")
     text = (f"The first layer's {first['filters']} filters each see "
             f"{first['receptive_field']} × {first['receptive_field']} pixels and respond to "
-            f"local contrast: {first['mixed_sign']} mix positive and negative weights (edges, "
-            f"spots), {one_sign} are of one sign (brightness). The second layer's "
+            f"local contrast: {signs}. The second layer's "
             f"{second['filters']} filters work on the pooled maps, see "
             f"{second['receptive_field']} × {second['receptive_field']} pixels and combine "
             "edges into texture and pieces of the lesion's border.")
@@ -34,7 +37,8 @@ def answer(facts: Facts) -> Answer:
                  "and nevi.")
     channels = sum(result["channels"] for _, result in differing)
     telling = sum(result["differing"] for _, result in differing)
-    glance = ("Layer 1 detects edges and brightness, layer 2 combines them into texture"
+    detects = "edges and brightness" if one_sign else "edges and spots"
+    glance = (f"Layer 1 detects {detects}, layer 2 combines them into texture"
               + (f"; {telling} of their {channels} channels tell Mel from Nev on average."
                  if differing else "."))
     return Answer(glance=glance, answer=[text], details=answer_filters(stats))

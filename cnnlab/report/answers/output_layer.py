@@ -48,8 +48,20 @@ def probabilities(bce: dict) -> str:
         return ("close to the share of Nev for every image, so their calibration says little: "
                 "the model hardly tells the images apart")
     intervals = bce.get("intervals") or {}
-    return calibration_quality(calibration["expected_calibration_error"],
-                               intervals.get("expected_calibration_error"))
+    return (without_skill(bce)
+            or calibration_quality(calibration["expected_calibration_error"],
+                                   intervals.get("expected_calibration_error")))
+
+
+def without_skill(bce: dict) -> str | None:
+    """Said instead of any 'calibrated' where the Brier skill score's interval does not lie
+    above 0: the probabilities are not shown to beat always answering the share of Nev."""
+    low, high = (bce.get("intervals") or {}).get("brier_skill", [math.nan, math.nan])
+    if math.isfinite(low) and low > 0:
+        return None
+    words = interval_words(low, high, "+.2f")
+    return ("not shown to be calibrated: no better than always answering the share of Nev"
+            + (f" (Brier skill {words})" if words else ""))
 
 
 def output_layer_table() -> dict:
@@ -147,7 +159,9 @@ def answer_output_distribution(stats: dict | None) -> list[str]:
                 quality = ("close to the share of Nev for every image, so their calibration "
                            "says little: the model hardly tells the images apart")
             else:
-                quality = calibration_quality(error, intervals.get("expected_calibration_error"))
+                # the skill score and its interval are said just before
+                quality = ("not shown to be calibrated" if without_skill(bce) else
+                           calibration_quality(error, intervals.get("expected_calibration_error")))
             skill_low, skill_high = intervals.get("brier_skill", [math.nan, math.nan])
             # compared by the skill score's interval: above 0, below 0, or either way
             compared = ("better than" if skill_low > 0 else "worse than" if skill_high < 0

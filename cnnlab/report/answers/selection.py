@@ -11,7 +11,6 @@ from cnnlab.report.answers import Answer, Facts, trained
 from cnnlab.report.answers.words import join, p_text, verdict
 from cnnlab.report.formatting import (
     format_param,
-    interval_text,
     number,
     param_phrase,
     percent,
@@ -70,29 +69,18 @@ def answer(facts: Facts) -> Answer:
     if chosen.pinned:
         head = f"The set-up was pinned in the config: {params}."
     else:
-        head = (f"The rule picked {params} from {chosen.from_task} as the best set-up that is "
-                f"not overfitted; its lead over the runner-up is {lead_words(chosen)}.")
+        head = (f"The rule, {chosen.rule_text}, picked {params} from {chosen.from_task}; its "
+                f"lead over the runner-up is {lead_words(chosen)}.")
         if not chosen.meets_condition:
             head += " No candidate met the condition, so the smallest gap was taken."
     sentences = [head]
-    if groups:
-        tested = trained.tested_comparisons(facts.comparisons)
-        first = groups[0]
-        sentences.append(f"{first.label} classifies "
-                         f"{percent(first.mean('final_val_accuracy'))} "
-                         f"({interval_text(first.runs[0].interval('final_val_accuracy'))}) of "
-                         f"the validation images correctly after {first.epochs} epochs.")
-        sentences += trained.effects(tested)
-        sentences.append(trained.curves(groups, baseline))
-        sentences += trained.few_melanomas(groups)
-        sentences += condition(chosen, groups, baseline)
     result = trained.answer(facts) if groups else None
+    if groups:
+        sentences += trained.lead(facts, accuracy_first=True)
+        sentences += condition(chosen, groups, baseline)
     glance = f"{params}" + (f", from {chosen.from_task}" if not chosen.pinned else "")
     if groups:
-        glance += (f": {percent(groups[0].mean('final_val_accuracy'))} with "
-                   f"{groups[0].label}")
-        found = trained.tests_in_brief(trained.tested_comparisons(facts.comparisons))
-        glance += f"; {found}" if found else ""
+        glance += ": " + result.glance[0].lower() + result.glance[1:-1]
     glance = glance[0].upper() + glance[1:] + "."
     n_test = sum(facts.test_counts.values())
     details = [selection_evidence(chosen, n_test)] + (result.details if result else [])
@@ -104,9 +92,9 @@ def answer(facts: Facts) -> Answer:
 
 
 def not_overfitted(group: Group, max_gap: float, baseline: float) -> bool:
-    """The task's condition on a trained set-up: no overfitting onset by the diagnostics
-    and a final train - validation gap within the selection rule's."""
-    return (verdict(group, baseline) not in ("overfits", "diverges")
+    """The task's condition on a trained set-up: no overfitting or divergence by its curve
+    verdict (the selection's own rule) and a final train - validation gap within the rule's."""
+    return (verdict(group, baseline) not in ("overfitting", "diverged")
             and group.mean("gap") <= max_gap)
 
 

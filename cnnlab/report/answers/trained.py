@@ -4,21 +4,26 @@ question asks, whether the set-up can decide; its table of set-ups and its evide
 
 from __future__ import annotations
 
-from cnnlab.analysis.diagnostics import THRESHOLDS
 from cnnlab.report.answers import Answer, Facts
+from cnnlab.report.answers.effects import (
+    effects,
+    learning_rate_shape,
+    p_clause,
+    tested_comparisons,
+    tests_in_brief,
+    yes_or_no,
+)
 from cnnlab.report.answers.evidence import compare, describe_group
 from cnnlab.report.answers.hinge import hinge_note
 from cnnlab.report.answers.words import (
     VERDICT_PHRASES,
-    at_baseline,
-    factor_phrase,
+    curve,
     finds_few,
     join,
     melanomas_found,
-    p_text,
-    p_value,
     verdict,
     verdict_phrase,
+    verdict_sentence,
     with_spread,
 )
 from cnnlab.report.formatting import (
@@ -26,7 +31,6 @@ from cnnlab.report.formatting import (
     interval_text,
     percent,
     points,
-    setup_label,
 )
 from cnnlab.report.results import Comparison, Group
 from cnnlab.report.significance import significance_summary
@@ -40,33 +44,57 @@ from cnnlab.report.tables import (
     values_table,
 )
 
+#: the parts of a question, by a word that asks for them
+QUESTION_PARTS = {"decide": "decide", "generalis": "generalisation",
+                  "generaliz": "generalisation", "evaluat": "evaluation",
+                  "significan": "significance"}
+
+
+def question_asks(question: str) -> set[str]:
+    """What a task's question asks beyond its comparisons: whether the set-up can decide,
+    how well it generalises, an evaluation, whether differences are significant."""
+    text = question.lower()
+    return {part for word, part in QUESTION_PARTS.items() if word in text}
+
 
 def answer(facts: Facts) -> Answer:
-    """The answer of a trained task, with its table and its evidence."""
-    baseline = facts.baselines["test"]
-    groups, tested = facts.groups, tested_comparisons(facts.comparisons)
-    sentences = [accuracies(groups, baseline), *effects(tested), curves(groups, baseline)]
-    sentences += few_melanomas(groups)
-    if asks_to_decide(facts):
-        sentences.append(decision(groups, baseline)[1])
-    return Answer(glance=glance(facts), answer=[" ".join(sentences)],
-                  table=setups_table(groups, facts.comparisons, baseline),
+    """The answer of a trained task, its question's parts first, with its table and its
+    evidence."""
+    return Answer(glance=glance(facts), answer=[" ".join(lead(facts))],
+                  table=setups_table(facts.groups, facts.comparisons, facts.baselines["test"]),
                   details=details(facts), tables=detail_tables(facts),
-                  next_steps=next_steps(groups, baseline))
+                  next_steps=next_steps(facts.groups, facts.baselines["test"]))
 
 
-def tested_comparisons(comparisons: list[Comparison]) -> list[Comparison]:
-    return [comparison for comparison in comparisons if comparison.mcnemar is not None]
+def lead(facts: Facts, accuracy_first: bool = False) -> list[str]:
+    """The visible answer: what the question asks, in its order (`accuracy_first`: the
+    accuracies before the comparisons, as 6E's question asks), then the curves."""
+    baseline, groups = facts.baselines["test"], facts.groups
+    asked = tested_comparisons(facts.comparisons)
+    asks = question_asks(facts.task.question)
+    sentences = [yes_or_no(asked)] if "significance" in asks and asked else []
+    if accuracy_first and len(groups) > 1:
+        sentences.append(accuracies(groups, baseline))
+    sentences += effects(asked, summary="significance" not in asks)
+    sentences += learning_rate_shape(asked)
+    if len(groups) == 1:
+        sentences.append(accuracies(groups, baseline, "generalisation" in asks))
+        sentences.append(curve_change(groups[0], asked, baseline)
+                         or verdict_sentence(groups[0], baseline))
+        sentences += (evaluation(groups[0]) if "evaluation" in asks
+                      else few_melanomas(groups))
+    else:
+        sentences += [] if accuracy_first else [accuracies(groups, baseline)]
+        sentences += [curves(groups, baseline)] + few_melanomas(groups)
+    if "decide" in asks:
+        sentences.append(decision(groups, baseline)[1])
+    return sentences
 
 
-def asks_to_decide(facts: Facts) -> bool:
-    """Whether the task's question asks if its set-up can decide anything (5A's does)."""
-    return "decide" in facts.task.question.lower()
-
-
-def accuracies(groups: list[Group], baseline: float) -> str:
-    """One set-up: training and validation accuracy, the latter with its interval; several:
-    each set-up's validation accuracy, the best first."""
+def accuracies(groups: list[Group], baseline: float, generalisation: bool = False) -> str:
+    """One set-up: training and validation accuracy, the latter with its interval (and how
+    well it generalises, where asked); several: each set-up's validation accuracy, the
+    highest first, ties together."""
     if len(groups) == 1:
         group = groups[0]
         run = group.runs[0]
@@ -79,8 +107,7 @@ def accuracies(groups: list[Group], baseline: float) -> str:
                 f"{validation}." if validation.startswith(training + " ") else
                 f"Training accuracy after {epochs_text(group.epochs)}: {training}. "
                 f"Validation accuracy: {validation}.")
-        return said + (" No better than the majority baseline." if at_baseline(group, baseline)
-                       else "")
+        return said + (f" {generalises(group, baseline)}" if generalisation else "")
     ranked = sorted(groups, key=lambda group: -group.mean("final_val_accuracy"))
     values = {with_spread(group, "final_val_accuracy") for group in groups}
     if len(values) == 1:
@@ -92,132 +119,57 @@ def accuracies(groups: list[Group], baseline: float) -> str:
         [f"{value} ({join(labels)})" for value, labels in alike.items()]) + "."
 
 
-def difference_text(comparison: Comparison, sign: int = 1) -> str:
-    return points(sign * (comparison.a.mean("final_val_accuracy")
-                          - comparison.b.mean("final_val_accuracy")))
+def generalises(group: Group, baseline: float) -> str:
+    """How well a set-up generalises, from its train - validation gap against the noise of
+    its validation accuracy and from its curve."""
+    found = curve(group, baseline)
+    run = group.runs[0]
+    gap, noise = group.mean("gap"), run.interval("final_val_accuracy")
+    half_width = (noise.high - noise.low) / 2
+    if found.at_baseline:
+        return "It does not generalise yet: on new images it is no better than the baseline."
+    if found.name == "overfitting" or gap > half_width:
+        return (f"It generalises only in part: validation accuracy is "
+                f"{points(gap).lstrip('+')} below training accuracy.")
+    return "It generalises well: training and validation accuracy agree within the noise."
 
 
-def oriented(comparison: Comparison) -> tuple[Group, Group, int]:
-    """The two set-ups with the larger value of a numeric factor first (more dropout, more
-    epochs, a larger n_base) or the task's own first, and the sign that turns a - b into
-    first - second."""
-    a, b = comparison.a, comparison.b
-    if comparison.reference:  # the task's own set-up first, the other task's second
-        return a, b, 1
-    factor = comparison.factors[0] if len(comparison.factors) == 1 else None
-    values = ((a.epochs, b.epochs) if factor == "epochs" else
-              (a.params.get(factor), b.params.get(factor)))
-    if all(isinstance(value, (int, float)) for value in values) and values[0] < values[1]:
-        return b, a, -1
-    return a, b, 1
+def curve_change(group: Group, asked: list[Comparison], baseline: float) -> str | None:
+    """Where the question compares the set-up with fewer epochs of itself (5B with 5A):
+    what its curve was then and what it is now, with the numbers that decide it."""
+    earlier = [c.b for c in asked if c.factors == ["epochs"] and c.reference]
+    if not earlier:
+        return None
+    before = earlier[0]
+    was = VERDICT_PHRASES[verdict(before, baseline)][0].replace("is ", "was ", 1)
+    was = was.replace("has ", "had ", 1).replace("ranks", "ranked", 1)
+    return (f"At {epochs_text(before.epochs)} ({before.task}) it {was}. "
+            + verdict_sentence(group, baseline))
 
 
-def factor_label(group: Group, factors: list[str]) -> str:
-    """A set-up named by the one factor a comparison varies ('dropout 0.4', 'no dropout',
-    '150 epochs', 'SGD'); by its label where several differ."""
-    if len(factors) != 1:
-        return group.label
-    if factors == ["epochs"]:
-        return epochs_text(group.epochs)
-    if factors == ["dropout"]:
-        return "dropout" if group.params.get("dropout") else "no dropout"
-    return setup_label(group.params, factors, group.epochs)
-
-
-def effects(tested: list[Comparison]) -> list[str]:
-    """Each factor's effect: the difference of validation accuracy and its paired test's p,
-    the significant ones marked; a set-up from another task is named with its accuracy the
-    first time."""
-    said: set[tuple] = set()
-    significant = [c for c in tested if p_value(c) < THRESHOLDS.alpha]
-    # where all tests agree, one word says so after them; else each significant one is marked
-    mixed = 0 < len(significant) < len(tested) or len(tested) == 1
-    # several tests with one p (often 1.000 on few disagreements): said once, after them
-    same_p = len(tested) > 1 and not mixed and len({p_text(p_value(c)) for c in tested}) == 1
-    by_factor: dict[str, list[str]] = {}
-    for comparison in tested:
-        first, second, sign = oriented(comparison)
-        names = [factor_label(group, comparison.factors) for group in (first, second)]
-        theirs = comparison.b  # where the task reaches into another, that task's set-up
-        if comparison.reference:
-            key = (theirs.task, theirs.variant, theirs.epochs)
-            where = (f" ({comparison.reference})" if key in said else
-                     f" ({comparison.reference}, {percent(theirs.mean('final_val_accuracy'))})")
-            said.add(key)
-            names[0 if first is theirs else 1] += where
-        mark = ""
-        if mixed:
-            mark = (", significant" if p_value(comparison) < THRESHOLDS.alpha
-                    else ", not significant")
-        shown_p = "" if same_p else f", {p_text(p_value(comparison))}"
-        by_factor.setdefault(factor_phrase(comparison.factors), []).append(
-            f"{names[0]} against {names[1]}: {difference_text(comparison, sign)}{shown_p}{mark}")
-    sentences = [f"Effect of {factor}: {'; '.join(clauses)}."
-                 for factor, clauses in by_factor.items()]
-    briefed = 0
-    for index, factor in enumerate(by_factor):
-        family = [c for c in tested if factor_phrase(c.factors) == factor]
-        if len(family) > 2 and not any(p_value(c) < THRESHOLDS.alpha for c in family):
-            sentences[index] = pairs_in_brief(factor, family)
-            briefed += 1
-    if briefed == len(by_factor):  # each sentence already says that nothing is significant
-        return sentences
-    if tested and not mixed:
-        sentences.append(("All are significant" if significant else "None is significant")
-                         + (f" (all {p_text(p_value(tested[0]))})." if same_p else "."))
-    return sentences
-
-
-#: one set-up's curve in its own words; the common verdicts in sentences under eight words,
-#: as several tasks say them
-SINGLE = {
-    "diverges": "It diverged{at}: its loss blew up, so its later values mean nothing.",
-    "overfits": "It overfits from epoch {epoch}. Its validation loss rises after that.",
-    "not learned yet": "It has not learned yet. Its training loss still falls.",
-    "stuck at the baseline": "It has not left the baseline; its loss stalls.",
-    "still improving": "It is still improving: both losses fall.",
-    "settled": "It has settled above the baseline.",
-    "no trend": "Its curves stay within their noise.",
-}
-
-
-def pairs_in_brief(factor: str, family: list[Comparison]) -> str:
-    """Many pairs of one factor, none significant, in one sentence: the range of their p and
-    the largest difference."""
-    low, high = min(map(p_value, family)), max(map(p_value, family))
-    span = (f"all {p_text(low)}" if p_text(low) == p_text(high) else
-            f"p from {p_text(low)[4:]} to {p_text(high)[4:]}")
-    widest = max(family, key=lambda c: abs(c.a.mean("final_val_accuracy")
-                                           - c.b.mean("final_val_accuracy")))
-    first, second, sign = oriented(widest)
-    gap = (f"; the widest gap, {factor_label(first, widest.factors)} against "
-           f"{factor_label(second, widest.factors)}, is {difference_text(widest, sign)}"
-           if difference_text(widest, sign) != "0.0 points" else "; their accuracies are equal")
-    return f"Effect of {factor}: no pair differs significantly ({span}){gap}."
+def evaluation(group: Group) -> list[str]:
+    """An evaluation's clinical part: melanomas found and nevi cleared, each with its share."""
+    view = group.runs[0].clinical("final")
+    if view is None:
+        return []
+    return [(f"It finds {view.mel_found} of the {view.mel_found + view.mel_missed} melanomas "
+             f"(sensitivity {percent(view.sensitivity)}) and clears {view.nev_cleared} of the "
+             f"{view.nev_cleared + view.nev_flagged} nevi (specificity "
+             f"{percent(view.specificity)}).")]
 
 
 def curves(groups: list[Group], baseline: float) -> str:
-    """What each set-up's curve does; one set-up's in a sentence of its own."""
-    if len(groups) == 1:
-        group = groups[0]
-        diagnosis = group.runs[0].diagnosis
-        epoch = diagnosis.overfitting.epoch if diagnosis.overfitting else None
-        at = (f" at epoch {diagnosis.divergence.epoch}"
-              if diagnosis.divergence and diagnosis.divergence.epoch else "")
-        return SINGLE[verdict(group, baseline)].format(epoch=epoch, at=at)
+    """What each set-up's curve does, those alike together."""
     by_verdict: dict[str, list[Group]] = {}
     for group in groups:
         by_verdict.setdefault(verdict(group, baseline), []).append(group)
     (only, *_), alike = by_verdict, len(by_verdict) == 1
-    if alike and only == "stuck at the baseline":
-        return ("Neither has" if len(groups) == 2 else f"None of the {len(groups)} has") + (
-            " left the baseline.")
-    if alike and only not in ("overfits", "diverges"):
+    if alike and only in ("not learning", "plateau", "still learning"):
         return (("Both " if len(groups) == 2 else f"All {len(groups)} ")
                 + f"{VERDICT_PHRASES[only][1]}.")
     clauses = []
     for name, members in by_verdict.items():
-        if name in ("overfits", "diverges") or len(members) == 1:
+        if name in ("overfitting", "diverged", "ranks, not above the baseline") or len(members) == 1:
             clauses += [f"{group.label} {verdict_phrase(group, baseline)}" for group in members]
         else:
             clauses.append(f"{join([group.label for group in members])} "
@@ -243,65 +195,50 @@ def few_melanomas(groups: list[Group]) -> list[str]:
 def decision(groups: list[Group], baseline: float) -> tuple[str, str]:
     """Whether the set-up is enough to decide anything, from what its curves show: a few
     words for the glance, a sentence for the answer."""
-    states = {verdict(group, baseline) for group in groups}
-    if states & {"not learned yet", "stuck at the baseline"}:
+    found = [curve(group, baseline) for group in groups]
+    if any(verdict.at_baseline for verdict in found):
         return ("not enough to decide anything",
-                ("Enough to decide anything? No: a model that has not left the majority "
-                 "baseline has nothing to compare yet; train it longer or at a higher learning "
-                 "rate first."))
-    if "diverges" in states:
+                ("Enough to decide anything? No: a model at the majority baseline has "
+                 "nothing to compare yet; train it longer or at a higher learning rate."))
+    if any(verdict.name == "diverged" for verdict in found):
         return ("not enough to decide: it diverged",
                 "Enough to decide? No: a diverged training says nothing about the model.")
-    if "still improving" in states:
+    if any(verdict.learning for verdict in found):
         return ("not enough to decide yet",
-                ("Enough to decide? Not yet: training stopped while the model still improved, "
-                "so the numbers measure the epoch budget."))
+                ("Enough to decide? Not yet: training stopped while the model still learned, "
+                 "so the numbers measure the epoch budget."))
     return ("enough to decide within the noise",
             "Enough to decide? Yes, within the noise of its validation images.")
 
 
 def glance(facts: Facts) -> str:
-    """The answer in one line: the best accuracy, what the tests found, the weak spots."""
+    """The answer in one line: the accuracy (the highest, or a tie), what the tests found,
+    the weak spots."""
     baseline, groups = facts.baselines["test"], facts.groups
-    best = max(groups, key=lambda group: group.mean("final_val_accuracy"))
+    asks = question_asks(facts.task.question)
+    top = max(group.mean("final_val_accuracy") for group in groups)
+    leaders = [group for group in groups
+               if percent(group.mean("final_val_accuracy")) == percent(top)]
     if len(groups) == 1:
-        parts = [(f"{percent(best.mean('final_val_accuracy'))} validation accuracy; it "
-                 f"{verdict_phrase(best, baseline)}")]
+        parts = [(f"{percent(top)} validation accuracy; it "
+                  f"{verdict_phrase(groups[0], baseline)}")]
+    elif len(leaders) > 1:
+        parts = [f"{join([group.label for group in leaders])} tie at {percent(top)}"]
     else:
-        parts = [f"best {best.label} at {percent(best.mean('final_val_accuracy'))}"]
+        parts = [f"highest {leaders[0].label} at {percent(top)}"]
     found = tests_in_brief(tested_comparisons(facts.comparisons))
+    if found and "significance" in asks:
+        found = yes_or_no(tested_comparisons(facts.comparisons)).split(" (")[0].replace(
+            "Significant? ", "").lower()
     parts += [found] if found else []
     few = [group for group in groups if finds_few(group)]
     if few:
         parts.append(f"finds {melanomas_found(few[0]).replace('the ', '')}" if len(groups) == 1
                      else f"{len(few)} of {len(groups)} set-ups find few melanomas")
-    if asks_to_decide(facts):
+    if "decide" in asks:
         parts.append(decision(groups, baseline)[0])
     text = "; ".join(parts) + "."
     return text[0].upper() + text[1:]
-
-
-def tests_in_brief(tested: list[Comparison]) -> str | None:
-    """The paired tests in a clause: the one test, the significant ones, or none."""
-    if not tested:
-        return None
-    if len(tested) == 1:
-        (comparison,) = tested
-        first, second, sign = oriented(comparison)
-        names = [factor_label(group, comparison.factors) for group in (first, second)]
-        if comparison.reference:
-            names[0 if first is comparison.b else 1] += f" ({comparison.reference})"
-        significant = p_value(comparison) < THRESHOLDS.alpha
-        return (f"{names[0]} {difference_text(comparison, sign)} against {names[1]}, "
-                f"{'significant' if significant else 'within the noise'} "
-                f"({p_text(p_value(comparison))})")
-    significant = [c for c in tested if p_value(c) < THRESHOLDS.alpha]
-    if not significant:
-        return f"no difference beyond the noise (smallest {p_text(min(map(p_value, tested)))})"
-    return "significant: " + join(
-        [f"{factor_label(oriented(c)[0], c.factors)} against "
-         f"{factor_label(oriented(c)[1], c.factors)} ({difference_text(c, oriented(c)[2])}, "
-         f"{p_text(p_value(c))})" for c in significant])
 
 
 def details(facts: Facts) -> list[str]:
@@ -342,15 +279,16 @@ def next_steps(groups: list[Group], baseline: float) -> list[str]:
     """What to try next, where this run's curves show it."""
     steps = []
     for group in groups:
-        state = verdict(group, baseline)
-        if state in ("still improving", "not learned yet"):
-            steps.append(f"{group.label}: more epochs"
-                         + (" or a higher learning rate" if state == "not learned yet" else "")
-                         + ", as its training loss was still falling.")
-        elif state == "overfits":
-            steps.append(f"{group.label}: stop at epoch {group.runs[0].values['best_epoch']} "
-                         "(its lowest validation loss) or regularise (dropout, fewer filters).")
-        elif state == "diverges":
+        found = curve(group, baseline)
+        if found.name == "still learning":
+            steps.append(f"{group.label}: more epochs, as its losses were still falling.")
+        elif found.name in ("ranks, not above the baseline", "not learning"):
+            steps.append(f"{group.label}: more epochs or a higher learning rate, to move it "
+                         "off the majority baseline.")
+        elif found.name == "overfitting":
+            steps.append(f"{group.label}: stop at epoch {found.onset.epoch} (its lowest "
+                         "validation loss) or regularise (dropout, fewer filters).")
+        elif found.name == "diverged":
             steps.append(f"{group.label}: a lower learning rate.")
     return steps
 
@@ -360,7 +298,7 @@ def setups_table(groups: list[Group], comparisons: list[Comparison], baseline: f
     numbers that matter, what the curve does and the paired tests against the others."""
     rows, seen = [], set()
     own = {(group.task, group.variant, group.epochs) for group in groups}
-    others = [c.b for c in comparisons] + [c.a for c in comparisons]
+    others = [c.b for c in comparisons if c.asked] + [c.a for c in comparisons if c.asked]
     for group in groups + others:
         key = (group.task, group.variant, group.epochs)
         if key in seen:
@@ -368,8 +306,9 @@ def setups_table(groups: list[Group], comparisons: list[Comparison], baseline: f
         seen.add(key)
         label = (group.label if key in own else
                  f"{group.label} ({group.task}, {epochs_text(group.epochs)})")
-        tests = [f"against {c.b.label}: {p_text(p_value(c))}" for c in comparisons
-                 if c.mcnemar is not None and (c.a.task, c.a.variant, c.a.epochs) == key]
+        tests = [f"against {c.b.label}: {p_clause(c)}" for c in comparisons
+                 if c.mcnemar is not None and c.asked
+                 and (c.a.task, c.a.variant, c.a.epochs) == key]
         rows.append(setup_row(group, label, verdict_phrase(group, baseline), tests))
     columns = ["set-up", "train acc", "val acc [95% CI]", "balanced acc", "ROC AUC",
                "best epoch", "gap (points)", "curve", "paired test (McNemar)"]

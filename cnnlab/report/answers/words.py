@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 
-from cnnlab.analysis import diagnostics
+from cnnlab.analysis import verdicts
 from cnnlab.analysis.statistics import Clinical
-from cnnlab.report.formatting import interval_text, percent, points
-from cnnlab.report.results import Comparison, Group
+from cnnlab.report.formatting import interval_text, interval_words, number, percent, points
+from cnnlab.report.results import Comparison, Group, Run
 from cnnlab.report.significance import p_text  # noqa: F401 - said the same way everywhere
 
 FEW_MELANOMAS = 0.5  # a sensitivity below this finds fewer than half of the melanomas
@@ -66,41 +66,87 @@ def p_value(comparison: Comparison) -> float:
 
 
 def at_baseline(group: Group, baseline: float) -> bool:
-    """Whether the set-up's final validation accuracy is within the noise of the baseline."""
-    return diagnostics.no_better_than_baseline(group.mean("final_val_accuracy"), baseline,
-                                               n_test=group.runs[0].n_test)
+    """Whether the set-up's accuracy at the end of its curve is within the noise of the
+    baseline (the curve verdict's reading, so that the two never disagree)."""
+    return curve(group, baseline).at_baseline
+
+
+def run_curve(run: Run, baseline: float) -> verdicts.CurveVerdict:
+    """One run's curve verdict (:func:`cnnlab.analysis.verdicts.curve_verdict`)."""
+    view = run.clinical("final")
+    auc = None if view is None else (view.auc, view.auc_interval.low, view.auc_interval.high)
+    return verdicts.curve_verdict(run.history, run.diagnosis, baseline, run.n_test, auc)
+
+
+def curve(group: Group, baseline: float) -> verdicts.CurveVerdict:
+    """A set-up's curve verdict: the most telling of its seeds'."""
+    return verdicts.most_telling([run_curve(run, baseline) for run in group.runs])
 
 
 def verdict(group: Group, baseline: float) -> str:
-    """The curve verdict of a set-up (:data:`cnnlab.analysis.diagnostics.VERDICTS`): the most
-    telling of its seeds'."""
-    found = {diagnostics.curve_verdict(run.diagnosis, at_baseline(group, baseline))
-             for run in group.runs}
-    return next(name for name in diagnostics.VERDICTS if name in found)
+    """The name of a set-up's curve verdict (:data:`cnnlab.analysis.verdicts.VERDICTS`)."""
+    return curve(group, baseline).name
 
 
 #: a verdict as the end of 'it ...' / 'they ...'
 VERDICT_PHRASES = {
-    "diverges": ("diverged", "diverged"),
-    "overfits": ("overfits", "overfit"),
-    "not learned yet": ("has not learned yet", "have not learned yet"),
-    "stuck at the baseline": ("has not left the baseline", "have not left the baseline"),
-    "still improving": ("is still improving", "are still improving"),
-    "settled": ("has settled", "have settled"),
-    "no trend": ("shows no trend beyond its noise", "show no trend beyond their noise"),
+    "diverged": ("diverged", "diverged"),
+    "overfitting": ("overfits", "overfit"),
+    "still learning": ("is still learning", "are still learning"),
+    "ranks, not above the baseline": ("ranks the images but is not yet above the baseline",
+                                      "rank the images but are not yet above the baseline"),
+    "not learning": ("is not learning", "are not learning"),
+    "plateau": ("has reached a plateau", "have reached a plateau"),
 }
 
+
 def verdict_phrase(group: Group, baseline: float, plural: bool = False) -> str:
-    """'overfits from epoch 14', 'has not learned yet', 'diverged at epoch 51'."""
-    name = verdict(group, baseline)
-    phrase = VERDICT_PHRASES[name][1 if plural else 0]
-    run = group.runs[0]
-    if name == "overfits":
-        onset = next(r.diagnosis.overfitting for r in group.runs if r.diagnosis.overfitting)
-        phrase += f" from epoch {onset.epoch}"
-    elif name == "diverges" and run.diagnosis.divergence and run.diagnosis.divergence.epoch:
-        phrase += f" at epoch {run.diagnosis.divergence.epoch}"
+    """'overfits from epoch 14', 'is still learning (best epoch 40 of 40)', 'diverged at
+    epoch 51': the verdict with the number that decides it."""
+    found = curve(group, baseline)
+    phrase = VERDICT_PHRASES[found.name][1 if plural else 0]
+    if found.name == "overfitting":
+        return f"{phrase} from epoch {found.onset.epoch}"
+    if found.name == "diverged" and found.diverged_at:
+        return f"{phrase} at epoch {found.diverged_at}"
+    if found.name in ("still learning", "plateau") and found.best_epoch is not None:
+        return f"{phrase} (best epoch {found.best_epoch} of {found.epochs})"
+    if found.name == "ranks, not above the baseline":
+        return (f"ranks the images (ROC AUC {number(found.auc)}) but "
+                f"{'are' if plural else 'is'} not yet above the baseline")
     return phrase
+
+
+def verdict_sentence(group: Group, baseline: float) -> str:
+    """One set-up's curve verdict in a sentence or two, with the numbers that decide it."""
+    found = curve(group, baseline)
+    best = found.best_epoch
+    if found.name == "diverged":
+        at = f" at epoch {found.diverged_at}" if found.diverged_at else ""
+        return f"It diverged{at}: its loss blew up, so its later values mean nothing."
+    if found.name == "overfitting":
+        onset = found.onset
+        return (f"It overfits from epoch {onset.epoch}: its validation loss is lowest "
+                f"there and ends at {number(found.val_loss_end)}, while the training loss "
+                f"falls to {number(found.train_loss_end)}.")
+    if found.name == "still learning":
+        where = (f"its validation loss is lowest at epoch {best} of {found.epochs}"
+                 if best is not None and best >= verdicts.last_tenth(found.epochs)
+                 else "both losses still fall")
+        return (f"It is still learning: {where}, and its training loss fell from "
+                f"{number(found.train_loss_first)} to {number(found.train_loss_end)}.")
+    if found.name == "ranks, not above the baseline":
+        return ("Its accuracy is not yet above the baseline, but its scores rank the images: "
+                f"ROC AUC {number(found.auc)} "
+                f"({interval_words(found.auc_low, found.auc_high, joiner='-')}). "
+                "The threshold lags, not the ranking.")
+    if found.name == "not learning":
+        return (f"It is not learning: its training loss stays at {number(found.train_loss_end)}"
+                f" (from {number(found.train_loss_first)}) and its scores rank no better "
+                "than chance.")
+    return (f"It has reached a plateau: its validation loss was lowest at epoch {best} of "
+            f"{found.epochs} ({number(found.val_loss_best)}; {number(found.val_loss_end)} at "
+            "the end).")
 
 
 # -- melanomas -----------------------------------------------------------------------------
