@@ -7,8 +7,8 @@ The vocabulary (:data:`VERDICTS`, most telling first) reads the whole curve, bot
   training loss falls, or the train - validation accuracy gap grows by more than the 95 %
   interval of the validation accuracy while the validation loss stays above its minimum
   (:func:`overfitting_from`: the one place that decides it, for 6E's selection too);
-- *still learning*: the lowest validation loss lies in the last tenth of the epochs, or both
-  losses still fall beyond their noise;
+- *still learning*: the lowest validation loss lies in the last tenth of the epochs while the
+  training loss still falls, or both losses still fall beyond their noise;
 - *ranks, not above the baseline*: the accuracy is within the noise of always answering the
   majority class, yet the ROC AUC's interval lies above 0.5: the scores order the images, the
   threshold is not there yet;
@@ -48,10 +48,10 @@ LAST_FRACTION = 0.1
 class Onset:
     """Where overfitting starts and what shows it."""
 
-    epoch: int  # of the (smoothed) validation loss minimum
+    epoch: int  # of the validation loss minimum (smoothed for a rise, raw for a gap)
     by: str  # "val_loss": it rises beyond its noise; "gap": the accuracy gap grows
     gap_at_onset: float  # train - validation accuracy there (smoothed)
-    gap_end: float  # the same over the end window
+    gap_end: float  # the same at the end
     gap_noise: float  # the 95 % half-width of the validation accuracy
 
 
@@ -90,36 +90,40 @@ def end_accuracy(history: pd.DataFrame, thresholds: Thresholds = THRESHOLDS) -> 
     """The validation accuracy at the end of its moving average: one noisy epoch does not
     decide whether a model is above the baseline."""
     accuracy = history["val_accuracy"].to_numpy(dtype=float)
-    curve = smoothed(accuracy, smoothing_window(len(accuracy), thresholds.smooth_window))
-    finite = curve[np.isfinite(curve)]
+    return _last_finite(smoothed(accuracy, smoothing_window(len(accuracy),
+                                                            thresholds.smooth_window)))
+
+
+def _last_finite(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
     return float(finite[-1]) if finite.size else float("nan")
 
 
 def gap_growth(history: pd.DataFrame, n_test: int,
                thresholds: Thresholds = THRESHOLDS) -> Onset | None:
-    """Overfitting by the accuracies: after the smoothed validation loss's minimum (before the
-    curve's last tenth) the training loss falls, the validation loss ends above that minimum,
-    and the train - validation accuracy gap grows by more than the 95 % half-width of the
-    validation accuracy on `n_test` images (Wilson's, near enough, at its end level)."""
+    """Overfitting by the accuracies: after the lowest validation loss (before the curve's
+    last tenth) the training loss falls, the validation loss ends above that minimum, and the
+    train - validation accuracy gap grows by more than the 95 % half-width of the validation
+    accuracy on `n_test` images (the normal approximation at its end level). Gaps and the
+    curves' ends are read from their moving averages, so one noisy epoch decides nothing."""
     epochs = len(history)
-    window = smoothing_window(epochs, thresholds.smooth_window)
-    val_loss = smoothed(history["val_loss"].to_numpy(dtype=float), window)
-    if not np.isfinite(val_loss).any():
+    raw_val_loss = history["val_loss"].to_numpy(dtype=float)
+    if not np.isfinite(raw_val_loss).any():
         return None
-    index = int(np.nanargmin(np.where(np.isfinite(val_loss), val_loss, np.nan)))
+    index = int(np.nanargmin(np.where(np.isfinite(raw_val_loss), raw_val_loss, np.nan)))
     if index + 1 >= last_tenth(epochs):
         return None
-    train = history["loss"].to_numpy(dtype=float)
+    window = smoothing_window(epochs, thresholds.smooth_window)
     gap = smoothed((history["accuracy"] - history["val_accuracy"]).to_numpy(dtype=float), window)
-    end = end_window(epochs, thresholds)
-    gap_end, train_end = float(np.mean(gap[-end:])), float(np.mean(train[-end:]))
-    val_end = float(np.mean(history["val_loss"].to_numpy(dtype=float)[-end:]))
+    train = smoothed(history["loss"].to_numpy(dtype=float), window)
+    gap_end, train_end = _last_finite(gap), _last_finite(train)
+    val_end = _last_finite(smoothed(raw_val_loss, window))
     level = end_accuracy(history, thresholds)
     if not all(map(math.isfinite, (gap_end, train_end, val_end, level, gap[index]))):
         return None
     noise = Z95 * math.sqrt(max(level * (1 - level), 1 / n_test) / n_test)
     grows = gap_end - float(gap[index]) > noise
-    if grows and train_end < train[index] and val_end > val_loss[index]:
+    if grows and train_end < train[index] and val_end > raw_val_loss[index]:
         return Onset(int(history["epoch"].iloc[index]), "gap", float(gap[index]), gap_end,
                      noise)
     return None
@@ -137,13 +141,18 @@ def overfitting_from(history: pd.DataFrame, diagnosis: Diagnosis, n_test: int | 
     return None if n_test is None else gap_growth(history, n_test, thresholds)
 
 
+#: the least relative fall of a training loss, over the end window, that counts as a fall on
+#: a curve too short to know its noise (a float's rounding is not a fall)
+LEAST_FALL = 1e-4
+
+
 def _train_loss_falls(diagnosis: Diagnosis) -> bool:
-    """A training loss that falls beyond its noise over the end window (any fall on a curve
-    too short to know its noise)."""
+    """A training loss that falls beyond its noise over the end window (any real fall on a
+    curve too short to know its noise)."""
     under = diagnosis.under_training
     beyond = under.train_beyond_noise
     return math.isfinite(under.train_drop) and under.train_drop > (
-        beyond if math.isfinite(beyond) else 0.0)
+        beyond if math.isfinite(beyond) else LEAST_FALL)
 
 
 def curve_verdict(history: pd.DataFrame, diagnosis: Diagnosis, baseline: float | None,
@@ -164,8 +173,10 @@ def curve_verdict(history: pd.DataFrame, diagnosis: Diagnosis, baseline: float |
         "end_accuracy": end_accuracy(history, thresholds),
         "plateau_from": diagnosis.plateau_epoch,
     }
-    if auc_interval is not None:
-        values.update(zip(("auc", "auc_low", "auc_high"), map(float, auc_interval)))
+    values.update(zip(("auc", "auc_low", "auc_high"),
+                      map(float, auc_interval or (math.nan,) * 3)))
+    values["at_baseline"] = no_better_than_baseline(values["end_accuracy"], baseline,
+                                                    thresholds, n_test)
     if diagnosis.divergence:
         return CurveVerdict("diverged", diverged_at=diagnosis.divergence.epoch, **values)
     onset = overfitting_from(history, diagnosis, n_test, thresholds)
@@ -173,9 +184,10 @@ def curve_verdict(history: pd.DataFrame, diagnosis: Diagnosis, baseline: float |
         return CurveVerdict("overfitting", onset=onset, **values)
     best = diagnosis.best_epoch
     best_at_end = best is not None and best >= last_tenth(len(history))
-    falling = diagnosis.under_training.still_improving or best_at_end
-    values["at_baseline"] = no_better_than_baseline(values["end_accuracy"], baseline,
-                                                    thresholds, n_test)
+    # both losses falling beyond their noise, or the lowest validation loss at the end while
+    # the training loss still falls (a flat noisy curve can end on its minimum by chance)
+    falling = diagnosis.under_training.still_improving or (
+        best_at_end and _train_loss_falls(diagnosis))
     if values["at_baseline"]:
         if math.isfinite(values["auc_low"]) and values["auc_low"] > 0.5:
             return CurveVerdict("ranks, not above the baseline", **values)
