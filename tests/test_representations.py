@@ -43,8 +43,14 @@ def test_separability_follows_how_far_apart_the_classes_are():
     assert dense["explained"][0] > 0.5 > conv["explained"][0]
     words = separability_words(stats)
     assert f"dense1 features (30 values) {100 * dense['accuracy']:.1f}%" in words
-    assert "separate the classes +" in words and "better than the conv features" in words
+    assert "points better than the conv features (exact McNemar p < 0.001)" in words
     assert "majority baseline is 50.0%" in words
+    # the paired test of each representation against the one before, on the same folds
+    (raw_conv, conv_dense) = stats["tests"]
+    assert (conv_dense["a"], conv_dense["b"], conv_dense["n"]) == ("dense1 features",
+                                                                   "conv features", 80)
+    assert conv_dense["only_a"] > 20 > conv_dense["only_b"] and conv_dense["p"] < 0.001
+    assert raw_conv["p"] > 0.05
 
 
 def test_overlapping_classes_are_worded_as_no_better_than_the_baseline():
@@ -59,13 +65,14 @@ def test_overlapping_classes_are_worded_as_no_better_than_the_baseline():
     assert "separate the classes no better than the baseline" in words
 
 
-def test_equally_separable_representations_are_within_the_folds_spread():
+def test_equally_separable_representations_are_not_called_different():
     rng = np.random.default_rng(2)
     stats = representations.separability(
         {"conv features": separated(rng, distance=0.5), "dense1 features":
          separated(rng, distance=0.5)}, LABELS)
     words = separability_words(stats)
-    assert "within the folds' spread" in words and "without adding separability" in words
+    assert "no different by the exact McNemar" in words and "without adding separability" in words
+    assert stats["tests"][0]["p"] > 0.05
 
 
 def test_folds_shrink_to_the_smaller_class_and_one_image_a_class_is_not_measured():

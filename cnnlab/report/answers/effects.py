@@ -75,6 +75,8 @@ def effects(tested: list[Comparison], summary: bool = True) -> list[str]:
     hits = [c for c in tested if significant(c)]
     # where all tests agree, one word says so after them; else each significant one is marked
     mixed = 0 < len(hits) < len(tested) or len(tested) == 1
+    # several tests with one p (often 1.000 on few disagreements): said once, after them
+    same_p = len(tested) > 1 and not mixed and len({p_clause(c) for c in tested}) == 1
     by_factor: dict[str, list[str]] = {}
     for comparison in tested:
         first, second, sign = oriented(comparison)
@@ -87,9 +89,9 @@ def effects(tested: list[Comparison], summary: bool = True) -> list[str]:
             said.add(key)
             names[0 if first is theirs else 1] += where
         mark = (", significant" if significant(comparison) else ", not significant") if mixed else ""
+        shown_p = "" if same_p else f", {p_clause(comparison)}"
         by_factor.setdefault(factor_phrase(comparison.factors), []).append(
-            f"{names[0]} against {names[1]}: {difference_text(comparison, sign)}, "
-            f"{p_clause(comparison)}{mark}")
+            f"{names[0]} against {names[1]}: {difference_text(comparison, sign)}{shown_p}{mark}")
     sentences = [f"Effect of {factor}: {'; '.join(clauses)}."
                  for factor, clauses in by_factor.items()]
     briefed = 0
@@ -101,7 +103,8 @@ def effects(tested: list[Comparison], summary: bool = True) -> list[str]:
     if briefed == len(by_factor) or not summary:
         return sentences
     if tested and not mixed:
-        sentences.append("All are significant." if hits else "None is significant.")
+        sentences.append(("All are significant" if hits else "None is significant")
+                         + (f" (all {p_clause(tested[0])})." if same_p else "."))
     return sentences
 
 
@@ -112,9 +115,11 @@ def pairs_in_brief(factor: str, family: list[Comparison]) -> str:
         low, high = p_text(min(values))[4:], p_text(max(values))[4:]
         return low if low == high else f"{low} to {high}"
 
+    raw = span([c.mcnemar.p for c in family])
     adjusted = [c.holm_p for c in family if c.holm_p is not None]
-    ps = f"p {span([c.mcnemar.p for c in family])}" + (
-        f", Holm-adjusted {span(adjusted)}" if adjusted else "")
+    ps = (f"p {raw}" if not adjusted else
+          f"p {raw} before and after Holm's correction" if span(adjusted) == raw else
+          f"p {raw}, Holm-adjusted {span(adjusted)}")
     widest = max(family, key=lambda c: abs(c.a.mean("final_val_accuracy")
                                            - c.b.mean("final_val_accuracy")))
     first, second, sign = oriented(widest)
