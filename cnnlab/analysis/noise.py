@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -37,3 +38,27 @@ def noise_sd(values: np.ndarray, window: int) -> float:
     residuals = (values - smoothed(values, window))[finite]
     mad = stats.median_abs_deviation(residuals, scale="normal")
     return float(mad * math.sqrt(window / (window - 1)))
+
+
+@dataclass(frozen=True)
+class NoiseComparison:
+    sd_a: float  # each curve's per-epoch noise (:func:`noise_sd`)
+    sd_b: float
+    p: float  # Brown-Forsythe test of equal spread of the residuals
+
+
+def noise_comparison(a: np.ndarray, b: np.ndarray, longest: int = 5) -> NoiseComparison | None:
+    """Whether two curves are equally noisy from epoch to epoch: the Brown-Forsythe test
+    (scipy.stats.levene, centred on the median) of their residuals around their moving
+    averages; None where a curve is too short to know its noise."""
+    residuals, sds = [], []
+    for values in (np.asarray(a, dtype=float), np.asarray(b, dtype=float)):
+        window = smoothing_window(len(values), longest)
+        sd = noise_sd(values, window)
+        finite = np.isfinite(values)
+        if not math.isfinite(sd) or finite.sum() < 3:
+            return None
+        residuals.append((values - smoothed(values, window))[finite])
+        sds.append(sd)
+    p = float(stats.levene(*residuals, center="median").pvalue)
+    return NoiseComparison(sds[0], sds[1], p if math.isfinite(p) else 1.0)

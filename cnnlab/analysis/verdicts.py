@@ -31,7 +31,6 @@ from cnnlab.analysis.diagnostics import (
     THRESHOLDS,
     Diagnosis,
     Thresholds,
-    end_window,
     no_better_than_baseline,
 )
 from cnnlab.analysis.noise import smoothed, smoothing_window

@@ -79,6 +79,8 @@ def reference_comparisons(plan: Plan, task_id: str, groups: list[Group],
                     continue
                 if allowed is not None and factor not in allowed:
                     continue
+                if factor != "epochs" and probe.variant in own:
+                    continue  # one of the task's own set-ups: compared within the task
                 key = (group.variant, probe.variant, factor)
                 rank = (probe.epochs == group.epochs, order.index(earlier), probe.epochs)
                 if key not in chosen or rank > chosen[key][0]:

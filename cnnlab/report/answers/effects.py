@@ -5,10 +5,8 @@ curves' shape."""
 
 from __future__ import annotations
 
-import math
-
 from cnnlab.analysis.diagnostics import THRESHOLDS
-from cnnlab.analysis.noise import noise_sd, smoothing_window
+from cnnlab.analysis.noise import noise_comparison
 from cnnlab.report.answers.words import factor_phrase, join, p_text, p_value
 from cnnlab.report.formatting import epochs_text, number, percent, points, setup_label
 from cnnlab.report.results import Comparison, Group
@@ -126,7 +124,22 @@ def pairs_in_brief(factor: str, family: list[Comparison]) -> str:
     gap = (f"; the widest gap, {factor_label(first, widest.factors)} against "
            f"{factor_label(second, widest.factors)}, is {difference_text(widest, sign)}"
            if difference_text(widest, sign) != "0.0 points" else "; their accuracies are equal")
-    return f"Effect of {factor}: no pair differs significantly ({ps}){gap}."
+    return f"Effect of {factor} ({levels(family)}): no pair differs significantly ({ps}){gap}."
+
+
+def levels(family: list[Comparison]) -> str:
+    """The set-ups a family of comparisons spans, by the factor they vary, another task's
+    named: 'n_base 32 (6A), n_base 16 and n_base 8'."""
+    named: dict[str, object] = {}
+    for comparison in family:
+        (factor,) = comparison.factors
+        for group in (comparison.a, comparison.b):
+            where = f" ({group.task})" if comparison.reference and group is comparison.b else ""
+            value = group.epochs if factor == "epochs" else group.params.get(factor)
+            named.setdefault(factor_label(group, comparison.factors) + where, value)
+    if all(isinstance(value, (int, float)) for value in named.values()):
+        named = dict(sorted(named.items(), key=lambda item: -item[1]))  # the largest first
+    return join(list(named))
 
 
 def yes_or_no(tested: list[Comparison]) -> str:
@@ -166,12 +179,6 @@ def tests_in_brief(tested: list[Comparison]) -> str | None:
          f"{p_text(p_value(c))})" for c in hits])
 
 
-def curve_noise(group: Group) -> float:
-    """The per-epoch noise of a set-up's validation loss (its first seed's)."""
-    values = group.runs[0].history["val_loss"].to_numpy(dtype=float)
-    return noise_sd(values, smoothing_window(len(values), THRESHOLDS.smooth_window))
-
-
 def learning_rate_shape(tested: list[Comparison]) -> list[str]:
     """What a lower learning rate does to the curves, for each learning-rate comparison at
     matching epochs: how far the training loss got (speed) and how much the validation loss
@@ -182,13 +189,18 @@ def learning_rate_shape(tested: list[Comparison]) -> list[str]:
             continue
         low, high = sorted((comparison.a, comparison.b), key=lambda group: group.params["lr"])
         losses = [group.mean("final_loss") for group in (low, high)]
-        noises = [curve_noise(group) for group in (low, high)]
         speed = "more slowly" if losses[0] > losses[1] else "as fast or faster"
         head = (f"The lower rate learns {speed}: after {epochs_text(low.epochs)} its training "
                 f"loss is {number(losses[0])} against {number(losses[1])}")
-        if all(math.isfinite(noise) for noise in noises):
-            calm = "smoother" if noises[0] < noises[1] else "no smoother"
-            head += (f"; its validation loss is {calm}, moving ±{number(noises[0])} per epoch "
-                     f"against ±{number(noises[1])}")
+        spread = noise_comparison(*(group.runs[0].history["val_loss"].to_numpy(dtype=float)
+                                    for group in (low, high)))
+        if spread is not None:
+            calm = ("smoother" if spread.p < THRESHOLDS.alpha and spread.sd_a < spread.sd_b else
+                    "rougher" if spread.p < THRESHOLDS.alpha else "no smoother")
+            moves = (f"both move ±{number(spread.sd_a)} per epoch"
+                     if number(spread.sd_a) == number(spread.sd_b) else
+                     f"it moves ±{number(spread.sd_a)} per epoch against ±{number(spread.sd_b)}")
+            head += (f"; its validation loss is {calm}: {moves} (Brown-Forsythe "
+                     f"{p_text(spread.p)})")
         sentences.append(head + ".")
     return sentences

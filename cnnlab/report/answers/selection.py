@@ -40,6 +40,7 @@ class Selected:
     fallback: bool = False
     candidates: list[dict] | None = None  # one row each: run_id, task, epochs, judged_epoch,
     # final_val_accuracy, final_balanced_accuracy, final_sensitivity, gap, eligible, reason
+    rule: str = ""  # the rule's name (RULES_IN_BRIEF)
     runner_up: dict | None = None  # run_id, task, epochs, value
     lead: dict | None = None  # measure, difference, n, only_chosen, only_runner_up, p, beyond_noise
 
@@ -58,7 +59,7 @@ def read(selection: dict) -> Selected:
         candidates=[dict(row, chosen=row["run_id"] == chosen["run_id"]
                          and row["epochs"] == chosen["epochs"])
                     for row in selection["candidates"]],
-        runner_up=selection["runner_up"], lead=selection["lead"])
+        runner_up=selection["runner_up"], lead=selection["lead"], rule=selection["rule"])
 
 
 def answer(facts: Facts) -> Answer:
@@ -69,8 +70,8 @@ def answer(facts: Facts) -> Answer:
     if chosen.pinned:
         head = f"The set-up was pinned in the config: {params}."
     else:
-        head = (f"The rule, {chosen.rule_text}, picked {params} from {chosen.from_task}; its "
-                f"lead over the runner-up is {lead_words(chosen)}.")
+        head = (f"Rule: {rule_in_brief(chosen)}. It picked {params} from "
+                f"{chosen.from_task}; its lead over the runner-up is {lead_words(chosen)}.")
         if not chosen.meets_condition:
             head += " No candidate met the condition, so the smallest gap was taken."
     sentences = [head]
@@ -80,7 +81,7 @@ def answer(facts: Facts) -> Answer:
         sentences += condition(chosen, groups, baseline)
     glance = f"{params}" + (f", from {chosen.from_task}" if not chosen.pinned else "")
     if groups:
-        glance += ": " + result.glance[0].lower() + result.glance[1:-1]
+        glance += ": " + result.glance[:-1]
     glance = glance[0].upper() + glance[1:] + "."
     n_test = sum(facts.test_counts.values())
     details = [selection_evidence(chosen, n_test)] + (result.details if result else [])
@@ -89,6 +90,26 @@ def answer(facts: Facts) -> Answer:
                   table=result.table if result else None, details=details,
                   tables=tables + (result.tables if result else []),
                   next_steps=result.next_steps if result else [])
+
+
+#: each rule in a few words (the selection file's rule_text, in full, is in the details)
+RULES_IN_BRIEF = {
+    "best_val_accuracy_within_gap": "the highest validation accuracy at epoch {epochs} among "
+                                    "set-ups that do not overfit and keep a gap of at most {gap}",
+    "best_balanced_accuracy_within_gap": "the highest balanced accuracy at epoch {epochs} "
+                                         "among set-ups that do not overfit and keep a gap of "
+                                         "at most {gap}",
+    "best_val_accuracy": "the highest validation accuracy at epoch {epochs}",
+    "lowest_val_loss": "the lowest validation loss at epoch {epochs}",
+}
+
+
+def rule_in_brief(chosen: Selected) -> str:
+    brief = RULES_IN_BRIEF.get(chosen.rule)
+    if brief is None:
+        return chosen.rule_text
+    gap = points(chosen.max_gap).lstrip("+") if chosen.max_gap is not None else ""
+    return brief.format(epochs=chosen.judged_epoch, gap=gap)
 
 
 def not_overfitted(group: Group, max_gap: float, baseline: float) -> bool:

@@ -143,8 +143,11 @@ def curve_change(group: Group, asked: list[Comparison], baseline: float) -> str 
     before = earlier[0]
     was = VERDICT_PHRASES[verdict(before, baseline)][0].replace("is ", "was ", 1)
     was = was.replace("has ", "had ", 1).replace("ranks", "ranked", 1)
-    return (f"At {epochs_text(before.epochs)} ({before.task}) it {was}. "
-            + verdict_sentence(group, baseline))
+    now = verdict_sentence(group, baseline)
+    if verdict(before, baseline) == verdict(group, baseline):
+        now = now.split(": ", 1)[-1]  # 'It is still learning: its ...' -> 'its ...'
+        return f"At {epochs_text(before.epochs)} ({before.task}) it {was}, and still is: {now}"
+    return f"At {epochs_text(before.epochs)} ({before.task}) it {was}; now {now[0].lower()}{now[1:]}"
 
 
 def evaluation(group: Group) -> list[str]:
@@ -227,9 +230,9 @@ def glance(facts: Facts) -> str:
     else:
         parts = [f"highest {leaders[0].label} at {percent(top)}"]
     found = tests_in_brief(tested_comparisons(facts.comparisons))
-    if found and "significance" in asks:
+    if found and "significance" in asks:  # the question's yes or no, in a clause
         found = yes_or_no(tested_comparisons(facts.comparisons)).split(" (")[0].replace(
-            "Significant? ", "").lower()
+            "Significant? ", "significant? ")
     parts += [found] if found else []
     few = [group for group in groups if finds_few(group)]
     if few:
