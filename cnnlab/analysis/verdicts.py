@@ -7,8 +7,8 @@ The vocabulary (:data:`VERDICTS`, most telling first) reads the whole curve, bot
   training loss falls, or the train - validation accuracy gap grows by more than the 95 %
   interval of the validation accuracy while the validation loss stays above its minimum
   (:func:`overfitting_from`: the one place that decides it, for 6E's selection too);
-- *still learning*: the lowest validation loss lies in the last tenth of the epochs while the
-  training loss still falls, or both losses still fall beyond their noise;
+- *still learning*: the lowest validation loss lies in the last tenth of the epochs (the curve
+  has not shown its minimum yet), or both losses still fall beyond their noise;
 - *ranks, not above the baseline*: the accuracy is within the noise of always answering the
   majority class, yet the ROC AUC's interval lies above 0.5: the scores order the images, the
   threshold is not there yet;
@@ -183,10 +183,9 @@ def curve_verdict(history: pd.DataFrame, diagnosis: Diagnosis, baseline: float |
         return CurveVerdict("overfitting", onset=onset, **values)
     best = diagnosis.best_epoch
     best_at_end = best is not None and best >= last_tenth(len(history))
-    # both losses falling beyond their noise, or the lowest validation loss at the end while
-    # the training loss still falls (a flat noisy curve can end on its minimum by chance)
-    falling = diagnosis.under_training.still_improving or (
-        best_at_end and _train_loss_falls(diagnosis))
+    # both losses falling beyond their noise, or the lowest validation loss in the last
+    # tenth: the curve has not shown its minimum yet, whatever the training loss's noise
+    falling = diagnosis.under_training.still_improving or best_at_end
     if values["at_baseline"]:
         if math.isfinite(values["auc_low"]) and values["auc_low"] > 0.5:
             return CurveVerdict("ranks, not above the baseline", **values)

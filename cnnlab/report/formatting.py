@@ -30,7 +30,7 @@ def epochs_text(count: int) -> str:
 
 
 #: epoch counts a title names: '20 epochs', '150 and 350 epochs', '50, 100 or 150 epochs'
-EPOCH_COUNTS = re.compile(r"\b(\d+(?:(?:, | and | or | to )\d+)*) epochs?\b")
+EPOCH_COUNTS = re.compile(r"(?<![\w.-])(\d+(?:(?:, | and | or | to )\d+)*) epochs?\b")
 
 
 def trained_title(title: str, epoch_divisor: int) -> str:

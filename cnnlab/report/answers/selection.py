@@ -81,7 +81,8 @@ def answer(facts: Facts) -> Answer:
         sentences += condition(chosen, groups, baseline)
     glance = f"{params}" + (f", from {chosen.from_task}" if not chosen.pinned else "")
     if groups:
-        glance += ": " + result.glance[:-1]
+        found = result.glance[:-1]
+        glance += ": " + (found[0].lower() + found[1:] if found.startswith("Highest") else found)
     glance = glance[0].upper() + glance[1:] + "."
     n_test = sum(facts.test_counts.values())
     details = [selection_evidence(chosen, n_test)] + (result.details if result else [])

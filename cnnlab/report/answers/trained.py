@@ -7,6 +7,7 @@ from __future__ import annotations
 from cnnlab.report.answers import Answer, Facts
 from cnnlab.report.answers.effects import (
     effects,
+    factor_label,
     learning_rate_shape,
     p_clause,
     tested_comparisons,
@@ -76,7 +77,7 @@ def lead(facts: Facts, accuracy_first: bool = False) -> list[str]:
     if accuracy_first and len(groups) > 1:
         sentences.append(accuracies(groups, baseline))
     sentences += effects(asked, summary="significance" not in asks)
-    sentences += learning_rate_shape(asked)
+    sentences += unanswered(asked, baseline) + learning_rate_shape(asked)
     if len(groups) == 1:
         sentences.append(accuracies(groups, baseline, "generalisation" in asks))
         sentences.append(curve_change(groups[0], asked, baseline)
@@ -89,6 +90,19 @@ def lead(facts: Facts, accuracy_first: bool = False) -> list[str]:
     if "decide" in asks:
         sentences.append(decision(groups, baseline)[1])
     return sentences
+
+
+def unanswered(asked: list[Comparison], baseline: float) -> list[str]:
+    """Where both sides of an asked comparison sit at the majority baseline, the difference
+    measures nothing yet: said once, with the run that would answer it."""
+    stuck = [c for c in asked if curve(c.a, baseline).at_baseline
+             and curve(c.b, baseline).at_baseline]
+    if not stuck:
+        return []
+    epochs = max(max(c.a.epochs, c.b.epochs) for c in stuck)
+    names = sorted({factor_label(group, c.factors) for c in stuck for group in (c.a, c.b)})
+    return [(f"At {epochs_text(epochs)} {join(names)} all sit within the noise of the "
+             "majority baseline, so this run cannot tell them apart; longer runs would.")]
 
 
 def accuracies(groups: list[Group], baseline: float, generalisation: bool = False) -> str:

@@ -93,8 +93,8 @@ VERDICT_PHRASES = {
     "diverged": ("diverged", "diverged"),
     "overfitting": ("overfits", "overfit"),
     "still learning": ("is still learning", "are still learning"),
-    "ranks, not above the baseline": ("ranks the images but is not yet above the baseline",
-                                      "rank the images but are not yet above the baseline"),
+    "ranks, not above the baseline": ("ranks the images but is within the baseline's noise",
+                                      "rank the images but are within the baseline's noise"),
     "not learning": ("is not learning", "are not learning"),
     "plateau": ("has reached a plateau", "have reached a plateau"),
 }
@@ -113,7 +113,7 @@ def verdict_phrase(group: Group, baseline: float, plural: bool = False) -> str:
         return f"{phrase} (best epoch {found.best_epoch} of {found.epochs})"
     if found.name == "ranks, not above the baseline":
         return (f"ranks the images (ROC AUC {number(found.auc)}) but "
-                f"{'are' if plural else 'is'} not yet above the baseline")
+                f"{'are' if plural else 'is'} within the baseline's noise")
     return phrase
 
 
@@ -136,7 +136,8 @@ def verdict_sentence(group: Group, baseline: float) -> str:
         return (f"It is still learning: {where}, and its training loss fell from "
                 f"{number(found.train_loss_first)} to {number(found.train_loss_end)}.")
     if found.name == "ranks, not above the baseline":
-        return ("Its accuracy is not yet above the baseline, but its scores rank the images: "
+        return ("Its accuracy is within the noise of the baseline, but its scores rank the "
+                "images: "
                 f"ROC AUC {number(found.auc)} "
                 f"({interval_words(found.auc_low, found.auc_high, joiner='-')}). "
                 "The threshold lags, not the ranking.")
