@@ -30,6 +30,7 @@ from cnnlab.report.answers.words import (
 from cnnlab.report.formatting import (
     epochs_text,
     interval_text,
+    number,
     percent,
     points,
 )
@@ -101,8 +102,9 @@ def unanswered(asked: list[Comparison], baseline: float) -> list[str]:
         return []
     epochs = max(max(c.a.epochs, c.b.epochs) for c in stuck)
     names = sorted({factor_label(group, c.factors) for c in stuck for group in (c.a, c.b)})
-    return [(f"At {epochs_text(epochs)} {join(names)} all sit within the noise of the "
-             "majority baseline, so this run cannot tell them apart; longer runs would.")]
+    return [(f"At {epochs_text(epochs)} {join(names)} {'both' if len(names) == 2 else 'all'} "
+             "sit within the noise of the majority baseline, so this run cannot tell them "
+             "apart; longer runs would.")]
 
 
 def accuracies(groups: list[Group], baseline: float, generalisation: bool = False) -> str:
@@ -186,7 +188,12 @@ def curves(groups: list[Group], baseline: float) -> str:
                 + f"{VERDICT_PHRASES[only][1]}.")
     clauses = []
     for name, members in by_verdict.items():
-        if name in ("overfitting", "diverged", "ranks, not above the baseline") or len(members) == 1:
+        if name == "ranks, not above the baseline" and len(members) > 1:
+            aucs = join([number(curve(group, baseline).auc) for group in members])
+            clauses.append(f"{join([group.label for group in members])} rank the images (ROC "
+                           f"AUC {aucs}) but are within the baseline's noise")
+        elif name in ("overfitting", "diverged", "ranks, not above the baseline") or len(
+                members) == 1:
             clauses += [f"{group.label} {verdict_phrase(group, baseline)}" for group in members]
         else:
             clauses.append(f"{join([group.label for group in members])} "
