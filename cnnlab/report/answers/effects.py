@@ -116,7 +116,7 @@ def pairs_in_brief(factor: str, family: list[Comparison]) -> str:
     raw = span([c.mcnemar.p for c in family])
     adjusted = [c.holm_p for c in family if c.holm_p is not None]
     ps = (f"p {raw}" if not adjusted else
-          f"p {raw} before and after Holm's correction" if span(adjusted) == raw else
+          f"p {raw} raw and Holm-adjusted" if span(adjusted) == raw else
           f"p {raw}, Holm-adjusted {span(adjusted)}")
     widest = max(family, key=lambda c: abs(c.a.mean("final_val_accuracy")
                                            - c.b.mean("final_val_accuracy")))

@@ -116,6 +116,18 @@ def calibration_quality(error: float, interval: list[float] | None) -> str:
     return quality
 
 
+def skill_comparison(bce: dict, skill: float) -> str:
+    """The Brier score against always answering the share of Nev, by the skill score's
+    interval: above 0, below 0, or either way."""
+    low, high = (bce.get("intervals") or {}).get("brier_skill", [math.nan, math.nan])
+    compared = ("better than" if low > 0 else "worse than" if high < 0
+                else "not clearly better or worse than" if math.isfinite(low)
+                else "compared with")
+    words = interval_words(low, high, "+.2f")
+    return (f"{compared} the {bce['brier_base_rate']:.3f} of always answering the share of Nev "
+            f"(skill score {skill:+.2f}{', ' + words if words else ''})")
+
+
 def span(interval: list[float] | None, style: str = ".3f") -> str:
     """' (95% CI 0.134 to 0.178)' after a value, of a [low, high] interval from a figure's
     statistics; nothing where it is missing."""
@@ -162,17 +174,9 @@ def answer_output_distribution(stats: dict | None) -> list[str]:
                 # the skill score and its interval are said just before
                 quality = ("not shown to be calibrated" if without_skill(bce) else
                            calibration_quality(error, intervals.get("expected_calibration_error")))
-            skill_low, skill_high = intervals.get("brier_skill", [math.nan, math.nan])
-            # compared by the skill score's interval: above 0, below 0, or either way
-            compared = ("better than" if skill_low > 0 else "worse than" if skill_high < 0
-                        else "not clearly better or worse than" if math.isfinite(skill_low)
-                        else "compared with")
-            skill_words = interval_words(skill_low, skill_high, "+.2f")
-            skill_span = f", {skill_words}" if skill_words else ""
             text.append(
                 f"Its Brier score is {bce['brier']:.3f}{span(intervals.get('brier'))}, "
-                f"{compared} the {bce['brier_base_rate']:.3f} of always answering the share "
-                f"of Nev (skill score {skill:+.2f}{skill_span}); "
+                f"{skill_comparison(bce, skill)}; "
                 f"on the reliability curve the observed share of Nev is {error:.3f}"
                 f"{span(intervals.get('expected_calibration_error'))} from the predicted "
                 f"probability on average (expected calibration error, "

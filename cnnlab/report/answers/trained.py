@@ -185,7 +185,7 @@ def curves(groups: list[Group], baseline: float) -> str:
     (only, *_), alike = by_verdict, len(by_verdict) == 1
     if alike and only in ("not learning", "plateau", "still learning"):
         return (("Both " if len(groups) == 2 else f"All {len(groups)} ")
-                + f"{VERDICT_PHRASES[only][1]}.")
+                + f"{VERDICT_PHRASES[only][1]}{best_epochs_in_brief(groups, baseline)}.")
     clauses = []
     for name, members in by_verdict.items():
         if name == "ranks, not above the baseline" and len(members) > 1:
@@ -199,6 +199,20 @@ def curves(groups: list[Group], baseline: float) -> str:
             clauses.append(f"{join([group.label for group in members])} "
                            f"{VERDICT_PHRASES[name][1]}")
     return "Curves: " + "; ".join(clauses) + "."
+
+
+def best_epochs_in_brief(groups: list[Group], baseline: float) -> str:
+    """' (best epoch 10 of 10 for 3, 29 of 30 for 1)': the evidence of set-ups alike."""
+    counts: dict[str, int] = {}
+    for group in groups:
+        found = curve(group, baseline)
+        if found.best_epoch is None:
+            return ""
+        key = f"{found.best_epoch} of {found.epochs}"
+        counts[key] = counts.get(key, 0) + 1
+    if len(counts) == 1:
+        return f" (best epoch {next(iter(counts))} each)"
+    return " (best epoch " + ", ".join(f"{key} for {n}" for key, n in counts.items()) + ")"
 
 
 def few_melanomas(groups: list[Group]) -> list[str]:
