@@ -26,7 +26,7 @@ NAN = math.nan
 PARAMETERS = ("model", "n_base", "dense", "dropout", "optimizer", "lr", "batch_size", "loss",
               "threads", "precision")
 EPOCH_COLUMNS = (
-    "dataset", "task", "setup", "setup_label", "seed", "run_id", "training",
+    "dataset", "task", "setup", "epochs", "setup_label", "seed", "run_id", "training",
     "training_epochs", "status", "epoch", "train_loss", "train_accuracy_fraction", "val_loss",
     "val_accuracy_fraction", "epoch_seconds")
 VERDICT_COLUMNS = (
@@ -90,14 +90,15 @@ def verdict_columns(group: Group, baseline: float) -> dict:
 
 
 def epoch_rows(facts: Facts, dataset: str) -> list[dict]:
-    """Each epoch the task shows of each of its runs (a prefix of a longer training too)."""
+    """Each epoch the task shows of each of its runs (a prefix of a longer training too);
+    a run the task shows at two epoch counts (a set-up and its longer version) once per count."""
     rows = []
     for group in facts.groups:
         for run in group.runs:
             for epoch in run.history.to_dict("records"):
                 rows.append({
                     "dataset": dataset, "task": facts.task_id, "setup": group.variant,
-                    "setup_label": group.label, "seed": run.seed, "run_id": run.run_id,
+                    "epochs": group.epochs, "setup_label": group.label, "seed": run.seed, "run_id": run.run_id,
                     "training": run.training, "training_epochs": run.trained_epochs,
                     "status": run.status, "epoch": int(epoch["epoch"]),
                     "train_loss": epoch["loss"], "train_accuracy_fraction": epoch["accuracy"],

@@ -13,7 +13,9 @@ into ``results/report/partial.html``, never the workflow's index.html:
 
 Each affected section says it is partial and which epochs it has reached, and so does
 the top of the page. The learning curves are drawn from those epochs into
-``results/report/partial-figures`` (the workflow's own figures are left be). Nothing of
+``results/report/partial-figures`` (the workflow's own figures are left be), and its
+numbers go to the tidy tables (``results/tables/<dataset>/``, cnnlab.report.tidy), which
+the report rule writes again, complete, when the lab ends. Nothing of
 a training is written, and no Snakemake lock is taken: it can run while ``snakemake``
 runs, or after it was killed.
 """
