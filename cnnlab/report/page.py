@@ -285,8 +285,9 @@ def write_report_and_tables(context: dict, output_html: str | Path, root: str | 
                             report_dir: str | Path = REPORT_DIR) -> Path:
     """The page and, from the same context, the tidy tables under results/tables/<dataset>/
     (cnnlab.report.tidy): the numbers of both are one computation."""
+    html = write_text(output_html, render(context, report_dir))
     write_tables(Path(root) / layout.tables_directory(context["dataset"]), tables(context))
-    return write_text(output_html, render(context, report_dir))
+    return html
 
 
 def write_report(plan: dict, manifest_json: str | Path, output_html: str | Path,
