@@ -310,11 +310,16 @@ def test_the_partial_report_writes_the_tables_of_what_exists(copy_of_small_lab):
     folder = workdir / "results/tables/tiny"
     for path in folder.glob("*.csv"):
         path.unlink()
+    # one training as if it still ran: the partial report reads it from its resume state
+    (entry,) = complete_plan(merged_config(workdir / SMALL_CONFIG), workdir).tasks["5A"].entries
+    (workdir / entry.training.history_csv).unlink()
     cnnlab = Path(sys.executable).with_name("cnnlab")
     result = subprocess.run([str(cnnlab), "report", "--partial", "--configfile", SMALL_CONFIG],
                             check=False, cwd=workdir, capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     read = check_plain_csv(folder)
+    epochs = read["epochs"]
+    assert set(epochs.loc[epochs["training"] == entry.training.directory, "status"]) == {"partial"}
     html = (workdir / "results/report/partial.html").read_text()
     check_against_html(html, read["setups"], read["comparisons"])

@@ -25,6 +25,7 @@ from cnnlab.data.split_checks import sanity_lines
 from cnnlab.machine import cpu_model
 from cnnlab.plan.grid import Plan
 from cnnlab.plan.runs import Entry
+from cnnlab.report import tidy
 from cnnlab.report.answers import (
     Answer,
     Facts,
@@ -43,7 +44,6 @@ from cnnlab.report.comparisons import (
 from cnnlab.report.formatting import percent, seconds_text
 from cnnlab.report.results import Results, task_groups
 from cnnlab.report.tables import model_summaries, overview_table
-from cnnlab.report.tidy import tables
 from cnnlab.store import layout
 from cnnlab.store.files import Manifest, read_json, read_manifest, read_selection, write_text
 from cnnlab.store.tables import write_tables
@@ -286,7 +286,7 @@ def write_report_and_tables(context: dict, output_html: str | Path, root: str | 
     """The page and, from the same context, the tidy tables under results/tables/<dataset>/
     (cnnlab.report.tidy): the numbers of both are one computation."""
     html = write_text(output_html, render(context, report_dir))
-    write_tables(Path(root) / layout.tables_directory(context["dataset"]), tables(context))
+    write_tables(Path(root) / layout.tables_directory(context["dataset"]), tidy.tables(context))
     return html
 
 
