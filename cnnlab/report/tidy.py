@@ -226,7 +226,7 @@ def lead_row(facts: Facts, index: int, dataset: str) -> dict | None:
         "setup_b_label": f"{runner['run_id']} (runner-up)", "epochs_b": runner["epochs"],
         "factors": "selection lead", "measure": measure,
         "unit": MEASURE_UNITS.get(measure, "as measured"),
-        "value_a": chosen.values[measure], "value_b": runner["value"],
+        "value_a": chosen.values.get(measure, NAN), "value_b": runner["value"],
         "difference": lead["difference"], "test": "exact McNemar (the selection's lead)",
         "paired_calls": lead["n"], "a_right_b_wrong": lead["only_chosen"],
         "b_right_a_wrong": lead["only_runner_up"], "p_raw": lead["p"], "holm_family": 1,
