@@ -61,6 +61,8 @@ rule report:
         templates=report_templates,
     output:
         report("results/report/index.html", caption="../report/lab_report.rst", category="Lab report"),
+        # the same numbers as tidy tables (cnnlab.report.tidy), written with the page
+        tables=[layout.table_csv(PLAN.dataset, name) for name in layout.TABLE_NAMES],
     params:
         plan=selected_plan_as_dict,
         report_dir=report_directory,

@@ -22,6 +22,9 @@ FORBIDDEN_WINGS = {
     "report": {"train", "watch", "workflow"},
     "store": {"plan", "data", "train", "analysis", "report", "watch", "workflow", "machine"},
     "analysis": {"plan", "data", "train", "report", "watch", "workflow"},
+    # cnnlab.results, what a notebook imports: the tables' reader (store) only, so loading a
+    # lab's numbers never pulls in TensorFlow, the plan or the report's plotting
+    "results": {"plan", "data", "train", "analysis", "report", "watch", "workflow"},
 }
 # wing -> the outside packages it must never import
 FORBIDDEN_PACKAGES = {"data": {"tensorflow", "keras"}, "plan": {"tensorflow", "keras",

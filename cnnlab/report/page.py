@@ -25,6 +25,7 @@ from cnnlab.data.split_checks import sanity_lines
 from cnnlab.machine import cpu_model
 from cnnlab.plan.grid import Plan
 from cnnlab.plan.runs import Entry
+from cnnlab.report import tidy
 from cnnlab.report.answers import (
     Answer,
     Facts,
@@ -39,7 +40,9 @@ from cnnlab.report.comparisons import task_comparisons
 from cnnlab.report.formatting import percent, seconds_text, trained_title
 from cnnlab.report.results import Results, task_groups
 from cnnlab.report.tables import model_summaries, overview_table
+from cnnlab.store import layout
 from cnnlab.store.files import Manifest, read_json, read_manifest, read_selection, write_text
+from cnnlab.store.tables import write_tables
 
 REPORT_DIR = Path(__file__).resolve().parents[2] / "report"
 RENDER_PACKAGES = ("snakemake", "tensorflow-cpu", "tensorflow", "keras", "numpy", "pandas",
@@ -129,7 +132,9 @@ def task_section(plan: Plan, task_id: str, results: Results, manifest: Manifest,
             "concept_caption": concept.CAPTION if concept else "",
             "spread": bool(task.entries) and any(group.seeds > 1 for group in facts.groups),
             "glance": found.glance, "answer": found.answer, "table": found.table,
-            "details": found.details, "tables": found.tables, "next_steps": found.next_steps}
+            "details": found.details, "tables": found.tables, "next_steps": found.next_steps,
+            # what the answer was written from: the tidy tables are made of the same objects
+            "facts": facts}
 
 
 # -- provenance -------------------------------------------------------------------------
@@ -272,6 +277,15 @@ def render(context: dict, report_dir: str | Path = REPORT_DIR) -> str:
         context, css=jinja2.utils.markupsafe.Markup(css))
 
 
+def write_report_and_tables(context: dict, output_html: str | Path, root: str | Path = ".",
+                            report_dir: str | Path = REPORT_DIR) -> Path:
+    """The page and, from the same context, the tidy tables under results/tables/<dataset>/
+    (cnnlab.report.tidy): the numbers of both are one computation."""
+    html = write_text(output_html, render(context, report_dir))
+    write_tables(Path(root) / layout.tables_directory(context["dataset"]), tidy.tables(context))
+    return html
+
+
 def write_report(plan: dict, manifest_json: str | Path, output_html: str | Path,
                  figure_files: list[str] | None = None, roc_files: list[str] | None = None,
                  figure_stats_files: list[str] | None = None,
@@ -295,4 +309,4 @@ def write_report(plan: dict, manifest_json: str | Path, output_html: str | Path,
         selections[selection["task"]] = selection
     context = build_context(Plan.from_dict(plan), read_manifest(manifest_json), figures_by_task,
                             stats, selections, config, root, rocs_by_task, concepts_by_task)
-    return write_text(output_html, render(context, report_dir))
+    return write_report_and_tables(context, output_html, root, report_dir)

@@ -139,6 +139,19 @@ def concept_stats(task_id: str) -> str:
     return f"results/figures/concept/{task_id}.json"
 
 
+def tables_directory(dataset: str) -> str:
+    """The lab's numbers as tidy tables (cnnlab.store.tables), beside the report."""
+    return f"results/tables/{dataset}"
+
+
+TABLE_NAMES = ("epochs", "setups", "comparisons")
+
+
+def table_csv(dataset: str, name: str) -> str:
+    """One of :data:`TABLE_NAMES` as a CSV file."""
+    return f"{tables_directory(dataset)}/{name}.csv"
+
+
 REPORT_HTML = "results/report/index.html"
 PARTIAL_REPORT_HTML = "results/report/partial.html"  # cnnlab report --partial
 PARTIAL_FIGURES = "results/report/partial-figures"  # its figures, drawn from the epochs so far

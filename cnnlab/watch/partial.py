@@ -13,7 +13,9 @@ into ``results/report/partial.html``, never the workflow's index.html:
 
 Each affected section says it is partial and which epochs it has reached, and so does
 the top of the page. The learning curves are drawn from those epochs into
-``results/report/partial-figures`` (the workflow's own figures are left be). Nothing of
+``results/report/partial-figures`` (the workflow's own figures are left be), and its
+numbers go to the tidy tables (``results/tables/<dataset>/``, cnnlab.report.tidy), which
+the report rule writes again, complete, when the lab ends. Nothing of
 a training is written, and no Snakemake lock is taken: it can run while ``snakemake``
 runs, or after it was killed.
 """
@@ -36,7 +38,7 @@ from cnnlab.plan.runs import Training
 from cnnlab.report import page as report
 from cnnlab.report.results import PARTIAL, Results
 from cnnlab.store import layout
-from cnnlab.store.files import Predictions, read_json, read_manifest, read_selection, write_text
+from cnnlab.store.files import Predictions, read_json, read_manifest, read_selection
 from cnnlab.store.history import HISTORY_COLUMNS, TrainingOutputs
 from cnnlab.train import checkpoints
 
@@ -214,4 +216,7 @@ def write_partial_report(config: dict, root: str | Path = ".",
     mark_partial(context, plan, shown, results, missing)
     if report_dir is None:
         report_dir = root / "report" if (root / "report/templates").is_dir() else report.REPORT_DIR
-    return write_text(root / layout.PARTIAL_REPORT_HTML, report.render(context, report_dir))
+    # the tables of what exists now, in the report's folder for them: the report rule
+    # writes them again, complete, when the lab ends
+    return report.write_report_and_tables(context, root / layout.PARTIAL_REPORT_HTML, root,
+                                          report_dir)

@@ -1,0 +1,273 @@
+"""The report's numbers as tidy tables: one row per task and epoch of a run, per task and
+set-up, per comparison, made from the very groups and comparisons the report renders.
+
+:func:`tables` reads the task sections of :func:`cnnlab.report.page.build_context` (each
+holds the :class:`~cnnlab.report.answers.Facts` its answer was written from), so a number
+in the HTML and the same number in a table are one value, computed once. Values are plain
+numbers in the unit the column's name says (``_fraction``: a share of 0 to 1; losses and
+AUC as they are; epochs and seconds as counted); docs/tables.md is the column dictionary.
+The files are written and read by :mod:`cnnlab.store.tables`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from cnnlab.analysis import statistics
+from cnnlab.analysis.diagnostics import THRESHOLDS
+from cnnlab.report.answers import Facts, words
+from cnnlab.report.answers import selection as optimum
+from cnnlab.report.results import Comparison, Group
+
+NAN = math.nan
+PARAMETERS = ("model", "n_base", "dense", "dropout", "optimizer", "lr", "batch_size", "loss",
+              "threads", "precision")
+EPOCH_COLUMNS = (
+    "dataset", "task", "setup", "epochs", "setup_label", "seed", "run_id", "training",
+    "training_epochs", "status", "epoch", "train_loss", "train_accuracy_fraction", "val_loss",
+    "val_accuracy_fraction", "epoch_seconds")
+VERDICT_COLUMNS = (
+    "curve_verdict", "curve_phrase", "at_baseline", "overfitting_epoch",
+    "val_loss_rise_fraction", "divergence_epoch", "divergence_reason", "plateau_epoch",
+    "improving_seeds", "end_window_epochs", "train_loss_drop_fraction",
+    "val_loss_drop_fraction")
+SETUP_COLUMNS = (
+    "dataset", "task", "setup_task", "setup", "setup_label", "epochs", "seeds", "val_images",
+    *PARAMETERS,
+    "train_accuracy_fraction", "train_accuracy_sd_fraction", "val_accuracy_fraction",
+    "val_accuracy_sd_fraction", "val_accuracy_ci_low_fraction", "val_accuracy_ci_high_fraction",
+    "balanced_accuracy_fraction", "sensitivity_fraction", "sensitivity_ci_low_fraction",
+    "sensitivity_ci_high_fraction", "specificity_fraction", "specificity_ci_low_fraction",
+    "specificity_ci_high_fraction", "roc_auc", "roc_auc_ci_low", "roc_auc_ci_high",
+    "train_loss", "val_loss", "best_epoch", "best_val_loss", "val_accuracy_at_best_fraction",
+    "max_val_accuracy_fraction", "gap_fraction", "training_seconds", *VERDICT_COLUMNS)
+COMPARISON_COLUMNS = (
+    "dataset", "task", "comparison", "setup_a_task", "setup_a", "setup_a_label", "epochs_a",
+    "setup_b_task", "setup_b", "setup_b_label", "epochs_b", "factors", "measure", "unit",
+    "value_a", "value_b", "difference", "test", "paired_calls", "a_right_b_wrong",
+    "b_right_a_wrong", "p_raw", "holm_family", "p_adjusted", "welch_t", "welch_df", "welch_p",
+    "alpha", "significant", "verdict")
+COLUMNS = {"epochs": EPOCH_COLUMNS, "setups": SETUP_COLUMNS, "comparisons": COMPARISON_COLUMNS}
+
+
+def finite_or_nan(value) -> float:
+    return float(value) if value is not None and math.isfinite(float(value)) else NAN
+
+
+# -- a set-up's curve verdict ---------------------------------------------------------------
+
+
+def verdict_columns(group: Group, baseline: float) -> dict:
+    """The curve verdict of a set-up as the report words it, and the diagnostics it rests
+    on: every table row's verdict comes through here, from the report's own verdict code."""
+    name = words.verdict(group, baseline)
+    diagnoses = [run.diagnosis for run in group.runs]
+    # the first seed that shows each finding, as the report's phrase names it
+    overfit = next((d.overfitting for d in diagnoses if d.overfitting), None)
+    diverged = next((d.divergence for d in diagnoses if d.divergence), None)
+    plateau = next((d.plateau_epoch for d in diagnoses if d.plateau_epoch is not None), None)
+    under = [d.under_training for d in diagnoses]
+    return {
+        "curve_verdict": name,
+        "curve_phrase": words.verdict_phrase(group, baseline),
+        "at_baseline": bool(words.at_baseline(group, baseline)),
+        "overfitting_epoch": overfit.epoch if overfit else NAN,
+        "val_loss_rise_fraction": overfit.val_rise if overfit else NAN,
+        "divergence_epoch": diverged.epoch if diverged and diverged.epoch else NAN,
+        "divergence_reason": diverged.reason if diverged else None,
+        "plateau_epoch": NAN if plateau is None else plateau,
+        "improving_seeds": sum(bool(u.still_improving) for u in under),
+        "end_window_epochs": under[0].window,
+        "train_loss_drop_fraction": float(np.mean([u.train_drop for u in under])),
+        "val_loss_drop_fraction": float(np.mean([u.val_drop for u in under])),
+    }
+
+
+# -- the rows -------------------------------------------------------------------------------
+
+
+def epoch_rows(facts: Facts, dataset: str) -> list[dict]:
+    """Each epoch the task shows of each of its runs (a prefix of a longer training too);
+    a run the task shows at two epoch counts (a set-up and its longer version) once per count."""
+    rows = []
+    for group in facts.groups:
+        for run in group.runs:
+            for epoch in run.history.to_dict("records"):
+                rows.append({
+                    "dataset": dataset, "task": facts.task_id, "setup": group.variant,
+                    "epochs": group.epochs, "setup_label": group.label, "seed": run.seed, "run_id": run.run_id,
+                    "training": run.training, "training_epochs": run.trained_epochs,
+                    "status": run.status, "epoch": int(epoch["epoch"]),
+                    "train_loss": epoch["loss"], "train_accuracy_fraction": epoch["accuracy"],
+                    "val_loss": epoch["val_loss"], "val_accuracy_fraction": epoch["val_accuracy"],
+                    "epoch_seconds": epoch.get("seconds", NAN)})
+    return rows
+
+
+def parameter_text(name: str, value) -> object:
+    """A parameter as one plain cell: the dense widths joined by '-' ('none' without)."""
+    if name == "dense":
+        return "-".join(str(width) for width in value) or "none"
+    return value
+
+
+def pooled(counts: list[tuple[int, int]]) -> statistics.Interval:
+    """The Wilson interval of (hits, n) pairs pooled over seeds."""
+    return statistics.wilson_interval(sum(h for h, _ in counts), sum(n for _, n in counts))
+
+
+def clinical_columns(group: Group) -> dict:
+    """Means over seeds of the clinical view at the final epoch; sensitivity and
+    specificity with the Wilson interval of all seeds' calls pooled, the AUC with its
+    bootstrap interval where the set-up has one seed (several seeds have one each)."""
+    views = [run.clinical("final") for run in group.runs]
+    sensitivity = pooled([(v.mel_found, v.mel_found + v.mel_missed) for v in views])
+    specificity = pooled([(v.nev_cleared, v.nev_cleared + v.nev_flagged) for v in views])
+    auc = views[0].auc_interval if len(views) == 1 else statistics.Interval(NAN, NAN)
+    return {
+        "balanced_accuracy_fraction": float(np.mean([v.balanced_accuracy for v in views])),
+        "sensitivity_fraction": float(np.mean([v.sensitivity for v in views])),
+        "sensitivity_ci_low_fraction": sensitivity.low,
+        "sensitivity_ci_high_fraction": sensitivity.high,
+        "specificity_fraction": float(np.mean([v.specificity for v in views])),
+        "specificity_ci_low_fraction": specificity.low,
+        "specificity_ci_high_fraction": specificity.high,
+        "roc_auc": float(np.mean([v.auc for v in views])),
+        "roc_auc_ci_low": finite_or_nan(auc.low), "roc_auc_ci_high": finite_or_nan(auc.high),
+    }
+
+
+def setup_row(task_id: str, group: Group, baseline: float, dataset: str) -> dict:
+    """A set-up as a task's table shows it: means over its seeds (sd where several)."""
+    interval = group.pooled_interval("final_val_accuracy")
+    best = [run.values["best_epoch"] for run in group.runs if run.values["best_epoch"]]
+    row = {"dataset": dataset, "task": task_id, "setup_task": group.task,
+           "setup": group.variant, "setup_label": group.label, "epochs": group.epochs,
+           "seeds": group.seeds, "val_images": group.runs[0].n_test}
+    row |= {name: parameter_text(name, group.params.get(name)) for name in PARAMETERS}
+    row |= {
+        "train_accuracy_fraction": group.mean("final_accuracy"),
+        "train_accuracy_sd_fraction": group.spread("final_accuracy").sd,
+        "val_accuracy_fraction": group.mean("final_val_accuracy"),
+        "val_accuracy_sd_fraction": group.spread("final_val_accuracy").sd,
+        "val_accuracy_ci_low_fraction": interval.low,
+        "val_accuracy_ci_high_fraction": interval.high,
+        **clinical_columns(group),
+        "train_loss": group.mean("final_loss"), "val_loss": group.mean("final_val_loss"),
+        "best_epoch": float(np.mean(best)) if best else NAN,
+        "best_val_loss": group.mean("best_val_loss"),
+        "val_accuracy_at_best_fraction": group.mean("best_val_accuracy"),
+        "max_val_accuracy_fraction": group.mean("max_val_accuracy"),
+        "gap_fraction": group.mean("gap"), "training_seconds": group.mean("seconds"),
+    }
+    return row | verdict_columns(group, baseline)
+
+
+def shown_groups(facts: Facts) -> list[Group]:
+    """The set-ups a task's section shows: its own, then those of other tasks and epochs its comparisons reach, once each."""
+    seen, shown = set(), []
+    for group in (facts.groups + [c.b for c in facts.comparisons]
+                  + [c.a for c in facts.comparisons]):
+        key = (group.task, group.variant, group.epochs)
+        if key not in seen:
+            seen.add(key)
+            shown.append(group)
+    return shown
+
+
+def comparison_row(task_id: str, index: int, comparison: Comparison, dataset: str) -> dict:
+    """A comparison with its tests as the report states them (McNemar's p adjusted by
+    Holm over the task's family decides; with one comparison it is its own)."""
+    a, b, test = comparison.a, comparison.b, comparison.mcnemar
+    welch = comparison.welch
+    p = NAN if test is None else test.p
+    adjusted = (comparison.holm_p if comparison.holm_p is not None else p)
+    significant = bool(adjusted < THRESHOLDS.alpha) if test is not None else None
+    return {
+        "dataset": dataset, "task": task_id, "comparison": index,
+        "setup_a_task": a.task, "setup_a": a.variant, "setup_a_label": a.label,
+        "epochs_a": a.epochs, "setup_b_task": b.task, "setup_b": b.variant,
+        "setup_b_label": b.label, "epochs_b": b.epochs, "factors": " and ".join(comparison.factors),
+        "measure": "final_val_accuracy", "unit": "fraction",
+        "value_a": a.mean("final_val_accuracy"), "value_b": b.mean("final_val_accuracy"),
+        "difference": a.mean("final_val_accuracy") - b.mean("final_val_accuracy"),
+        "test": "exact McNemar" if test else "none: not the same validation images",
+        "paired_calls": test.n if test else NAN, "a_right_b_wrong": test.only_a if test else NAN,
+        "b_right_a_wrong": test.only_b if test else NAN, "p_raw": p,
+        "holm_family": comparison.family, "p_adjusted": adjusted,
+        "welch_t": welch.t if welch else NAN, "welch_df": welch.df if welch else NAN,
+        "welch_p": welch.p if welch else NAN, "alpha": THRESHOLDS.alpha,
+        "significant": significant,
+        "verdict": None if test is None else
+        f"{'beyond' if significant else 'within'} the noise of the validation images",
+    }
+
+
+MEASURE_UNITS = {"final_val_accuracy": "fraction", "final_balanced_accuracy": "fraction",
+                 "final_val_loss": "loss"}
+
+
+def lead_row(facts: Facts, index: int, dataset: str) -> dict | None:
+    """6E's lead of the chosen set-up over the runner-up, as its selection measured it."""
+    chosen = optimum.read(facts.selection)
+    lead, runner = chosen.lead, chosen.runner_up
+    if chosen.pinned or lead is None or runner is None:
+        return None
+    welch = lead.get("welch") or {}
+    measure = lead["measure"]
+    return {
+        "dataset": dataset, "task": facts.task_id, "comparison": index,
+        "setup_a_task": chosen.from_task, "setup_a": chosen.run_id,
+        "setup_a_label": f"{chosen.run_id} (chosen)", "epochs_a": chosen.judged_epoch,
+        "setup_b_task": runner["task"], "setup_b": runner["run_id"],
+        "setup_b_label": f"{runner['run_id']} (runner-up)", "epochs_b": runner["epochs"],
+        "factors": "selection lead", "measure": measure,
+        "unit": MEASURE_UNITS.get(measure, "as measured"),
+        "value_a": chosen.values.get(measure, NAN), "value_b": runner["value"],
+        "difference": lead["difference"], "test": "exact McNemar (the selection's lead)",
+        "paired_calls": lead["n"], "a_right_b_wrong": lead["only_chosen"],
+        "b_right_a_wrong": lead["only_runner_up"], "p_raw": lead["p"], "holm_family": 1,
+        "p_adjusted": lead["p"], "welch_t": welch.get("t", NAN), "welch_df": welch.get("df", NAN),
+        "welch_p": welch.get("p", NAN), "alpha": THRESHOLDS.alpha,
+        "significant": bool(lead["beyond_noise"]),
+        "verdict": f"{'beyond' if lead['beyond_noise'] else 'within'} the noise",
+    }
+
+
+# -- the tables -----------------------------------------------------------------------------
+
+
+def frame(rows: list[dict], columns: tuple[str, ...]) -> pd.DataFrame:
+    """The rows in the dictionary's column order; a column without a single value in this
+    lab (Welch's test with one seed, a standard deviation of one) is left out."""
+    table = pd.DataFrame(rows, columns=list(columns))
+    if table.empty:
+        return table
+    return table.dropna(axis="columns", how="all")
+
+
+def tables(context: dict) -> dict[str, pd.DataFrame]:
+    """epochs, setups and comparisons of a report's context (its task sections' facts)."""
+    dataset = context["dataset"]
+    epochs, setups, comparisons = [], [], []
+    for section in context["tasks"]:
+        facts: Facts | None = section.get("facts")
+        # a concept task that trains nothing discusses other tasks' set-ups: their rows are
+        # under those tasks
+        if facts is None or facts.task.pending or not facts.groups or not facts.task.entries:
+            continue
+        baseline = facts.baselines["test"]
+        epochs += epoch_rows(facts, dataset)
+        setups += [setup_row(facts.task_id, group, baseline, dataset)
+                   for group in shown_groups(facts)]
+        rows = [comparison_row(facts.task_id, index, comparison, dataset)
+                for index, comparison in enumerate(facts.comparisons, start=1)]
+        if facts.selection is not None:
+            lead = lead_row(facts, len(rows) + 1, dataset)
+            rows += [lead] if lead else []
+        comparisons += rows
+    return {"epochs": frame(epochs, EPOCH_COLUMNS), "setups": frame(setups, SETUP_COLUMNS),
+            "comparisons": frame(comparisons, COMPARISON_COLUMNS)}
