@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 from test_report import crafted_lab, render, section, visible_text
 
+from cnnlab.analysis import verdicts
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.lab import complete_plan
 from cnnlab.report.tidy import COLUMNS
@@ -33,10 +34,10 @@ from tests.workflow_helpers import SMALL_CONFIG
 DOCS = PROJECT_ROOT / "docs/tables.md"
 TEXT_COLUMNS = {"dataset", "task", "setup", "setup_label", "run_id", "training", "status",
                 "setup_task", "model", "dense", "optimizer", "loss", "precision",
-                "curve_verdict", "curve_phrase", "divergence_reason", "setup_a_task", "setup_a",
+                "curve_verdict", "curve_phrase", "overfitting_by", "setup_a_task", "setup_a",
                 "setup_a_label", "setup_b_task", "setup_b", "setup_b_label", "factors",
                 "measure", "unit", "test", "verdict"}
-BOOLEAN_COLUMNS = {"at_baseline", "significant"}
+BOOLEAN_COLUMNS = {"at_baseline", "significant", "in_answer"}
 
 
 class HtmlTables(HTMLParser):
@@ -164,8 +165,10 @@ def check_against_html(html: str, setups: pd.DataFrame, comparisons: pd.DataFram
 
 def check_tests(task: str, part: str, visible: str, comparisons: pd.DataFrame) -> int:
     """The section's tests table and its visible p-values against comparisons.csv."""
+    # the McNemar tests of the set-ups' table (not 6E's lead or a curves' smoothness)
     mine = comparisons[(comparisons["task"] == task)
-                       & (comparisons["factors"] != "selection lead")].reset_index(drop=True)
+                       & (comparisons["factors"] != "selection lead")
+                       & (comparisons["test"] == "exact McNemar")].reset_index(drop=True)
     table = table_with(part, "McNemar p")
     if table is None:
         assert mine.empty or mine["p_raw"].isna().all(), task
@@ -220,9 +223,10 @@ def test_the_report_writes_three_plain_tables(crafted):
     # a task that shows 20 epochs of a 200-epoch training gets those 20
     shown = epochs[epochs["task"] == "5A"]
     assert shown["epoch"].max() == 20 and (shown["training_epochs"] == 200).all()
-    assert set(setups["curve_verdict"]) <= {"diverges", "overfits", "not learned yet",
-                                            "stuck at the baseline", "still improving",
-                                            "settled", "no trend"}
+    assert set(setups["curve_verdict"]) <= set(verdicts.VERDICTS)
+    overfit = setups[setups["curve_verdict"] == "overfitting"]
+    assert len(overfit) and overfit["overfitting_epoch"].notna().all()
+    assert set(overfit["overfitting_by"]) <= {"val_loss", "gap"}
     assert (setups["val_accuracy_ci_low_fraction"] <= setups["val_accuracy_fraction"]).all()
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from cnnlab.analysis import statistics
 from cnnlab.analysis.diagnostics import THRESHOLDS
-from cnnlab.report.answers import Facts, words
+from cnnlab.report.answers import Facts, effects, words
 from cnnlab.report.answers import selection as optimum
 from cnnlab.report.results import Comparison, Group
 
@@ -30,9 +30,11 @@ EPOCH_COLUMNS = (
     "training_epochs", "status", "epoch", "train_loss", "train_accuracy_fraction", "val_loss",
     "val_accuracy_fraction", "epoch_seconds")
 VERDICT_COLUMNS = (
-    "curve_verdict", "curve_phrase", "at_baseline", "overfitting_epoch",
-    "val_loss_rise_fraction", "divergence_epoch", "divergence_reason", "plateau_epoch",
-    "improving_seeds", "end_window_epochs", "train_loss_drop_fraction",
+    "curve_verdict", "curve_phrase", "at_baseline", "end_val_accuracy_fraction",
+    "verdict_best_epoch", "verdict_val_loss_at_best", "verdict_val_loss_end",
+    "verdict_train_loss_first", "verdict_train_loss_end", "overfitting_epoch", "overfitting_by",
+    "gap_at_onset_fraction", "gap_end_fraction", "gap_noise_fraction", "divergence_epoch",
+    "plateau_epoch", "improving_seeds", "end_window_epochs", "train_loss_drop_fraction",
     "val_loss_drop_fraction")
 SETUP_COLUMNS = (
     "dataset", "task", "setup_task", "setup", "setup_label", "epochs", "seeds", "val_images",
@@ -49,7 +51,7 @@ COMPARISON_COLUMNS = (
     "setup_b_task", "setup_b", "setup_b_label", "epochs_b", "factors", "measure", "unit",
     "value_a", "value_b", "difference", "test", "paired_calls", "a_right_b_wrong",
     "b_right_a_wrong", "p_raw", "holm_family", "p_adjusted", "welch_t", "welch_df", "welch_p",
-    "alpha", "significant", "verdict")
+    "alpha", "significant", "verdict", "in_answer")
 COLUMNS = {"epochs": EPOCH_COLUMNS, "setups": SETUP_COLUMNS, "comparisons": COMPARISON_COLUMNS}
 
 
@@ -61,24 +63,29 @@ def finite_or_nan(value) -> float:
 
 
 def verdict_columns(group: Group, baseline: float) -> dict:
-    """The curve verdict of a set-up as the report words it, and the diagnostics it rests
-    on: every table row's verdict comes through here, from the report's own verdict code."""
-    name = words.verdict(group, baseline)
-    diagnoses = [run.diagnosis for run in group.runs]
-    # the first seed that shows each finding, as the report's phrase names it
-    overfit = next((d.overfitting for d in diagnoses if d.overfitting), None)
-    diverged = next((d.divergence for d in diagnoses if d.divergence), None)
-    plateau = next((d.plateau_epoch for d in diagnoses if d.plateau_epoch is not None), None)
-    under = [d.under_training for d in diagnoses]
+    """The curve verdict of a set-up as the report words it, and the numbers that decide it
+    (:func:`cnnlab.analysis.verdicts.curve_verdict` of its most telling seed): every table
+    row's verdict comes through here, from the report's own verdict code."""
+    found = words.curve(group, baseline)
+    onset = found.onset
+    under = [run.diagnosis.under_training for run in group.runs]
     return {
-        "curve_verdict": name,
+        "curve_verdict": found.name,
         "curve_phrase": words.verdict_phrase(group, baseline),
-        "at_baseline": bool(words.at_baseline(group, baseline)),
-        "overfitting_epoch": overfit.epoch if overfit else NAN,
-        "val_loss_rise_fraction": overfit.val_rise if overfit else NAN,
-        "divergence_epoch": diverged.epoch if diverged and diverged.epoch else NAN,
-        "divergence_reason": diverged.reason if diverged else None,
-        "plateau_epoch": NAN if plateau is None else plateau,
+        "at_baseline": bool(found.at_baseline),
+        "end_val_accuracy_fraction": finite_or_nan(found.end_accuracy),
+        "verdict_best_epoch": NAN if found.best_epoch is None else found.best_epoch,
+        "verdict_val_loss_at_best": finite_or_nan(found.val_loss_best),
+        "verdict_val_loss_end": finite_or_nan(found.val_loss_end),
+        "verdict_train_loss_first": finite_or_nan(found.train_loss_first),
+        "verdict_train_loss_end": finite_or_nan(found.train_loss_end),
+        "overfitting_epoch": onset.epoch if onset else NAN,
+        "overfitting_by": onset.by if onset else None,
+        "gap_at_onset_fraction": finite_or_nan(onset.gap_at_onset) if onset else NAN,
+        "gap_end_fraction": finite_or_nan(onset.gap_end) if onset else NAN,
+        "gap_noise_fraction": finite_or_nan(onset.gap_noise) if onset else NAN,
+        "divergence_epoch": NAN if found.diverged_at is None else found.diverged_at,
+        "plateau_epoch": NAN if found.plateau_from is None else found.plateau_from,
         "improving_seeds": sum(bool(u.still_improving) for u in under),
         "end_window_epochs": under[0].window,
         "train_loss_drop_fraction": float(np.mean([u.train_drop for u in under])),
@@ -167,10 +174,11 @@ def setup_row(task_id: str, group: Group, baseline: float, dataset: str) -> dict
 
 
 def shown_groups(facts: Facts) -> list[Group]:
-    """The set-ups a task's section shows: its own, then those of other tasks and epochs its comparisons reach, once each."""
+    """The set-ups a task's section shows in its table: its own, then those of other tasks
+    and epochs its asked comparisons reach, once each."""
     seen, shown = set(), []
-    for group in (facts.groups + [c.b for c in facts.comparisons]
-                  + [c.a for c in facts.comparisons]):
+    asked = [c for c in facts.comparisons if c.asked]  # the others only in the evidence
+    for group in facts.groups + [c.b for c in asked] + [c.a for c in asked]:
         key = (group.task, group.variant, group.epochs)
         if key not in seen:
             seen.add(key)
@@ -203,6 +211,7 @@ def comparison_row(task_id: str, index: int, comparison: Comparison, dataset: st
         "significant": significant,
         "verdict": None if test is None else
         f"{'beyond' if significant else 'within'} the noise of the validation images",
+        "in_answer": bool(comparison.asked),
     }
 
 
@@ -234,6 +243,7 @@ def lead_row(facts: Facts, index: int, dataset: str) -> dict | None:
         "welch_p": welch.get("p", NAN), "alpha": THRESHOLDS.alpha,
         "significant": bool(lead["beyond_noise"]),
         "verdict": f"{'beyond' if lead['beyond_noise'] else 'within'} the noise",
+        "in_answer": True,  # the lead is said in 6E's answer
     }
 
 
@@ -247,6 +257,24 @@ def frame(rows: list[dict], columns: tuple[str, ...]) -> pd.DataFrame:
     if table.empty:
         return table
     return table.dropna(axis="columns", how="all")
+
+
+def shape_row(task_id: str, index: int, shape: effects.Shape, dataset: str) -> dict:
+    """A lower learning rate's validation loss against the higher one's, by their noise from
+    epoch to epoch (the Brown-Forsythe test the answer states)."""
+    low, high, spread = shape.low, shape.high, shape.spread
+    significant = bool(spread.p < THRESHOLDS.alpha)
+    return {
+        "dataset": dataset, "task": task_id, "comparison": index,
+        "setup_a_task": low.task, "setup_a": low.variant, "setup_a_label": low.label,
+        "epochs_a": low.epochs, "setup_b_task": high.task, "setup_b": high.variant,
+        "setup_b_label": high.label, "epochs_b": high.epochs, "factors": "lr",
+        "measure": "val_loss_noise_sd", "unit": "loss", "value_a": spread.sd_a,
+        "value_b": spread.sd_b, "difference": spread.sd_a - spread.sd_b,
+        "test": "Brown-Forsythe (residuals around the moving average)", "p_raw": spread.p,
+        "holm_family": 1, "p_adjusted": spread.p, "alpha": THRESHOLDS.alpha,
+        "significant": significant, "verdict": shape.smoother, "in_answer": True,
+    }
 
 
 def tables(context: dict) -> dict[str, pd.DataFrame]:
@@ -268,6 +296,10 @@ def tables(context: dict) -> dict[str, pd.DataFrame]:
         if facts.selection is not None:
             lead = lead_row(facts, len(rows) + 1, dataset)
             rows += [lead] if lead else []
+        asked = [c for c in facts.comparisons if c.asked and c.mcnemar is not None]
+        rows += [shape_row(facts.task_id, len(rows) + index, shape, dataset)
+                 for index, shape in enumerate(effects.learning_rate_shapes(asked), start=1)
+                 if shape.spread is not None]
         comparisons += rows
     return {"epochs": frame(epochs, EPOCH_COLUMNS), "setups": frame(setups, SETUP_COLUMNS),
             "comparisons": frame(comparisons, COMPARISON_COLUMNS)}

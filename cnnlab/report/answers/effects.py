@@ -5,8 +5,10 @@ curves' shape."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from cnnlab.analysis.diagnostics import THRESHOLDS
-from cnnlab.analysis.noise import noise_comparison
+from cnnlab.analysis.noise import NoiseComparison, noise_comparison
 from cnnlab.report.answers.words import factor_phrase, join, p_text, p_value
 from cnnlab.report.formatting import epochs_text, number, percent, points, setup_label
 from cnnlab.report.results import Comparison, Group
@@ -179,28 +181,52 @@ def tests_in_brief(tested: list[Comparison]) -> str | None:
          f"{p_text(p_value(c))})" for c in hits])
 
 
-def learning_rate_shape(tested: list[Comparison]) -> list[str]:
-    """What a lower learning rate does to the curves, for each learning-rate comparison at
-    matching epochs: how far the training loss got (speed) and how much the validation loss
-    moves from epoch to epoch (smoothness)."""
-    sentences = []
+@dataclass(frozen=True)
+class Shape:
+    """What a lower learning rate did to the curves at matching epochs (one comparison)."""
+
+    comparison: Comparison
+    low: Group  # the lower learning rate's set-up
+    high: Group
+    losses: tuple[float, float]  # each one's training loss at the epochs both reach
+    spread: NoiseComparison | None  # each one's validation-loss noise, and their test
+
+    @property
+    def smoother(self) -> str:
+        if self.spread.p >= THRESHOLDS.alpha:
+            return "no smoother"
+        return "smoother" if self.spread.sd_a < self.spread.sd_b else "rougher"
+
+
+def learning_rate_shapes(tested: list[Comparison]) -> list[Shape]:
+    """Each learning-rate comparison's curves, by the first seed's validation loss."""
+    shapes = []
     for comparison in tested:
         if comparison.factors != ["lr"]:
             continue
         low, high = sorted((comparison.a, comparison.b), key=lambda group: group.params["lr"])
-        losses = [group.mean("final_loss") for group in (low, high)]
+        shapes.append(Shape(comparison, low, high,
+                            (low.mean("final_loss"), high.mean("final_loss")),
+                            noise_comparison(*(group.runs[0].history["val_loss"]
+                                               .to_numpy(dtype=float) for group in (low, high)))))
+    return shapes
+
+
+def learning_rate_shape(tested: list[Comparison]) -> list[str]:
+    """What a lower learning rate does to the curves, for each learning-rate comparison at
+    matching epochs: how far the training loss got (speed) and how much the validation loss
+    moves from epoch to epoch (smoothness, by the Brown-Forsythe test)."""
+    sentences = []
+    for shape in learning_rate_shapes(tested):
+        losses, spread = shape.losses, shape.spread
         speed = "more slowly" if losses[0] > losses[1] else "as fast or faster"
-        head = (f"The lower rate learns {speed}: after {epochs_text(low.epochs)} its training "
-                f"loss is {number(losses[0])} against {number(losses[1])}")
-        spread = noise_comparison(*(group.runs[0].history["val_loss"].to_numpy(dtype=float)
-                                    for group in (low, high)))
+        head = (f"The lower rate learns {speed}: after {epochs_text(shape.low.epochs)} its "
+                f"training loss is {number(losses[0])} against {number(losses[1])}")
         if spread is not None:
-            calm = ("smoother" if spread.p < THRESHOLDS.alpha and spread.sd_a < spread.sd_b else
-                    "rougher" if spread.p < THRESHOLDS.alpha else "no smoother")
             moves = (f"both move ±{number(spread.sd_a)} per epoch"
                      if number(spread.sd_a) == number(spread.sd_b) else
                      f"it moves ±{number(spread.sd_a)} per epoch against ±{number(spread.sd_b)}")
-            head += (f"; its validation loss is {calm}: {moves} (Brown-Forsythe "
+            head += (f"; its validation loss is {shape.smoother}: {moves} (Brown-Forsythe "
                      f"{p_text(spread.p)})")
         sentences.append(head + ".")
     return sentences
