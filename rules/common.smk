@@ -3,8 +3,6 @@
 import sys
 from pathlib import Path
 
-from snakemake.exceptions import WorkflowError
-
 from cnnlab.store import layout
 from cnnlab.workflow import damaged, snakemake_process
 from cnnlab.plan import concept_models
@@ -13,7 +11,7 @@ from cnnlab.plan.cost import check_memory, estimated_model_mb, estimated_seconds
 from cnnlab.train.devices import cuda_tensorflow_installed, training_gpus, visible_gpus
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.grid import plan_lab
-from cnnlab.plan.lab import complete_plan
+from cnnlab.plan.lab import complete_plan, possible_trainings, unplanned_training
 from cnnlab.data.prepare import check_dataset
 
 try:
@@ -92,13 +90,40 @@ def planned_training(wildcards):
         return PLAN.trainings[key]
     trainings = selected_plan().trainings
     if key not in trainings:
-        raise WorkflowError(f"{key} is not a training of this lab's plan (see config.yaml).")
+        sys.exit(f"cnnlab: {layout.RUNS_ROOT}/{key} is not a training of this lab's plan: "
+                 "the selection chose another run. Run without a target, or see "
+                 "`cnnlab status` for the lab's trainings.")
     return trainings[key]
+
+
+POSSIBLE_TRAININGS = {}  # filled on the first target outside the plan before selections
+
+
+def check_planned(wildcards):
+    """A target that no selection could make a training of this plan (another
+    epoch_divisor's file, a mistyped run id) stops here, in one line naming the nearest
+    planned training, before Snakemake asks its other functions about it."""
+    if training_key(wildcards) in PLAN.trainings:
+        return
+    if not POSSIBLE_TRAININGS:
+        POSSIBLE_TRAININGS.update(possible_trainings(PLAN))
+    problem = unplanned_training(POSSIBLE_TRAININGS, wildcards.dataset, wildcards.run_id,
+                                 wildcards.epochs)
+    if problem:
+        sys.exit(f"cnnlab: {problem}")
+    missing = [path for path in (layout.selection_json(PLAN.dataset, task_id)
+                                 for task_id in PLAN.selections_needed)
+               if not Path(path).exists()]
+    if missing:  # whether the selection plans it is not known before it is made
+        sys.exit(f"cnnlab: {layout.training_directory(wildcards.dataset, wildcards.run_id, wildcards.epochs)} "
+                 f"is planned only if the selection chooses its run, and {missing[0]} is not "
+                 f"made yet: run without a target, or ask for {missing[0]} first.")
 
 
 def training_selections(wildcards):
     """A training planned after a selection declares it as input: a job on a cluster node
     plans the workflow again, and may only read a checkpoint it depends on."""
+    check_planned(wildcards)
     if training_key(wildcards) in PLAN.trainings:
         return []
     return [layout.selection_json(PLAN.dataset, task_id) for task_id in PLAN.selections_needed]

@@ -136,3 +136,33 @@ def test_a_partial_report_whose_figure_folder_is_a_file_is_one_line(copy_of_smal
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     [line] = result.stderr.strip().splitlines()
     assert str(layout.PARTIAL_FIGURES) in line and "is a file, not a folder" in line
+
+
+def test_a_target_outside_the_plan_is_one_line_naming_the_nearest(tmp_path):
+    """Another epoch_divisor's training, a mistyped run id and a training that only the
+    selection to come could plan: each target stops `snakemake -n` with one line."""
+    from cnnlab.plan.lab import possible_trainings
+
+    workdir = copy_workflow(tmp_path / "lab")
+    plan = plan_lab(merged_config(workdir / SMALL_CONFIG))
+    training = next(iter(plan.trainings.values()))
+    after = next(t for key, t in possible_trainings(plan).items() if key not in plan.trainings)
+    longest = max((t for t in plan.trainings.values() if t.run_id == training.run_id),
+                  key=lambda t: t.epochs)
+    mistyped = training.run_id.replace("adam", "adma")
+    cases = {
+        layout.training_directory("tiny", training.run_id, 400):
+            f"ask for the nearest, {longest.directory}",
+        layout.training_directory("tiny", mistyped, training.epochs):
+            f"no run {mistyped} is planned; the nearest is {training.directory}",
+        after.directory: "is planned only if the selection chooses its run, and "
+                         f"{SELECTION} is not made yet",
+    }
+    for target, expected in cases.items():
+        dry = run_snakemake(workdir, f"{target}/history.csv", "-n", "--cores", "1",
+                            "--configfile", SMALL_CONFIG, timeout=120)
+        assert dry.returncode == 1, dry.stdout[-3000:]
+        no_traceback(dry.stdout)
+        assert "Priority function" not in dry.stdout and "NoneType" not in dry.stdout
+        [line] = [line for line in dry.stdout.splitlines() if line.startswith("cnnlab:")]
+        assert line.startswith(f"cnnlab: {target} is ") and expected in line, line
