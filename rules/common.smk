@@ -6,11 +6,11 @@ from pathlib import Path
 from cnnlab.store import layout
 from cnnlab.workflow import damaged, snakemake_process
 from cnnlab.plan import concept_models
-from cnnlab.plan.config import check_unique_keys, checked_config
+from cnnlab.plan.config import check_unique_keys, checked_config, in_lab_order
 from cnnlab.plan.cost import check_memory, estimated_model_mb, estimated_seconds, training_priority
 from cnnlab.train.devices import cuda_tensorflow_installed, training_gpus, visible_gpus
 from cnnlab.errors import CnnlabError
-from cnnlab.plan.grid import plan_lab
+from cnnlab.plan.grid import collapsed_epochs, plan_lab
 from cnnlab.plan.lab import complete_plan, possible_trainings, unplanned_training
 from cnnlab.data.prepare import check_dataset
 
@@ -21,6 +21,7 @@ try:
     config_files = [*workflow.configfiles[len(given):], *given]
     # Snakemake has loaded them already, keeping the last of a key given twice
     check_unique_keys(*config_files)
+    in_lab_order(config, *config_files)
     # one check, first: one line that names the key, instead of a schema dump; it fills in
     # the schema's defaults in place, so everything below reads them from `config`
     # --config key=value pairs apply last of all
@@ -31,6 +32,9 @@ try:
     concept_models.check_concepts(PLAN)  # a concept answer with no model to inspect stops here
     check_memory(PLAN, config)
     check_dataset(config["datasets"][PLAN.dataset], f"datasets.{PLAN.dataset}")
+    COLLAPSED = collapsed_epochs(PLAN)  # said, not refused: a quick try of the lab may mean it
+    if COLLAPSED and workflow.is_main_process:
+        print(f"cnnlab: warning: {COLLAPSED}", file=sys.stderr)
 except CnnlabError as error:
     sys.exit(f"cnnlab: {error}")
 
