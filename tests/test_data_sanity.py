@@ -173,3 +173,15 @@ def test_every_file_left_out_is_named_on_one_line_each(tmp_path, capsys):
     assert len(skipped) == 1 and "'train/Mel_broken\\nname.png'" in skipped[0]
     assert "is not an image that Pillow can read" in skipped[0]
     assert all(line.startswith("cnnlab: warning: ") for line in said)
+
+
+def test_a_split_left_empty_by_skipped_files_names_them(tmp_path):
+    write_course_layout(tmp_path / "data", {"train": (4, 4), "test": (2, 2)}, size=SIZE)
+    for path in (tmp_path / "data" / "test").iterdir():
+        path.write_bytes(b"")
+    with pytest.raises(CnnlabError) as error:
+        prepare(tmp_path, on_bad_image="skip")
+    message = str(error.value)
+    assert "no usable image is left in the test split; left out: test/" in message
+    assert "(is empty (0 bytes))" in message and "and 1 more" in message
+    assert "see the skipped" not in message and "\n" not in message

@@ -52,6 +52,8 @@ def test_a_data_error_is_said_once_and_its_retry_fails_at_once(tmp_path):
     assert "Traceback" not in result.stdout
     log = (workdir / "logs/data/folder.log").read_text()
     assert log.startswith(NOT_RETRIED) and message in log
+    assert "see above" not in log  # nothing is above it in the log
+    assert f"{NOT_RETRIED} (said above; also in logs/data/folder.log)" in result.stdout
     assert not (workdir / "results/data/folder/arrays.npz").exists()
 
     # a new Snakemake tries again: the file may have been fixed meanwhile

@@ -37,11 +37,15 @@ def check_both_classes(
     split_dir: Path,
     records: list[tuple[str, int, LoadedImage]],
     classes: Sequence[ClassSpec],
+    skipped: Sequence[dict] = (),
 ) -> None:
     if not records:
+        left_out = [f"{shown(item['file'])} ({item['reason']})" for item in skipped
+                    if item["file"].startswith(f"{split}/")]
         raise CnnlabError(
-            f"{split_dir}: no usable image is left in the {split} split (see the skipped "
-            "files). Fix or replace the images."
+            f"{split_dir}: no usable image is left in the {split} split"
+            + (f"; left out: {_examples(left_out)}" if left_out else "")
+            + ". Fix or replace the images."
         )
     present = {label for _, label, _ in records}
     missing = [spec for spec in classes if spec.label not in present]
