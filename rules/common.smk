@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from cnnlab.store import layout
-from cnnlab.workflow import damaged, snakemake_process
+from cnnlab.workflow import cluster, damaged, snakemake_process
 from cnnlab.plan import concept_models
 from cnnlab.plan.config import check_unique_keys, checked_config, in_lab_order
 from cnnlab.plan.cost import check_memory, estimated_model_mb, estimated_seconds, training_priority
@@ -63,6 +63,17 @@ def check_outputs_at_start():
 
 
 check_outputs_at_start()
+
+
+onstart:
+    # on SLURM, what no retry can change (a partition that does not exist, memory beyond
+    # every node, a controller that does not answer) is said once, before any submission
+    plugin = workflow.executor_plugin
+    if plugin is not None and plugin.name.endswith("slurm"):
+        refusal = cluster.slurm_refusal((job.rule.name, dict(job.resources.items()))
+                                        for job in workflow.dag.needrun_jobs())
+        if refusal:
+            sys.exit(f"cnnlab: {refusal}")
 
 
 wildcard_constraints:
@@ -169,7 +180,8 @@ def training_memory_mb(wildcards, input, attempt):
     a retry, after running out of memory or being killed, gets twice, three times..."""
     model_mb = estimated_model_mb(planned_training(wildcards).spec,
                                   dataset_image_size(wildcards))
-    return (1500 + 3 * int(input.size_mb) + int(model_mb)) * attempt
+    # a retry asks for no more than the largest node has (SLURM would refuse it)
+    return cluster.capped_memory_mb((1500 + 3 * int(input.size_mb) + int(model_mb)) * attempt)
 
 
 def training_runtime_minutes(wildcards, input, attempt):
