@@ -166,3 +166,19 @@ def test_a_target_outside_the_plan_is_one_line_naming_the_nearest(tmp_path):
         assert "Priority function" not in dry.stdout and "NoneType" not in dry.stdout
         [line] = [line for line in dry.stdout.splitlines() if line.startswith("cnnlab:")]
         assert line.startswith(f"cnnlab: {target} is ") and expected in line, line
+
+
+def test_a_selection_of_the_older_layout_is_said_with_what_to_do(tmp_path):
+    """results/selection/6E.json, from before the selections per data set: one line
+    naming it, where this lab reads its selection and how to keep its choice."""
+    workdir = copy_workflow(tmp_path / "lab")
+    old = workdir / "results/selection/6E.json"
+    old.parent.mkdir(parents=True)
+    old.write_text(json.dumps({"chosen": {"params": {}}}))
+    dry = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", SMALL_CONFIG, timeout=120)
+    assert dry.returncode == 0, dry.stdout[-3000:]
+    no_traceback(dry.stdout)
+    [line] = [line for line in dry.stdout.splitlines() if "results/selection/6E.json" in line]
+    assert line.startswith("cnnlab: results/selection/6E.json is a selection of an older cnnlab")
+    assert f"this lab reads {SELECTION}" in line and f"mv results/selection/6E.json {SELECTION}" in line
+    assert old.exists()  # said, not moved: it may be another data set's choice
