@@ -10,7 +10,7 @@ from cnnlab.plan.config import check_unique_keys, checked_config, in_lab_order
 from cnnlab.plan.cost import check_memory, estimated_model_mb, estimated_seconds, training_priority
 from cnnlab.train.devices import cuda_tensorflow_installed, training_gpus, visible_gpus
 from cnnlab.errors import CnnlabError
-from cnnlab.plan.grid import collapsed_epochs, plan_lab
+from cnnlab.plan.grid import PlanParam, collapsed_epochs, plan_lab
 from cnnlab.plan.lab import complete_plan, possible_trainings, unplanned_training
 from cnnlab.data.prepare import check_dataset
 
@@ -105,13 +105,13 @@ def planned_training(wildcards):
         return PLAN.trainings[key]
     trainings = selected_plan().trainings
     if key not in trainings:
-        sys.exit(f"cnnlab: {layout.RUNS_ROOT}/{key} is not a training of this lab's plan: "
-                 "the selection chose another run. Run without a target, or see "
-                 "`cnnlab status` for the lab's trainings.")
+        problem = unplanned_training(trainings, wildcards.dataset, wildcards.run_id,
+                                     wildcards.epochs)
+        sys.exit(f"cnnlab: {problem}")
     return trainings[key]
 
 
-POSSIBLE_TRAININGS = {}  # filled on the first target outside the plan before selections
+POSSIBLE_TRAININGS = {}  # filled on the first target outside the plan before a selection
 
 
 def check_planned(wildcards):
@@ -120,19 +120,20 @@ def check_planned(wildcards):
     planned training, before Snakemake asks its other functions about it."""
     if training_key(wildcards) in PLAN.trainings:
         return
+    missing = [path for path in (layout.selection_json(PLAN.dataset, task_id)
+                                 for task_id in PLAN.selections_needed)
+               if not Path(path).exists()]
+    if not missing:
+        return  # with every selection made, planned_training judges it by the selected plan
     if not POSSIBLE_TRAININGS:
         POSSIBLE_TRAININGS.update(possible_trainings(PLAN))
     problem = unplanned_training(POSSIBLE_TRAININGS, wildcards.dataset, wildcards.run_id,
                                  wildcards.epochs)
-    if problem:
-        sys.exit(f"cnnlab: {problem}")
-    missing = [path for path in (layout.selection_json(PLAN.dataset, task_id)
-                                 for task_id in PLAN.selections_needed)
-               if not Path(path).exists()]
-    if missing:  # whether the selection plans it is not known before it is made
-        sys.exit(f"cnnlab: {layout.training_directory(wildcards.dataset, wildcards.run_id, wildcards.epochs)} "
-                 f"is planned only if the selection chooses its run, and {missing[0]} is not "
-                 f"made yet: run without a target, or ask for {missing[0]} first.")
+    # where no problem is found, whether the selection plans it is not known before it is made
+    target = layout.training_directory(wildcards.dataset, wildcards.run_id, wildcards.epochs)
+    sys.exit(f"cnnlab: {problem}" if problem else
+             f"cnnlab: {target} is planned only if the selection chooses its run, and "
+             f"{missing[0]} is not made yet: run without a target, or ask for {missing[0]} first.")
 
 
 def training_selections(wildcards):
@@ -197,8 +198,13 @@ def training_runtime_minutes(wildcards, input, attempt):
     return max(30, -(-4 * int(seconds) // 60)) * attempt
 
 
-def selected_plan_as_dict(wildcards):
-    return selected_plan().to_dict()
+# each plan param is handed over untracked (cnnlab.plan.grid.PlanParam), beside its digest
+def selected_plan_param(wildcards):
+    return PlanParam(selected_plan().to_dict())
+
+
+def selected_plan_digest(wildcards):
+    return selected_plan_param(wildcards).digest
 
 
 def dataset_config(wildcards):
@@ -225,9 +231,14 @@ def plan_for_task(task_id):
     return selected_plan() if PLAN.tasks[task_id].pending else PLAN
 
 
-def task_plan_as_dict(wildcards):
+def task_plan_param(wildcards):
     """The plan of a task and the tasks it shows: editing another task redraws nothing."""
-    return plan_for_task(wildcards.task).to_dict([wildcards.task, *PLAN.tasks[wildcards.task].shows])
+    return PlanParam(plan_for_task(wildcards.task).to_dict(
+        [wildcards.task, *PLAN.tasks[wildcards.task].shows]))
+
+
+def task_plan_digest(wildcards):
+    return task_plan_param(wildcards).digest
 
 
 def task_figure_inputs(wildcards):
@@ -249,9 +260,13 @@ def concept_plan(task_id):
     return selected_plan() if any(PLAN.tasks[name].pending for name in related) else PLAN
 
 
-def concept_plan_as_dict(wildcards):
+def concept_plan_param(wildcards):
     plan = concept_plan(wildcards.task)
-    return plan.to_dict(concept_models.related_tasks(plan, wildcards.task))
+    return PlanParam(plan.to_dict(concept_models.related_tasks(plan, wildcards.task)))
+
+
+def concept_plan_digest(wildcards):
+    return concept_plan_param(wildcards).digest
 
 
 def concept_figure_inputs(wildcards):
