@@ -18,7 +18,8 @@ rule plot_task:
             category="{task}",
         ),
     params:
-        plan=task_plan_as_dict,
+        plan=task_plan_param,
+        plan_digest=task_plan_digest,
     conda:
         "../envs/cnnlab.yaml"
     log:
@@ -38,7 +39,8 @@ rule plot_concept:
         ),
         stats="results/figures/concept/{task}.json",
     params:
-        plan=concept_plan_as_dict,
+        plan=concept_plan_param,
+        plan_digest=concept_plan_digest,
     threads: 1
     conda:
         "../envs/cnnlab.yaml"
@@ -62,7 +64,8 @@ rule report:
     output:
         report("results/report/index.html", caption="../report/lab_report.rst", category="Lab report"),
     params:
-        plan=selected_plan_as_dict,
+        plan=selected_plan_param,
+        plan_digest=selected_plan_digest,
         report_dir=report_directory,
     conda:
         "../envs/cnnlab.yaml"

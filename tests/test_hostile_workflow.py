@@ -18,7 +18,7 @@ from cnnlab.plan.optima import read_checked_optima
 from cnnlab.store import layout
 from cnnlab.store.layout import copy_workflow
 from tests.conftest import merged_config
-from tests.workflow_helpers import SMALL_CONFIG, run_snakemake
+from tests.workflow_helpers import SMALL_CONFIG, job_counts, run_snakemake
 
 pytestmark = [pytest.mark.workflow]
 
@@ -182,3 +182,19 @@ def test_a_selection_of_the_older_layout_is_said_with_what_to_do(tmp_path):
     assert line.startswith("cnnlab: results/selection/6E.json is a selection of an older cnnlab")
     assert f"this lab reads {SELECTION}" in line and f"mv results/selection/6E.json {SELECTION}" in line
     assert old.exists()  # said, not moved: it may be another data set's choice
+
+
+def test_an_edited_question_redraws_and_rerenders_in_short_lines(copy_of_small_lab):
+    """An edited question changes the plan its figure and report jobs get: they run again
+    (their params' digest changed), and Snakemake's reason is a line, not the plan."""
+    workdir = copy_of_small_lab
+    (workdir / "question.yaml").write_text("tasks:\n  5A:\n    question: What now, after all?\n")
+    dry = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", SMALL_CONFIG,
+                        "question.yaml", timeout=300)
+    assert dry.returncode == 0, dry.stdout[-3000:]
+    counts = job_counts(dry.stdout)
+    assert counts.get("report") == 1 and counts.get("plot_task", 0) >= 1, counts
+    assert "train" not in counts
+    changed = [line for line in dry.stdout.splitlines() if "Params have changed" in line]
+    assert changed and max(map(len, changed)) < 300, max(changed, key=len)[:500]
+    assert len(dry.stdout) < 20_000

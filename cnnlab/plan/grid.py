@@ -11,6 +11,9 @@ trained, which resumes from that run's saved state.
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.expansion import TaskExpansion
 from cnnlab.plan.runs import Entry, RunSpec, TaskPlan, Training
@@ -267,3 +270,21 @@ def collapsed_epochs(plan: Plan) -> str | None:
     return (f"epoch_divisor: {plan.epoch_divisor} makes {tasks} one training of run "
             f"{run_id} ({trained} epoch{'s' * (trained != 1)}): they will show the same "
             f"numbers. Set epoch_divisor to {keeps} (the largest that keeps every count apart).")
+
+
+class PlanParam:
+    """A plan's data (:meth:`Plan.to_dict`) handed to a job as a rule's param (``data``),
+    with its ``digest`` for the rule's tracked param.
+
+    Snakemake reruns a job whose params changed, comparing their reprs, and prints both
+    reprs when one did: a plan's is pages long (an edited question printed 29 kB). It
+    neither tracks nor prints an object of a class of its own, so a rule hands the plan
+    over in this and tracks its short digest, which changes whenever the plan does."""
+
+    def __init__(self, data: dict):
+        self.data = data
+
+    @property
+    def digest(self) -> str:
+        text = json.dumps(self.data, sort_keys=True, default=str)
+        return "plan sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
