@@ -195,7 +195,8 @@ def training_runtime_minutes(wildcards, input, attempt):
     images = max(1, round(input.size_mb * 2**20 / (4 * size * size)))
     training = planned_training(wildcards)
     seconds = estimated_seconds(training.spec, training.epochs, size, images)
-    return max(30, -(-4 * int(seconds) // 60)) * attempt
+    # a retry asks for no more than the cluster's time limit (SLURM would refuse it)
+    return cluster.capped_minutes(max(30, -(-4 * int(seconds) // 60)) * attempt)
 
 
 # each plan param is handed over untracked (cnnlab.plan.grid.PlanParam), beside its digest

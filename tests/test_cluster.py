@@ -273,3 +273,13 @@ def test_a_retrys_memory_is_capped_at_the_largest_node(slurm):
     largest = max(cluster.NODE_MEMORY_MB.values())
     assert cluster.capped_memory_mb(3 * largest) == largest
     assert cluster.capped_memory_mb(1000) == 1000
+    limits = list(cluster.TIME_LIMIT_MINUTES.values())
+    expected = 10**6 if None in limits else min(10**6, max(limits))
+    assert cluster.capped_minutes(10**6) == expected
+
+
+def test_slurm_time_limits_read_in_minutes():
+    from cnnlab.workflow.cluster import minutes
+
+    assert [minutes(text) for text in ("infinite", "30", "30:00", "2:00:00", "1-12:30:00")] == [
+        None, 30, 30, 120, 2190]
