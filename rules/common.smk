@@ -3,6 +3,8 @@
 import sys
 from pathlib import Path
 
+from snakemake.logging import logger as snakemake_logger
+
 from cnnlab.store import layout
 from cnnlab.workflow import cluster, damaged, snakemake_process
 from cnnlab.plan import concept_models
@@ -63,6 +65,10 @@ def check_outputs_at_start():
 
 
 check_outputs_at_start()
+
+
+# on SLURM, a refused submission is said in SLURM's words, without the whole sbatch command
+cluster.shorten_sbatch_refusals(snakemake_logger)
 
 
 onstart:

@@ -283,3 +283,18 @@ def test_slurm_time_limits_read_in_minutes():
 
     assert [minutes(text) for text in ("infinite", "30", "30:00", "2:00:00", "1-12:30:00")] == [
         None, 30, 30, 120, 2190]
+
+
+def test_a_refused_submission_is_said_without_the_sbatch_command(slurm, tmp_path):
+    """A refusal cnnlab cannot foresee (a node feature that does not exist): SLURM's own
+    words, without the sbatch command and its script."""
+    workdir = copy_workflow(tmp_path / "lab")
+    result = run_snakemake(workdir, "results/data/tiny/manifest.json", "--workflow-profile",
+                           "profiles/slurm", "--configfile", SMALL_CONFIG, *TEST_ARGS,
+                           "--set-resources", "prepare_data:constraint=nosuchfeature",
+                           timeout=300)
+    assert result.returncode == 1, result.stdout[-3000:]
+    said = [line.strip() for line in result.stdout.splitlines() if "message:" in line]
+    assert said and all(line == "message: SLURM refused the job (sbatch: Batch job submission "
+                        "failed: Invalid feature specification)" for line in said), said
+    assert "sbatch call" not in result.stdout and "--wrap" not in result.stdout

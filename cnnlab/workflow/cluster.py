@@ -1,7 +1,8 @@
 """A SLURM cluster's refusals that no retry can change, found before the first job is
 submitted: a controller that does not answer, a partition that does not exist, a job's
 memory beyond every node of its partition, or its wall time beyond the partition's limit. Each is said once, in one line naming the
-setting to change, instead of three submissions each quoting the whole sbatch command.
+setting to change, instead of three submissions each quoting the whole sbatch command. A
+refusal found only at submission is said in SLURM's words (:class:`SbatchRefusal`).
 
 The rules call :func:`slurm_refusal` when the workflow starts on the SLURM executor
 (``onstart``, rules/common.smk); what it learns of the nodes also caps a retry's memory
@@ -11,6 +12,7 @@ more than the cluster gives, which SLURM would refuse.
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 from collections.abc import Iterable, Mapping
@@ -129,3 +131,27 @@ def capped_minutes(minutes_asked: int, partition: str | None = None) -> int:
         limits = list(TIME_LIMIT_MINUTES.values())
         limit = None if None in limits else max(limits)
     return minutes_asked if limit is None else min(minutes_asked, limit)
+
+
+SBATCH_FAILED = re.compile(r"^SLURM sbatch failed\. The error message was '(.*?)'\.\s*\n\s*sbatch call:",
+                           re.DOTALL)
+
+
+class SbatchRefusal(logging.Filter):
+    """A refused submission's message cut to SLURM's own words: the executor plugin
+    quotes the whole sbatch command (1.5 kB) and its script after them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = getattr(record, "rule_msg", None)
+        found = SBATCH_FAILED.match(message) if isinstance(message, str) else None
+        if found:
+            lines = [line.strip().removeprefix("sbatch: error: ").removeprefix("sbatch: ")
+                     for line in found.group(1).splitlines() if line.strip()]
+            record.rule_msg = f"SLURM refused the job (sbatch: {'; '.join(lines)})"
+        return True
+
+
+def shorten_sbatch_refusals(logger: logging.Logger) -> None:
+    """Install :class:`SbatchRefusal` on Snakemake's logger, once."""
+    if not any(isinstance(existing, SbatchRefusal) for existing in logger.filters):
+        logger.addFilter(SbatchRefusal())
