@@ -49,22 +49,24 @@ def save_png(figure, path: str | Path) -> Path:
 
 
 def fit_texts(figure, max_lines: int = 3) -> None:
-    """Every text of ``figure`` (titles, legend entries, labels) wrapped to the figure's
-    width and cut after ``max_lines`` lines with an ellipsis: a task title or a class name
-    of any length (they come from the config) keeps the figure its own size, where the
-    tight bounding box would stretch it to the text's (a 10,000-character title: 80,000
-    pixels wide)."""
-    figure_points = figure.get_size_inches()[0] * 72
+    """Every text of ``figure`` (titles, legend entries, labels) wider than the figure (or
+    half again as wide as its axis) wrapped to that width and cut after ``max_lines`` lines with an ellipsis: a task title
+    or a class name of any length (they come from the config) keeps the figure its own
+    size, where the tight bounding box would stretch it to the text's (a 10,000-character
+    title: 80,000 pixels wide). Texts that fit, as the lab's own do, are left as drawn."""
+    renderer = figure.canvas.get_renderer()
     for text in figure.findobj(matplotlib.text.Text):
         content = text.get_text()
-        # an axis's title or legend entry gets its axis's width, others the figure's
+        width = text.get_window_extent(renderer).width if content else 0.0
+        # an axis's title or legend entry may overhang its axis a little (the lab's own
+        # titles do), not cover the figure
         axis = getattr(text, "axes", None)
-        width_points = figure_points * (axis.get_position().width if axis else 1.0)
-        # a character is about 0.6 of the font size wide (DejaVu Sans, mixed text)
-        columns = max(20, int(width_points / (0.6 * text.get_fontsize())))
-        paragraphs = content.split("\n")
-        if all(len(paragraph) <= columns for paragraph in paragraphs):
+        limit = 1.5 * axis.bbox.width if axis is not None else figure.bbox.width
+        if width <= limit:
             continue
+        paragraphs = content.split("\n")
+        # as many characters as fit, from the widest line's width per character
+        columns = max(20, int(max(map(len, paragraphs)) * limit / width * 0.95))
         lines = [line for paragraph in paragraphs
                  for line in textwrap.wrap(paragraph, columns, break_long_words=True) or [""]]
         keep = max(max_lines, len(paragraphs))  # a text's own lines are kept
