@@ -3,17 +3,17 @@
 import sys
 from pathlib import Path
 
-from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger as snakemake_logger
 
 from cnnlab.store import layout
-from cnnlab.workflow import damaged, snakemake_process
+from cnnlab.workflow import cluster, damaged, snakemake_process
 from cnnlab.plan import concept_models
-from cnnlab.plan.config import check_unique_keys, checked_config
+from cnnlab.plan.config import check_unique_keys, checked_config, in_lab_order
 from cnnlab.plan.cost import check_memory, estimated_model_mb, estimated_seconds, training_priority
 from cnnlab.train.devices import cuda_tensorflow_installed, training_gpus, visible_gpus
 from cnnlab.errors import CnnlabError
-from cnnlab.plan.grid import plan_lab
-from cnnlab.plan.lab import complete_plan
+from cnnlab.plan.grid import PlanParam, collapsed_epochs, plan_lab
+from cnnlab.plan.lab import complete_plan, possible_trainings, unplanned_training
 from cnnlab.data.prepare import check_dataset
 
 try:
@@ -23,6 +23,7 @@ try:
     config_files = [*workflow.configfiles[len(given):], *given]
     # Snakemake has loaded them already, keeping the last of a key given twice
     check_unique_keys(*config_files)
+    in_lab_order(config, *config_files)
     # one check, first: one line that names the key, instead of a schema dump; it fills in
     # the schema's defaults in place, so everything below reads them from `config`
     # --config key=value pairs apply last of all
@@ -33,6 +34,9 @@ try:
     concept_models.check_concepts(PLAN)  # a concept answer with no model to inspect stops here
     check_memory(PLAN, config)
     check_dataset(config["datasets"][PLAN.dataset], f"datasets.{PLAN.dataset}")
+    COLLAPSED = collapsed_epochs(PLAN)  # said, not refused: a quick try of the lab may mean it
+    if COLLAPSED and workflow.is_main_process:
+        print(f"cnnlab: warning: {COLLAPSED}", file=sys.stderr)
 except CnnlabError as error:
     sys.exit(f"cnnlab: {error}")
 
@@ -61,6 +65,21 @@ def check_outputs_at_start():
 
 
 check_outputs_at_start()
+
+
+# on SLURM, a refused submission is said in SLURM's words, without the whole sbatch command
+cluster.shorten_sbatch_refusals(snakemake_logger)
+
+
+onstart:
+    # on SLURM, what no retry can change (a partition that does not exist, memory beyond
+    # every node, a controller that does not answer) is said once, before any submission
+    plugin = workflow.executor_plugin
+    if plugin is not None and plugin.name.endswith("slurm"):
+        refusal = cluster.slurm_refusal((job.rule.name, dict(job.resources.items()))
+                                        for job in workflow.dag.needrun_jobs())
+        if refusal:
+            sys.exit(f"cnnlab: {refusal}")
 
 
 wildcard_constraints:
@@ -92,13 +111,41 @@ def planned_training(wildcards):
         return PLAN.trainings[key]
     trainings = selected_plan().trainings
     if key not in trainings:
-        raise WorkflowError(f"{key} is not a training of this lab's plan (see config.yaml).")
+        problem = unplanned_training(trainings, wildcards.dataset, wildcards.run_id,
+                                     wildcards.epochs)
+        sys.exit(f"cnnlab: {problem}")
     return trainings[key]
+
+
+POSSIBLE_TRAININGS = {}  # filled on the first target outside the plan before a selection
+
+
+def check_planned(wildcards):
+    """A target that no selection could make a training of this plan (another
+    epoch_divisor's file, a mistyped run id) stops here, in one line naming the nearest
+    planned training, before Snakemake asks its other functions about it."""
+    if training_key(wildcards) in PLAN.trainings:
+        return
+    missing = [path for path in (layout.selection_json(PLAN.dataset, task_id)
+                                 for task_id in PLAN.selections_needed)
+               if not Path(path).exists()]
+    if not missing:
+        return  # with every selection made, planned_training judges it by the selected plan
+    if not POSSIBLE_TRAININGS:
+        POSSIBLE_TRAININGS.update(possible_trainings(PLAN))
+    problem = unplanned_training(POSSIBLE_TRAININGS, wildcards.dataset, wildcards.run_id,
+                                 wildcards.epochs)
+    # where no problem is found, whether the selection plans it is not known before it is made
+    target = layout.training_directory(wildcards.dataset, wildcards.run_id, wildcards.epochs)
+    sys.exit(f"cnnlab: {problem}" if problem else
+             f"cnnlab: {target} is planned only if the selection chooses its run, and "
+             f"{missing[0]} is not made yet: run without a target, or ask for {missing[0]} first.")
 
 
 def training_selections(wildcards):
     """A training planned after a selection declares it as input: a job on a cluster node
     plans the workflow again, and may only read a checkpoint it depends on."""
+    check_planned(wildcards)
     if training_key(wildcards) in PLAN.trainings:
         return []
     return [layout.selection_json(PLAN.dataset, task_id) for task_id in PLAN.selections_needed]
@@ -140,7 +187,8 @@ def training_memory_mb(wildcards, input, attempt):
     a retry, after running out of memory or being killed, gets twice, three times..."""
     model_mb = estimated_model_mb(planned_training(wildcards).spec,
                                   dataset_image_size(wildcards))
-    return (1500 + 3 * int(input.size_mb) + int(model_mb)) * attempt
+    # a retry asks for no more than the largest node has (SLURM would refuse it)
+    return cluster.capped_memory_mb((1500 + 3 * int(input.size_mb) + int(model_mb)) * attempt)
 
 
 def training_runtime_minutes(wildcards, input, attempt):
@@ -153,11 +201,17 @@ def training_runtime_minutes(wildcards, input, attempt):
     images = max(1, round(input.size_mb * 2**20 / (4 * size * size)))
     training = planned_training(wildcards)
     seconds = estimated_seconds(training.spec, training.epochs, size, images)
-    return max(30, -(-4 * int(seconds) // 60)) * attempt
+    # a retry asks for no more than the cluster's time limit (SLURM would refuse it)
+    return cluster.capped_minutes(max(30, -(-4 * int(seconds) // 60)) * attempt)
 
 
-def selected_plan_as_dict(wildcards):
-    return selected_plan().to_dict()
+# each plan param is handed over untracked (cnnlab.plan.grid.PlanParam), beside its digest
+def selected_plan_param(wildcards):
+    return PlanParam(selected_plan().to_dict())
+
+
+def selected_plan_digest(wildcards):
+    return selected_plan_param(wildcards).digest
 
 
 def dataset_config(wildcards):
@@ -184,12 +238,16 @@ def plan_for_task(task_id):
     return selected_plan() if PLAN.tasks[task_id].pending else PLAN
 
 
-def task_plan_as_dict(wildcards):
+def task_plan_param(wildcards):
     """The plan of a task, the tasks it shows and those its comparisons reach into: editing
     another task redraws nothing."""
     plan = plan_for_task(wildcards.task)
-    return plan.to_dict([wildcards.task, *plan.tasks[wildcards.task].shows,
-                         *plan.compared_tasks(wildcards.task)])
+    return PlanParam(plan.to_dict([wildcards.task, *plan.tasks[wildcards.task].shows,
+                                   *plan.compared_tasks(wildcards.task)]))
+
+
+def task_plan_digest(wildcards):
+    return task_plan_param(wildcards).digest
 
 
 def task_figure_inputs(wildcards):
@@ -211,9 +269,13 @@ def concept_plan(task_id):
     return selected_plan() if any(PLAN.tasks[name].pending for name in related) else PLAN
 
 
-def concept_plan_as_dict(wildcards):
+def concept_plan_param(wildcards):
     plan = concept_plan(wildcards.task)
-    return plan.to_dict(concept_models.related_tasks(plan, wildcards.task))
+    return PlanParam(plan.to_dict(concept_models.related_tasks(plan, wildcards.task)))
+
+
+def concept_plan_digest(wildcards):
+    return concept_plan_param(wildcards).digest
 
 
 def concept_figure_inputs(wildcards):

@@ -18,7 +18,8 @@ rule plot_task:
             category="{task}",
         ),
     params:
-        plan=task_plan_as_dict,
+        plan=task_plan_param,
+        plan_digest=task_plan_digest,
     conda:
         "../envs/cnnlab.yaml"
     log:
@@ -38,7 +39,8 @@ rule plot_concept:
         ),
         stats="results/figures/concept/{task}.json",
     params:
-        plan=concept_plan_as_dict,
+        plan=concept_plan_param,
+        plan_digest=concept_plan_digest,
     threads: 1
     conda:
         "../envs/cnnlab.yaml"
@@ -64,7 +66,8 @@ rule report:
         # the same numbers as tidy tables (cnnlab.report.tidy), written with the page
         tables=[layout.table_csv(PLAN.dataset, name) for name in layout.TABLE_NAMES],
     params:
-        plan=selected_plan_as_dict,
+        plan=selected_plan_param,
+        plan_digest=selected_plan_digest,
         report_dir=report_directory,
     conda:
         "../envs/cnnlab.yaml"

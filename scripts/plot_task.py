@@ -7,7 +7,7 @@ from cnnlab.workflow.entrypoint import run_entrypoint
 
 def main(snakemake, log) -> None:
     task_id = snakemake.wildcards.task
-    pngs = write_task_figures(snakemake.params.plan, task_id, snakemake.input.manifest,
+    pngs = write_task_figures(snakemake.params.plan.data, task_id, snakemake.input.manifest,
                               snakemake.output.curves, snakemake.output.roc)
     log(f"{task_id}: wrote {', '.join(map(str, pngs))}")
 

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from cnnlab.data.prepare import prepare_dataset
-from cnnlab.data.split_checks import sanity_lines
+from cnnlab.data.prepare import findings_lines, prepare_dataset
+from cnnlab.data.split_checks import shown
 from cnnlab.workflow.entrypoint import run_entrypoint
 
 
@@ -21,12 +21,13 @@ def main(snakemake, log) -> None:
     for split, counts in manifest["counts"].items():
         log(f"{split}: {counts}")
     log(f"arrays_sha256: {manifest['arrays_sha256']}")
-    for skipped in manifest["skipped"]:
-        log(f"skipped {skipped['file']}: {skipped['reason']}")
-    for line in sanity_lines(manifest["sanity"], f"datasets.{manifest['dataset']}"):
+    for line in findings_lines(manifest["sanity"], manifest["duplicates"], manifest["skipped"],
+                               manifest["ignored_files"], f"datasets.{manifest['dataset']}"):
         log(f"warning: {line}")  # said on the terminal too, by the preparation
-    if manifest["duplicates"]:
-        log(f"warning: {len(manifest['duplicates'])} image(s) appear in both train and test")
+    for skipped in manifest["skipped"]:  # all of them, the terminal names a few
+        log(f"skipped {shown(skipped['file'])}: {skipped['reason']}")
+    for ignored in manifest["ignored_files"]:
+        log(f"ignored {shown(ignored)}")
 
 
 run_entrypoint(

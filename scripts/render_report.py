@@ -6,7 +6,7 @@ from cnnlab.workflow.entrypoint import run_entrypoint
 
 def main(snakemake, log) -> None:
     html = write_report(
-        snakemake.params.plan,
+        snakemake.params.plan.data,
         snakemake.input.manifest,
         snakemake.output[0],
         figure_files=list(snakemake.input.figures),

@@ -6,6 +6,7 @@ of a key given twice) and lists them in workflow.configfiles before rules/common
 
 import pytest
 
+from cnnlab.plan.config import checked_config
 from cnnlab.store.layout import copy_workflow
 from tests.workflow_helpers import SMALL_CONFIG, run_snakemake
 
@@ -71,3 +72,46 @@ def test_a_value_given_with_config_on_the_command_line_is_named_as_such(tmp_path
     lines = [line for line in result.stdout.splitlines() if line.startswith("cnnlab: ")]
     assert lines == [(f"cnnlab: config.yaml + {workdir / SMALL_CONFIG} + --config: "
                       "epoch_divisor: -3 must be at least 1.")]
+
+
+def test_a_task_that_shows_itself_is_refused_in_one_line(tmp_path):
+    workdir = copy_workflow(tmp_path / "lab")
+    lines = dry_run(workdir, "tasks: {5D: {shows: [5A, 5D]}}\n")
+    assert len(lines) == 1 and lines[0].endswith(
+        "tasks.5D.shows[1]: a task cannot show itself: name the tasks whose runs it discusses.")
+
+
+def test_an_epoch_divisor_that_merges_two_epoch_counts_is_said_in_one_line(tmp_path):
+    workdir = copy_workflow(tmp_path / "lab")
+    (workdir / "quick.yaml").write_text("epoch_divisor: 1000\n")
+    result = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", "quick.yaml",
+                           timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:]
+    lines = [line for line in result.stdout.splitlines() if "epoch_divisor: 1000" in line]
+    assert len(lines) == 1 and lines[0].startswith("cnnlab: warning: epoch_divisor: 1000 makes "
+                                                    "5A (20 epochs) and 5B (200 epochs) one training")
+    assert "Set epoch_divisor to 149" in lines[0]
+    plain = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", SMALL_CONFIG, timeout=120)
+    assert plain.returncode == 0 and "cnnlab: warning: epoch_divisor" not in plain.stdout
+
+
+def test_a_task_an_override_adds_comes_after_the_labs_own(tmp_path):
+    """Snakemake merges the command line's files into its config before config.yaml (and
+    again after it): the added task would come first; the workflow puts it last."""
+    from snakemake.common.configfile import load_configfile
+    from snakemake.utils import update_config
+
+    from cnnlab.plan.config import in_lab_order
+    from cnnlab.plan.grid import plan_lab
+    from tests.conftest import PROJECT_ROOT
+
+    override = tmp_path / "seven.yaml"
+    override.write_text("tasks:\n  7A:\n    title: One more\n    question: Which?\n"
+                        "    runs: [{model: mlp}]\n")
+    config = load_configfile(str(override))  # as Snakemake does
+    update_config(config, load_configfile(str(PROJECT_ROOT / "config.yaml")))
+    update_config(config, load_configfile(str(override)))
+    assert next(iter(config["tasks"])) == "7A"
+    in_lab_order(config, PROJECT_ROOT / "config.yaml", override)
+    assert list(config["tasks"])[-2:] == ["6F", "7A"] and next(iter(config["tasks"])) == "5A"
+    assert list(plan_lab(checked_config(config)).tasks)[-1] == "7A"

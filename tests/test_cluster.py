@@ -26,7 +26,7 @@ from tests.interrupt_helpers import (
     metric_columns,
     start_snakemake,
 )
-from tests.workflow_helpers import SMALL_CONFIG
+from tests.workflow_helpers import SMALL_CONFIG, run_snakemake
 
 pytestmark = [pytest.mark.cluster, pytest.mark.workflow, pytest.mark.slow]
 
@@ -232,3 +232,69 @@ def test_the_cluster_gives_the_local_runs_numbers_and_report(cluster_lab, reques
     expected = comparable_report_text(local / "results/report/index.html")
     actual = comparable_report_text(cluster / "results/report/index.html")
     assert actual == expected, first_difference(expected, actual)
+
+
+@pytest.mark.parametrize("case", ["no such partition", "memory beyond every node",
+                                  "controller down"])
+def test_a_refusal_no_retry_can_change_is_one_line_and_nothing_is_submitted(slurm, tmp_path,
+                                                                            case):
+    """A partition that does not exist, a job's memory beyond every node, a controller
+    that does not answer (the real client, pointed at a port where none listens): one
+    line naming the setting, before any submission; no retry, no sbatch command."""
+    workdir = copy_workflow(tmp_path / "lab")
+    args, env = [], {}
+    if case == "no such partition":
+        args = ["--set-resources", "prepare_data:slurm_partition=nosuch"]
+        expected = "slurm_partition 'nosuch' of rule prepare_data is not a partition of this"
+    elif case == "memory beyond every node":
+        args = ["--set-resources", "prepare_data:mem_mb=90000000"]
+        expected = "rule prepare_data asks for mem_mb = 90,000,000 MB, more than any node of"
+    else:
+        conf = Path(os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")).read_text()
+        down = tmp_path / "slurm.conf"
+        down.write_text(re.sub(r"(?m)^SlurmctldPort=.*$", "", conf) + "\nSlurmctldPort=6999\n")
+        env = {"SLURM_CONF": str(down)}
+        expected = "the SLURM controller does not answer (`sinfo` failed: "
+    result = run_snakemake(workdir, "results/data/tiny/manifest.json", "--workflow-profile",
+                           "profiles/slurm", "--configfile", SMALL_CONFIG, *TEST_ARGS, *args,
+                           timeout=300, env=env)
+    assert result.returncode == 1, result.stdout[-3000:]
+    lines = [line for line in result.stdout.splitlines() if line.startswith("cnnlab: ")]
+    assert len(lines) == 1 and expected in lines[0], result.stdout[-3000:]
+    assert lines[0].endswith("nothing was submitted.")
+    assert "sbatch" not in result.stdout and "Trying to restart" not in result.stdout
+    assert submissions(result.stdout) == [] and "Traceback" not in result.stdout
+
+
+def test_a_retrys_memory_is_capped_at_the_largest_node(slurm):
+    from cnnlab.workflow import cluster
+
+    assert cluster.slurm_refusal([("train", {"mem_mb": 1000})]) is None
+    largest = max(cluster.NODE_MEMORY_MB.values())
+    assert cluster.capped_memory_mb(3 * largest) == largest
+    assert cluster.capped_memory_mb(1000) == 1000
+    limits = list(cluster.TIME_LIMIT_MINUTES.values())
+    expected = 10**6 if None in limits else min(10**6, max(limits))
+    assert cluster.capped_minutes(10**6) == expected
+
+
+def test_slurm_time_limits_read_in_minutes():
+    from cnnlab.workflow.cluster import minutes
+
+    assert [minutes(text) for text in ("infinite", "30", "30:00", "2:00:00", "1-12:30:00")] == [
+        None, 30, 30, 120, 2190]
+
+
+def test_a_refused_submission_is_said_without_the_sbatch_command(slurm, tmp_path):
+    """A refusal cnnlab cannot foresee (a node feature that does not exist): SLURM's own
+    words, without the sbatch command and its script."""
+    workdir = copy_workflow(tmp_path / "lab")
+    result = run_snakemake(workdir, "results/data/tiny/manifest.json", "--workflow-profile",
+                           "profiles/slurm", "--configfile", SMALL_CONFIG, *TEST_ARGS,
+                           "--set-resources", "prepare_data:constraint=nosuchfeature",
+                           timeout=300)
+    assert result.returncode == 1, result.stdout[-3000:]
+    said = [line.strip() for line in result.stdout.splitlines() if "message:" in line]
+    assert said and all(line == "message: SLURM refused the job (sbatch: Batch job submission "
+                        "failed: Invalid feature specification)" for line in said), said
+    assert "sbatch call" not in result.stdout and "--wrap" not in result.stdout

@@ -131,3 +131,57 @@ def test_the_reports_data_section_says_what_the_terminal_said(tmp_path, capsys):
     prepare_dataset({"kind": "folder", "path": str(tmp_path / "plain")}, out / "arrays.npz",
                     out / "manifest.json", SIZE, name="plain")
     assert data_section(read_manifest(out / "manifest.json"))["sanity"] == []
+
+
+def test_a_leak_and_a_contradiction_in_another_format_are_found_on_the_pixels(tmp_path, capsys):
+    """A test image that is an RGB TIFF re-save of a grayscale training PNG is the same
+    picture to the model: a train/test leak said on the terminal with both files; the same
+    picture as a grayscale PNG (Mel) and an RGB JPEG-free TIFF (Nev) in one split
+    contradicts itself."""
+    write_course_layout(tmp_path / "data", {"train": (6, 6), "test": (3, 3)}, size=SIZE)
+    train, test = tmp_path / "data" / "train", tmp_path / "data" / "test"
+    Image.open(train / "Mel_0001.png").convert("RGB").save(test / "Mel_resaved.tif")
+    Image.open(train / "Mel_0002.png").convert("RGB").save(train / "Nev_other.tiff")
+    manifest = prepare(tmp_path)
+    leak = manifest["duplicates"]
+    assert [sorted(group["files"]) for group in leak] == [
+        ["test/Mel_resaved.tif", "train/Mel_0001.png"]]
+    assert sorted(manifest["sanity"]["train"]["contradictory"]) == [
+        "train/Mel_0002.png", "train/Nev_other.tiff"]
+    said = [line for line in capsys.readouterr().err.splitlines() if "leak" in line]
+    assert len(said) == 1 and said[0].startswith("cnnlab: warning: datasets.odd: 1 test image")
+    assert "train/Mel_0001.png = test/Mel_resaved.tif" in said[0]
+
+
+def test_every_file_left_out_is_named_on_one_line_each(tmp_path, capsys):
+    """WebP and GIF files are not read: named on the terminal, a few and then a count;
+    a skipped file whose name holds a newline is shown escaped, on one line."""
+    write_course_layout(tmp_path / "data", {"train": (4, 4), "test": (2, 2)}, size=SIZE)
+    train = tmp_path / "data" / "train"
+    for number in range(5):
+        noise_image(40 + number, SIZE).save(train / f"Mel_extra{number}.webp")
+    noise_image(50, SIZE).save(train / "Nev_anim.gif")
+    (train / "Mel_broken\nname.png").write_bytes(b"not a png")
+    manifest = prepare(tmp_path, on_bad_image="skip")
+    assert len(manifest["ignored_files"]) == 6
+    said = capsys.readouterr().err.splitlines()
+    ignored = [line for line in said if "not being images" in line]
+    assert len(ignored) == 1 and "6 file(s) left out" in ignored[0]
+    assert "train/Mel_extra0.webp" in ignored[0] and "and 3 more" in ignored[0]
+    assert "Convert them to PNG" in ignored[0]
+    skipped = [line for line in said if "unusable" in line]
+    assert len(skipped) == 1 and "'train/Mel_broken\\nname.png'" in skipped[0]
+    assert "is not an image that Pillow can read" in skipped[0]
+    assert all(line.startswith("cnnlab: warning: ") for line in said)
+
+
+def test_a_split_left_empty_by_skipped_files_names_them(tmp_path):
+    write_course_layout(tmp_path / "data", {"train": (4, 4), "test": (2, 2)}, size=SIZE)
+    for path in (tmp_path / "data" / "test").iterdir():
+        path.write_bytes(b"")
+    with pytest.raises(CnnlabError) as error:
+        prepare(tmp_path, on_bad_image="skip")
+    message = str(error.value)
+    assert "no usable image is left in the test split; left out: test/" in message
+    assert "(is empty (0 bytes))" in message and "and 1 more" in message
+    assert "see the skipped" not in message and "\n" not in message

@@ -1,6 +1,7 @@
 """Which device a training runs on: the gpu resource, and one GPU slot per running training
 (real processes holding real file locks; no GPU needed)."""
 
+import os
 import re
 import signal
 import subprocess
@@ -103,6 +104,10 @@ def test_pinning_sets_cuda_visible_devices(tmp_path):
     environ = {"CUDA_VISIBLE_DEVICES": "0,1"}
     assert pin_training_device(0, environ, tmp_path) is None
     assert environ["CUDA_VISIBLE_DEVICES"] == ""  # a CPU training hides the GPUs
+    assert environ["TF_CPP_MIN_LOG_LEVEL"] == "3"  # and the error CUDA's probe logs then
+    environ = {"TF_CPP_MIN_LOG_LEVEL": "0"}
+    pin_training_device(0, environ, tmp_path)
+    assert environ["TF_CPP_MIN_LOG_LEVEL"] == "0"  # a level the user chose is kept
     environ = {"CUDA_VISIBLE_DEVICES": "4,5"}
     first = pin_training_device(1, environ, tmp_path)
     assert environ["CUDA_VISIBLE_DEVICES"] == first.gpu == "4"
@@ -130,3 +135,17 @@ def test_the_training_jobs_declare_the_gpu_resource(tmp_path, device, gpu):
     assert trainings, result.stdout
     assert all(f"gpu={gpu}" in resources.split(", ") for resources in trainings)
 
+
+
+def test_a_cpu_training_process_logs_no_cuda_probe():
+    """TensorFlow initialises CUDA in any process; in a CPU job it logs the failure as an
+    error (`failed call to cuInit`): a process that holds no GPU logs none."""
+    code = ("from cnnlab.train import runtime\n"
+            "runtime.configure_training_process(1, gpus=0)\n"
+            "print(runtime.training_device()['kind'])\n")
+    environ = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300, check=False, env=environ)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "CPU"
+    assert "cuInit" not in result.stderr, result.stderr[-3000:]

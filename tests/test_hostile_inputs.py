@@ -232,3 +232,29 @@ def test_a_folder_with_another_data_sets_results_is_named(small_config, tmp_path
     assert "--configfile" in line and "\n" not in line
     (tmp_path / next(iter(plan.trainings.values())).directory).mkdir(parents=True)
     assert other_configuration(plan, tmp_path) is None  # its own lab is there too
+
+
+def test_a_very_long_task_title_and_label_keep_every_figure_its_size(tmp_path, monkeypatch,
+                                                                     small_config):
+    """A 10,000-character task title (and a long legend label) is wrapped and cut in the
+    curves and ROC figures: each PNG stays within a sane size, not 80,000 pixels wide."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from cnnlab.report import figures
+    from tests.test_report import crafted_lab
+
+    monkeypatch.chdir(tmp_path)
+    small_config["tasks"]["5A"]["title"] = "very long title " * 625
+    plan = crafted_lab(tmp_path, small_config)
+    manifest = tmp_path / layout.manifest_json(plan["dataset"])
+    drawn = figures.write_task_figures(plan, "5A", manifest, layout.task_figure("5A"),
+                                       layout.roc_figure("5A"))
+    figure, axis = plt.subplots(figsize=(5, 4))
+    axis.plot([0, 1], [0, 1], label="a class name pasted from a spreadsheet " * 200)
+    axis.legend()
+    figure.suptitle("x" * 10_000)
+    drawn = [*drawn, figures.save_png(figure, tmp_path / "legend.png")]
+    for png in drawn:
+        with Image.open(png) as image:
+            assert image.width <= 2000 and image.height <= 1500, (png, image.size)

@@ -18,7 +18,7 @@ from cnnlab.plan.optima import read_checked_optima
 from cnnlab.store import layout
 from cnnlab.store.layout import copy_workflow
 from tests.conftest import merged_config
-from tests.workflow_helpers import SMALL_CONFIG, run_snakemake
+from tests.workflow_helpers import SMALL_CONFIG, job_counts, run_snakemake
 
 pytestmark = [pytest.mark.workflow]
 
@@ -136,3 +136,65 @@ def test_a_partial_report_whose_figure_folder_is_a_file_is_one_line(copy_of_smal
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     [line] = result.stderr.strip().splitlines()
     assert str(layout.PARTIAL_FIGURES) in line and "is a file, not a folder" in line
+
+
+def test_a_target_outside_the_plan_is_one_line_naming_the_nearest(tmp_path):
+    """Another epoch_divisor's training, a mistyped run id and a training that only the
+    selection to come could plan: each target stops `snakemake -n` with one line."""
+    from cnnlab.plan.lab import possible_trainings
+
+    workdir = copy_workflow(tmp_path / "lab")
+    plan = plan_lab(merged_config(workdir / SMALL_CONFIG))
+    training = next(iter(plan.trainings.values()))
+    after = next(t for key, t in possible_trainings(plan).items() if key not in plan.trainings)
+    longest = max((t for t in plan.trainings.values() if t.run_id == training.run_id),
+                  key=lambda t: t.epochs)
+    mistyped = training.run_id.replace("adam", "adma")
+    cases = {
+        layout.training_directory("tiny", training.run_id, 400):
+            f"ask for the nearest, {longest.directory}",
+        layout.training_directory("tiny", mistyped, training.epochs):
+            f"no run {mistyped} is planned; the nearest is {training.directory}",
+        after.directory: "is planned only if the selection chooses its run, and "
+                         f"{SELECTION} is not made yet",
+    }
+    for target, expected in cases.items():
+        dry = run_snakemake(workdir, f"{target}/history.csv", "-n", "--cores", "1",
+                            "--configfile", SMALL_CONFIG, timeout=120)
+        assert dry.returncode == 1, dry.stdout[-3000:]
+        no_traceback(dry.stdout)
+        assert "Priority function" not in dry.stdout and "NoneType" not in dry.stdout
+        [line] = [line for line in dry.stdout.splitlines() if line.startswith("cnnlab:")]
+        assert line.startswith(f"cnnlab: {target} is ") and expected in line, line
+
+
+def test_a_selection_of_the_older_layout_is_said_with_what_to_do(tmp_path):
+    """results/selection/6E.json, from before the selections per data set: one line
+    naming it, where this lab reads its selection and how to keep its choice."""
+    workdir = copy_workflow(tmp_path / "lab")
+    old = workdir / "results/selection/6E.json"
+    old.parent.mkdir(parents=True)
+    old.write_text(json.dumps({"chosen": {"params": {}}}))
+    dry = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", SMALL_CONFIG, timeout=120)
+    assert dry.returncode == 0, dry.stdout[-3000:]
+    no_traceback(dry.stdout)
+    [line] = [line for line in dry.stdout.splitlines() if "results/selection/6E.json" in line]
+    assert line.startswith("cnnlab: results/selection/6E.json is a selection of an older cnnlab")
+    assert f"this lab reads {SELECTION}" in line and f"mv results/selection/6E.json {SELECTION}" in line
+    assert old.exists()  # said, not moved: it may be another data set's choice
+
+
+def test_an_edited_question_redraws_and_rerenders_in_short_lines(copy_of_small_lab):
+    """An edited question changes the plan its figure and report jobs get: they run again
+    (their params' digest changed), and Snakemake's reason is a line, not the plan."""
+    workdir = copy_of_small_lab
+    (workdir / "question.yaml").write_text("tasks:\n  5A:\n    question: What now, after all?\n")
+    dry = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", SMALL_CONFIG,
+                        "question.yaml", timeout=300)
+    assert dry.returncode == 0, dry.stdout[-3000:]
+    counts = job_counts(dry.stdout)
+    assert counts.get("report") == 1 and counts.get("plot_task", 0) >= 1, counts
+    assert "train" not in counts
+    changed = [line for line in dry.stdout.splitlines() if "Params have changed" in line]
+    assert changed and max(map(len, changed)) < 300, max(changed, key=len)[:500]
+    assert len(dry.stdout) < 20_000

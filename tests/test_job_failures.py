@@ -7,6 +7,7 @@ with SIGKILL stops with it, the rerun saying what to run about the lock it left.
 import os
 import signal
 import subprocess
+import sys
 
 import psutil
 import pytest
@@ -51,6 +52,8 @@ def test_a_data_error_is_said_once_and_its_retry_fails_at_once(tmp_path):
     assert "Traceback" not in result.stdout
     log = (workdir / "logs/data/folder.log").read_text()
     assert log.startswith(NOT_RETRIED) and message in log
+    assert "see above" not in log  # nothing is above it in the log
+    assert f"{NOT_RETRIED} (said above; also in logs/data/folder.log)" in result.stdout
     assert not (workdir / "results/data/folder/arrays.npz").exists()
 
     # a new Snakemake tries again: the file may have been fixed meanwhile
@@ -88,6 +91,57 @@ def test_a_full_disk_is_one_line_naming_the_file_and_nothing_is_half_written(sma
     assert not (workdir / training / "history.csv").exists()
     leftovers = [path for path in (workdir / "results").rglob(".*") if path.name != ".lock"]
     assert leftovers == []
+
+
+WEIGHTS_ONTO = """
+import sys
+from pathlib import Path
+
+import keras
+
+from cnnlab.store import files, layout
+from cnnlab.workflow.entrypoint import run_entrypoint
+
+folder, free_pages = Path(sys.argv[1]), int(sys.argv[2])
+if free_pages >= 0:  # fill the disk but for a few pages before the weights are written
+    (folder / "filler").write_bytes(b"x" * (200 * 1024 - 4096 * free_pages))
+model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(2048), keras.layers.Dense(4)])
+
+
+def main(log):
+    target = folder / layout.weights_name(1)
+    with files.atomic_path(target, suffix=layout.WEIGHTS_SUFFIX) as temporary:
+        model.save_weights(str(temporary), overwrite=True)
+
+
+run_entrypoint(main, log_path=folder.parent / "job.log")
+"""
+
+
+@pytest.mark.parametrize("free_pages", [-1, 0, 1, 3])
+def test_a_full_disk_under_keras_weights_is_one_line_and_no_crash(tmp_path, free_pages):
+    """Keras' save_weights onto a disk that fills while it writes (or that has a page or
+    none left): the one line, then nothing; no h5py traceback, no SIGSEGV at exit."""
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(small)],
+                             capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {mounted.stderr.strip()}")
+    try:
+        result = subprocess.run([sys.executable, "-c", WEIGHTS_ONTO, str(small), str(free_pages)],
+                                capture_output=True, text=True, timeout=300, check=False,
+                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        left = sorted(path.name for path in small.rglob("*")
+                      if path.is_file() and path.name != "filler")
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)
+    assert result.returncode == 1, result.stderr[-3000:]
+    said = [line for line in result.stderr.splitlines()
+            if not line.startswith(("WARNING: All log messages", "I0000", "E0000", "W0000"))]
+    assert len(said) == 1 and "epoch0001.weights.h5: could not be written: the disk is full" \
+        in said[0], result.stderr[-3000:]
+    assert left == []
 
 
 def test_a_killed_snakemakes_training_stops_and_the_rerun_says_how_to_unlock(

@@ -60,7 +60,8 @@ class BadImageError(CnnlabError):
 @dataclass(frozen=True)
 class LoadedImage:
     """One decoded image: pixels (image_size, image_size) float32 in [0, 1], and facts
-    about the original file (size after EXIF orientation, Pillow mode, pixel hash)."""
+    about the original file (size after EXIF orientation, Pillow mode) and the hash of
+    the prepared pixels."""
 
     pixels: np.ndarray
     width: int
@@ -167,10 +168,10 @@ def _decode(stream, path: Path, image_size: int, resize: str, max_pixels: int,
     except Exception as error:  # noqa: BLE001 - Pillow plugins raise many types on bad data
         raise BadImageError(path, f"is truncated or corrupt (Pillow: {error})", advice) from None
 
-    digest = hashlib.sha256(
-        f"{upright.mode};{upright.width}x{upright.height};".encode() + upright.tobytes()
-    ).hexdigest()
     pixels = _to_gray_array(upright, path, image_size, RESAMPLING_METHODS[resize], advice)
+    # the hash of what the model sees: an RGB re-save of a grayscale PNG, or the same
+    # picture as a TIFF, is the same image to the model, so a leak or a contradiction
+    digest = hashlib.sha256(f"{pixels.shape};".encode() + pixels.tobytes()).hexdigest()
     return LoadedImage(
         pixels=pixels,
         width=upright.width,

@@ -135,7 +135,7 @@ def load_folder(root: Path, image_size: int, options: FolderOptions | None = Non
 
     for split in SPLITS:
         folder = split_dirs.get(split, split_dirs["train"])  # a held-out test comes from train
-        check_both_classes(split, folder, loaded[split], options.classes)
+        check_both_classes(split, folder, loaded[split], options.classes, skipped)
     duplicates, within = find_duplicates(loaded)
     if duplicates and options.on_duplicate == "error":
         first = duplicates[0]

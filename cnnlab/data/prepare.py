@@ -30,7 +30,13 @@ from cnnlab import __version__
 from cnnlab.data.arrays import arrays_sha256
 from cnnlab.data.classes import DEFAULT_CLASSES, classes_from_config
 from cnnlab.data.images import SPLITS, FolderData, FolderOptions, load_folder
-from cnnlab.data.split_checks import degenerate, sanity, sanity_lines
+from cnnlab.data.split_checks import (
+    degenerate,
+    leak_lines,
+    left_out_lines,
+    sanity,
+    sanity_lines,
+)
 from cnnlab.data.synthetic import generate
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.config import checked_dataset
@@ -192,12 +198,20 @@ def _prepare_folder(config: dict, base_dir: Path | None, where: str) -> tuple[Fo
     return data, source
 
 
+def findings_lines(found: dict, duplicates: list[dict], skipped: list[dict],
+                   ignored: list[str], where: str) -> list[str]:
+    """Every finding about the data, one line each: poor data (``found``, of
+    cnnlab.data.split_checks.sanity), a train/test leak, the files left out."""
+    return [*sanity_lines(found, where), *leak_lines(duplicates, where),
+            *left_out_lines(skipped, ignored, where)]
+
+
 def checked_sanity(data: FolderData, config: dict, where: str) -> dict:
-    """What makes the data poor (cnnlab.data.split_checks.sanity), each finding said on the
-    terminal (stderr, which reaches the console from the prepare job); a contradictory or
+    """What makes the data poor (cnnlab.data.split_checks.sanity), each finding (and a
+    train/test leak, the files left out) said on the terminal (stderr, which reaches the console from the prepare job); a contradictory or
     information-free data set refused unless the config allows it."""
     found = sanity(data.splits, config["image_size"])
-    for line in sanity_lines(found, where):
+    for line in findings_lines(found, data.duplicates, data.skipped, data.ignored, where):
         print(f"cnnlab: warning: {line}", file=sys.stderr, flush=True)
     problem = degenerate(found)
     if problem and not config.get("allow_degenerate", False):

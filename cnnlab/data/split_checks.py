@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cnnlab.data.image_file import IMAGE_EXTENSIONS
 from cnnlab.errors import CnnlabError
 
 if TYPE_CHECKING:
@@ -36,11 +37,15 @@ def check_both_classes(
     split_dir: Path,
     records: list[tuple[str, int, LoadedImage]],
     classes: Sequence[ClassSpec],
+    skipped: Sequence[dict] = (),
 ) -> None:
     if not records:
+        left_out = [f"{shown(item['file'])} ({item['reason']})" for item in skipped
+                    if item["file"].startswith(f"{split}/")]
         raise CnnlabError(
-            f"{split_dir}: no usable image is left in the {split} split (see the skipped "
-            "files). Fix or replace the images."
+            f"{split_dir}: no usable image is left in the {split} split"
+            + (f"; left out: {_examples(left_out)}" if left_out else "")
+            + ". Fix or replace the images."
         )
     present = {label for _, label, _ in records}
     missing = [spec for spec in classes if spec.label not in present]
@@ -128,6 +133,40 @@ def sanity_lines(found: dict, where: str) -> list[str]:
     return lines
 
 
+def leak_lines(across: list[dict], where: str) -> list[str]:
+    """One line for the groups of :func:`find_duplicates` that span train and test: the
+    model is tested on pictures it was trained on."""
+    if not across:
+        return []
+    pairs = [" = ".join(shown(name) for name in group["files"][:2]) for group in across]
+    test_count = sum(split == "test" for group in across for split in group["splits"])
+    line = (f"{where}: {test_count} test image(s) have the same pixels as train images (a "
+            f"train/test leak: the test scores come out too good), e.g. {_examples(pairs)}. "
+            "Delete one copy of each, or set `on_duplicate: error` to refuse such data")
+    return [line]
+
+
+def left_out_lines(skipped: list[dict], ignored: list[str], where: str) -> list[str]:
+    """One line for the files the preparation left out as unusable (``on_bad_image:
+    skip``), one for the files it does not read: a few named, then a count."""
+    lines = []
+    if skipped:
+        named = [f"{shown(item['file'])} ({item['reason']})" for item in skipped]
+        lines.append(f"{where}: {len(skipped)} file(s) left out as unusable (on_bad_image: "
+                     f"skip): {_examples(named)}. Fix or replace them to train on them")
+    if ignored:
+        lines.append(f"{where}: {len(ignored)} file(s) left out, not being images of a kind "
+                     f"cnnlab reads ({', '.join(IMAGE_EXTENSIONS)}): {_examples(ignored)}. "
+                     "Convert them to PNG to train on them, or move them out of the data folder")
+    return lines
+
+
+def shown(name: str) -> str:
+    """A file name as one printable line: quoted and escaped when it holds a newline or
+    another control character."""
+    return name if name.isprintable() else repr(name)
+
+
 def degenerate(found: dict) -> str | None:
     """Why the data cannot teach anything, or None: a split all one picture or blank, or
     mostly identical pixels under both labels."""
@@ -141,5 +180,5 @@ def degenerate(found: dict) -> str | None:
 
 
 def _examples(names: list[str]) -> str:
-    shown = ", ".join(names[:EXAMPLES])
-    return shown + (f" and {len(names) - EXAMPLES} more" if len(names) > EXAMPLES else "")
+    listed = ", ".join(shown(name) for name in names[:EXAMPLES])
+    return listed + (f" and {len(names) - EXAMPLES} more" if len(names) > EXAMPLES else "")

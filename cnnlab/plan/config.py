@@ -63,6 +63,16 @@ def check_unique_keys(*paths: str | Path) -> None:
         _read_yaml(path)
 
 
+def in_lab_order(config: dict, *paths: str | Path) -> None:
+    """Put ``config``'s tasks in the order of ``paths`` applied one after the other (the
+    lab's own, then those an override adds): Snakemake merges the command line's files
+    before config.yaml, which puts a task an override adds before the lab's (7A first)."""
+    merged, tasks = read_config_files(*paths).get("tasks"), config.get("tasks")
+    if isinstance(merged, dict) and isinstance(tasks, dict):
+        rank = {task_id: index for index, task_id in enumerate(merged)}
+        config["tasks"] = dict(sorted(tasks.items(), key=lambda item: rank.get(item[0], len(rank))))
+
+
 def update_config(config: dict, override: dict) -> None:
     """Merge `override` into `config`: mappings recursively, everything else replaced."""
     for key, value in override.items():
@@ -277,6 +287,9 @@ def _check_references(config: dict, source: str) -> None:
             require_task(task["like"], ["tasks", task_id, "like"])
         for index, shown in enumerate(task.get("shows", [])):
             require_task(shown, ["tasks", task_id, "shows", index])
+            if shown == task_id:
+                raise CnnlabError(f"{source}: tasks.{task_id}.shows[{index}]: a task cannot show "
+                                  "itself: name the tasks whose runs it discusses.")
         if "inspects" in task:
             require_task(task["inspects"], ["tasks", task_id, "inspects"])
             inspected = tasks[task["inspects"]]

@@ -11,6 +11,9 @@ trained, which resumes from that run's saved state.
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.expansion import TaskExpansion
 from cnnlab.plan.runs import Entry, RunSpec, TaskPlan, Training
@@ -241,3 +244,56 @@ def plan_lab(config: dict, optima: dict[str, dict] | None = None) -> Plan:
     """The plan of a checked config, with the selections ``optima`` (task id -> the chosen
     run's parameters) made; the complete plan of a lab folder is cnnlab.plan.lab's."""
     return Plan(config, optima)
+
+
+def collapsed_epochs(plan: Plan) -> str | None:
+    """What ``plan``'s epoch_divisor makes one training of two epoch counts of a run that
+    its tasks keep apart (5A's 20 epochs and 5B's 200, both 1 epoch at 1000), said in
+    one line with the largest divisor that keeps every count apart; None when it keeps
+    all apart."""
+    asked: dict[str, set[tuple[int, str]]] = {}  # run id -> (epochs in the config, task)
+    for task_id, task in plan.tasks.items():
+        if task.pending or plan.expansion is None:
+            continue
+        for params in plan.expansion.parameter_sets(task_id) or []:
+            run_id = RunSpec.from_params(params, plan.dataset, plan.seeds[0]).run_id
+            asked.setdefault(run_id, set()).add((int(params["epochs"]), task_id))
+
+    def clash(divisor: int) -> tuple[str, list[tuple[int, str]]] | None:
+        for run_id, counts in asked.items():
+            by_training: dict[int, list[tuple[int, str]]] = {}
+            for epochs, task_id in sorted(counts):
+                by_training.setdefault(-(-epochs // divisor), []).append((epochs, task_id))
+            for same in by_training.values():
+                if len({epochs for epochs, _ in same}) > 1:
+                    return run_id, same
+        return None
+
+    found = clash(plan.epoch_divisor)
+    if found is None:
+        return None
+    run_id, same = found
+    keeps = next(d for d in range(plan.epoch_divisor - 1, 0, -1) if clash(d) is None)
+    tasks = " and ".join(f"{task_id} ({epochs} epochs)" for epochs, task_id in same)
+    trained = -(-same[0][0] // plan.epoch_divisor)
+    return (f"epoch_divisor: {plan.epoch_divisor} makes {tasks} one training of run "
+            f"{run_id} ({trained} epoch{'s' * (trained != 1)}): they will show the same "
+            f"numbers. Set epoch_divisor to {keeps} (the largest that keeps every count apart).")
+
+
+class PlanParam:
+    """A plan's data (:meth:`Plan.to_dict`) handed to a job as a rule's param (``data``),
+    with its ``digest`` for the rule's tracked param.
+
+    Snakemake reruns a job whose params changed, comparing their reprs, and prints both
+    reprs when one did: a plan's is pages long (an edited question printed 29 kB). It
+    neither tracks nor prints an object of a class of its own, so a rule hands the plan
+    over in this and tracks its short digest, which changes whenever the plan does."""
+
+    def __init__(self, data: dict):
+        self.data = data
+
+    @property
+    def digest(self) -> str:
+        text = json.dumps(self.data, sort_keys=True, default=str)
+        return "plan sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -9,12 +9,15 @@ plan before any selection is ``plan_lab(config)``: what Snakemake knows when it 
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.grid import Plan, plan_lab
 from cnnlab.plan.optima import read_checked_optima
+from cnnlab.plan.runs import Training
 from cnnlab.store import layout
 
 
@@ -51,3 +54,50 @@ def guessed_plans(plan: Plan) -> dict[str, Plan]:
             guesses[task_id] = plan_lab(plan.config, {**plan.optima,
                                                       task_id: candidates[0].spec.to_dict()})
     return guesses
+
+
+def possible_trainings(plan: Plan) -> dict[str, Training]:
+    """Every training that ``plan`` (the plan before the selections) holds, or would hold
+    whatever each selection still to be made chooses among its candidates."""
+    trainings = dict(plan.trainings)
+    for task_id in plan.selections_needed:
+        for candidate in plan.tasks[task_id].optimum["candidates"]:
+            for entry in plan.tasks[candidate].entries:
+                chosen = plan_lab(plan.config, {**plan.optima, task_id: entry.spec.to_dict()})
+                trainings.update(chosen.trainings)
+    return trainings
+
+
+def unplanned_training(trainings: Mapping[str, Training], dataset: str, run_id: str,
+                       epochs: str) -> str | None:
+    """Why the training ``dataset/run_id/e<epochs>`` is no target of a plan whose possible
+    trainings are ``trainings`` (:func:`possible_trainings`), naming the nearest planned
+    training of that run (or of the run id most like it); None when it is planned."""
+    key = layout.training_key(dataset, run_id, epochs)
+    if key in trainings:
+        return None
+    head = (f"{layout.training_directory(dataset, run_id, epochs)} is not a training of this "
+            "lab's plan")
+    same_run = [t for t in trainings.values() if t.spec.dataset == dataset and t.run_id == run_id]
+    if same_run:
+        nearest = min(same_run, key=lambda t: (abs(t.epochs - int(epochs)), t.epochs))
+        counts = ", ".join(str(t.epochs) for t in sorted(same_run, key=lambda t: t.epochs))
+        return (f"{head}: run {run_id} is trained to {counts} epochs here (another "
+                "epoch_divisor, or another config, planned this one); ask for the nearest, "
+                f"{nearest.directory}, or run without a target.")
+    ids = sorted({t.run_id for t in trainings.values() if t.spec.dataset == dataset})
+    like = difflib.get_close_matches(run_id, ids, n=1, cutoff=0.6)
+    if like:
+        nearest = min((t for t in trainings.values()
+                       if t.spec.dataset == dataset and t.run_id == like[0]),
+                      key=lambda t: abs(t.epochs - int(epochs)))
+        return (f"{head}: no run {run_id} is planned; the nearest is {nearest.directory}. "
+                "Check the run id, or run without a target.")
+    where = f"data set {dataset}" if any(t.spec.dataset == dataset for t in trainings.values()) \
+        else f"data set {dataset}, which this lab does not train (its data set is {_datasets(trainings)})"
+    return f"{head}: no run {run_id} is planned for the {where}. Run without a target, or " \
+           "see `cnnlab status` for the lab's trainings."
+
+
+def _datasets(trainings: Mapping[str, Training]) -> str:
+    return ", ".join(sorted({t.spec.dataset for t in trainings.values()})) or "none"

@@ -14,9 +14,11 @@ figures are in :mod:`cnnlab.report.concept_figures`).
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import matplotlib
+import matplotlib.text
 
 matplotlib.use("Agg")
 
@@ -35,14 +37,46 @@ from cnnlab.store.files import atomic_open, read_manifest
 CLASS_NAMES = statistics.CLASS_NAMES
 FEATURE_MAPS_SHOWN = 8
 FILTERS_SHOWN = 32
+DPI = 110
 
 
 def save_png(figure, path: str | Path) -> Path:
-    """Write a figure to `path` as PNG (atomically) and close it."""
+    """Write a figure to `path` as PNG (atomically) and close it, its texts fitted to its
+    width first (:func:`fit_texts`)."""
+    fit_texts(figure)
     with atomic_open(path, binary=True) as stream:
-        figure.savefig(stream, format="png", dpi=110, bbox_inches="tight")
+        figure.savefig(stream, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(figure)
     return Path(path)
+
+
+def fit_texts(figure, max_lines: int = 3) -> None:
+    """Every text of ``figure`` (titles, legend entries, labels) wider than the figure (or
+    half again as wide as its axis) wrapped to that width and cut after ``max_lines`` lines with an ellipsis: a task title
+    or a class name of any length (they come from the config) keeps the figure its own
+    size, where the tight bounding box would stretch it to the text's (a 10,000-character
+    title: 80,000 pixels wide). Texts that fit, as the lab's own do, are left as drawn."""
+    renderer = figure.canvas.get_renderer()
+    for text in figure.findobj(matplotlib.text.Text):
+        content = text.get_text()
+        width = text.get_window_extent(renderer).width if content else 0.0
+        # an axis's title or legend entry may overhang its axis a little (the lab's own
+        # titles do), not cover the figure
+        axis = getattr(text, "axes", None)
+        limit = 1.5 * axis.bbox.width if axis is not None else figure.bbox.width
+        if width <= limit:
+            continue
+        paragraphs = content.split("\n")
+        # as many characters as fit, from the widest line's width per character
+        columns = max(20, int(max(map(len, paragraphs)) * limit / width * 0.95))
+        lines = [line for paragraph in paragraphs
+                 for line in textwrap.wrap(paragraph, columns, break_long_words=True) or [""]]
+        keep = max(max_lines, len(paragraphs))  # a text's own lines are kept
+        if len(lines) > keep:
+            lines = [*lines[:keep - 1], lines[keep - 1][:columns - 1] + "…"]
+        text.set_text("\n".join(lines))
+        if text is getattr(figure, "_suptitle", None):  # grown downwards into the axes: above
+            text.set(verticalalignment="bottom", y=max(text.get_position()[1], 1.0))
 
 
 # -- learning curves ----------------------------------------------------------------------

@@ -29,6 +29,7 @@ import psutil
 from cnnlab.errors import CnnlabError
 from cnnlab.store.write_failures import (
     NOT_WRITABLE_ERRNOS,
+    close_hdf5_left_open,
     disk_full,
     disk_full_message,
     not_writable_message,
@@ -103,6 +104,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
             os.replace(temporary, path)
     except (OSError, RuntimeError, ValueError) as error:
         # ValueError, RuntimeError: h5py's and zipfile's wrappings of a failed write
+        close_hdf5_left_open(temporary)
         if disk_full(error):
             raise CnnlabError(disk_full_message(path)) from None
         if isinstance(error, OSError) and error.errno in NOT_WRITABLE_ERRNOS:

@@ -147,6 +147,10 @@ def pin_training_device(gpu_resource: int, environ=None, directory: Path | None 
     environ = os.environ if environ is None else environ
     if gpu_resource < 1:
         environ["CUDA_VISIBLE_DEVICES"] = ""
+        # TensorFlow still initialises CUDA, and logs the failure it expects here (cuInit:
+        # no device) as an error, in every CPU job's log: only its errors are hidden, its
+        # exceptions are raised as ever
+        environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         return None
     gpus = visible_gpus(environ)
     if "SLURM_JOB_ID" in environ and "CUDA_VISIBLE_DEVICES" in environ and gpus:

@@ -1,6 +1,6 @@
 """Damaged outputs found when the workflow starts, moved aside so that the run makes them
 again: a finished training or a selection whose files fail their check, a report behind a
-lost selection.
+lost selection; and a selection of an older layout, said.
 
 Snakemake reruns a job whose outputs are missing, never one whose outputs exist but are
 damaged (a history.csv cut mid-row by a full disk or a broken copy, a record.json cut
@@ -121,6 +121,24 @@ def damaged_report(selections: Iterable[str], root: Path) -> Damage | None:
                   "the report no longer shows this lab's results")
 
 
+def older_selections(selections: Iterable[str], root: Path) -> list[str]:
+    """A line for each selection where an older cnnlab wrote it (results/selection/6E.json,
+    before the selections per data set), which nothing reads: said, not moved, as it may
+    be another data set's choice."""
+    lines = []
+    for path in selections:
+        current = Path(path)
+        old = (current.parent.parent / current.name).as_posix()
+        if (root / old).is_file():
+            lines.append(
+                f"cnnlab: {old} is a selection of an older cnnlab (before the selections per "
+                f"data set); this lab reads {path}. If it was made on data set "
+                f"{current.parent.name}, move it there (`mkdir -p {current.parent.as_posix()} "
+                f"&& mv {old} {path}`) to keep its choice; else delete it (the selection is "
+                "made again).")
+    return lines
+
+
 def destination(path: str, root: Path, stamp: str) -> str:
     """Where ``path`` (under results/) goes: results/damaged/<its path>.<stamp>[.n]."""
     relative = Path(path).relative_to("results")
@@ -157,6 +175,7 @@ def set_aside_damaged(selections: Iterable[str], *, dry_run: bool, root: str | o
                                "this run trains it again (resuming from the run's saved "
                                "state where it holds the epochs)"))
     selections = list(selections)
+    lines.extend(older_selections(selections, root))
     for path in selections:
         problem = selection_problem(path, root, plan)
         if problem is not None:

@@ -45,8 +45,11 @@ def run_entrypoint(main: Callable[[Log], object], log_path: str | Path | None = 
         if log_file is not None:
             log_file.parent.mkdir(parents=True, exist_ok=True)
             if retried:  # said once, by the attempt before; the log keeps it in full
+                # the log keeps the message (the attempt before's log is gone, made anew);
+                # the terminal said it once already
                 log_file.write_text(f"{snakemake_process.NOT_RETRIED}: {attempts.message}\n")
-                print(snakemake_process.NOT_RETRIED, file=sys.stderr)
+                print(f"{snakemake_process.NOT_RETRIED} (said above; also in {log_file})",
+                      file=sys.stderr)
                 raise SystemExit(1)
             log_file.write_text("")
         snakemake_process.stop_with_snakemake(log, snakemake)

@@ -32,7 +32,7 @@ from cnnlab.store import files
 
 WATCH_SECONDS = 1.0
 STOPPED_STATUS = 75  # EX_TEMPFAIL: stopped, not failed; nobody is left to read it
-NOT_RETRIED = "not retried: the same error as the attempt before (see above)"
+NOT_RETRIED = "not retried: the same error as the attempt before"
 
 
 def is_snakemake(process: psutil.Process) -> bool:
