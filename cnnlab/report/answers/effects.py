@@ -159,6 +159,17 @@ def yes_or_no(tested: list[Comparison]) -> str:
                     f"{factor_label(oriented(c)[1], c.factors)}" for c in hits]) + ".")
 
 
+def significance_in_brief(tested: list[Comparison]) -> str:
+    """The yes or no of :func:`yes_or_no` as a glance clause."""
+    hits = [c for c in tested if significant(c)]
+    held = " (Holm)" if len(tested) > 1 else ""
+    if not hits:
+        return f"no pair differs significantly{held}"
+    if len(hits) == len(tested):
+        return f"every pair differs significantly{held}"
+    return f"{len(hits)} of {len(tested)} pairs differ significantly{held}"
+
+
 def tests_in_brief(tested: list[Comparison]) -> str | None:
     """The paired tests in a clause: the one test, the significant ones, or none."""
     if not tested:
