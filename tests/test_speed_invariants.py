@@ -3,7 +3,7 @@
 A training's thread count is part of its run (config `threads`), not Snakemake's
 `--cores`: cores only change how many jobs run at once, so a history trained with
 `--cores 1` equals, byte for byte in its metric columns, one trained with `--cores 2`
-or `--cores 4`. And the benchmark's epoch count (bench/run.py, part 3) agrees with the plan.
+or `--cores 4` (with oneDNN's kernels on wherever `onednn: auto` turns them on). And the benchmark's epoch count (bench/run.py, part 3) agrees with the plan.
 """
 
 import importlib.util
@@ -30,6 +30,21 @@ from tests.workflow_helpers import SMALL_CONFIG, run_snakemake
 TRAININGS = ("alexnet-nb8-do0.4-lr1e-04-bs8-adam-bce-s1", "alexnet-nb8-lr1e-05-bs2-adam-bce-s1")
 
 
+def auto_onednn_state() -> str | None:
+    """What `onednn: auto` turns oneDNN to on this CPU; None where TensorFlow decides."""
+    import platform
+
+    from cnnlab.train.devices import cpu_flags, onednn_variable, tensorflow_onednn_default
+
+    variable = onednn_variable("auto", cpu_flags(), platform.machine(), None)
+    default = tensorflow_onednn_default(cpu_flags(), platform.machine())
+    state = {"1": True, "0": False}.get(variable, default)
+    return None if state is None else ("on" if state else "off")
+
+
+AUTO_ONEDNN = auto_onednn_state()
+
+
 def metric_columns(history_csv) -> str:
     """The history without its last column (seconds, the only one that may differ)."""
     return "\n".join(line.rsplit(",", 1)[0] for line in history_csv.read_text().splitlines())
@@ -50,6 +65,8 @@ def test_cores_change_how_many_jobs_run_at_once_not_the_numbers(tmp_path):
         for target in targets:
             record = json.loads((workdir / target).with_name("record.json").read_text())
             assert record["threads"] == 1 and record["status"] == "completed"
+            # `onednn: auto`: on wherever it is known faster (x86-64 with AVX2 and FMA)
+            assert record["onednn"] == AUTO_ONEDNN or AUTO_ONEDNN is None
     assert all(len(text.splitlines()) > 1 for text in histories[1])
     assert histories[2] == histories[1]
     assert histories[4] == histories[1]
