@@ -142,3 +142,30 @@ def test_the_notebook_ways_two_parts_split_the_lab_near_half_its_cost(tmp_path, 
 
     before_selection = [run for run in second if run["task"] not in ("6E", "6F")]
     assert 0.35 < cost(first) / (cost(first) + cost(before_selection)) < 0.65
+
+
+def test_the_labs_limit_is_its_jobs_side_by_side_and_a_share_above_it_is_an_error():
+    """bench/limit.py: as many one-thread matmul processes at once as the lab runs jobs,
+    their GFLOP/s summed; part 1 reports a share above that limit as a measurement error."""
+    from types import SimpleNamespace
+
+    from bench import limit
+    from bench.parts import epoch_speed
+
+    side_by_side = limit.matmul_gflops(1, "float32", 256, 0.3, processes=2)
+    assert len(side_by_side) == 2 and all(value > 0 for value in side_by_side)
+    result = {"cores": 2, "jobs": 2, "job_threads": 1, "size": 256, "window_seconds": 0.3,
+              "gflops": {"float32/1": 90.0, "float32/2": 80.0, "float32/lab": 180.0,
+                         "bfloat16/1": 30.0, "bfloat16/2": 40.0, "bfloat16/lab": 60.0},
+              "side_by_side": {"float32": [90.0, 90.0], "bfloat16": [30.0, 30.0]}}
+    assert limit.limit(result, "float32", "lab") == 180.0
+    assert limit.limit(result, "mixed_bfloat16", 1) == 30.0
+    assert "90 + 90 = **180**" in limit.render(result)
+    row = {"setup": "LeNet b8", "task": "5A", "gflop_per_epoch": 500.0, "ratio": 0.5,
+           "notebook_share": 0.4, "alone_share": 1.02, "lab_gflops": 100.0, "lab_share": 0.55}
+    rendered = epoch_speed.render_limit({"rows": [row], "limit": result})
+    assert "102% (measurement error: above the limit)" in rendered
+    checks = epoch_speed.checks(SimpleNamespace(quick=False), {"rows": [row]})
+    verdicts = {check[0]: check[3] for check in checks}
+    assert verdicts["LeNet b8, lab as it runs: share of the measured limit"] == "pass"
+    assert verdicts["every share of the limit (a share above it is a measurement error)"] == "FAIL"
