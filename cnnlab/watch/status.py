@@ -49,7 +49,14 @@ from cnnlab.plan.runs import Training
 from cnnlab.store import heartbeat, layout
 from cnnlab.store.files import read_manifest, read_record
 from cnnlab.train import checkpoints
-from cnnlab.watch.sharing import Span, most_threads_at_once, schedule, slowdowns
+from cnnlab.watch.sharing import (
+    Span,
+    machine_cores,
+    most_threads_at_once,
+    other_load,
+    schedule,
+    slowdowns,
+)
 
 DEFAULT_JOB_SECONDS = 15.0  # a training job's start-up before any has been measured
 SNAKEMAKE_JOB_SECONDS = 1.0  # Snakemake's own work per job: starting it, checking its outputs
@@ -167,6 +174,8 @@ def training_state(training: Training, tasks: list[str], root: Path) -> Training
         if beat.epoch >= saved_epoch:  # else it is starting and will resume from the state
             row.epoch, row.val_accuracy = beat.epoch, beat.val_accuracy
         row.seconds_per_epoch = beat.seconds_per_epoch
+        if len(beat.epoch_seconds) > 2:  # the first epoch traces the model: slower
+            row.seconds_per_epoch = statistics.median(beat.epoch_seconds[1:])
         if beat.epoch_seconds:
             row.measured = (sum(beat.epoch_seconds), len(beat.epoch_seconds))
     elif beat is not None and beat.status == heartbeat.FAILED:
@@ -252,11 +261,12 @@ def lab_status(config: dict, root: str | os.PathLike = ".", cores: int | None = 
     rows = [training_state(training, uses.get(training.directory, []), root)
             for training in plan.trainings.values()]
     machine_cores = sharing_machine(rows)
+    running_threads = sum(row.threads for row in rows if row.state == TRAINING)
+    other = other_load(running_threads, machine_cores) if machine_cores else 0.0
     spans = [Span(*row.ran, row.threads) if row.ran and row.host == socket.gethostname()
              else None for row in rows]
-    for row, slowdown in zip(rows, slowdowns(spans, machine_cores)):
+    for row, slowdown in zip(rows, slowdowns(spans, machine_cores, other)):
         row.slowdown = slowdown
-    running_threads = sum(row.threads for row in rows if row.state == TRAINING)
     if busy_cores_plus is not None:
         cores = max(busy_cores_plus + running_threads, most_threads_at_once(spans))
     # the workflow runs at least the threads that run now, whatever its --cores was said to be
@@ -286,7 +296,7 @@ def lab_status(config: dict, root: str | os.PathLike = ".", cores: int | None = 
     others = other_jobs_left(plan, root)
     report_left = not (root / layout.REPORT_HTML).exists()
     left = schedule(running, [(seconds, threads) for seconds, threads, _ in queued]
-                    + [(seconds, 1) for seconds in others], cores, machine_cores)
+                    + [(seconds, 1) for seconds in others], cores, machine_cores, other)
     if report_left:
         left += OTHER_JOB_SECONDS  # the report comes last, after everything
     return LabStatus(plan.dataset, rows, len(others) + report_left, cores, left, factor,
@@ -298,7 +308,7 @@ def sharing_machine(rows: list[TrainingState]) -> int | None:
     lab ran on another host (a cluster: each job has cores of its own)."""
     if any(row.host is not None and row.host != socket.gethostname() for row in rows):
         return None
-    return os.cpu_count() or 1
+    return machine_cores()
 
 
 def job_summary(config: dict, threads: int, root: str | os.PathLike = ".") -> str | None:
