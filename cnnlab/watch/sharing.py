@@ -6,8 +6,9 @@ at about half its speed alone. A speed measured while sharing is not the speed a
 :func:`slowdowns` works out, from when each job ran (its heartbeat's start and last beat),
 how many threads shared the machine with it, and :func:`schedule` runs the jobs left at
 their speeds alone, sharing the machine's cores again as the workflow will start them.
-Other work on the machine (:func:`other_load`: the load average less the lab's running
-threads) counts as that many threads more, running all along, in both.
+Other work on the machine is not seen: it slows the jobs measured and the jobs to come
+alike, as long as it lasts (the one-minute load average, tried as a measure of it, follows
+a machine's changing load too slowly and counts more than the work that takes the cores).
 """
 
 from __future__ import annotations
@@ -36,23 +37,10 @@ class Span:
     threads: int
 
 
-def other_load(lab_threads: int, machine_cores: int) -> float:
-    """Threads of other work running on this machine: the one-minute load average less
-    the lab's threads running now, between 0 and four per core (a container may see its
-    host's load average)."""
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # no load average on this system
-        return 0.0
-    return min(max(0.0, load - lab_threads), 4.0 * machine_cores)
-
-
-def slowdowns(spans: list[Span | None], machine_cores: int | None,
-              other: float = 0.0) -> list[float]:
+def slowdowns(spans: list[Span | None], machine_cores: int | None) -> list[float]:
     """For each span, how many times slower than alone its job ran: the mean over its
-    time of (threads running on the machine, ``other`` among them / its cores), at least
-    1; 1 for a job whose span is not known or where the machine's cores are not
-    (trainings on other hosts)."""
+    time of (threads running on the machine / its cores), at least 1; 1 for a job whose
+    span is not known or where the machine's cores are not (trainings on other hosts)."""
     known = [span for span in spans if span is not None and span.end > span.start]
     result = []
     for span in spans:
@@ -65,7 +53,7 @@ def slowdowns(spans: list[Span | None], machine_cores: int | None,
         weighted = 0.0
         for begin, finish in pairwise(cuts):
             middle = (begin + finish) / 2
-            busy = other + sum(job.threads for job in known if job.start <= middle < job.end)
+            busy = sum(job.threads for job in known if job.start <= middle < job.end)
             weighted += (finish - begin) * max(1.0, busy / machine_cores)
         result.append(weighted / (span.end - span.start))
     return result
@@ -83,12 +71,12 @@ def most_threads_at_once(spans: list[Span | None]) -> int:
 
 
 def schedule(running: list[tuple[float, int]], queued: list[tuple[float, int]],
-             cores: int, machine_cores: int | None = None, other: float = 0.0) -> float:
+             cores: int, machine_cores: int | None = None) -> float:
     """When the last of these jobs ends. Each is (seconds it needs alone, threads):
     ``running`` hold their share of the workflow's ``cores`` from now on, ``queued`` start
     in the order given as soon as enough of them are free. While the running jobs' threads
-    and ``other`` outnumber ``machine_cores`` (default: ``cores``), each goes at
-    machine_cores / threads of its speed alone."""
+    outnumber ``machine_cores`` (default: ``cores``), each goes at machine_cores / threads
+    of its speed alone."""
     cores = max(1, cores)
     machine = max(1, machine_cores or cores)
     active = [[float(seconds), min(threads, cores)] for seconds, threads in running]
@@ -102,7 +90,7 @@ def schedule(running: list[tuple[float, int]], queued: list[tuple[float, int]],
             free -= threads
         if not active:
             return now
-        rate = min(1.0, machine / (other + sum(threads for _, threads in active)))
+        rate = min(1.0, machine / sum(threads for _, threads in active))
         step = min(left for left, _ in active) / rate
         now += step
         for job in active:

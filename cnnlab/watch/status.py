@@ -53,7 +53,6 @@ from cnnlab.watch.sharing import (
     Span,
     machine_cores,
     most_threads_at_once,
-    other_load,
     schedule,
     slowdowns,
 )
@@ -262,10 +261,9 @@ def lab_status(config: dict, root: str | os.PathLike = ".", cores: int | None = 
             for training in plan.trainings.values()]
     machine_cores = sharing_machine(rows)
     running_threads = sum(row.threads for row in rows if row.state == TRAINING)
-    other = other_load(running_threads, machine_cores) if machine_cores else 0.0
     spans = [Span(*row.ran, row.threads) if row.ran and row.host == socket.gethostname()
              else None for row in rows]
-    for row, slowdown in zip(rows, slowdowns(spans, machine_cores, other)):
+    for row, slowdown in zip(rows, slowdowns(spans, machine_cores)):
         row.slowdown = slowdown
     if busy_cores_plus is not None:
         cores = max(busy_cores_plus + running_threads, most_threads_at_once(spans))
@@ -296,7 +294,7 @@ def lab_status(config: dict, root: str | os.PathLike = ".", cores: int | None = 
     others = other_jobs_left(plan, root)
     report_left = not (root / layout.REPORT_HTML).exists()
     left = schedule(running, [(seconds, threads) for seconds, threads, _ in queued]
-                    + [(seconds, 1) for seconds in others], cores, machine_cores, other)
+                    + [(seconds, 1) for seconds in others], cores, machine_cores)
     if report_left:
         left += OTHER_JOB_SECONDS  # the report comes last, after everything
     return LabStatus(plan.dataset, rows, len(others) + report_left, cores, left, factor,
