@@ -315,8 +315,8 @@ def test_sharing_turns_measured_speeds_into_speeds_alone_and_shares_again():
 
 # long enough that a quarter of the way lies past the four jobs' start (TensorFlow's import,
 # four at once on two cores) and their first epochs
-SHARED_RUNS = [{"lr": 1e-3, "epochs": 20}, {"lr": 2e-3, "epochs": 20},
-               {"lr": 3e-3, "epochs": 60}, {"lr": 4e-3, "epochs": 60}]
+SHARED_RUNS = [{"lr": 1e-3, "epochs": 24}, {"lr": 2e-3, "epochs": 24},
+               {"lr": 3e-3, "epochs": 72}, {"lr": 4e-3, "epochs": 72}]
 
 
 def test_four_trainings_on_two_cores_the_time_left_at_a_quarter_is_within_30_percent(tmp_path):
