@@ -3,7 +3,8 @@
 A training's thread count is part of its run (config `threads`), not Snakemake's
 `--cores`: cores only change how many jobs run at once, so a history trained with
 `--cores 1` equals, byte for byte in its metric columns, one trained with `--cores 2`
-or `--cores 4` (with oneDNN's kernels on wherever `onednn: auto` turns them on). And the benchmark's epoch count (bench/run.py, part 3) agrees with the plan.
+or `--cores 4` (with oneDNN's kernels on wherever `onednn: auto` turns them on).
+And the benchmark's epoch count (bench/run.py, part 3) agrees with the plan.
 """
 
 import importlib.util
