@@ -362,5 +362,4 @@ def test_four_trainings_on_two_cores_the_time_left_at_a_quarter_is_within_30_per
     print(f"a quarter at {quarter[0]:.0f} s of {total:.0f} s: estimated {quarter[1]:.0f} s "
           f"left, {actual:.0f} s were left (ratio {quarter[1] / actual:.2f}); load average "
           f"{os.getloadavg()[0]:.1f}")
-    print([(round(t), round(e or -1)) for t, e in estimates])
     assert 0.7 * actual <= quarter[1] <= 1.3 * actual
