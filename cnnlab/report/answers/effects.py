@@ -123,6 +123,8 @@ def pairs_in_brief(factor: str, family: list[Comparison]) -> str:
     widest = max(family, key=lambda c: abs(c.a.mean("final_val_accuracy")
                                            - c.b.mean("final_val_accuracy")))
     first, second, sign = oriented(widest)
+    if float(difference_text(widest, sign).split()[0]) < 0:  # the higher one first
+        first, second, sign = second, first, -sign
     gap = (f"; the widest gap, {factor_label(first, widest.factors)} against "
            f"{factor_label(second, widest.factors)}, is {difference_text(widest, sign)}"
            if difference_text(widest, sign) != "0.0 points" else "; their accuracies are equal")
