@@ -25,7 +25,8 @@ def main(argv: list[str]) -> None:
     threads = int(spec["params"].get("threads", 1))
     # one GPU per job where TensorFlow can train on one, as the workflow's auto does
     gpus = devices.training_gpus("auto", devices.visible_gpus(), devices.cuda_tensorflow_installed())
-    runtime.configure_training_process(threads, gpus=gpus)
+    runtime.configure_training_process(threads, gpus=gpus,
+                                       onednn=spec["params"].get("onednn", "auto"))
 
     from cnnlab.plan.runs import Training
     from cnnlab.train.training import train  # imports TensorFlow: only now

@@ -17,7 +17,9 @@ Parts (``--parts``, default 1,2,3,4; 5 on request):
    Each figure is the median of ``--repeats`` epochs after a first, warm-up epoch.
    Then each set-up's floating-point work per epoch (by its layer shapes) as GFLOP/s and
    as a share of the machine's limit, measured first: TensorFlow's float32 and bfloat16
-   matmul throughput on one thread and on all cores (bench/limit.py).
+   matmul throughput on one thread, on all cores, and as the lab runs: as many one-thread
+   processes at once as the lab runs jobs, summed, the figure the lab's share is of (a
+   share above 100 % is reported as a measurement error; bench/limit.py).
 2. The whole lab's wall time: ``snakemake --cores N --configfile bench.yaml`` (bench.yaml
    sets ``epoch_divisor``) in a fresh temporary copy of the workflow, from nothing to the
    report, against bench/notebook_way.py training the same runs (the runs each task lists,

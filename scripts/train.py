@@ -32,7 +32,7 @@ def main(snakemake, log) -> None:
     # one GPU of its own, or none (the job's gpu resource), before TensorFlow is imported
     runtime.configure_training_process(threads, native_log=Path(snakemake.log[0]),
                                        gpus=int(getattr(snakemake.resources, "gpu", 0)),
-                                       log=log)
+                                       log=log, onednn=training.spec.onednn)
 
     from cnnlab.train.training import train  # imports TensorFlow: only now
 

@@ -105,7 +105,7 @@ def write_training(root: Path, training: dict, shape: str | None = None) -> None
               "epochs_trained": len(history), "wall_seconds": float(history["seconds"].sum()) + 3,
               "resumed_from_epoch": 0, "peak_memory_mb": 850.0,
               "device": {"kind": "CPU", "name": "a test CPU", "count": 2}, "threads": 1,
-              "versions": VERSIONS, "params": params}
+              "onednn": "on", "versions": VERSIONS, "params": params}
     (directory / "record.json").write_text(json.dumps(record))
     rows = summary_rows(params)
     lines = ["layer,type,output_shape,parameters"] + [
@@ -342,6 +342,7 @@ def test_report_is_self_contained_and_has_the_surrounding_sections(lab):
     for text in ("Content hash", "0123abcd", "not an image", "<th scope=\"col\">total</th>", "tensorflow", "2.21.0", "snakemake",
                  "Config used", "Total training time", "first 20 of a 200-epoch training",
                  "Model summaries", "majority-class baseline", "60.0%",
+                 "oneDNN&#34;: &#34;on",  # the provenance names oneDNN's state
                  "5A: lenet-nb32-lr1e-05-bs8-adam-bce-s1 shows epochs 1-20 of its 200-epoch"):
         assert text in html, text
     # a file name from the manifest is escaped too

@@ -3,7 +3,8 @@
 A training's thread count is part of its run (config `threads`), not Snakemake's
 `--cores`: cores only change how many jobs run at once, so a history trained with
 `--cores 1` equals, byte for byte in its metric columns, one trained with `--cores 2`
-or `--cores 4`. And the benchmark's epoch count (bench/run.py, part 3) agrees with the plan.
+or `--cores 4` (with oneDNN's kernels on wherever `onednn: auto` turns them on).
+And the benchmark's epoch count (bench/run.py, part 3) agrees with the plan.
 """
 
 import importlib.util
@@ -30,6 +31,21 @@ from tests.workflow_helpers import SMALL_CONFIG, run_snakemake
 TRAININGS = ("alexnet-nb8-do0.4-lr1e-04-bs8-adam-bce-s1", "alexnet-nb8-lr1e-05-bs2-adam-bce-s1")
 
 
+def auto_onednn_state() -> str | None:
+    """What `onednn: auto` turns oneDNN to on this CPU; None where TensorFlow decides."""
+    import platform
+
+    from cnnlab.train.devices import cpu_flags, onednn_variable, tensorflow_onednn_default
+
+    variable = onednn_variable("auto", cpu_flags(), platform.machine(), None)
+    default = tensorflow_onednn_default(cpu_flags(), platform.machine())
+    state = {"1": True, "0": False}.get(variable, default)
+    return None if state is None else ("on" if state else "off")
+
+
+AUTO_ONEDNN = auto_onednn_state()
+
+
 def metric_columns(history_csv) -> str:
     """The history without its last column (seconds, the only one that may differ)."""
     return "\n".join(line.rsplit(",", 1)[0] for line in history_csv.read_text().splitlines())
@@ -50,6 +66,8 @@ def test_cores_change_how_many_jobs_run_at_once_not_the_numbers(tmp_path):
         for target in targets:
             record = json.loads((workdir / target).with_name("record.json").read_text())
             assert record["threads"] == 1 and record["status"] == "completed"
+            # `onednn: auto`: on wherever it is known faster (x86-64 with AVX2 and FMA)
+            assert record["onednn"] == AUTO_ONEDNN or AUTO_ONEDNN is None
     assert all(len(text.splitlines()) > 1 for text in histories[1])
     assert histories[2] == histories[1]
     assert histories[4] == histories[1]
@@ -125,3 +143,30 @@ def test_the_notebook_ways_two_parts_split_the_lab_near_half_its_cost(tmp_path, 
 
     before_selection = [run for run in second if run["task"] not in ("6E", "6F")]
     assert 0.35 < cost(first) / (cost(first) + cost(before_selection)) < 0.65
+
+
+def test_the_labs_limit_is_its_jobs_side_by_side_and_a_share_above_it_is_an_error():
+    """bench/limit.py: as many one-thread matmul processes at once as the lab runs jobs,
+    their GFLOP/s summed; part 1 reports a share above that limit as a measurement error."""
+    from types import SimpleNamespace
+
+    from bench import limit
+    from bench.parts import epoch_speed
+
+    side_by_side = limit.matmul_gflops(1, "float32", 256, 0.3, processes=2)
+    assert len(side_by_side) == 2 and all(value > 0 for value in side_by_side)
+    result = {"cores": 2, "jobs": 2, "job_threads": 1, "size": 256, "window_seconds": 0.3,
+              "gflops": {"float32/1": 90.0, "float32/2": 80.0, "float32/lab": 180.0,
+                         "bfloat16/1": 30.0, "bfloat16/2": 40.0, "bfloat16/lab": 60.0},
+              "side_by_side": {"float32": [90.0, 90.0], "bfloat16": [30.0, 30.0]}}
+    assert limit.limit(result, "float32", "lab") == 180.0
+    assert limit.limit(result, "mixed_bfloat16", 1) == 30.0
+    assert "90 + 90 = **180**" in limit.render(result)
+    row = {"setup": "LeNet b8", "task": "5A", "gflop_per_epoch": 500.0, "ratio": 0.5,
+           "notebook_share": 0.4, "alone_share": 1.02, "lab_gflops": 100.0, "lab_share": 0.55}
+    rendered = epoch_speed.render_limit({"rows": [row], "limit": result})
+    assert "102% (measurement error: above the limit)" in rendered
+    checks = epoch_speed.checks(SimpleNamespace(quick=False), {"rows": [row]})
+    verdicts = {check[0]: check[3] for check in checks}
+    assert verdicts["LeNet b8, lab as it runs: share of the measured limit"] == "pass"
+    assert verdicts["every share of the limit (a share above it is a measurement error)"] == "FAIL"

@@ -295,3 +295,71 @@ def test_a_heartbeat_on_a_full_disk_never_fails_its_training(tmp_path):
         assert heartbeat.read_heartbeat(path) is None  # nothing written, nothing raised
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_sharing_turns_measured_speeds_into_speeds_alone_and_shares_again():
+    """Four one-thread jobs on two cores, all at once: each ran at half its speed alone;
+    the two short ones end first, and the long ones go at full speed from then on."""
+    from cnnlab.watch.sharing import Span, most_threads_at_once, schedule, slowdowns
+
+    spans = [Span(0, 10, 1), Span(0, 10, 1), Span(0, 10, 1), Span(0, 10, 1), None]
+    assert slowdowns(spans, 2) == [2.0, 2.0, 2.0, 2.0, 1.0]
+    assert slowdowns(spans, None) == [1.0] * 5  # another host: nothing known of sharing
+    assert slowdowns([Span(0, 10, 1), Span(5, 15, 1), Span(5, 15, 1)], 2)[0] == 1.25
+    assert most_threads_at_once(spans) == 4
+    # 5 s and 25 s left alone: 10 s at half speed, then 20 s alone
+    assert schedule([(5, 1), (5, 1), (25, 1), (25, 1)], [], 4, 2) == 30.0
+    assert schedule([(5, 1), (5, 1), (25, 1), (25, 1)], [], 4) == 25.0  # cores enough
+    assert schedule([(4, 1)], [(4, 1), (4, 1)], 2, 2) == 8.0  # a queue, no sharing
+
+
+# long enough that a quarter of the way lies past the four jobs' start (TensorFlow's import,
+# four at once on two cores) and their first epochs
+SHARED_RUNS = [{"lr": 1e-3, "epochs": 24}, {"lr": 2e-3, "epochs": 24},
+               {"lr": 3e-3, "epochs": 72}, {"lr": 4e-3, "epochs": 72}]
+
+
+def test_four_trainings_on_two_cores_the_time_left_at_a_quarter_is_within_30_percent(tmp_path):
+    """`snakemake --cores 4` on two cores: four one-thread trainings at once, each at about
+    half its speed alone; the two short ones end first and the long ones speed up. At a
+    quarter of the way, the estimate (`cnnlab status` with the machine's cores) is within
+    30 % of the time the lab then takes."""
+    import os
+
+    import yaml
+
+    from cnnlab.plan.config import checked_config, read_config_files
+    from cnnlab.watch.status import lab_status
+
+    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two cores and CPU affinity")
+    config = merged_config()
+    config.update(dataset="shared", epoch_divisor=1, datasets={"shared": {
+        "kind": "synthetic", "n_train": 400, "n_test": 40, "seed": 0, "image_size": 96}})
+    config["tasks"] = {"S": {"title": "Four LeNets", "question": "Which learns fastest?",
+                             "set": {"model": "lenet", "n_base": 16, "batch_size": 8},
+                             "runs": SHARED_RUNS}}
+    workdir = copy_workflow(tmp_path / "shared")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    config = checked_config(read_config_files(workdir / "config.yaml"))  # its tasks alone
+    affinity = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, sorted(affinity)[:2])  # two cores, for snakemake and this test
+    try:
+        started = time.monotonic()
+        snakemake = start_snakemake(workdir, "--cores", "4")
+        estimates = []
+        while snakemake.running() and time.monotonic() - started < 900:
+            estimates.append((time.monotonic() - started,
+                              lab_status(config, workdir).seconds_left))
+            time.sleep(2)
+        result = finish(snakemake, timeout=60)
+    finally:
+        os.sched_setaffinity(0, affinity)
+    assert result.returncode == 0, result.stdout[-6000:]
+    total = time.monotonic() - started
+    quarter = min(estimates, key=lambda sample: abs(sample[0] - total / 4))
+    actual = total - quarter[0]
+    print(f"a quarter at {quarter[0]:.0f} s of {total:.0f} s: estimated {quarter[1]:.0f} s "
+          f"left, {actual:.0f} s were left (ratio {quarter[1] / actual:.2f}); load average "
+          f"{os.getloadavg()[0]:.1f}")
+    assert 0.7 * actual <= quarter[1] <= 1.3 * actual

@@ -32,6 +32,10 @@ class RunSpec:
     seed: int
     threads: int
     precision: str
+    # oneDNN's kernels (auto, on, off): they change the numbers in their last digits, as the
+    # thread count does. `auto`, the default, is left out of the run's id and parameters,
+    # so that every run keeps the id and the job spec it had before the setting existed
+    onednn: str = "auto"
 
     @classmethod
     def from_params(cls, params: dict, dataset: str, seed: int) -> RunSpec:
@@ -51,6 +55,7 @@ class RunSpec:
             seed=int(seed),
             threads=int(params["threads"]),
             precision=params["precision"],
+            onednn=onednn_setting(params.get("onednn", "auto")),
         )
 
     @property
@@ -65,12 +70,22 @@ class RunSpec:
     def to_dict(self) -> dict:
         params = asdict(self)
         params["dense"] = list(self.dense)
+        if self.onednn == "auto":
+            del params["onednn"]
         return params
 
     @classmethod
     def from_dict(cls, params: dict) -> RunSpec:
         """The spec again from :meth:`to_dict`'s data."""
         return cls(**dict(params, dense=tuple(params["dense"])))
+
+
+def onednn_setting(value) -> str:
+    """``auto``, ``on`` or ``off`` from a config's value: YAML reads a bare ``on`` and
+    ``off`` as true and false."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
 
 def format_number(value: float) -> str:
@@ -88,7 +103,7 @@ def run_id(spec: RunSpec, with_seed: bool = True) -> str:
     """A readable id, stable across machines and safe as a file name.
 
     Parameters at their built-in defaults (dense widths of the model, no dropout,
-    one thread, float32) are left out; the data set names the folder the run lies in.
+    one thread, float32, oneDNN auto) are left out; the data set names the folder the run lies in.
     """
     parts = [spec.model]
     if spec.model != "mlp":
@@ -102,6 +117,8 @@ def run_id(spec: RunSpec, with_seed: bool = True) -> str:
         parts.append(f"t{spec.threads}")
     if spec.precision != "float32":  # `auto` stays auto: the same id on every machine
         parts.append("bf16" if spec.precision == "mixed_bfloat16" else spec.precision)
+    if spec.onednn != "auto":
+        parts.append(f"onednn{spec.onednn}")
     if with_seed:
         parts.append(f"s{spec.seed}")
     return "-".join(parts)
@@ -220,8 +237,10 @@ class TaskPlan:
         if not self.entries:
             return []
         rows = [dict(entry.spec.to_dict(), epochs=entry.epochs) for entry in self.entries]
-        names = [name for name in rows[0] if name not in ("dataset", "seed")]
-        return [name for name in names if len({str(row[name]) for row in rows}) > 1]
+        # a parameter at its default may be absent from a run's (`onednn: auto`)
+        names = list(dict.fromkeys(name for row in rows for name in row))
+        names = [name for name in names if name not in ("dataset", "seed")]
+        return [name for name in names if len({str(row.get(name)) for row in rows}) > 1]
 
     def to_dict(self) -> dict:
         return {

@@ -92,6 +92,8 @@ def param_phrase(name: str, value) -> str:
         return f"{value} thread{'' if int(value) == 1 else 's'}"
     if name == "precision":
         return str(value)
+    if name == "onednn":
+        return f"oneDNN {value}"
     return f"{name} {format_param(name, value)}"
 
 
@@ -101,6 +103,7 @@ def setup_label(params: dict, differs: list[str], epochs: int,
     against 'MLP', 'n_base 8, dropout 0.4', 'batch size 2', '200 epochs'. Where other
     parameters differ too, the task's `shortest` epoch count goes unsaid ('n_base 8' at 50
     epochs beside 'n_base 8, 150 epochs')."""
+    params = {"onednn": "auto", **params}  # `auto` is left out of a run's parameters
     parts = []
     if "model" in differs:
         parts.append(architecture_label(params))

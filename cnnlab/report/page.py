@@ -172,9 +172,11 @@ def provenance(config: dict | None, plan: Plan, trainings: dict[str, Entry], res
         for name, version in record["versions"].items():
             versions.setdefault(name, set()).add(str(version))
         if record["device"] is not None:  # None: a training still under way (cnnlab.watch.partial)
-            # with the precision trained in: two in one lab show as two devices
+            # with the precision trained in and oneDNN's state (records before it was
+            # recorded lack it): two in one lab show as two devices
             precision = record.get("precision", record.get("params", {}).get("precision", "float32"))
-            devices.add(json.dumps({**record["device"], "precision": precision}))
+            onednn = {"oneDNN": record["onednn"]} if record.get("onednn") else {}
+            devices.add(json.dumps({**record["device"], "precision": precision, **onednn}))
         if record["resumed_from_epoch"]:
             resumed.append(f"{training} resumed from epoch {record['resumed_from_epoch']} of "
                            "the run's saved state")

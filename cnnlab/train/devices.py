@@ -192,3 +192,50 @@ def auto_precision(device_kind: str, flags: set[str],
     else:
         has_bfloat16 = any(flag in flags for flag in BFLOAT16_CPU_FLAGS)
     return "mixed_bfloat16" if has_bfloat16 else "float32"
+
+
+# -- oneDNN, where it is faster ---------------------------------------------------------
+
+ONEDNN_SETTINGS = ("auto", "on", "off")
+ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
+# TensorFlow 2.21 on Linux turns oneDNN on by itself only on a CPU with one of these
+# (tensorflow/core/util/util.cc, DefaultOneDnnPolicy); elsewhere it leaves it off
+TENSORFLOW_ONEDNN_CPU_FLAGS = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile",
+                               "amx_int8", "amx_bf16")
+# measured faster with oneDNN on an x86-64 CPU with AVX2 and FMA only (0.42-0.69 x the time
+# per epoch, bench/results/profile.md and issue 30); the CPUs with more have it on already
+ONEDNN_FASTER_CPU_FLAGS = ("avx2", "fma")
+X86_64 = ("x86_64", "amd64")
+
+
+def tensorflow_onednn_default(flags: set[str], machine: str) -> bool | None:
+    """Whether TensorFlow turns oneDNN on by itself on this CPU; None where it is not
+    known here (a CPU other than x86-64)."""
+    if machine.lower() not in X86_64:
+        return None
+    return any(flag in flags for flag in TENSORFLOW_ONEDNN_CPU_FLAGS)
+
+
+def onednn_variable(requested: str, flags: set[str], machine: str,
+                    inherited: str | None) -> str | None:
+    """The value ``TF_ENABLE_ONEDNN_OPTS`` must have, before TensorFlow is imported, for
+    ``onednn: requested`` (None: unset, TensorFlow's own choice).
+
+    ``auto`` is on where it is known faster (x86-64 with AVX2 and FMA), else TensorFlow's
+    default; a value inherited from the environment is the user's and stays. The variable
+    is set only where the state asked differs from TensorFlow's default, so that a
+    training whose oneDNN state is TensorFlow's keeps the saved states it had
+    (cnnlab.train.checkpoints.state_hash names the variable)."""
+    if requested not in ONEDNN_SETTINGS:
+        raise ValueError(f"onednn must be one of {', '.join(ONEDNN_SETTINGS)}, got {requested!r}")
+    default = tensorflow_onednn_default(flags, machine)
+    if requested == "auto":
+        if inherited is not None:
+            return inherited
+        faster = default is not None and all(flag in flags for flag in ONEDNN_FASTER_CPU_FLAGS)
+        if not faster:
+            return None
+        wanted = True
+    else:
+        wanted = requested == "on"
+    return None if wanted == default else ("1" if wanted else "0")

@@ -125,6 +125,9 @@ def job_record(job: Job, setup: Setup, progress: Progress, images_in_memory: str
         "finished_at": round(time.time(), 3),
         "threads": setup.settings["threads"],
         "inter_op_threads": setup.settings["inter_op_threads"],
+        # oneDNN's state in the training process (the run's `onednn` resolved: on, off) and
+        # the variable that made it (None: TensorFlow's default for the CPU)
+        "onednn": setup.settings["onednn"],
         "onednn_opts": setup.settings["TF_ENABLE_ONEDNN_OPTS"],
         "steps_per_execution": STEPS_PER_EXECUTION,
         "update_kernel": update_kernel(job.params["optimizer"]),

@@ -34,7 +34,8 @@ from pathlib import Path
 from cnnlab.machine import cpu_model
 
 DEFAULT_INTER_OP_THREADS = 1
-_ENVIRONMENT_NAMES = ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND", "KERAS_HOME", "OMP_NUM_THREADS")
+_ENVIRONMENT_NAMES = ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND", "KERAS_HOME", "OMP_NUM_THREADS",
+                      "TF_ENABLE_ONEDNN_OPTS")
 
 
 def default_keras_home() -> Path:
@@ -43,7 +44,8 @@ def default_keras_home() -> Path:
 
 
 def configure_environment(
-    threads: int, keras_home: str | os.PathLike | None = None, log_level: str = "2"
+    threads: int, keras_home: str | os.PathLike | None = None, log_level: str = "2",
+    onednn: str = "auto",
 ) -> dict:
     """Set the environment variables TensorFlow and Keras read at import time.
 
@@ -54,13 +56,22 @@ def configure_environment(
     - ``KERAS_BACKEND=tensorflow``;
     - ``KERAS_HOME``: ``keras_home`` if given, else an inherited ``KERAS_HOME``, else
       :func:`default_keras_home`;
-    - ``OMP_NUM_THREADS`` = ``threads`` (for any OpenMP-built kernel library).
+    - ``OMP_NUM_THREADS`` = ``threads`` (for any OpenMP-built kernel library);
+    - ``TF_ENABLE_ONEDNN_OPTS`` for ``onednn`` (``auto``, ``on``, ``off``: a run's
+      parameter), set or unset as cnnlab.train.devices.onednn_variable says.
 
     Warns on stderr when TensorFlow is already imported (then the log level comes too
     late, though threads can still be set if no op has run).
     """
+    from cnnlab.train.devices import cpu_flags, onednn_variable
+
     threads = _check_threads(threads)
     before = {name: os.environ.get(name) for name in _ENVIRONMENT_NAMES}
+    imported = "tensorflow" in sys.modules or "keras" in sys.modules
+    # TensorFlow has read the variable once already: changing it now would only make the
+    # saved states' identity (it names the variable) disagree with what runs
+    onednn_value = before["TF_ENABLE_ONEDNN_OPTS"] if imported else onednn_variable(
+        onednn, cpu_flags(), platform.machine(), before["TF_ENABLE_ONEDNN_OPTS"])
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", str(log_level))
     os.environ["KERAS_BACKEND"] = "tensorflow"
     if keras_home is not None:
@@ -69,8 +80,12 @@ def configure_environment(
         os.environ.setdefault("KERAS_HOME", str(default_keras_home()))
     Path(os.environ["KERAS_HOME"]).mkdir(parents=True, exist_ok=True)
     os.environ["OMP_NUM_THREADS"] = str(threads)
+    if onednn_value is None:
+        os.environ.pop("TF_ENABLE_ONEDNN_OPTS", None)
+    else:
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = onednn_value
     changed = [name for name in _ENVIRONMENT_NAMES if os.environ.get(name) != before[name]]
-    if changed and ("tensorflow" in sys.modules or "keras" in sys.modules):
+    if changed and imported:
         print(
             "cnnlab.train.runtime: TensorFlow was imported before the environment was set; "
             f"{', '.join(changed)} may not apply",
@@ -81,6 +96,7 @@ def configure_environment(
         "KERAS_HOME": os.environ["KERAS_HOME"],
         "OMP_NUM_THREADS": os.environ["OMP_NUM_THREADS"],
         "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+        "onednn_asked": onednn,
     }
 
 
@@ -144,7 +160,18 @@ def configure_tensorflow(
         "threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
         "op_determinism": True,
+        "onednn": onednn_state(),
     }
+
+
+def onednn_state() -> str | None:
+    """``on`` or ``off``: whether TensorFlow, in this process, runs its oneDNN kernels (it
+    decides once, when first asked); None where this TensorFlow cannot say."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return None
+    return "on" if _pywrap_util_port.IsMklEnabled() else "off"
 
 
 _configured: dict | None = None  # what configure() last applied to this process
@@ -158,13 +185,14 @@ def configure(
     *,
     plots: bool = True,
     native_log: Path | None = None,
+    onednn: str = "auto",
 ) -> dict:
     """:func:`configure_environment`, then matplotlib left out unless ``plots``
     (:func:`leave_out_matplotlib`) and TensorFlow's native stderr sent to ``native_log``
     if given (before TensorFlow prints its notices), then :func:`configure_tensorflow`.
     Returns the settings of both steps."""
     global _configured
-    settings = configure_environment(threads, keras_home=keras_home)
+    settings = configure_environment(threads, keras_home=keras_home, onednn=onednn)
     if not plots:
         leave_out_matplotlib()
     if native_log is not None:
@@ -178,11 +206,12 @@ _gpu_slot = None  # the GPU this training process holds (cnnlab.train.devices), 
 
 
 def configure_training_process(threads: int, native_log: Path | None = None, gpus: int = 0,
-                               log=None) -> dict:
+                               log=None, onednn: str = "auto") -> dict:
     """Set up a process that trains (scripts/train.py, bench/cnnlab_job.py) before it
     imports TensorFlow: one GPU of its own where its job declares `gpus` >= 1, none
     otherwise (cnnlab.train.devices), then :func:`configure` without plots. A training given a
-    GPU that TensorFlow cannot see stops here, saying what to install."""
+    GPU that TensorFlow cannot see stops here, saying what to install. ``onednn`` is the
+    run's (auto, on, off): TensorFlow reads it once, at import, so it is set here."""
     global _gpu_slot
     from cnnlab.errors import CnnlabError
     from cnnlab.train.devices import pin_training_device
@@ -190,7 +219,7 @@ def configure_training_process(threads: int, native_log: Path | None = None, gpu
     _gpu_slot = pin_training_device(gpus, log=log)
     if _gpu_slot is not None and log is not None:
         log(f"training on GPU {_gpu_slot.gpu} (CUDA_VISIBLE_DEVICES={_gpu_slot.gpu})")
-    settings = configure(threads, plots=False, native_log=native_log)
+    settings = configure(threads, plots=False, native_log=native_log, onednn=onednn)
     if _gpu_slot is not None and training_device()["kind"] != "GPU":
         raise CnnlabError(
             f"this training was given GPU {_gpu_slot.gpu}, but TensorFlow sees no GPU: "
@@ -199,7 +228,7 @@ def configure_training_process(threads: int, native_log: Path | None = None, gpu
     return settings
 
 
-def training_settings(threads: int) -> dict:
+def training_settings(threads: int, onednn: str = "auto") -> dict:
     """The settings a training with ``threads`` runs with (its record states them).
 
     Those :func:`configure` applied to this process, where it applied that thread count
@@ -211,10 +240,11 @@ def training_settings(threads: int) -> dict:
     if (
         _configured is not None
         and _configured["threads"] == threads
+        and _configured["onednn_asked"] == onednn
         and tf.config.threading.get_intra_op_parallelism_threads() == threads
     ):
         return dict(_configured)
-    return configure(threads)
+    return configure(threads, onednn=onednn)
 
 
 def seed_everything(seed: int) -> None:

@@ -53,7 +53,7 @@ def train(
     started = time.perf_counter()
     log = log or default_log
     job = Job.of(training, Path(out_dir), Path(state_dir))
-    settings = runtime.training_settings(job.threads)
+    settings = runtime.training_settings(job.threads, job.params.get("onednn", "auto"))
     data = load_training_arrays(arrays_path)
     setup = _setup(job, settings, data)
     job.state_dir.mkdir(parents=True, exist_ok=True)

@@ -26,12 +26,15 @@ Time left
     first candidate. The lab's time left schedules those jobs on ``cores`` cores, longest
     first as the workflow does (rules/common.smk), then the figures and selections, then
     the report (``OTHER_JOB_SECONDS`` each, a concept figure ``CONCEPT_JOB_SECONDS``).
+    Where the workflow runs more threads than this machine has cores, the trainings share
+    them: every measured speed is turned into the speed alone, and the schedule shares the
+    machine's cores again (cnnlab.watch.sharing).
 """
 
 from __future__ import annotations
 
-import heapq
 import os
+import socket
 import statistics
 import textwrap
 from dataclasses import dataclass
@@ -46,6 +49,13 @@ from cnnlab.plan.runs import Training
 from cnnlab.store import heartbeat, layout
 from cnnlab.store.files import read_manifest, read_record
 from cnnlab.train import checkpoints
+from cnnlab.watch.sharing import (
+    Span,
+    machine_cores,
+    most_threads_at_once,
+    schedule,
+    slowdowns,
+)
 
 DEFAULT_JOB_SECONDS = 15.0  # a training job's start-up before any has been measured
 SNAKEMAKE_JOB_SECONDS = 1.0  # Snakemake's own work per job: starting it, checking its outputs
@@ -79,6 +89,8 @@ class TrainingState:
     overhead: float | None = None  # measured start-up and writing of a finished job
     measured: tuple[float, int] | None = None  # (seconds, epochs) this job trained
     ran: tuple[float, float] | None = None  # (start, end) of its job, from its heartbeat
+    host: str | None = None  # where its job ran, from its heartbeat
+    slowdown: float = 1.0  # its measured time / its time alone (cnnlab.watch.sharing)
 
 
 @dataclass
@@ -89,6 +101,7 @@ class LabStatus:
     cores: int
     seconds_left: float | None
     speed_factor: float  # measured time / cnnlab.plan.cost's estimate
+    machine_cores: int | None = None  # this machine's, where the trainings share them
 
     def count(self, *states: str) -> int:
         return sum(1 for row in self.trainings if row.state in states and row.training)
@@ -130,7 +143,7 @@ def training_state(training: Training, tasks: list[str], root: Path) -> Training
     beat = heartbeat.read_heartbeat(root / layout.progress_json(training.state_directory,
                                                                 training.epochs))
     if beat is not None:
-        row.ran = (beat.started, max(beat.beat, beat.modified))
+        row.ran, row.host = (beat.started, max(beat.beat, beat.modified)), beat.host
     if (root / training.history_csv).exists():
         try:
             record = read_record(root / layout.record_json(training.directory))
@@ -160,6 +173,8 @@ def training_state(training: Training, tasks: list[str], root: Path) -> Training
         if beat.epoch >= saved_epoch:  # else it is starting and will resume from the state
             row.epoch, row.val_accuracy = beat.epoch, beat.val_accuracy
         row.seconds_per_epoch = beat.seconds_per_epoch
+        if len(beat.epoch_seconds) > 2:  # the first epoch traces the model: slower
+            row.seconds_per_epoch = statistics.median(beat.epoch_seconds[1:])
         if beat.epoch_seconds:
             row.measured = (sum(beat.epoch_seconds), len(beat.epoch_seconds))
     elif beat is not None and beat.status == heartbeat.FAILED:
@@ -190,11 +205,12 @@ def estimate(rows: list[TrainingState], config: dict, plan: Plan, root: Path) ->
     def cost(training: Training, epochs: int) -> float:
         return estimated_seconds(training.spec, epochs, image_size, n_train)
 
-    measured = [(seconds, cost(row.training, epochs)) for row in rows
+    # the speeds alone: a training that shared a core ran slower (cnnlab.watch.sharing)
+    measured = [(seconds / row.slowdown, cost(row.training, epochs)) for row in rows
                 if row.measured for seconds, epochs in [row.measured]]
     estimated = sum(cost_ for _, cost_ in measured)
     factor = sum(seconds for seconds, _ in measured) / estimated if estimated > 0 else 1.0
-    overheads = [row.overhead for row in rows if row.overhead is not None]
+    overheads = [row.overhead / row.slowdown for row in rows if row.overhead is not None]
     startup = statistics.median(overheads) if overheads else DEFAULT_JOB_SECONDS
     for row in rows:
         if row.training is None:
@@ -204,46 +220,12 @@ def estimate(rows: list[TrainingState], config: dict, plan: Plan, root: Path) ->
             continue
         left = row.epochs - row.epoch
         if row.state == TRAINING and row.seconds_per_epoch is not None:
-            row.seconds_left = left * row.seconds_per_epoch
+            row.seconds_left = left * row.seconds_per_epoch / row.slowdown
         elif row.state == TRAINING:
             row.seconds_left = factor * cost(row.training, left) + startup / 2
         else:
             row.seconds_left = SNAKEMAKE_JOB_SECONDS + startup + factor * cost(row.training, left)
     return factor
-
-
-def schedule(running: list[tuple[float, int]], queued: list[tuple[float, int]],
-             cores: int) -> float:
-    """When the last of these jobs ends: ``running`` ((seconds left, threads)) hold their
-    cores from now on, ``queued`` start in the order given as soon as enough are free."""
-    cores = max(1, cores)
-    ends: list[tuple[float, int]] = []
-    free, now = cores, 0.0
-    for seconds, threads in running:
-        threads = min(threads, cores)
-        free -= threads
-        heapq.heappush(ends, (seconds, threads))
-    for seconds, threads in queued:
-        threads = min(threads, cores)
-        while free < threads:
-            now, released = heapq.heappop(ends)
-            free += released
-        free -= threads
-        heapq.heappush(ends, (now + seconds, threads))
-    return max([now] + [end for end, _ in ends])
-
-
-def most_cores_used(rows: list[TrainingState]) -> int:
-    """The most threads the lab's trainings have used at one time so far (their jobs'
-    start and last heartbeat): the cores the workflow was given, once it has had work
-    enough to fill them."""
-    events = sorted(event for row in rows if row.ran
-                    for event in ((row.ran[0], row.threads), (row.ran[1], -row.threads)))
-    most = used = 0
-    for _, change in events:
-        used += change
-        most = max(most, used)
-    return most
 
 
 def other_jobs_left(plan: Plan, root: Path) -> list[float]:
@@ -277,10 +259,16 @@ def lab_status(config: dict, root: str | os.PathLike = ".", cores: int | None = 
     uses = task_uses(plan)
     rows = [training_state(training, uses.get(training.directory, []), root)
             for training in plan.trainings.values()]
+    machine_cores = sharing_machine(rows)
+    running_threads = sum(row.threads for row in rows if row.state == TRAINING)
+    spans = [Span(*row.ran, row.threads) if row.ran and row.host == socket.gethostname()
+             else None for row in rows]
+    for row, slowdown in zip(rows, slowdowns(spans, machine_cores)):
+        row.slowdown = slowdown
     if busy_cores_plus is not None:
-        cores = max(busy_cores_plus + sum(row.threads for row in rows if row.state == TRAINING),
-                    most_cores_used(rows))
-    cores = max(1, int(cores or os.cpu_count() or 1))
+        cores = max(busy_cores_plus + running_threads, most_threads_at_once(spans))
+    # the workflow runs at least the threads that run now, whatever its --cores was said to be
+    cores = max(1, int(cores or os.cpu_count() or 1), running_threads)
     guessed: list[TrainingState] = []
     for task_id, guess in guesses.items():
         waiting = [training for key, training in guess.trainings.items()
@@ -306,10 +294,19 @@ def lab_status(config: dict, root: str | os.PathLike = ".", cores: int | None = 
     others = other_jobs_left(plan, root)
     report_left = not (root / layout.REPORT_HTML).exists()
     left = schedule(running, [(seconds, threads) for seconds, threads, _ in queued]
-                    + [(seconds, 1) for seconds in others], cores)
+                    + [(seconds, 1) for seconds in others], cores, machine_cores)
     if report_left:
         left += OTHER_JOB_SECONDS  # the report comes last, after everything
-    return LabStatus(plan.dataset, rows, len(others) + report_left, cores, left, factor)
+    return LabStatus(plan.dataset, rows, len(others) + report_left, cores, left, factor,
+                     machine_cores)
+
+
+def sharing_machine(rows: list[TrainingState]) -> int | None:
+    """This machine's cores, where its trainings share them; None where a training of the
+    lab ran on another host (a cluster: each job has cores of its own)."""
+    if any(row.host is not None and row.host != socket.gethostname() for row in rows):
+        return None
+    return machine_cores()
 
 
 def job_summary(config: dict, threads: int, root: str | os.PathLike = ".") -> str | None:
@@ -351,8 +348,10 @@ def summary_line(status: LabStatus) -> str:
         parts.append(f"{sum(row.epochs for row in waits)} more after a selection")
     if status.finished:
         return "lab: " + ", ".join(parts) + "; finished"
+    shared = (f" (sharing this machine's {status.machine_cores})"
+              if status.machine_cores and status.machine_cores < status.cores else "")
     return ("lab: " + ", ".join(parts) + f"; about {heartbeat.duration_text(status.seconds_left)}"
-            f" left on {status.cores} core{'s' if status.cores != 1 else ''}")
+            f" left on {status.cores} core{'s' if status.cores != 1 else ''}{shared}")
 
 
 def status_text(status: LabStatus, width: int = 80) -> str:

@@ -123,6 +123,8 @@ def pairs_in_brief(factor: str, family: list[Comparison]) -> str:
     widest = max(family, key=lambda c: abs(c.a.mean("final_val_accuracy")
                                            - c.b.mean("final_val_accuracy")))
     first, second, sign = oriented(widest)
+    if float(difference_text(widest, sign).split()[0]) < 0:  # the higher one first
+        first, second, sign = second, first, -sign
     gap = (f"; the widest gap, {factor_label(first, widest.factors)} against "
            f"{factor_label(second, widest.factors)}, is {difference_text(widest, sign)}"
            if difference_text(widest, sign) != "0.0 points" else "; their accuracies are equal")
@@ -157,6 +159,17 @@ def yes_or_no(tested: list[Comparison]) -> str:
     return (f"Significant? Only {len(hits)} of the {len(tested)} pairs ({test}): "
             + join([f"{factor_label(oriented(c)[0], c.factors)} against "
                     f"{factor_label(oriented(c)[1], c.factors)}" for c in hits]) + ".")
+
+
+def significance_in_brief(tested: list[Comparison]) -> str:
+    """The yes or no of :func:`yes_or_no` as a glance clause."""
+    hits = [c for c in tested if significant(c)]
+    held = " (Holm)" if len(tested) > 1 else ""
+    if not hits:
+        return f"no pair differs significantly{held}"
+    if len(hits) == len(tested):
+        return f"every pair differs significantly{held}"
+    return f"{len(hits)} of {len(tested)} pairs differ significantly{held}"
 
 
 def tests_in_brief(tested: list[Comparison]) -> str | None:

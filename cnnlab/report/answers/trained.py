@@ -10,6 +10,7 @@ from cnnlab.report.answers.effects import (
     factor_label,
     learning_rate_shape,
     p_clause,
+    significance_in_brief,
     tested_comparisons,
     tests_in_brief,
     yes_or_no,
@@ -202,17 +203,19 @@ def curves(groups: list[Group], baseline: float) -> str:
 
 
 def best_epochs_in_brief(groups: list[Group], baseline: float) -> str:
-    """' (best epoch 10 of 10 for 3, 29 of 30 for 1)': the evidence of set-ups alike."""
-    counts: dict[str, int] = {}
+    """' (best epochs 8, 9 and 10 of 10, 29 of 30)': the evidence of set-ups alike."""
+    by_length: dict[int, list[int]] = {}
     for group in groups:
         found = curve(group, baseline)
         if found.best_epoch is None:
             return ""
-        key = f"{found.best_epoch} of {found.epochs}"
-        counts[key] = counts.get(key, 0) + 1
-    if len(counts) == 1:
-        return f" (best epoch {next(iter(counts))} each)"
-    return " (best epoch " + ", ".join(f"{key} for {n}" for key, n in counts.items()) + ")"
+        by_length.setdefault(found.epochs, []).append(found.best_epoch)
+    if len(by_length) == 1 and len(set(next(iter(by_length.values())))) == 1:
+        (epochs, (best, *_)), = by_length.items()
+        return f" (best epoch {best} of {epochs} each)"
+    return " (best epochs " + ", ".join(
+        f"{join([str(best) for best in sorted(bests)])} of {epochs}"
+        for epochs, bests in by_length.items()) + ")"
 
 
 def few_melanomas(groups: list[Group]) -> list[str]:
@@ -266,8 +269,7 @@ def glance(facts: Facts) -> str:
         parts = [f"highest {leaders[0].label} at {percent(top)}"]
     found = tests_in_brief(tested_comparisons(facts.comparisons))
     if found and "significance" in asks:  # the question's yes or no, in a clause
-        found = yes_or_no(tested_comparisons(facts.comparisons)).split(" (")[0].replace(
-            "Significant? ", "significant? ")
+        found = significance_in_brief(tested_comparisons(facts.comparisons))
     parts += [found] if found else []
     few = [group for group in groups if finds_few(group)]
     if few:
