@@ -11,7 +11,7 @@ ready job of the highest priority starts. The jobs are the default lab's trainin
 (one core each), 6E's selection (which waits for the trainings of 6A-6D it judges) and
 the trainings it unlocks (6E's and 6F's). Which run the selection chooses is not known
 before the lab has run, so every candidate is simulated as the choice. A training lasts
-its epochs times an epoch's seconds, from DESIGN.md's measured figures (or a lab run's
+its epochs times an epoch's seconds, from the measured figures in docs/speed.md (or a lab run's
 histories, ``--times-from``); the priorities are what the workflow computes in a fresh
 clone (the cost formula, no measured times). Data preparation, figures and the report
 are left out: seconds, against trainings of minutes.
@@ -38,9 +38,9 @@ from cnnlab.plan.runs import RunSpec
 
 RESULTS = ROOT / "bench" / "results"
 SELECTION_SECONDS = 5.0
-# DESIGN.md, "Facts measured on this machine kind": seconds per epoch of 1000 training
-# and 200 validation images, one thread per job, by (model, n_base, batch size); LeNet
-# b8 6-10 s and AlexNet n_base 32 b8 16-20 s there, their middles here
+# docs/speed.md, "Epoch times measured": seconds per epoch of 1000 training and 200
+# validation images, one thread per job, by (model, n_base, batch size); LeNet b8 6-10 s
+# and AlexNet n_base 32 b8 16-20 s there, their middles here
 DESIGN_EPOCH_SECONDS = {("lenet", 32, 8): 8.0, ("alexnet", 32, 8): 18.0,
                         ("alexnet", 16, 8): 5.0, ("alexnet", 8, 8): 2.3,
                         ("alexnet", 8, 4): 2.5, ("alexnet", 8, 2): 3.7}
@@ -271,7 +271,7 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     parser.add_argument("--cores", type=int, nargs="+", default=[2, 4, 16])
     parser.add_argument("--times-from", type=Path, default=None,
                         help="a lab's folder whose histories give the epoch times "
-                             "(default: DESIGN.md's figures)")
+                             "(default: the epoch times in docs/speed.md)")
     parser.add_argument("--output", type=Path, default=RESULTS / "schedule.md")
     parser.add_argument("--gantt", type=Path, default=None,
                         help="a lab's folder: draw its measured schedule instead")
@@ -304,7 +304,7 @@ def main(argv=None) -> None:
     else:
         epoch_seconds = table_epoch_seconds(
             DESIGN_EPOCH_SECONDS, lambda spec: cost.estimated_seconds(spec, 1, size, n_train))
-        source = "DESIGN.md's epoch times (the MLP: the cost formula)"
+        source = "the epoch times measured in docs/speed.md (the MLP: the cost formula)"
     rows = simulations(config, epoch_seconds, arguments.cores, ROOT / "bench" / "no-results")
     text = report(rows, source)
     arguments.output.write_text(text)

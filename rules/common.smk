@@ -20,7 +20,7 @@ try:
     # workflow.configfiles lists the command line's files first and the Snakefile's own
     # (config.yaml) after them, though config.yaml applies first: name them in that order
     given = list(workflow.overwrite_configfiles)
-    config_files = [*workflow.configfiles[len(given):], *given]
+    config_files = [*workflow.configfiles[len(given) :], *given]
     # Snakemake has loaded them already, keeping the last of a key given twice
     check_unique_keys(*config_files)
     in_lab_order(config, *config_files)
@@ -54,12 +54,16 @@ def check_outputs_at_start():
         if lock:
             print(lock, file=sys.stderr)
             return
-    selections = [layout.selection_json(PLAN.dataset, task_id) for task_id in PLAN.selections_needed]
+    selections = [
+        layout.selection_json(PLAN.dataset, task_id) for task_id in PLAN.selections_needed
+    ]
     try:
         lines = damaged.set_aside_damaged(selections, dry_run=dry_run, plan=PLAN)
     except OSError as error:
-        sys.exit(f"cnnlab: {error.filename}: cannot move a damaged output aside "
-                 f"({error.strerror}); move or delete it yourself, then run again.")
+        sys.exit(
+            f"cnnlab: {error.filename}: cannot move a damaged output aside "
+            f"({error.strerror}); move or delete it yourself, then run again."
+        )
     for line in lines:
         print(line, file=sys.stderr)
 
@@ -76,8 +80,9 @@ onstart:
     # every node, a controller that does not answer) is said once, before any submission
     plugin = workflow.executor_plugin
     if plugin is not None and plugin.name.endswith("slurm"):
-        refusal = cluster.slurm_refusal((job.rule.name, dict(job.resources.items()))
-                                        for job in workflow.dag.needrun_jobs())
+        refusal = cluster.slurm_refusal(
+            (job.rule.name, dict(job.resources.items())) for job in workflow.dag.needrun_jobs()
+        )
         if refusal:
             sys.exit(f"cnnlab: {refusal}")
 
@@ -111,8 +116,9 @@ def planned_training(wildcards):
         return PLAN.trainings[key]
     trainings = selected_plan().trainings
     if key not in trainings:
-        problem = unplanned_training(trainings, wildcards.dataset, wildcards.run_id,
-                                     wildcards.epochs)
+        problem = unplanned_training(
+            trainings, wildcards.dataset, wildcards.run_id, wildcards.epochs
+        )
         sys.exit(f"cnnlab: {problem}")
     return trainings[key]
 
@@ -126,20 +132,28 @@ def check_planned(wildcards):
     planned training, before Snakemake asks its other functions about it."""
     if training_key(wildcards) in PLAN.trainings:
         return
-    missing = [path for path in (layout.selection_json(PLAN.dataset, task_id)
-                                 for task_id in PLAN.selections_needed)
-               if not Path(path).exists()]
+    missing = [
+        path
+        for path in (
+            layout.selection_json(PLAN.dataset, task_id) for task_id in PLAN.selections_needed
+        )
+        if not Path(path).exists()
+    ]
     if not missing:
         return  # with every selection made, planned_training judges it by the selected plan
     if not POSSIBLE_TRAININGS:
         POSSIBLE_TRAININGS.update(possible_trainings(PLAN))
-    problem = unplanned_training(POSSIBLE_TRAININGS, wildcards.dataset, wildcards.run_id,
-                                 wildcards.epochs)
+    problem = unplanned_training(
+        POSSIBLE_TRAININGS, wildcards.dataset, wildcards.run_id, wildcards.epochs
+    )
     # where no problem is found, whether the selection plans it is not known before it is made
     target = layout.training_directory(wildcards.dataset, wildcards.run_id, wildcards.epochs)
-    sys.exit(f"cnnlab: {problem}" if problem else
-             f"cnnlab: {target} is planned only if the selection chooses its run, and "
-             f"{missing[0]} is not made yet: run without a target, or ask for {missing[0]} first.")
+    sys.exit(
+        f"cnnlab: {problem}"
+        if problem
+        else f"cnnlab: {target} is planned only if the selection chooses its run, and "
+        f"{missing[0]} is not made yet: run without a target, or ask for {missing[0]} first."
+    )
 
 
 def training_selections(wildcards):
@@ -170,23 +184,24 @@ SELECTION_PRIORITY = 10**8
 def training_job_priority(wildcards):
     """cnnlab.plan.cost.training_priority of the job's training."""
     dataset = config["datasets"][wildcards.dataset]
-    return training_priority(PLAN, planned_training(wildcards), dataset["image_size"],
-                             dataset.get("n_train", 1000))
+    return training_priority(
+        PLAN, planned_training(wildcards), dataset["image_size"], dataset.get("n_train", 1000)
+    )
 
 
 # a training job's gpu resource: 1 where trainings run on a GPU (each job then holds one:
 # cnnlab.train.devices), else 0; decided once, where the workflow runs (a cluster's jobs get
 # theirs from the scheduler)
-TRAINING_GPUS = training_gpus(config["training_device"], visible_gpus(),
-                              cuda_tensorflow_installed())
+TRAINING_GPUS = training_gpus(
+    config["training_device"], visible_gpus(), cuda_tensorflow_installed()
+)
 
 
 def training_memory_mb(wildcards, input, attempt):
     """TensorFlow's own ~1 GB plus the arrays (held as NumPy arrays and as tensors) plus
     the model (cnnlab.plan.cost: weights, gradients, optimizer state, a batch's activations);
     a retry, after running out of memory or being killed, gets twice, three times..."""
-    model_mb = estimated_model_mb(planned_training(wildcards).spec,
-                                  dataset_image_size(wildcards))
+    model_mb = estimated_model_mb(planned_training(wildcards).spec, dataset_image_size(wildcards))
     # a retry asks for no more than the largest node has (SLURM would refuse it)
     return cluster.capped_memory_mb((1500 + 3 * int(input.size_mb) + int(model_mb)) * attempt)
 
@@ -242,8 +257,15 @@ def task_plan_param(wildcards):
     """The plan of a task, the tasks it shows and those its comparisons reach into: editing
     another task redraws nothing."""
     plan = plan_for_task(wildcards.task)
-    return PlanParam(plan.to_dict([wildcards.task, *plan.tasks[wildcards.task].shows,
-                                   *plan.compared_tasks(wildcards.task)]))
+    return PlanParam(
+        plan.to_dict(
+            [
+                wildcards.task,
+                *plan.tasks[wildcards.task].shows,
+                *plan.compared_tasks(wildcards.task),
+            ]
+        )
+    )
 
 
 def task_plan_digest(wildcards):
@@ -319,4 +341,6 @@ def report_directory(wildcards):
 
 
 def report_templates(wildcards):
-    return sorted(str(path) for path in Path(report_directory(wildcards)).rglob("*") if path.is_file())
+    return sorted(
+        str(path) for path in Path(report_directory(wildcards)).rglob("*") if path.is_file()
+    )

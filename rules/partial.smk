@@ -9,12 +9,12 @@
 rule partial_report:
     input:
         manifest=manifest_json,
-    params:
-        report_dir=report_directory,
+    log:
+        "logs/partial_report.log",
     localrule: True
     conda:
         "../envs/cnnlab.yaml"
-    log:
-        "logs/partial_report.log",
+    params:
+        report_dir=report_directory,
     script:
         "../scripts/render_partial_report.py"

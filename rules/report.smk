@@ -17,13 +17,13 @@ rule plot_task:
             caption="../report/roc_figure.rst",
             category="{task}",
         ),
+    log:
+        "logs/figures/{task}.log",
+    conda:
+        "../envs/cnnlab.yaml"
     params:
         plan=task_plan_param,
         plan_digest=task_plan_digest,
-    conda:
-        "../envs/cnnlab.yaml"
-    log:
-        "logs/figures/{task}.log",
     script:
         "../scripts/plot_task.py"
 
@@ -38,14 +38,14 @@ rule plot_concept:
             category="{task}",
         ),
         stats="results/figures/concept/{task}.json",
+    log:
+        "logs/figures/concept-{task}.log",
+    conda:
+        "../envs/cnnlab.yaml"
+    threads: 1
     params:
         plan=concept_plan_param,
         plan_digest=concept_plan_digest,
-    threads: 1
-    conda:
-        "../envs/cnnlab.yaml"
-    log:
-        "logs/figures/concept-{task}.log",
     script:
         "../scripts/plot_concept.py"
 
@@ -62,16 +62,18 @@ rule report:
         figure_stats=concept_stats_files,
         templates=report_templates,
     output:
-        report("results/report/index.html", caption="../report/lab_report.rst", category="Lab report"),
+        report(
+            "results/report/index.html", caption="../report/lab_report.rst", category="Lab report"
+        ),
         # the same numbers as tidy tables (cnnlab.report.tidy), written with the page
         tables=[layout.table_csv(PLAN.dataset, name) for name in layout.TABLE_NAMES],
+    log:
+        "logs/report.log",
+    conda:
+        "../envs/cnnlab.yaml"
     params:
         plan=selected_plan_param,
         plan_digest=selected_plan_digest,
         report_dir=report_directory,
-    conda:
-        "../envs/cnnlab.yaml"
-    log:
-        "logs/report.log",
     script:
         "../scripts/render_report.py"

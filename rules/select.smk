@@ -7,15 +7,15 @@ checkpoint select_optimum:
         candidate_files,
     output:
         "results/selection/{dataset}/{task}.json",
-    params:
-        optimum=optimum_config,
-    conda:
-        "../envs/cnnlab.yaml"
     log:
         "logs/selection/{dataset}/{task}.log",
     priority: SELECTION_PRIORITY
+    conda:
+        "../envs/cnnlab.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        optimum=optimum_config,
     script:
         "../scripts/select_optimum.py"

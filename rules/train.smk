@@ -15,18 +15,18 @@ rule train:
         summary=layout.summary_csv(TRAINING_DIRECTORY),
         predictions=layout.predictions_npz(TRAINING_DIRECTORY),
         weights=directory(layout.weights_directory(TRAINING_DIRECTORY)),
-    params:
-        spec=training_job_spec,
-        state_dir=training_state_directory,
-    threads: training_threads
+    log:
+        "logs/train/{dataset}/{run_id}/e{epochs}.log",
     priority: training_job_priority
+    conda:
+        "../envs/cnnlab.yaml"
+    threads: training_threads
     resources:
         mem_mb=training_memory_mb,
         gpu=TRAINING_GPUS,
         runtime=training_runtime_minutes,
-    conda:
-        "../envs/cnnlab.yaml"
-    log:
-        "logs/train/{dataset}/{run_id}/e{epochs}.log",
+    params:
+        spec=training_job_spec,
+        state_dir=training_state_directory,
     script:
         "../scripts/train.py"

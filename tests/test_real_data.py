@@ -52,7 +52,7 @@ def require_real_data() -> Path:
         return REAL_DATA
     reason = (
         f"the real images are absent: {REAL_DATA} has no train/ and test/ "
-        "(they are not part of the repository; see README.md, 'Your own data')"
+        "(they are not part of the repository; see docs/own-data.md)"
     )
     if os.environ.get("CNNLAB_REQUIRE_DATA") == "1":
         pytest.fail(f"{reason}, and CNNLAB_REQUIRE_DATA=1 requires them")

@@ -1,92 +1,12 @@
 """Train one run to E epochs: resume it, fit its epochs, record them (deterministic).
 
 ``train(training, arrays_path, out_dir, state_dir)`` trains the planned training (a
-cnnlab.plan.runs.Training, which scripts/train.py reads from its job spec) and writes, in
-``out_dir`` (cnnlab.train.job; the names are cnnlab.store.layout's):
-
-- ``history.csv``: epoch,loss,accuracy,val_loss,val_accuracy,seconds (cnnlab.store.history),
-  one row per epoch from epoch 1, the test split as validation data every epoch;
-- ``record.json``: status (completed | diverged), epochs, timings, memory, threads,
-  versions, params, resumed_from_epoch, data hash (cnnlab.store.files.write_record);
-- ``summary.csv``: the model's layers and parameter counts (cnnlab.train.models);
-- ``predictions.npz``: the label of each validation (test-split) image and the model's
-  output for it after every epoch (cnnlab.store.files.write_predictions): the sigmoid's
-  probability of Nev for BCE, the raw margin for hinge; NaN where the model gave NaN;
-- ``weights/epochNNNN.weights.h5``: the model's weights at each epoch of
-  the training's ``save_epochs`` that was reached.
-
-``history.csv`` is written last, so its presence means the others are there.
-
-Its phases, one function each: make the job, load the arrays (cnnlab.data.arrays), build
-the model, resume from a checkpoint (cnnlab.train.checkpoints), build the input pipelines,
-fit the epochs (saving a checkpoint after each), write the record.
-
-Determinism
-    The process is set up once, before TensorFlow is imported, by cnnlab.train.runtime
-    (``configure_training_process`` in scripts/train.py): TensorFlow's thread count
-    (``params["threads"]``) and op determinism; ``train`` records that set-up
-    (``runtime.training_settings``). Weights and dropout seeds come from
-    ``keras.utils.set_random_seed(params["seed"])``; the order of the training images in
-    epoch e is a NumPy permutation seeded by (seed, e) alone. So the same spec gives the
-    same numbers, and the first E epochs of a longer training equal an E-epoch training.
-
-Resume
-    After every epoch the complete training state is saved as a checkpoint in
-    ``state_dir`` (cnnlab.train.checkpoints); every save epoch, the target epoch and an epoch
-    that diverged are kept. A training starts from the newest checkpoint at or below its
-    epoch target from which every save epoch's weights can be rewritten, so a job killed
-    at any moment continues from its last completed epoch, and a longer training of a
-    run continues from the shorter one's end. Two jobs of one run take turns (the
-    checkpoints' lock).
-
-Progress
-    After each epoch the job's log gets a line with the epoch's numbers and the time the
-    remaining epochs should take at this process's mean speed; a heartbeat file in the
-    state folder (cnnlab.store.heartbeat) says what the training has reached, for
-    ``cnnlab status``.
-
-Divergence
-    After each epoch, ``cnnlab.analysis.diagnostics.diverged_reason`` (a non-finite loss or
-    val_loss, or a training loss above 100 times chance level) stops the training with
-    status ``diverged``. The history so far and all outputs are written and the job
-    succeeds.
-
-Speed and memory
-    Each split lives in memory once, as tensors on the CPU (images as 8-bit codes where
-    that is exact: cnnlab.data.arrays). Two ``tf.data`` pipelines are built once per job
-    (cnnlab.train.pipelines: an epoch only writes its image order into a variable; codes turn
-    into float32 by ``code / 255``, so a batch holds exactly the prepared pixels; no
-    autotuning). ``model.fit`` runs one epoch per call, ``verbose=0``, with
-    ``steps_per_execution=STEPS_PER_EXECUTION`` (1, 4 and 16 give identical numbers);
-    the training metrics are fit's running means. Adam updates with TensorFlow's fused
-    kernel (cnnlab.train.optimizers; the record's ``update_kernel``). No XLA (slower on this
-    CPU). On a GPU (where TensorFlow sees one) the same code trains there; the record
-    names the device, and a GPU's checkpoints are kept apart from the CPU's (other
-    numbers).
-
-Validation
-    After each epoch's fit, one ``model.predict`` over the validation pipeline gives the
-    model's output for every test image; it is the epoch's only validation pass (fit
-    validates nothing itself). It cost what fit's own validation cost, and less at small
-    batch sizes (cnnlab.train.pipelines.VALIDATION_BATCH_SIZE); a Python loop of
-    ``predict_on_batch`` or a ``tf.function`` over the batches was slower. ``val_loss``
-    is the compiled Keras loss object over the whole split at once (within float
-    rounding of Keras' batched ``evaluate``); ``val_accuracy`` is the count of images
-    called right / n, called as the report calls them (cnnlab.analysis.statistics.correct: Nev
-    when the output is above 0.5 for BCE, above 0 for hinge). The outputs go into each
-    checkpoint, so a resumed training writes the predictions.npz of an uninterrupted one.
-
-Timings in the record
-    ``training_seconds`` sums this process's epochs (history ``seconds``: fit's
-    training and the validation's predict); ``state_seconds`` is the time spent writing
-    checkpoints and weights between epochs; ``startup_seconds`` runs from the process's start
-    (interpreter, imports, data, model) to its first epoch; ``process_seconds`` from the
-    process's start to the record; ``wall_seconds`` from the call of ``train``.
-
-Hinge loss
-    Labels 0/1 are fed as -1/1; the output is a linear score and the accuracy is the
-    fraction of images whose score sign matches the label (score > 0 means Nev), the
-    same count as BCE's ``sigmoid > 0.5`` (cnnlab.train.models).
+cnnlab.plan.runs.Training, which scripts/train.py reads from its job spec) into ``out_dir``:
+history.csv (written last, so its presence means the others are there), record.json,
+summary.csv, predictions.npz and weights/. Its phases, one function each: make the job, load
+the arrays, build the model, resume from a checkpoint, build the input pipelines, fit the
+epochs (saving a checkpoint after each), write the record. docs/training.md says what each
+file holds and why a training is deterministic, resumable and fast.
 """
 
 from __future__ import annotations
