@@ -117,8 +117,12 @@ def pairs_in_brief(factor: str, family: list[Comparison]) -> str:
 
     raw = span([c.mcnemar.p for c in family])
     adjusted = [c.holm_p for c in family if c.holm_p is not None]
+    lowest = p_text(min(c.mcnemar.p for c in family))[4:]
     ps = (f"p {raw}" if not adjusted else
           f"p {raw} raw and Holm-adjusted" if span(adjusted) == raw else
+          # Holm's values are never below the raw ones: the raw top is said once, as theirs
+          f"raw p from {lowest}, {span(adjusted)} after Holm's correction"
+          if raw.endswith(" to " + span(adjusted)) else
           f"p {raw}, Holm-adjusted {span(adjusted)}")
     widest = max(family, key=lambda c: abs(c.a.mean("final_val_accuracy")
                                            - c.b.mean("final_val_accuracy")))
