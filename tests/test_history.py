@@ -215,3 +215,17 @@ def test_without_a_required_record_the_history_and_predictions_are_still_checked
     assert "is cut off" in failure(tmp_path, require_record=False)
     (folder / "history.csv").unlink()
     assert failure(tmp_path) == f"{folder / 'history.csv'}: missing; run the workflow to train it."
+
+
+def test_one_column_is_read_without_pandas_for_the_light_readers(tmp_path):
+    """The planner's epoch times and `cnnlab status` read one column through the store."""
+    from cnnlab.store.history import read_column
+    path = tmp_path / "history.csv"
+    write_history_csv([{"epoch": 1, "loss": 0.7, "accuracy": 0.5, "val_loss": 0.69,
+                        "val_accuracy": 0.6, "seconds": 2.5},
+                       {"epoch": 2, "loss": 0.6, "accuracy": 0.6, "val_loss": 0.68,
+                        "val_accuracy": 0.65, "seconds": 2.0}], path)
+    assert read_column(path, "seconds") == [2.5, 2.0]
+    assert read_column(path, "val_accuracy")[-1] == 0.65
+    with pytest.raises(ValueError, match="no speed column"):
+        read_column(path, "speed")

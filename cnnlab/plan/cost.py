@@ -17,7 +17,6 @@ LeNet below a 5-epoch AlexNet n_base 32 that takes 40 % less).
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import statistics
@@ -30,6 +29,7 @@ from cnnlab.errors import CnnlabError
 from cnnlab.plan.grid import Plan
 from cnnlab.plan.runs import RunSpec, Training
 from cnnlab.store import layout
+from cnnlab.store.history import read_column
 
 MACS_PER_SECOND = 7e10
 SECONDS_PER_ACTIVATION = 8.4e-9  # per convolution output value of one image
@@ -104,12 +104,6 @@ class EpochTimes:
         return formula * self.scale.get(spec.model, 1.0)
 
 
-def _history_seconds(history_csv: Path) -> list[float]:
-    """The per-epoch seconds of a history.csv (csv, not pandas: planning stays cheap)."""
-    with open(history_csv, newline="", encoding="utf-8") as stream:
-        return [float(row["seconds"]) for row in csv.DictReader(stream) if row.get("seconds")]
-
-
 def measured_epochs(dataset: str, image_size: int, n_train: int,
                     root: str | os.PathLike = ".") -> EpochTimes:
     """The :class:`EpochTimes` of the trainings found under ``root``'s results/runs/<dataset>
@@ -121,7 +115,7 @@ def measured_epochs(dataset: str, image_size: int, n_train: int,
     for record_json in sorted(runs.glob("*/e*/record.json")):
         try:
             spec = RunSpec.from_dict(json.loads(record_json.read_text())["params"])
-            seconds = _history_seconds(record_json.with_name("history.csv"))
+            seconds = read_column(record_json.with_name(layout.HISTORY_CSV), "seconds")
         except (OSError, ValueError, KeyError, TypeError):
             continue
         if not seconds:

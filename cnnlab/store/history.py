@@ -66,6 +66,17 @@ def write_history_csv(rows: Iterable[Mapping[str, float]], path: str | os.PathLi
     return path
 
 
+def read_column(path: str | os.PathLike, column: str) -> list[float]:
+    """One column of a history.csv as floats, read with the csv module for the readers that
+    must stay light (the planner's epoch times, `cnnlab status`); empty cells are left out.
+    A file that cannot be read or lacks the column raises OSError or ValueError."""
+    with open(path, newline="", encoding="utf-8") as stream:
+        reader = csv.DictReader(stream)
+        if column not in (reader.fieldnames or []):
+            raise ValueError(f"{path}: no {column} column")
+        return [float(row[column]) for row in reader if row.get(column)]
+
+
 def read_history(path: str | os.PathLike) -> pd.DataFrame:
     """Read a history.csv into a DataFrame (epoch int, the other columns float64).
 

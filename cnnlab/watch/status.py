@@ -48,6 +48,7 @@ from cnnlab.plan.lab import complete_plan, guessed_plans
 from cnnlab.plan.runs import Training
 from cnnlab.store import heartbeat, layout
 from cnnlab.store.files import read_manifest, read_record
+from cnnlab.store.history import read_column
 from cnnlab.train import checkpoints
 from cnnlab.watch.sharing import (
     Span,
@@ -129,10 +130,9 @@ def task_uses(plan: Plan) -> dict[str, list[str]]:
 
 
 def _last_val_accuracy(history_csv: Path) -> float | None:
-    """The last epoch's validation accuracy, read without pandas (status stays light)."""
+    """The last epoch's validation accuracy (:func:`cnnlab.store.history.read_column`)."""
     try:
-        lines = history_csv.read_text(encoding="utf-8").rstrip("\n").split("\n")
-        return float(lines[-1].split(",")[lines[0].split(",").index("val_accuracy")])
+        return read_column(history_csv, "val_accuracy")[-1]
     except (OSError, UnicodeDecodeError, IndexError, ValueError):
         return None
 
