@@ -4,7 +4,6 @@ lab's config and records.
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import sys
@@ -12,7 +11,9 @@ from pathlib import Path
 
 from bench.common import BENCH, ROOT, Context, run_processes, say
 from cnnlab.plan.config import checked_config, read_config_files, update_config
+from cnnlab.store import layout
 from cnnlab.store.files import read_record
+from cnnlab.store.history import read_column, read_history
 
 QUICK_DATA = {"kind": "synthetic", "n_train": 96, "n_test": 24, "seed": 0, "image_size": 32}
 QUICK_LAB = {
@@ -84,7 +85,7 @@ def cnnlab_jobs(ctx: Context, params: dict, epochs: int, copies: int, name: str)
         record = read_record(out / "record.json")
         jobs.append(
             {
-                "epoch_seconds": [float(row["seconds"]) for row in history_rows(out)],
+                "epoch_seconds": read_column(out / layout.HISTORY_CSV, "seconds"),
                 "record": record,
                 "external_seconds": external,
                 "out": out,
@@ -94,9 +95,9 @@ def cnnlab_jobs(ctx: Context, params: dict, epochs: int, copies: int, name: str)
 
 
 def history_rows(out: Path) -> list[dict]:
-    """A cnnlab job's history.csv: one row of metrics per epoch."""
-    with open(out / "history.csv", newline="") as stream:
-        return list(csv.DictReader(stream))
+    """A cnnlab job's history.csv, read by the store's checked reader: one row of metrics
+    per epoch."""
+    return read_history(out / layout.HISTORY_CSV).to_dict("records")
 
 
 def notebook_epochs(ctx: Context, params: dict, epochs: int, name: str) -> dict:
