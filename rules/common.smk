@@ -13,7 +13,7 @@ from cnnlab.plan.cost import check_memory, estimated_model_mb, estimated_seconds
 from cnnlab.train.devices import cuda_tensorflow_installed, training_gpus, visible_gpus
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.grid import PlanParam, collapsed_epochs, plan_lab
-from cnnlab.plan.lab import complete_plan, possible_trainings, unplanned_training
+from cnnlab.plan.lab import complete_plan, unplanned_target, unplanned_training
 from cnnlab.data.prepare import check_dataset
 
 try:
@@ -123,37 +123,13 @@ def planned_training(wildcards):
     return trainings[key]
 
 
-POSSIBLE_TRAININGS = {}  # filled on the first target outside the plan before a selection
-
-
 def check_planned(wildcards):
     """A target that no selection could make a training of this plan (another
     epoch_divisor's file, a mistyped run id) stops here, in one line naming the nearest
     planned training, before Snakemake asks its other functions about it."""
-    if training_key(wildcards) in PLAN.trainings:
-        return
-    missing = [
-        path
-        for path in (
-            layout.selection_json(PLAN.dataset, task_id) for task_id in PLAN.selections_needed
-        )
-        if not Path(path).exists()
-    ]
-    if not missing:
-        return  # with every selection made, planned_training judges it by the selected plan
-    if not POSSIBLE_TRAININGS:
-        POSSIBLE_TRAININGS.update(possible_trainings(PLAN))
-    problem = unplanned_training(
-        POSSIBLE_TRAININGS, wildcards.dataset, wildcards.run_id, wildcards.epochs
-    )
-    # where no problem is found, whether the selection plans it is not known before it is made
-    target = layout.training_directory(wildcards.dataset, wildcards.run_id, wildcards.epochs)
-    sys.exit(
-        f"cnnlab: {problem}"
-        if problem
-        else f"cnnlab: {target} is planned only if the selection chooses its run, and "
-        f"{missing[0]} is not made yet: run without a target, or ask for {missing[0]} first."
-    )
+    problem = unplanned_target(PLAN, wildcards.dataset, wildcards.run_id, wildcards.epochs)
+    if problem:
+        sys.exit(f"cnnlab: {problem}")
 
 
 def training_selections(wildcards):

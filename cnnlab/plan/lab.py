@@ -99,5 +99,25 @@ def unplanned_training(trainings: Mapping[str, Training], dataset: str, run_id: 
            "see `cnnlab status` for the lab's trainings."
 
 
+def unplanned_target(plan: Plan, dataset: str, run_id: str, epochs: str,
+                     root: str | os.PathLike = ".") -> str | None:
+    """Why a training target is none of ``plan``'s (the plan before the selections) while a
+    selection is still to be made, in one line; None where the plan has it, or where every
+    selection is made (the selected plan then judges it: :func:`unplanned_training`)."""
+    if layout.training_key(dataset, run_id, epochs) in plan.trainings:
+        return None
+    missing = [path for path in (layout.selection_json(plan.dataset, task_id)
+                                 for task_id in plan.selections_needed)
+               if not (Path(root) / path).exists()]
+    if not missing:
+        return None
+    problem = unplanned_training(possible_trainings(plan), dataset, run_id, epochs)
+    # where no problem is found, whether the selection plans it is not known before it is made
+    return problem or (
+        f"{layout.training_directory(dataset, run_id, epochs)} is planned only if the "
+        f"selection chooses its run, and {missing[0]} is not made yet: run without a target, "
+        f"or ask for {missing[0]} first.")
+
+
 def _datasets(trainings: Mapping[str, Training]) -> str:
     return ", ".join(sorted({t.spec.dataset for t in trainings.values()})) or "none"

@@ -29,7 +29,7 @@ from matplotlib.ticker import MaxNLocator
 from cnnlab.analysis import diagnostics, seeds, statistics
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.grid import Plan
-from cnnlab.report.comparisons import reference_comparisons
+from cnnlab.report.comparisons import asked_by, reference_comparisons
 from cnnlab.report.formatting import trained_title
 from cnnlab.report.results import Group, Results, task_groups
 from cnnlab.store.files import atomic_open, read_manifest
@@ -335,8 +335,9 @@ def compared_groups(plan: Plan, task_id: str, groups: list[Group],
     (6C's learning rate 1e-4 from 6B), labelled with their task: drawn beside its own."""
     shown: dict[tuple, Group] = {}
     for comparison in reference_comparisons(plan, task_id, groups, results):
-        theirs, factors = comparison.b, comparison.factors
-        if factors != ["epochs"] and factors[0] in plan.tasks[task_id].compares:
+        theirs = comparison.b
+        # another set-up the answer compares with; fewer epochs of its own is its own curve
+        if comparison.factors != ["epochs"] and asked_by(plan.tasks[task_id], comparison):
             theirs.label = f"{theirs.label} ({theirs.task})"
             shown.setdefault((theirs.task, theirs.variant), theirs)
     return list(shown.values())

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from cnnlab.analysis import diagnostics
+from cnnlab.analysis import verdicts
 from cnnlab.analysis.diagnostics import THRESHOLDS, Thresholds
 from cnnlab.report.answers.words import (
     FEW_MELANOMAS,
@@ -49,10 +49,9 @@ def describe_group(group: Group, baselines: dict,
     ]
     sentences += clinical_sentences(group)
     sentences += _divergence(group)
-    if diagnostics.no_better_than_baseline(group.mean("final_val_accuracy"), baselines["test"],
-                                           thresholds, n_test=group.runs[0].n_test):
-        sentences.append(_at_baseline(group))
     found = [run_curve(run, baselines["test"]) for run in group.runs]
+    if verdicts.most_telling(found).at_baseline:  # the answer's own reading of the baseline
+        sentences.append(_at_baseline(group))
     sentences += _overfitting(group, found) + _under_training(group) + _plateau(group)
     quiet = not any(verdict.name in ("diverged", "overfitting") for verdict in found) and not any(
         run.diagnosis.under_training.still_improving for run in group.runs)

@@ -65,12 +65,6 @@ def p_value(comparison: Comparison) -> float:
 # -- what a set-up's curve does ------------------------------------------------------------
 
 
-def at_baseline(group: Group, baseline: float) -> bool:
-    """Whether the set-up's accuracy at the end of its curve is within the noise of the
-    baseline (the curve verdict's reading, so that the two never disagree)."""
-    return curve(group, baseline).at_baseline
-
-
 def run_curve(run: Run, baseline: float) -> verdicts.CurveVerdict:
     """One run's curve verdict (:func:`cnnlab.analysis.verdicts.curve_verdict`)."""
     view = run.clinical("final")
