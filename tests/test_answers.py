@@ -13,9 +13,9 @@ from cnnlab.report import formatting, significance
 from cnnlab.report.answers import (
     Facts,
     architectures,
-    dense,
+    conv_layers,
+    dense_layers,
     evidence,
-    filters,
     hinge,
     output_layer,
     trained,
@@ -298,11 +298,11 @@ LENET_SUMMARY = [
 
 def test_dense_answer_counts_parameters_from_the_summary():
     hidden, output = LENET_SUMMARY[-2], LENET_SUMMARY[-1]
-    words = " ".join(dense.answer_dense(hidden, output, 4213249,
+    words = " ".join(dense_layers.answer_dense(hidden, output, 4213249,
                                         [make_group("overfitting", "5C")], 0.58))
     assert "dense1 has 4,194,368 parameters" in words and "of the model's 4,213,249" in words
     assert "5C in 6B, final gap" in words
-    calm = " ".join(dense.answer_dense(hidden, output, 4213249, [make_group("settled", "5C")],
+    calm = " ".join(dense_layers.answer_dense(hidden, output, 4213249, [make_group("settled", "5C")],
                                        0.58))
     assert "None of the runs shown overfits" in calm
 
@@ -318,16 +318,16 @@ def test_dense_features_are_judged_against_the_conv_features_and_the_folds():
         return {"representations": rows, "baseline": 0.6, "n": 200,
                 "method": "logistic regression", "tests": tests}
     p = 0.0003
-    assert "easier to separate" in dense.separability(stats(0.80))[0]
-    assert "10.0 points better" in dense.separability(stats(0.80))[1]
+    assert "easier to separate" in dense_layers.separability(stats(0.80))[0]
+    assert "10.0 points better" in dense_layers.separability(stats(0.80))[1]
     p = 0.2  # a difference the paired test does not find is not called better
-    assert "no different by the exact McNemar p = 0.200" in dense.separability(stats(0.80))[0]
-    assert "better" not in dense.separability(stats(0.80))[1]
+    assert "no different by the exact McNemar p = 0.200" in dense_layers.separability(stats(0.80))[0]
+    assert "better" not in dense_layers.separability(stats(0.80))[1]
     untested = dict(stats(0.80), tests=[])
-    assert "untested" in dense.separability(untested)[0]
-    assert "no better than the majority baseline" in dense.separability(stats(0.62))[0]
-    assert dense.separability({}) is None
-    assert "not measured" in dense.separability_evidence({})[0]
+    assert "untested" in dense_layers.separability(untested)[0]
+    assert "no better than the majority baseline" in dense_layers.separability(stats(0.62))[0]
+    assert dense_layers.separability({}) is None
+    assert "not measured" in dense_layers.separability_evidence({})[0]
 
 
 def test_architecture_and_output_layer_answers_use_the_summaries():
@@ -352,11 +352,11 @@ def test_filters_answer_uses_the_statistics():
          "mixed_sign": 29, "active_fraction": {"Mel": 0.41, "Nev": 0.38}},
         {"name": "conv2", "filters": 64, "kernel": "3 × 3", "receptive_field": 8,
          "mixed_sign": 64, "active_fraction": {"Mel": 0.2, "Nev": 0.18}}]}
-    found = filters.answer(facts_of([], stats=stats))
+    found = conv_layers.answer(facts_of([], stats=stats))
     assert "29 mix positive and negative weights" in found.answer[0]
     assert "see 8 × 8 pixels" in found.answer[0] and "Mel 41.0%" in " ".join(found.details)
     assert "lenet-s1" not in found.answer[0] and "lenet-s1 at 200 epochs" in found.details[0]
-    assert "missing" in filters.answer(facts_of([], stats={})).answer[0]
+    assert "missing" in conv_layers.answer(facts_of([], stats={})).answer[0]
 
 
 @pytest.mark.parametrize("value,expected", [(1e-5, "1e-05"), (0.4, "0.4"), ([64, 64], "64×64")])

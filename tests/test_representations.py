@@ -1,12 +1,12 @@
 """The numbers behind the concept answers (cnnlab.analysis.representations) and their wording
-(cnnlab.report.answers: dense, filters, output_layer), from activations drawn here: no Keras."""
+(cnnlab.report.answers: dense_layers, conv_layers, output_layer), from activations drawn here: no Keras."""
 
 import numpy as np
 import pytest
 from sklearn.metrics import brier_score_loss
 
 from cnnlab.analysis import representations
-from cnnlab.report.answers import dense, filters, output_layer
+from cnnlab.report.answers import conv_layers, dense_layers, output_layer
 
 LABELS = np.repeat([0, 1], 40)  # 40 Mel, 40 Nev
 
@@ -24,8 +24,8 @@ def overlapping(rng, dimensions=30):
 
 def separability_words(stats: dict) -> str:
     """5E's words on separability: the evidence, the sentence and the glance's few words."""
-    found = dense.separability(stats)
-    return " ".join(dense.separability_evidence(stats) + (list(found) if found else []))
+    found = dense_layers.separability(stats)
+    return " ".join(dense_layers.separability_evidence(stats) + (list(found) if found else []))
 
 
 def test_separability_follows_how_far_apart_the_classes_are():
@@ -82,8 +82,8 @@ def test_folds_shrink_to_the_smaller_class_and_one_image_a_class_is_not_measured
     lone = representations.separability({"x": rng.normal(size=(4, 3)),
                                          "y": rng.normal(size=(4, 3))}, np.array([0, 1, 1, 1]))
     assert lone["representations"][0]["accuracy"] is None
-    assert "not measured" in dense.separability_evidence(lone)[0]
-    assert dense.separability(lone) is None
+    assert "not measured" in dense_layers.separability_evidence(lone)[0]
+    assert dense_layers.separability(lone) is None
 
 
 def test_class_difference_finds_the_one_channel_that_differs():
@@ -96,11 +96,11 @@ def test_class_difference_finds_the_one_channel_that_differs():
     assert result["strongest"]["channel"] == 5 and result["strongest"]["d"] > 3
     assert result["strongest"]["nev_mean"] == pytest.approx(2.0, abs=0.15)
     assert result["effects"][7] == 0.0
-    words = filters.answer_class_difference([("conv1", result)], {"Mel": 40, "Nev": 40})
+    words = conv_layers.answer_class_difference([("conv1", result)], {"Mel": 40, "Nev": 40})
     assert "1 of conv1's 8 channels differ" in words and "The clearest is conv1:5" in words
     same = representations.class_difference(rng.normal(1, 0.2, (80, 8)), LABELS)
     assert same["differing"] == 0
-    words = filters.answer_class_difference([("conv1", same)], {"Mel": 40, "Nev": 40})
+    words = conv_layers.answer_class_difference([("conv1", same)], {"Mel": 40, "Nev": 40})
     assert "0 of conv1's 8 channels" in words and "do not tell the classes apart" in words
 
 

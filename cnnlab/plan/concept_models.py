@@ -12,9 +12,8 @@ the same models.
 from __future__ import annotations
 
 from cnnlab.errors import CnnlabError
+from cnnlab.plan.answer_kinds import CONCEPT_KINDS
 from cnnlab.store import layout
-
-MODEL_KINDS = ("conv_layers", "dense_layers")  # their figures run the trained model
 
 
 def concept_tasks(plan) -> dict[str, str]:
@@ -60,7 +59,7 @@ def inspected_entry(plan, task_id: str):
                           f"{'' if task.inspects else 'LeNet '}run, so there is no model for "
                           f"the {task.answer} answer to inspect: set tasks.{task_id}.inspects.")
     entry = entries[-1]
-    if task.answer == "conv_layers" and entry.spec.model == "mlp":
+    if CONCEPT_KINDS[task.answer].convolutional and entry.spec.model == "mlp":
         raise CnnlabError(f"config: tasks.{task_id}.inspects: {entry.spec.run_id} is an MLP, "
                           "which has no convolutional layers: name a task with a LeNet or "
                           "AlexNet run.")
@@ -87,13 +86,13 @@ def concept_inputs(plan, task_id: str) -> list[str]:
     """The files a task's concept figure reads, by its kind: the inspected model's weights
     folder, summary and the test images (conv and dense layers), the predictions of the
     inspected and the hinge run (output layer), each architecture's summary."""
-    kind = plan.tasks[task_id].answer
-    if kind in MODEL_KINDS:
+    reads = CONCEPT_KINDS[plan.tasks[task_id].answer].reads
+    if reads == "model":
         entry = inspected_entry(plan, task_id)
         return [layout.weights_directory(entry.training.directory),
                 layout.summary_csv(entry.training.directory),
                 layout.arrays_npz(plan.dataset)]
-    if kind == "output_layer":
+    if reads == "predictions":
         entries = [inspected_entry(plan, task_id), hinge_entry(plan, task_id)]
         return [entry.training.predictions_npz for entry in entries if entry is not None]
     entries = architecture_entries(plan, task_id)

@@ -22,6 +22,7 @@ import jsonschema
 import yaml
 
 from cnnlab.errors import CnnlabError
+from cnnlab.plan.answer_kinds import CONCEPT_KINDS
 from cnnlab.plan.yaml_reading import read_yaml as _read_yaml
 
 # a task with any of these keys trains runs of its own; one without only discusses others
@@ -36,8 +37,12 @@ SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.y
 
 
 def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    """The schema, with the concept kinds a task's ``answer`` may name taken from their
+    one list (cnnlab.plan.answer_kinds)."""
     with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+        schema = yaml.safe_load(handle)
+    schema["$defs"]["task"]["properties"]["answer"]["enum"] = list(CONCEPT_KINDS)
+    return schema
 
 
 @functools.cache

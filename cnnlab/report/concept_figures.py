@@ -28,6 +28,7 @@ from cnnlab.analysis import representations
 from cnnlab.data.arrays import load_test_split
 from cnnlab.errors import CnnlabError
 from cnnlab.plan import concept_models
+from cnnlab.plan.answer_kinds import CONCEPT_KINDS
 from cnnlab.plan.grid import Plan
 from cnnlab.report.figures import CLASS_NAMES, filters_figure, first_image_per_class, plt, save_png
 from cnnlab.report.formatting import architecture_name
@@ -293,8 +294,9 @@ def output_layer(plan: Plan, task_id: str, root: Path, title: str, load_model: M
     return figure, {loss: panel["stats"] for loss, panel in finite.items()}, entry
 
 
-KINDS = {"conv_layers": conv_layers, "dense_layers": dense_layers,
-         "architectures": architectures, "output_layer": output_layer}
+# each concept kind's figure by the function of its name (cnnlab.plan.answer_kinds): one
+# missing fails here, on import
+FIGURES = {kind: globals()[kind] for kind in CONCEPT_KINDS}
 
 
 def write_concept_figure(plan: dict, task_id: str, output_png: str | Path,
@@ -305,10 +307,10 @@ def write_concept_figure(plan: dict, task_id: str, output_png: str | Path,
     model the conv- and dense-layer answers inspect)."""
     plan = Plan.from_dict(plan)
     kind = plan.tasks[task_id].answer
-    if kind not in KINDS:
+    if kind not in FIGURES:
         raise CnnlabError(f"config: tasks.{task_id}.answer: {kind!r} is not one of "
-                          f"{', '.join(KINDS)}.")
-    figure, stats, entry = KINDS[kind](plan, task_id, Path(root), f"{task_id} ({kind})",
+                          f"{', '.join(FIGURES)}.")
+    figure, stats, entry = FIGURES[kind](plan, task_id, Path(root), f"{task_id} ({kind})",
                                        load_model)
     if entry is not None:
         stats.update(run_id=entry.spec.run_id, epochs=entry.epochs,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import importlib
 import importlib.metadata
 import json
 import platform
@@ -23,19 +24,11 @@ import yaml
 from cnnlab.analysis import diagnostics, representations, statistics
 from cnnlab.data.split_checks import sanity_lines
 from cnnlab.machine import cpu_model
+from cnnlab.plan.answer_kinds import ANSWER_KINDS, answer_kind
 from cnnlab.plan.grid import Plan
 from cnnlab.plan.runs import Entry
 from cnnlab.report import tidy
-from cnnlab.report.answers import (
-    Answer,
-    Facts,
-    architectures,
-    dense,
-    filters,
-    output_layer,
-    trained,
-)
-from cnnlab.report.answers import selection as optimum
+from cnnlab.report.answers import Answer, Facts
 from cnnlab.report.comparisons import task_comparisons
 from cnnlab.report.formatting import percent, seconds_text, trained_title
 from cnnlab.report.results import Results, task_groups
@@ -70,8 +63,10 @@ def data_section(manifest: Manifest) -> dict:
 
 # -- task sections ----------------------------------------------------------------------
 
-CONCEPTS = {"conv_layers": filters, "dense_layers": dense, "architectures": architectures,
-            "output_layer": output_layer}
+# each kind of answer by the module of its name (cnnlab.plan.answer_kinds): one missing
+# fails here, on import, not in the one report whose config names the kind
+ANSWERS = {kind: importlib.import_module(f"cnnlab.report.answers.{kind}")
+           for kind in ANSWER_KINDS}
 WAITING = "Not trained yet: this task waits for a selection or has no runs."
 
 
@@ -94,16 +89,14 @@ def task_facts(plan: Plan, task_id: str, results: Results, manifest: Manifest,
 
 
 def task_answer(facts: Facts) -> Answer:
-    """The answer by its kind: 6E's selection, a concept kind, or a trained comparison."""
+    """The answer by its kind (:func:`cnnlab.plan.answer_kinds.answer_kind`): 6E's
+    selection, a concept kind, or a trained comparison."""
     task = facts.task
     if task.pending or not (task.entries or task.shows):
         return Answer(glance=WAITING, answer=[WAITING])
-    if facts.selection is not None:
-        return optimum.answer(facts)
-    if task.answer in CONCEPTS:
-        return CONCEPTS[task.answer].answer(facts)
-    if task.entries:
-        return trained.answer(facts)
+    kind = answer_kind(task)
+    if kind is not None:
+        return ANSWERS[kind].answer(facts)
     missing = (f"The config names no kind of answer for the concept task {facts.task_id} "
                f"(tasks.{facts.task_id}.answer); see the tasks it refers to: "
                f"{', '.join(task.shows)}.")
@@ -123,7 +116,7 @@ def task_section(plan: Plan, task_id: str, results: Results, manifest: Manifest,
     facts = task_facts(plan, task_id, results, manifest, selection,
                        figure_stats.get(task_id, {}))
     found = task_answer(facts)
-    concept = CONCEPTS.get(task.answer)
+    concept = ANSWERS[task.answer] if task.answer else None
     return {"id": task_id, "title": trained_title(task.title, plan.epoch_divisor),
             "question": task.question,
             "kind": task.kind, "shows": task.shows, "pending": task.pending,

@@ -2,11 +2,10 @@
 
 :mod:`~cnnlab.report.answers.trained` answers a task that trains and compares set-ups,
 :mod:`~cnnlab.report.answers.selection` 6E's chosen set-up, and one module per concept kind
-(``conv_layers``: :mod:`~cnnlab.report.answers.filters`, ``dense_layers``:
-:mod:`~cnnlab.report.answers.dense`, ``architectures``:
-:mod:`~cnnlab.report.answers.architectures`, ``output_layer``:
-:mod:`~cnnlab.report.answers.output_layer`). Each takes a task's :class:`Facts` and returns
-its :class:`Answer`; :mod:`cnnlab.report.page` only assembles them. Shared phrasing lives in
+named as the kind it answers (:mod:`~cnnlab.report.answers.conv_layers`,
+:mod:`~cnnlab.report.answers.dense_layers`, :mod:`~cnnlab.report.answers.architectures`,
+:mod:`~cnnlab.report.answers.output_layer`; the kinds: :mod:`cnnlab.plan.answer_kinds`).
+Each takes a task's :class:`Facts` and returns its :class:`Answer`; :mod:`cnnlab.report.page` only assembles them. Shared phrasing lives in
 :mod:`~cnnlab.report.answers.words`, a trained task's full evidence in
 :mod:`~cnnlab.report.answers.evidence`.
 """
