@@ -221,7 +221,7 @@ def test_a_model_at_the_baseline_whose_loss_still_falls_has_not_learned_yet_and_
 
 def test_selection_answer_names_rule_run_and_rejections():
     selection = {
-        "task": "6E", "rule": "best_val_accuracy_within_gap", "fallback": False, "pinned": False,
+        "task": "6E", "rule": "best_val_accuracy_within_gap", "fallback": False,
         "target_epochs": 100, "meets_condition": True, "max_gap": 0.1,
         "rule_text": "the highest final validation accuracy among runs whose gap is at most 0.1",
         "chosen": {"run_id": "alexnet-nb8-lr1e-05-bs8-adam-bce-s1", "task": "6C", "epochs": 150,
@@ -258,9 +258,6 @@ def test_selection_answer_names_rule_run_and_rejections():
     table = found.tables[0]
     assert [row[-2]["text"] for row in table["rows"]] == ["chosen", "no"]
     assert [row[-1]["text"] for row in table["rows"]] == ["", "gap 0.200 > 0.1"]
-    pinned = dict(selection, pinned=True)
-    assert "pinned by hand" in optimum.answer(facts_of(groups, comparisons,
-                                                         selection=pinned)).details[0]
     ahead = dict(selection, runner_up={"run_id": "alexnet-nb8-lr1e-05-bs4-adam-bce-s1",
                                        "task": "6D", "epochs": 150, "value": 0.78},
                  lead={"measure": "final_val_accuracy", "difference": 0.03,

@@ -153,7 +153,7 @@ def test_record_round_trips_and_a_wrong_one_is_refused_on_both_sides(tmp_path):
 
 def test_selection_needs_its_chosen_set_up(tmp_path):
     selection = {"task": "6E", "rule": "best_val_accuracy", "rule_text": "the highest",
-                 "fallback": False, "pinned": False, "candidates": [],
+                 "fallback": False, "candidates": [],
                  "runner_up": None, "lead": None, "target_epochs": 5, "meets_condition": True,
                  "chosen": {"run_id": "a", "task": "6B", "epochs": 5, "params": {"lr": 0.1},
                             "values": {"final_val_accuracy": 0.7, "gap": 0.01,

@@ -244,7 +244,7 @@ def test_the_complete_plan_of_a_folder_reads_the_selections_made_so_far(default_
     assert complete_plan(default_config, tmp_path, skip_unreadable=True).to_dict() == before.to_dict()
     write_selection(selection_json, {
         "task": "6E", "rule": "max_val_accuracy", "rule_text": "", "runner_up": None,
-        "lead": None, "candidates": [], "fallback": False, "pinned": False,
+        "lead": None, "candidates": [], "fallback": False,
         "target_epochs": 100, "meets_condition": True,
         "chosen": {"run_id": chosen.spec.variant, "task": "6B", "epochs": chosen.epochs,
                    "params": chosen_params,

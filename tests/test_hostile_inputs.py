@@ -119,7 +119,7 @@ def selection_lab(small_config, tmp_path):
     plan = plan_lab(small_config)
     entry = plan.tasks["6D"].entries[0]
     selection = {"task": "6E", "rule": "best_val_accuracy", "rule_text": "the highest",
-                 "fallback": False, "pinned": False, "candidates": [], "runner_up": None,
+                 "fallback": False, "candidates": [], "runner_up": None,
                  "lead": None, "target_epochs": 2, "meets_condition": True,
                  "chosen": {"run_id": entry.spec.variant, "task": "6D", "epochs": 3,
                             "params": {"batch_size": 8, "lr": 1e-5, "n_base": 8},

@@ -122,7 +122,7 @@ def test_the_notebook_ways_two_parts_split_the_lab_near_half_its_cost(tmp_path, 
                          if key not in ("dataset", "seed")}}
     write_selection(selection, {"task": "6E", "rule": "best_val_accuracy", "rule_text": "",
                                 "chosen": chosen, "candidates": [], "fallback": False,
-                                "pinned": False, "runner_up": None, "lead": None,
+                                "runner_up": None, "lead": None,
                                 "target_epochs": 100, "meets_condition": True})
     second = notebook_way.lab_runs(tmp_path, config, "second", data)
     whole = notebook_way.lab_runs(tmp_path, config)

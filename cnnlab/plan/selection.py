@@ -330,7 +330,6 @@ def select_optimum(plan: Plan, task_id: str, output_json: str | Path) -> dict:
         },
         "lead": lead(MEASURES[rule], rule in LOWER_IS_BETTER, chosen, runner_up, judged),
         "candidates": rows,
-        "pinned": False,
     }
     write_selection(output_json, result)
     return result

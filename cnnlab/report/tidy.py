@@ -223,7 +223,7 @@ def lead_row(facts: Facts, index: int, dataset: str) -> dict | None:
     """6E's lead of the chosen set-up over the runner-up, as its selection measured it."""
     chosen = optimum.read(facts.selection)
     lead, runner = chosen.lead, chosen.runner_up
-    if chosen.pinned or lead is None or runner is None:
+    if lead is None or runner is None:
         return None
     welch = lead.get("welch") or {}
     measure = lead["measure"]

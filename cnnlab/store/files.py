@@ -251,7 +251,7 @@ def read_record(path: str | os.PathLike) -> dict:
 
 SELECTION_SHAPE = {"task": str, "rule": str, "rule_text": str, "chosen": dict,
                    "runner_up": (dict, type(None)), "lead": (dict, type(None)),
-                   "candidates": list, "fallback": bool, "pinned": bool,
+                   "candidates": list, "fallback": bool,
                    "target_epochs": int, "meets_condition": bool}
 CHOSEN_SHAPE = {"run_id": str, "task": str, "epochs": int, "params": dict, "values": dict}
 CHOSEN_VALUES = ("final_val_accuracy", "final_balanced_accuracy", "gap")  # what the report says

@@ -27,31 +27,27 @@ class Selected:
     """What the report uses of a selection (:func:`cnnlab.store.files.read_selection`)."""
 
     task: str
-    pinned: bool
     params: dict  # the parameters the rule copies into the task
     rule_text: str
-    run_id: str = ""
-    from_task: str = ""
-    judged_epoch: int = 0
-    target_epochs: int = 0
-    values: dict | None = None  # the chosen run's values at the judged epoch
-    max_gap: float | None = None
-    meets_condition: bool = True
-    fallback: bool = False
-    candidates: list[dict] | None = None  # one row each: run_id, task, epochs, judged_epoch,
+    run_id: str
+    from_task: str
+    judged_epoch: int
+    target_epochs: int
+    values: dict  # the chosen run's values at the judged epoch
+    max_gap: float
+    meets_condition: bool
+    fallback: bool
+    candidates: list[dict]  # one row each: run_id, task, epochs, judged_epoch,
     # final_val_accuracy, final_balanced_accuracy, final_sensitivity, gap, eligible, reason
-    rule: str = ""  # the rule's name (RULES_IN_BRIEF)
-    runner_up: dict | None = None  # run_id, task, epochs, value
-    lead: dict | None = None  # measure, difference, n, only_chosen, only_runner_up, p, beyond_noise
+    rule: str  # the rule's name (RULES_IN_BRIEF)
+    runner_up: dict | None  # run_id, task, epochs, value
+    lead: dict | None  # measure, difference, n, only_chosen, only_runner_up, p, beyond_noise
 
 
 def read(selection: dict) -> Selected:
     chosen = selection["chosen"]
-    if selection["pinned"]:
-        return Selected(selection["task"], True, chosen["params"], selection.get("rule_text", ""),
-                        runner_up=selection.get("runner_up"), lead=selection.get("lead"))
     return Selected(
-        task=selection["task"], pinned=False, params=chosen["params"],
+        task=selection["task"], params=chosen["params"],
         rule_text=selection["rule_text"], run_id=chosen["run_id"], from_task=chosen["task"],
         judged_epoch=chosen["judged_epoch"], target_epochs=selection["target_epochs"],
         values=chosen["values"], max_gap=selection["max_gap"],
@@ -67,19 +63,16 @@ def answer(facts: Facts) -> Answer:
     baseline, groups = facts.baselines["test"], facts.groups
     params = join([phrase for name, value in chosen.params.items()
                    if (phrase := param_phrase(name, value))])
-    if chosen.pinned:
-        head = f"The set-up was pinned in the config: {params}."
-    else:
-        head = (f"Rule: {rule_in_brief(chosen)}. It picked {params} from "
-                f"{chosen.from_task}; its lead over the runner-up is {lead_words(chosen)}.")
-        if not chosen.meets_condition:
-            head += " No candidate met the condition, so the smallest gap was taken."
+    head = (f"Rule: {rule_in_brief(chosen)}. It picked {params} from "
+            f"{chosen.from_task}; its lead over the runner-up is {lead_words(chosen)}.")
+    if not chosen.meets_condition:
+        head += " No candidate met the condition, so the smallest gap was taken."
     sentences = [head]
     result = trained.answer(facts) if groups else None
     if groups:
         sentences += trained.lead(facts, accuracy_first=True)
         sentences += condition(chosen, groups, baseline)
-    glance = f"{params}" + (f", from {chosen.from_task}" if not chosen.pinned else "")
+    glance = f"{params}, from {chosen.from_task}"
     if groups:
         found = result.glance[:-1]
         glance += ": " + (found[0].lower() + found[1:] if found.startswith("Highest") else found)
@@ -109,8 +102,7 @@ def rule_in_brief(chosen: Selected) -> str:
     brief = RULES_IN_BRIEF.get(chosen.rule)
     if brief is None:
         return chosen.rule_text
-    gap = points(chosen.max_gap).lstrip("+") if chosen.max_gap is not None else ""
-    return brief.format(epochs=chosen.judged_epoch, gap=gap)
+    return brief.format(epochs=chosen.judged_epoch, gap=points(chosen.max_gap).lstrip("+"))
 
 
 def not_overfitted(group: Group, max_gap: float, baseline: float) -> bool:
@@ -122,8 +114,6 @@ def not_overfitted(group: Group, max_gap: float, baseline: float) -> bool:
 
 def condition(chosen: Selected, groups: list[Group], baseline: float) -> list[str]:
     """Which of the trained models meets the task's condition, said where not all do."""
-    if chosen.max_gap is None:
-        return []
     failing = [group.label for group in groups
                if not not_overfitted(group, chosen.max_gap, baseline)]
     if not failing:
@@ -196,8 +186,6 @@ def selection_evidence(chosen: Selected, n_test: int) -> str:
     """The rule, the run it picked and why, the runner-up, the candidates it rejected."""
     params = ", ".join(f"{name} {format_param(name, value)}"
                        for name, value in chosen.params.items())
-    if chosen.pinned:
-        return f"The set-up was pinned by hand in the config: {params}."
     eligible = [row for row in chosen.candidates if row["eligible"]]
     text = (f"The selection rule, {chosen.rule_text}, compared {len(chosen.candidates)} "
             f"candidate set-ups; {len(eligible)} were eligible. It picked {chosen.run_id} from task "
