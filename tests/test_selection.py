@@ -420,3 +420,39 @@ def test_without_prefix_sharing_each_run_is_read_from_its_longest_training(defau
     assert six_c[350].history_csv in files and six_c[150].history_csv not in files
     assert len(files) == 2 * len({entry.spec.run_id for task in ("6A", "6B", "6C", "6D")
                                   for entry in plan.tasks[task].entries})
+
+
+def test_the_reports_condition_agrees_with_the_selections_eligibility(lab):
+    """The report says which of 6E's own set-ups meet 6E's condition by the selection's rule
+    (cnnlab.plan.selection.not_overfitted): on the same curves, both say the same."""
+    from cnnlab.analysis import diagnostics
+    from cnnlab.report.answers import selection as optimum
+    from cnnlab.report.results import Group, Run
+
+    plan, root = lab
+    write_curve(root / candidate(plan, "6D", batch_size=4).training.history_csv, 150,
+                lambda e: 0.80, lambda e: 0.76, loss=falling, val_loss=u_shaped)
+    write_history(root / candidate(plan, "6D", batch_size=2).training.history_csv,
+                  0.80, 0.74, 150)
+    result = select_optimum(plan, "6E", root / "6E.json")
+    seen = set()
+    for row in result["candidates"]:
+        if row["trained_epochs"] < result["target_epochs"] or row["not_carried"]:
+            continue  # not eligible for what 6E does not ask of its own set-ups
+        group = Group(task=row["task"], variant=row["variant"], epochs=result["target_epochs"],
+                      params=row["params"], label=row["run_id"])
+        for seed_row in row["seeds"]:
+            training = candidate(plan, row["task"], seed=seed_row["seed"],
+                                 variant=row["variant"]).training
+            history = diagnostics.prefix(pd.read_csv(root / training.history_csv),
+                                         result["target_epochs"])
+            group.runs.append(Run(
+                run_id=seed_row["run_id"], seed=seed_row["seed"], history=history,
+                values=diagnostics.run_values(history),
+                diagnosis=diagnostics.diagnose(history, "completed"), status="completed",
+                training=training.directory, trained_epochs=training.epochs, loss="bce",
+                labels=LABELS, final_outputs=outputs_right_on(first_right(67)),
+                best_outputs=None))
+        assert optimum.meets_condition(group, result["max_gap"]) is row["eligible"], row["run_id"]
+        seen.add(row["eligible"])
+    assert seen == {True, False}  # both answers were asked

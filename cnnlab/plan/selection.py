@@ -172,6 +172,43 @@ def overfitting_epoch(history: pd.DataFrame, n_test: int) -> int | None:
     return None if found is None else int(found.epoch)
 
 
+def judged_curve(history: pd.DataFrame, epochs: int, n_test: int, max_gap: float) -> dict:
+    """What 6E's condition reads of a run's curve up to the epoch it is judged at (the last
+    of `history`; `epochs` where the training reaches them): that epoch, whether the run got
+    there with finite losses, its train - validation accuracy gap there, the epoch it
+    overfits from and whether it is overfitted (:func:`overfitting_refusal`)."""
+    final = history.iloc[-1]
+    judged_epoch = int(final["epoch"])
+    gap = float(final["accuracy"] - final["val_accuracy"])
+    onset = overfitting_epoch(history, n_test)
+    return {
+        "judged_epoch": judged_epoch,
+        "finished": (all(math.isfinite(final[column]) for column in ("loss", "val_loss"))
+                     and judged_epoch == epochs),
+        "gap": gap,
+        "overfitting_epoch": onset,
+        "overfitted": bool(overfitting_refusal(onset, gap, max_gap)),
+    }
+
+
+def overfitting_refusal(onset: int | None, gap: float, max_gap: float) -> str:
+    """Why a run judged at an epoch is overfitted ('' if it is not): its curve overfits by
+    then, or its train - validation accuracy gap there is wider than `max_gap`. The one
+    rule of 6E's condition: the selection's eligibility and the report's condition on 6E's
+    own set-ups both ask it."""
+    if onset is not None:
+        return f"overfits from epoch {onset}"
+    if gap > max_gap:
+        return f"gap {gap:.3f} > {max_gap:g}"
+    return ""
+
+
+def not_overfitted(seed_curves: list[dict]) -> bool:
+    """6E's condition on a set-up, from its seeds' :func:`judged_curve`: every seed got to
+    the epoch judged without diverging, and none is overfitted."""
+    return all(curve["finished"] and not curve["overfitted"] for curve in seed_curves)
+
+
 def differences(spec: RunSpec, target: Target) -> list[str]:
     """'dropout 0.4' for each parameter in which the candidate differs from the task."""
     params = spec.to_dict()
@@ -196,13 +233,11 @@ def run_row(candidate: Candidate, goal: Target, max_gap: float) -> tuple[dict, J
     outputs = checked_training(training.directory, training.epochs, require_record=False)
     whole = outputs.history[outputs.history["epoch"] <= training.epochs]
     # at the target epoch where the training reaches it, else where it ends
-    history = whole[whole["epoch"] <= min(goal.epochs, training.epochs)]
+    epochs = min(goal.epochs, training.epochs)
+    history = whole[whole["epoch"] <= epochs]
     final = history.iloc[-1]
-    judged_epoch = int(final["epoch"])
-    finite = all(math.isfinite(final[c]) for c in ("loss", "val_loss"))
-    judged = judged_predictions(training, judged_epoch, outputs.predictions)
-    onset = overfitting_epoch(history, int(judged.labels.size))
-    gap = float(final["accuracy"] - final["val_accuracy"])
+    curve = judged_curve(history, epochs, int(outputs.predictions.labels.size), max_gap)
+    judged = judged_predictions(training, curve["judged_epoch"], outputs.predictions)
     listed_task, listed_epochs = candidate.listed_as(goal.epochs)
     return {
         "task": listed_task,
@@ -213,16 +248,16 @@ def run_row(candidate: Candidate, goal: Target, max_gap: float) -> tuple[dict, J
         "asked_by": [{"task": t, "epochs": e} for t, e in candidate.asked_by],
         "trained_epochs": training.epochs,
         "epochs_reached": int(whole["epoch"].iloc[-1]),
-        "judged_epoch": judged_epoch,
+        "judged_epoch": curve["judged_epoch"],
         "params": candidate.spec.to_dict(),
         "final_accuracy": float(final["accuracy"]),
         "final_val_accuracy": float(final["val_accuracy"]),
         "final_val_loss": float(final["val_loss"]),
-        "gap": gap,
+        "gap": curve["gap"],
         **judged.clinical_values(),
-        "finished": finite and judged_epoch == min(goal.epochs, training.epochs),
-        "overfitting_epoch": onset,
-        "overfitted": onset is not None or gap > max_gap,
+        "finished": curve["finished"],
+        "overfitting_epoch": curve["overfitting_epoch"],
+        "overfitted": curve["overfitted"],
         "not_carried": differences(candidate.spec, goal),
     }, judged
 
@@ -257,10 +292,8 @@ def refusal(row: dict, rule: str, max_gap: float, goal: Target) -> str:
     if row["not_carried"]:
         return (f"its {' and '.join(row['not_carried'])} would not be carried into "
                 f"{goal.task}")
-    if rule in WITHIN_GAP and row["overfitting_epoch"] is not None:
-        return f"overfits from epoch {row['overfitting_epoch']}"
-    if rule in WITHIN_GAP and row["gap"] > max_gap:
-        return f"gap {row['gap']:.3f} > {max_gap:g}"
+    if rule in WITHIN_GAP:
+        return overfitting_refusal(row["overfitting_epoch"], row["gap"], max_gap)
     return ""
 
 
@@ -311,7 +344,7 @@ def select_optimum(plan: Plan, task_id: str, output_json: str | Path) -> dict:
         "fallback": fallback,
         # whether the chosen candidate is not overfitted as the task asks, judged like the
         # task: for the rules within the gap, whether any candidate was (false in a fallback)
-        "meets_condition": comparable(chosen, goal) and not chosen["overfitted"],
+        "meets_condition": comparable(chosen, goal) and not_overfitted(chosen["seeds"]),
         "chosen": {
             "run_id": chosen["run_id"],
             "task": chosen["task"],

@@ -7,8 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cnnlab.analysis.statistics import ALPHA
+from cnnlab.plan.selection import judged_curve, not_overfitted
 from cnnlab.report.answers import Answer, Facts, trained
-from cnnlab.report.answers.words import join, p_text, verdict
+from cnnlab.report.answers.words import join, p_text
 from cnnlab.report.formatting import (
     format_param,
     number,
@@ -71,7 +72,7 @@ def answer(facts: Facts) -> Answer:
     result = trained.answer(facts) if groups else None
     if groups:
         sentences += trained.lead(facts, accuracy_first=True)
-        sentences += condition(chosen, groups, baseline)
+        sentences += condition(chosen, groups)
     glance = f"{params}, from {chosen.from_task}"
     if groups:
         found = result.glance[:-1]
@@ -105,17 +106,17 @@ def rule_in_brief(chosen: Selected) -> str:
     return brief.format(epochs=chosen.judged_epoch, gap=points(chosen.max_gap).lstrip("+"))
 
 
-def not_overfitted(group: Group, max_gap: float, baseline: float) -> bool:
-    """The task's condition on a trained set-up: no overfitting or divergence by its curve
-    verdict (the selection's own rule) and a final train - validation gap within the rule's."""
-    return (verdict(group, baseline) not in ("overfitting", "diverged")
-            and group.mean("gap") <= max_gap)
+def meets_condition(group: Group, max_gap: float) -> bool:
+    """Whether one of the task's own set-ups meets its condition, judged by the selection's
+    rule (:func:`cnnlab.plan.selection.not_overfitted`) on each seed's curve at the task's
+    epochs, so the report cannot disagree with the selection."""
+    return not_overfitted([judged_curve(run.history, group.epochs, run.n_test, max_gap)
+                           for run in group.runs])
 
 
-def condition(chosen: Selected, groups: list[Group], baseline: float) -> list[str]:
+def condition(chosen: Selected, groups: list[Group]) -> list[str]:
     """Which of the trained models meets the task's condition, said where not all do."""
-    failing = [group.label for group in groups
-               if not not_overfitted(group, chosen.max_gap, baseline)]
+    failing = [group.label for group in groups if not meets_condition(group, chosen.max_gap)]
     if not failing:
         return []
     if len(failing) == len(groups):
