@@ -4,7 +4,7 @@ runner-up."""
 
 from cnnlab.plan.lab import complete_plan
 from cnnlab.plan.selection import select_optimum
-from cnnlab.report.answers.selection import lead_sentence
+from cnnlab.plan.setups import lead_line
 from cnnlab.workflow.entrypoint import run_entrypoint
 
 
@@ -20,7 +20,7 @@ def main(snakemake, log) -> None:
             log(f"not eligible: {row['run_id']}: {row['reason']}")
     if not result["meets_condition"]:
         log("no candidate met the rule's condition (not overfitted): the choice is a fallback")
-    log(lead_sentence(result))
+    log(lead_line(result["runner_up"], result["lead"]))
 
 
 run_entrypoint(

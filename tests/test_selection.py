@@ -11,6 +11,7 @@ import pytest
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.grid import plan_lab
 from cnnlab.plan.selection import candidate_files, select_optimum
+from cnnlab.plan.setups import lead_line
 from cnnlab.store.files import read_selection, write_predictions
 
 # 103 validation images, as many as the lab's own split: 25 melanomas first, then 78 nevi,
@@ -161,6 +162,10 @@ def test_the_lead_counts_the_images_only_one_gets_right_and_tests_them_exactly(l
     assert lead["beyond_noise"] is True
     stored = read_selection(root / "results/selection/6E.json")
     assert stored["lead"] == result["lead"] and stored["runner_up"] == result["runner_up"]
+    assert lead_line(result["runner_up"], lead) == (
+        f"lead over the runner-up {batch_2.spec.variant} (6D, 150 epochs): final_val_accuracy "
+        "+0.02; exact McNemar on 103 image pairs: 10 right only for the chosen, 1 only for the "
+        "runner-up, p = 0.0117: beyond the noise")
 
 
 def test_one_image_more_for_the_runner_up_puts_the_lead_within_noise(lab):
@@ -244,6 +249,8 @@ def test_without_another_eligible_run_there_is_no_runner_up_nor_lead(lab):
     assert result["runner_up"] is None and result["lead"] is None
     stored = read_selection(root / "results/selection/6E.json")
     assert stored["runner_up"] is None and stored["lead"] is None
+    assert lead_line(None, None) == ("no other candidate was eligible: no runner-up to measure "
+                                     "the lead by")
 
 
 def test_predictions_of_different_images_are_one_clear_error(lab):

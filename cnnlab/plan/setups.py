@@ -122,3 +122,16 @@ def lead(measure: str, lower_is_better: bool, chosen: dict, runner_up: dict | No
         "beyond_noise": bool(test.p < statistics.ALPHA
                              and (welch is None or welch.significant)),
     }
+
+
+def lead_line(runner_up: dict | None, lead: dict | None) -> str:
+    """The chosen set-up's lead over the runner-up in one line, as :func:`lead` measured it,
+    for the selection's log (the report words it from the same fields)."""
+    if runner_up is None or lead is None:
+        return "no other candidate was eligible: no runner-up to measure the lead by"
+    welch = f"; Welch over the seeds p = {lead['welch']['p']:.3g}" if lead.get("welch") else ""
+    return (f"lead over the runner-up {runner_up['run_id']} ({runner_up['task']}, "
+            f"{runner_up['epochs']} epochs): {lead['measure']} {lead['difference']:+.4g}; "
+            f"{lead['test']} on {lead['n']} image pairs: {lead['only_chosen']} right only for "
+            f"the chosen, {lead['only_runner_up']} only for the runner-up, p = {lead['p']:.3g}"
+            f"{welch}: {'beyond' if lead['beyond_noise'] else 'within'} the noise")

@@ -134,13 +134,8 @@ def lead_words(chosen: Selected) -> str:
     return f"{where} the noise ({p_text(chosen.lead['p'])}{welch_clause(chosen.lead)})"
 
 
-def lead_sentence(selection: dict) -> str:
-    """How far the chosen set-up is ahead of the runner-up, and whether that is beyond noise
-    (the workflow's log of the selection says it too)."""
-    return lead_text(read(selection))
-
-
 def lead_text(chosen: Selected) -> str:
+    """How far the chosen set-up is ahead of the runner-up, and whether that is beyond noise."""
     runner, lead = chosen.runner_up, chosen.lead
     if runner is None or lead is None:
         return "No other candidate was eligible, so there is no runner-up to measure its lead by."
