@@ -30,7 +30,7 @@ from bench import facts
 from bench.common import seconds_text, table
 from bench.parts.whole_lab import snakemake_executable
 from cnnlab.store.files import read_record
-from cnnlab.store.layout import copy_workflow
+from tests.workflow_helpers import copy_workflow
 
 RESULTS = ROOT / "bench" / "results"
 

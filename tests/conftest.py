@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 
 from cnnlab.plan.config import checked_config, read_config_files
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from tests.workflow_helpers import PROJECT_ROOT, SMALL_CONFIG, copy_workflow, run_snakemake
 
 
 def merged_config(*overrides: str | Path) -> dict:
@@ -21,9 +20,6 @@ def small_lab(tmp_path_factory):
 
     Tests that change it work on a copy (see `copy_of_small_lab`).
     """
-    from cnnlab.store.layout import copy_workflow
-    from tests.workflow_helpers import SMALL_CONFIG, run_snakemake
-
     workdir = copy_workflow(tmp_path_factory.mktemp("small-lab"))
     result = run_snakemake(workdir, "--cores", "2", "--configfile", SMALL_CONFIG, timeout=1500)
     assert result.returncode == 0, result.stdout[-8000:]

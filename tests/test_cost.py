@@ -19,8 +19,7 @@ from cnnlab.plan.cost import (
 )
 from cnnlab.plan.grid import plan_lab
 from cnnlab.plan.runs import RunSpec
-from cnnlab.store.layout import copy_workflow
-from tests.workflow_helpers import run_snakemake
+from tests.workflow_helpers import copy_workflow, run_snakemake
 
 
 def test_forward_macs_of_lenet_base_32_count_every_layer():

@@ -12,12 +12,11 @@ import sys
 import psutil
 import pytest
 
-from cnnlab.store.layout import copy_workflow
 from cnnlab.workflow.snakemake_process import NOT_RETRIED, runs_no_job
 from tests.data_fixtures import write_course_layout
 from tests.interrupt_helpers import metric_columns, saved_epoch
 from tests.test_faults import start_and_wait_for_a_random_epoch, uninterrupted  # noqa: F401
-from tests.workflow_helpers import SMALL_CONFIG, run_snakemake
+from tests.workflow_helpers import SMALL_CONFIG, copy_workflow, run_snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 

@@ -20,7 +20,6 @@ import psutil
 import pytest
 
 from cnnlab.store import heartbeat
-from cnnlab.store.layout import copy_workflow
 from tests.conftest import merged_config
 from tests.interrupt_helpers import (
     comparable_report_text,
@@ -31,7 +30,7 @@ from tests.interrupt_helpers import (
     wait_until,
 )
 from tests.test_planning import HEAVY, loaded_modules, packages
-from tests.workflow_helpers import SMALL_CONFIG
+from tests.workflow_helpers import SMALL_CONFIG, copy_workflow
 
 pytestmark = [pytest.mark.workflow]
 

@@ -1,15 +1,39 @@
-"""Running the real snakemake binary on a copy of the project in a temporary folder."""
+"""Running the real snakemake binary on a copy of the project in a temporary folder.
+
+The benchmark (bench/) makes its copies with :func:`copy_workflow` too; nothing here
+needs pytest.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 SMALL_CONFIG = "tests/configs/small.yaml"
+
+# what a fresh clone needs to run the lab (tests/configs: the test scenarios' overrides)
+WORKFLOW_FILES = ("Snakefile", "config.yaml", "config-real.yaml", "seeds.yaml", "rules",
+                  "scripts", "schemas", "report", "profiles", "envs", "tests/configs")
+
+
+def copy_workflow(destination: Path, source_root: Path = PROJECT_ROOT) -> Path:
+    """The workflow's own files, without results or logs, as a fresh clone has them."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        source = source_root / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    return destination
 
 
 def run_snakemake(workdir: Path, *args: str, timeout: float = 900, env: dict | None = None):

@@ -21,7 +21,7 @@ from bench.common import (
     table,
 )
 from bench.jobs import lab_config, lab_override, lab_records
-from cnnlab.store.layout import copy_workflow
+from tests.workflow_helpers import copy_workflow
 
 LAB_RATIO_TARGET = 0.5
 
