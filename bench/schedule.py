@@ -34,7 +34,7 @@ from bench.common import table
 from cnnlab.plan import cost
 from cnnlab.plan.config import checked_config
 from cnnlab.plan.grid import Plan, plan_lab
-from cnnlab.plan.runs import RunSpec
+from cnnlab.plan.runs import RunSpec, Training
 
 RESULTS = ROOT / "bench" / "results"
 SELECTION_SECONDS = 5.0
@@ -137,9 +137,22 @@ def orders(config: dict, fresh_root: Path, image_size: int, n_train: int) -> dic
     return {
         "critical path": lambda plan, training: cost.training_priority(
             plan, training, image_size, n_train, root=fresh_root),
-        "candidates first": lambda plan, training: cost.candidates_first_priority(
+        "candidates first": lambda plan, training: candidates_first_priority(
             plan, training, image_size, n_train),
     }
+
+
+SELECTION_WAITS_PRIORITY = 10**7  # above every training's estimated seconds
+
+
+def candidates_first_priority(plan: Plan, training: Training, image_size: int,
+                              n_train: int) -> int:
+    """The order before the critical path, which the workflow ran before: longest first,
+    but every training a selection waits for before all others."""
+    seconds = int(cost.estimated_seconds(training.spec, training.epochs, image_size, n_train))
+    if training.directory in plan.trainings_selections_wait_for():
+        return SELECTION_WAITS_PRIORITY + seconds
+    return seconds
 
 
 def short(name: str) -> str:

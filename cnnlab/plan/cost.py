@@ -196,19 +196,6 @@ def training_priority(plan: Plan, training: Training, image_size: int, n_train: 
     return cached[key].priority(training)
 
 
-def candidates_first_priority(plan: Plan, training: Training, image_size: int,
-                              n_train: int) -> int:
-    """The order before the critical path (kept for bench/schedule.py's comparison):
-    longest first, but every training a selection waits for before all others."""
-    seconds = int(estimated_seconds(training.spec, training.epochs, image_size, n_train))
-    if training.directory in plan.trainings_selections_wait_for():
-        return SELECTION_WAITS_PRIORITY + seconds
-    return seconds
-
-
-SELECTION_WAITS_PRIORITY = 10**7  # above every training's estimated seconds
-
-
 BYTES_PER_FLOAT = 4
 # a weight is held four times while training: itself, its gradient and Adam's two moments
 COPIES_PER_WEIGHT = 4
