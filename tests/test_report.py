@@ -480,7 +480,8 @@ def test_task_inputs_name_every_file_read(lab):
                                         "6F"]
     entry = concept_models.inspected_entry(plan, "5D")
     assert entry.spec.model == "lenet" and entry.epochs == 200
-    assert concept_models.concept_weights(plan, "5D").endswith("/weights/epoch0200.weights.h5")
+    assert concept_models.concept_inputs(plan, "5D")[0] == layout.weights_directory(
+        entry.training.directory)
     assert concept_models.concept_tasks(plan) == {"5D": "conv_layers", "5E": "dense_layers",
                                           "5F": "architectures", "5G": "output_layer"}
     # 5G reads the predictions of 5C's LeNet and of 6F's hinge run
