@@ -1,6 +1,8 @@
 """Shared fixtures: the project's own config files, read as the workflow reads them."""
 
+import copy
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +14,12 @@ def merged_config(*overrides: str | Path) -> dict:
     """config.yaml updated by override files, recursively, as `--configfile` does, then
     checked with the schema's defaults filled in, as the workflow does first."""
     return checked_config(read_config_files(PROJECT_ROOT / "config.yaml", *overrides))
+
+
+def check_config(config: Any, source: str = "config") -> None:
+    """Raise CnnlabError naming the first mistake in `config`, else return; `config` itself
+    is left as it is (checked_config fills in the defaults in place, so it checks a copy)."""
+    checked_config(copy.deepcopy(config), source)
 
 
 @pytest.fixture(scope="session")
