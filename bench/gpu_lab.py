@@ -28,7 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench import facts
 from bench.common import seconds_text, table
+from bench.jobs import lab_record_files
 from bench.parts.whole_lab import snakemake_executable
+from cnnlab.store import layout
 from cnnlab.store.files import read_record
 from tests.workflow_helpers import copy_workflow
 
@@ -49,10 +51,10 @@ def parse_arguments(argv=None) -> argparse.Namespace:
 def trainings(workdir: Path) -> list[dict]:
     """Each training's run, epochs, device, precision and seconds, from its record.json."""
     rows = []
-    for record_json in sorted(workdir.glob("results/runs/*/*/e*/record.json")):
+    for record_json in lab_record_files(workdir):
         record = read_record(record_json)
         device = record.get("device", {})
-        rows.append({"training": str(record_json.parent.relative_to(workdir / "results/runs")),
+        rows.append({"training": str(record_json.parent.relative_to(workdir / layout.RUNS_ROOT)),
                      "device": f"{device.get('kind')}: {device.get('name')}",
                      "precision": record.get("precision", record["params"].get("precision")),
                      "seconds": record.get("wall_seconds")})

@@ -20,7 +20,6 @@ are left out: seconds, against trainings of minutes.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from collections.abc import Callable
@@ -31,10 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import table
+from bench.jobs import lab_record_files
 from cnnlab.plan import cost
 from cnnlab.plan.config import checked_config
 from cnnlab.plan.grid import Plan, plan_lab
 from cnnlab.plan.runs import RunSpec, Training
+from cnnlab.store.files import read_record
 
 RESULTS = ROOT / "bench" / "results"
 SELECTION_SECONDS = 5.0
@@ -227,8 +228,8 @@ def measured_bars(workdir: Path) -> list[tuple[str, float, float]]:
     """(training, start, end) in seconds from the first start, from each record.json's
     ``started_at`` and ``finished_at`` (Unix times)."""
     bars = []
-    for record_json in sorted(workdir.glob("results/runs/*/*/e*/record.json")):
-        record = json.loads(record_json.read_text())
+    for record_json in lab_record_files(workdir):
+        record = read_record(record_json)
         if "started_at" not in record:
             continue
         name = f"{record_json.parent.parent.name.rsplit('-s', 1)[0]}/{record_json.parent.name}"

@@ -21,6 +21,7 @@ from bench.common import (
     table,
 )
 from bench.jobs import lab_config, lab_override, lab_records
+from cnnlab.store import layout
 from tests.workflow_helpers import copy_workflow
 
 LAB_RATIO_TARGET = 0.5
@@ -31,7 +32,7 @@ def measure(ctx: Context) -> dict:
     of the machine's speed over the half hour then weighs on both sides alike. The last
     lab's folder is kept in ``ctx.lab`` for parts 3 and 4."""
     override = lab_override(ctx)
-    arrays_target = f"results/data/{lab_config(override)['dataset']}/arrays.npz"
+    arrays_target = layout.arrays_npz(lab_config(override)["dataset"])
     arrays = prepare_lab_arrays(ctx, override, arrays_target)
     runs = []
     for repeat in range(ctx.arguments.lab_repeats):
