@@ -27,9 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import facts
-from bench.common import seconds_text, table
+from bench.common import table
 from bench.jobs import lab_record_files
 from bench.parts.whole_lab import snakemake_executable
+from cnnlab.durations import duration_text
 from cnnlab.store import layout
 from cnnlab.store.files import read_record
 from tests.workflow_helpers import copy_workflow
@@ -95,7 +96,7 @@ def main(argv=None) -> int:
          f"{machine['memory_gb']} GB; GPU: {device['name']} x {device['count']}; TensorFlow "
          f"{machine['tensorflow']}, Keras {machine['keras']}"), "",
         f"Command: `{' '.join(command[1:])}` (snakemake), in a fresh copy of the workflow", "",
-        f"**The lab took {seconds_text(seconds)}** from nothing to the report.", "",
+        f"**The lab took {duration_text(seconds)}** from nothing to the report.", "",
         table(["training", "device", "precision", "seconds"],
               [[row["training"], row["device"], row["precision"], row["seconds"]]
                for row in rows]), ""])

@@ -17,10 +17,10 @@ from bench.common import (
     check_row,
     run_processes,
     say,
-    seconds_text,
     table,
 )
 from bench.jobs import lab_config, lab_override, lab_records
+from cnnlab.durations import duration_text
 from cnnlab.store import layout
 from tests.workflow_helpers import copy_workflow
 
@@ -181,14 +181,15 @@ def render(ctx: Context, result: dict) -> str:
         )
     )
     rows = [
-        ["cnnlab", seconds_text(result["cnnlab_seconds"])],
-        ["notebook way", seconds_text(result["notebook_seconds"])],
+        ["cnnlab", duration_text(result["cnnlab_seconds"])],
+        ["notebook way", duration_text(result["notebook_seconds"])],
     ]
     if repeats == 1:
         rows += [
             [
                 "notebook way: its part before cnnlab's lab / after",
-                f"{run['notebook_before_seconds']:.0f} s / {run['notebook_after_seconds']:.0f} s",
+                " / ".join(duration_text(run[f"notebook_{part}_seconds"])
+                           for part in ("before", "after")),
             ]
             for run in result["runs"]
         ]

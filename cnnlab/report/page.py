@@ -22,6 +22,7 @@ import yaml
 
 from cnnlab.analysis import diagnostics, representations, statistics
 from cnnlab.data.split_checks import sanity_lines
+from cnnlab.durations import duration_text
 from cnnlab.machine import cpu_model
 from cnnlab.plan.grid import Plan
 from cnnlab.plan.runs import Entry
@@ -37,7 +38,7 @@ from cnnlab.report.answers import (
 )
 from cnnlab.report.answers import selection as optimum
 from cnnlab.report.comparisons import task_comparisons
-from cnnlab.report.formatting import percent, seconds_text, trained_title
+from cnnlab.report.formatting import percent, trained_title
 from cnnlab.report.results import Results, task_groups
 from cnnlab.report.tables import model_summaries, overview_table
 from cnnlab.store import layout
@@ -197,7 +198,7 @@ def provenance(config: dict | None, plan: Plan, trainings: dict[str, Entry], res
         "render_machine": f"{platform.platform()}; CPU {cpu_model()}; "
                           f"{sys.implementation.name} {platform.python_version()}",
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "total_compute": seconds_text(wall),
+        "total_compute": duration_text(wall),
         "total_compute_seconds": wall,
         "peak_memory_mb": memory,
         "trainings": len(trainings),
