@@ -2,7 +2,7 @@
 
 A part reads the Context (the arguments, the machine's facts, the config, what earlier parts
 left) and runs its children with ``run_processes``; its section of the report is built from
-``table``, ``seconds_text`` and ``check_row``.
+``table`` and ``check_row``, its times with cnnlab.durations.duration_text.
 """
 
 from __future__ import annotations
@@ -129,12 +129,6 @@ def table(headers: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def seconds_text(seconds: float) -> str:
-    if seconds >= 120:
-        return f"{seconds:.0f} s ({seconds / 60:.1f} min)"
-    return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
 
 
 def check_row(name: str, target: str, measured: str, passed: bool | None, quick: bool) -> list:

@@ -27,10 +27,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import facts
-from bench.common import seconds_text, table
+from bench.common import table
+from bench.jobs import lab_record_files
 from bench.parts.whole_lab import snakemake_executable
+from cnnlab.durations import duration_text
+from cnnlab.store import layout
 from cnnlab.store.files import read_record
-from cnnlab.store.layout import copy_workflow
+from tests.workflow_helpers import copy_workflow
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -49,10 +52,10 @@ def parse_arguments(argv=None) -> argparse.Namespace:
 def trainings(workdir: Path) -> list[dict]:
     """Each training's run, epochs, device, precision and seconds, from its record.json."""
     rows = []
-    for record_json in sorted(workdir.glob("results/runs/*/*/e*/record.json")):
+    for record_json in lab_record_files(workdir):
         record = read_record(record_json)
         device = record.get("device", {})
-        rows.append({"training": str(record_json.parent.relative_to(workdir / "results/runs")),
+        rows.append({"training": str(record_json.parent.relative_to(workdir / layout.RUNS_ROOT)),
                      "device": f"{device.get('kind')}: {device.get('name')}",
                      "precision": record.get("precision", record["params"].get("precision")),
                      "seconds": record.get("wall_seconds")})
@@ -93,7 +96,7 @@ def main(argv=None) -> int:
          f"{machine['memory_gb']} GB; GPU: {device['name']} x {device['count']}; TensorFlow "
          f"{machine['tensorflow']}, Keras {machine['keras']}"), "",
         f"Command: `{' '.join(command[1:])}` (snakemake), in a fresh copy of the workflow", "",
-        f"**The lab took {seconds_text(seconds)}** from nothing to the report.", "",
+        f"**The lab took {duration_text(seconds)}** from nothing to the report.", "",
         table(["training", "device", "precision", "seconds"],
               [[row["training"], row["device"], row["precision"], row["seconds"]]
                for row in rows]), ""])

@@ -142,9 +142,11 @@ def lab_config(override: dict) -> dict:
     return checked_config(config)
 
 
+def lab_record_files(workdir: Path) -> list[Path]:
+    """The record.json of each training of the lab in ``workdir``, as paths."""
+    return sorted(workdir.glob(layout.record_json(layout.training_directory("*", "*", "*"))))
+
+
 def lab_records(workdir: Path) -> list[dict]:
     """The record.json of each training of the lab in ``workdir``."""
-    return [
-        read_record(path)
-        for path in sorted((workdir / "results" / "runs").glob("*/*/e*/record.json"))
-    ]
+    return [read_record(path) for path in lab_record_files(workdir)]

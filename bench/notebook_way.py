@@ -49,6 +49,7 @@ os.environ.setdefault(
     "KERAS_HOME", str(Path(tempfile.gettempdir()) / f"cnnlab-keras-{os.getuid()}")
 )
 
+from cnnlab.store import layout
 from cnnlab.train.runtime import peak_memory_mb, process_started
 
 PROCESS_STARTED = process_started()
@@ -197,7 +198,7 @@ def run_lab(arguments) -> dict:
     arrays_path = (
         Path(arguments.arrays)
         if arguments.arrays
-        else workdir / f"results/data/{config['dataset']}/arrays.npz"
+        else workdir / layout.arrays_npz(config["dataset"])
     )
     data = load_data(arrays_path)
     runs = lab_runs(workdir, config, arguments.part, data)

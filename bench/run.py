@@ -59,9 +59,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # bench.* and the cnnlab beside bench/
 
 from bench import facts
-from bench.common import BenchError, Context, say, seconds_text, table
+from bench.common import BenchError, Context, say, table
 from bench.jobs import prepare_data
 from bench.parts import bf16, epoch_count, epoch_speed, overhead, whole_lab
+from cnnlab.durations import duration_text
 from cnnlab.plan.config import read_config_files
 
 RESULTS = ROOT / "bench" / "results"
@@ -238,7 +239,7 @@ def main(argv=None) -> int:
     if failed:
         return 1
     markdown = (
-        render(ctx, command) + f"\nThe benchmark took {seconds_text(ctx.facts['bench_seconds'])}.\n"
+        render(ctx, command) + f"\nThe benchmark took {duration_text(ctx.facts['bench_seconds'])}.\n"
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(markdown)

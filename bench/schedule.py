@@ -20,7 +20,6 @@ are left out: seconds, against trainings of minutes.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from collections.abc import Callable
@@ -31,10 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import table
+from bench.jobs import lab_record_files
 from cnnlab.plan import cost
 from cnnlab.plan.config import checked_config
 from cnnlab.plan.grid import Plan, plan_lab
-from cnnlab.plan.runs import RunSpec
+from cnnlab.plan.runs import RunSpec, Training
+from cnnlab.store.files import read_record
 
 RESULTS = ROOT / "bench" / "results"
 SELECTION_SECONDS = 5.0
@@ -137,9 +138,22 @@ def orders(config: dict, fresh_root: Path, image_size: int, n_train: int) -> dic
     return {
         "critical path": lambda plan, training: cost.training_priority(
             plan, training, image_size, n_train, root=fresh_root),
-        "candidates first": lambda plan, training: cost.candidates_first_priority(
+        "candidates first": lambda plan, training: candidates_first_priority(
             plan, training, image_size, n_train),
     }
+
+
+SELECTION_WAITS_PRIORITY = 10**7  # above every training's estimated seconds
+
+
+def candidates_first_priority(plan: Plan, training: Training, image_size: int,
+                              n_train: int) -> int:
+    """The order before the critical path, which the workflow ran before: longest first,
+    but every training a selection waits for before all others."""
+    seconds = int(cost.estimated_seconds(training.spec, training.epochs, image_size, n_train))
+    if training.directory in plan.trainings_selections_wait_for():
+        return SELECTION_WAITS_PRIORITY + seconds
+    return seconds
 
 
 def short(name: str) -> str:
@@ -214,8 +228,8 @@ def measured_bars(workdir: Path) -> list[tuple[str, float, float]]:
     """(training, start, end) in seconds from the first start, from each record.json's
     ``started_at`` and ``finished_at`` (Unix times)."""
     bars = []
-    for record_json in sorted(workdir.glob("results/runs/*/*/e*/record.json")):
-        record = json.loads(record_json.read_text())
+    for record_json in lab_record_files(workdir):
+        record = read_record(record_json)
         if "started_at" not in record:
             continue
         name = f"{record_json.parent.parent.name.rsplit('-s', 1)[0]}/{record_json.parent.name}"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from cnnlab.errors import CnnlabError
-from cnnlab.store.layout import TABLE_NAMES
+from cnnlab.store.layout import TABLE_NAMES, table_csv
 from cnnlab.store.tables import read_tables
 
 
@@ -36,7 +36,7 @@ def tables_folder(folder: Path) -> Path:
     it is a lab's folder with one data set's tables."""
     if (folder / f"{TABLE_NAMES[0]}.csv").is_file():
         return folder
-    found = sorted(path.parent for path in folder.glob(f"results/tables/*/{TABLE_NAMES[0]}.csv"))
+    found = sorted(path.parent for path in folder.glob(table_csv("*", TABLE_NAMES[0])))
     if len(found) == 1:
         return found[0]
     if found:

@@ -1,12 +1,13 @@
 """Shared fixtures: the project's own config files, read as the workflow reads them."""
 
+import copy
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cnnlab.plan.config import checked_config, read_config_files
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from tests.workflow_helpers import PROJECT_ROOT, SMALL_CONFIG, copy_workflow, run_snakemake
 
 
 def merged_config(*overrides: str | Path) -> dict:
@@ -15,15 +16,18 @@ def merged_config(*overrides: str | Path) -> dict:
     return checked_config(read_config_files(PROJECT_ROOT / "config.yaml", *overrides))
 
 
+def check_config(config: Any, source: str = "config") -> None:
+    """Raise CnnlabError naming the first mistake in `config`, else return; `config` itself
+    is left as it is (checked_config fills in the defaults in place, so it checks a copy)."""
+    checked_config(copy.deepcopy(config), source)
+
+
 @pytest.fixture(scope="session")
 def small_lab(tmp_path_factory):
     """The 13 tasks on tiny data and epochs, run once by the real snakemake for the session.
 
     Tests that change it work on a copy (see `copy_of_small_lab`).
     """
-    from cnnlab.store.layout import copy_workflow
-    from tests.workflow_helpers import SMALL_CONFIG, run_snakemake
-
     workdir = copy_workflow(tmp_path_factory.mktemp("small-lab"))
     result = run_snakemake(workdir, "--cores", "2", "--configfile", SMALL_CONFIG, timeout=1500)
     assert result.returncode == 0, result.stdout[-8000:]

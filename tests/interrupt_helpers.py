@@ -137,9 +137,10 @@ def metric_columns(history_csv: Path) -> str:
 
 
 # What may differ between two reports of the same results: wall-clock durations
-# ("0m 05s", "1h 02m"), the rendering date, and peak memory (MB), which the OS measures.
+# ("5s", "4m 05s", "1h 02m": cnnlab.durations), the rendering date, and peak memory (MB),
+# which the OS measures.
 _VARYING = [
-    (re.compile(r"\b\d+h \d{2}m\b|\b\d+m \d{2}s\b"), "<duration>"),
+    (re.compile(r"\b\d+h \d{2}m\b|\b\d+m \d{2}s\b|\b\d+s\b"), "<duration>"),
     (re.compile(r"\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?( UTC)?"), "<date>"),
     (re.compile(r"\b\d+(\.\d+)? MB\b"), "<memory>"),
 ]

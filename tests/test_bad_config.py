@@ -7,8 +7,7 @@ of a key given twice) and lists them in workflow.configfiles before rules/common
 import pytest
 
 from cnnlab.plan.config import checked_config
-from cnnlab.store.layout import copy_workflow
-from tests.workflow_helpers import SMALL_CONFIG, run_snakemake
+from tests.workflow_helpers import SMALL_CONFIG, copy_workflow, run_snakemake
 
 pytestmark = pytest.mark.workflow
 

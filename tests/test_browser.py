@@ -120,6 +120,9 @@ def test_the_evidence_is_folded_on_screen_and_open_when_printed(small_lab, tmp_p
     assert dom.count('<details class="how">') >= 12 and "<details open" not in dom
     pdftotext = shutil.which("pdftotext")
     if pdftotext is None:
+        if os.environ.get("CNNLAB_REQUIRE_BROWSER") == "1":
+            raise RuntimeError("CNNLAB_REQUIRE_BROWSER=1 but no pdftotext on PATH "
+                               "(apt-get install poppler-utils)")
         pytest.skip("no pdftotext on PATH (apt-get install poppler-utils) to read the PDF")
     pdf = tmp_path / "report.pdf"
     _, console = open_in_chromium(page, tmp_path, f"--print-to-pdf={pdf}")

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from cnnlab.plan.lab import complete_plan
-from cnnlab.store.layout import copy_workflow
 from tests.conftest import merged_config
 from tests.interrupt_helpers import (
     comparable_report_text,
@@ -26,7 +25,7 @@ from tests.interrupt_helpers import (
     metric_columns,
     start_snakemake,
 )
-from tests.workflow_helpers import SMALL_CONFIG, run_snakemake
+from tests.workflow_helpers import SMALL_CONFIG, copy_workflow, run_snakemake
 
 pytestmark = [pytest.mark.cluster, pytest.mark.workflow, pytest.mark.slow]
 

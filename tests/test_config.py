@@ -7,14 +7,13 @@ import pytest
 
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.config import (
-    check_config,
     check_unique_keys,
     checked_config,
     checked_dataset,
     dataset_defaults,
     read_config_files,
 )
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, check_config
 
 
 def test_the_project_configs_are_valid(default_config, small_config):

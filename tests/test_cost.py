@@ -2,7 +2,6 @@
 
 import copy
 import dataclasses
-import json
 import re
 import statistics
 
@@ -19,8 +18,8 @@ from cnnlab.plan.cost import (
 )
 from cnnlab.plan.grid import plan_lab
 from cnnlab.plan.runs import RunSpec
-from cnnlab.store.layout import copy_workflow
-from tests.workflow_helpers import run_snakemake
+from cnnlab.store.files import write_record
+from tests.workflow_helpers import copy_workflow, run_snakemake
 
 
 def test_forward_macs_of_lenet_base_32_count_every_layer():
@@ -163,7 +162,10 @@ def write_training(root, run_id, params, seconds):
     rows = ["epoch,loss,accuracy,val_loss,val_accuracy,seconds"]
     rows += [f"{epoch},0.6,0.7,0.6,0.7,{value}" for epoch, value in enumerate(seconds, 1)]
     (folder / "history.csv").write_text("\n".join(rows) + "\n")
-    (folder / "record.json").write_text(json.dumps({"run_id": run_id, "params": params}))
+    write_record(folder / "record.json", {
+        "run_id": run_id, "status": "completed", "diverged_reason": None,
+        "epochs_trained": len(seconds), "resumed_from_epoch": 0, "wall_seconds": sum(seconds),
+        "peak_memory_mb": 1.0, "device": {}, "threads": 1, "versions": {}, "params": params})
 
 
 def test_measured_epoch_times_calibrate_the_estimate(default_config, tmp_path):

@@ -11,14 +11,13 @@ from pathlib import Path
 import pytest
 
 from cnnlab.errors import CnnlabError
-from cnnlab.store.layout import copy_workflow
 from cnnlab.train.devices import (
     acquire_gpu_slot,
     pin_training_device,
     training_gpus,
     visible_gpus,
 )
-from tests.workflow_helpers import SMALL_CONFIG, run_snakemake
+from tests.workflow_helpers import SMALL_CONFIG, copy_workflow, run_snakemake
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -28,7 +28,6 @@ from cnnlab.data.prepare import prepare_dataset
 from cnnlab.plan.grid import plan_lab
 from cnnlab.plan.lab import complete_plan
 from cnnlab.plan.selection import candidate_files
-from cnnlab.store.layout import copy_workflow
 from tests.conftest import merged_config
 from tests.interrupt_helpers import (
     comparable_report_text,
@@ -39,7 +38,7 @@ from tests.interrupt_helpers import (
     start_snakemake,
     wait_until,
 )
-from tests.workflow_helpers import SMALL_CONFIG, job_counts, run_snakemake
+from tests.workflow_helpers import SMALL_CONFIG, copy_workflow, job_counts, run_snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 

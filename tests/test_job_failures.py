@@ -12,12 +12,11 @@ import sys
 import psutil
 import pytest
 
-from cnnlab.store.layout import copy_workflow
 from cnnlab.workflow.snakemake_process import NOT_RETRIED, runs_no_job
 from tests.data_fixtures import write_course_layout
 from tests.interrupt_helpers import metric_columns, saved_epoch
 from tests.test_faults import start_and_wait_for_a_random_epoch, uninterrupted  # noqa: F401
-from tests.workflow_helpers import SMALL_CONFIG, run_snakemake
+from tests.workflow_helpers import SMALL_CONFIG, copy_workflow, run_snakemake, small_disk
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
@@ -64,21 +63,16 @@ def test_a_data_error_is_said_once_and_its_retry_fails_at_once(tmp_path):
 
 
 @pytest.fixture
-def small_disk(tmp_path):
-    """results/ of a fresh copy of the workflow on a 1 MB file system of its own."""
+def lab_on_a_small_disk(tmp_path):
+    """A fresh copy of the workflow whose results/ is a 1 MB file system of its own."""
     workdir = copy_workflow(tmp_path / "lab")
-    results = workdir / "results"
-    results.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(results)],
-                             capture_output=True, text=True, check=False)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small file system here: {mounted.stderr.strip()}")
-    yield workdir
-    subprocess.run(["umount", "-l", str(results)], check=False)
+    with small_disk(workdir / "results", "1m"):
+        yield workdir
 
 
-def test_a_full_disk_is_one_line_naming_the_file_and_nothing_is_half_written(small_disk):
-    workdir = small_disk
+def test_a_full_disk_is_one_line_naming_the_file_and_nothing_is_half_written(
+        lab_on_a_small_disk):
+    workdir = lab_on_a_small_disk
     training = "results/runs/tiny/alexnet-nb8-lr1e-05-bs8-adam-bce-s1/e7"
     result = run_snakemake(workdir, f"{training}/history.csv", "--cores", "1",
                            "--configfile", SMALL_CONFIG, timeout=600)
@@ -122,20 +116,12 @@ run_entrypoint(main, log_path=folder.parent / "job.log")
 def test_a_full_disk_under_keras_weights_is_one_line_and_no_crash(tmp_path, free_pages):
     """Keras' save_weights onto a disk that fills while it writes (or that has a page or
     none left): the one line, then nothing; no h5py traceback, no SIGSEGV at exit."""
-    small = tmp_path / "small"
-    small.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(small)],
-                             capture_output=True, text=True, check=False)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small file system here: {mounted.stderr.strip()}")
-    try:
+    with small_disk(tmp_path / "small", "200k") as small:
         result = subprocess.run([sys.executable, "-c", WEIGHTS_ONTO, str(small), str(free_pages)],
                                 capture_output=True, text=True, timeout=300, check=False,
                                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
         left = sorted(path.name for path in small.rglob("*")
                       if path.is_file() and path.name != "filler")
-    finally:
-        subprocess.run(["umount", "-l", str(small)], check=False)
     assert result.returncode == 1, result.stderr[-3000:]
     said = [line for line in result.stderr.splitlines()
             if not line.startswith(("WARNING: All log messages", "I0000", "E0000", "W0000"))]

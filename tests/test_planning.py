@@ -7,8 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cnnlab.store.layout import PROJECT_ROOT, copy_workflow
-from tests.workflow_helpers import SMALL_CONFIG
+from tests.workflow_helpers import PROJECT_ROOT, SMALL_CONFIG, copy_workflow
 
 HEAVY = ("matplotlib", "jinja2", "tensorflow", "keras")
 

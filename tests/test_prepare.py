@@ -16,8 +16,8 @@ from cnnlab.errors import CnnlabError
 from cnnlab.plan.config import checked_dataset
 from cnnlab.workflow.entrypoint import run_entrypoint
 from tests.data_fixtures import leftovers, noise_image, write_course_layout
+from tests.workflow_helpers import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SIZE = 16
 SYNTHETIC = {"kind": "synthetic", "n_train": 16, "n_test": 8, "seed": 0, "image_size": SIZE}
 

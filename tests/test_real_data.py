@@ -28,12 +28,10 @@ from PIL import Image
 from cnnlab.data.arrays import load_prepared
 from cnnlab.data.image_file import read_image
 from cnnlab.data.prepare import prepare_dataset
-from cnnlab.plan.config import check_config
 from cnnlab.plan.grid import plan_lab
 from cnnlab.plan.lab import complete_plan
-from cnnlab.store.layout import copy_workflow
-from tests.conftest import PROJECT_ROOT, merged_config
-from tests.workflow_helpers import run_snakemake
+from tests.conftest import PROJECT_ROOT, check_config, merged_config
+from tests.workflow_helpers import copy_workflow, run_snakemake
 
 REAL_DATA = PROJECT_ROOT.parent / "shared" / "data" / "skin-real"
 """Where config-real.yaml's `path: ../shared/data/skin-real` points from the project."""

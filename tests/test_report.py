@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from test_diagnostics import crafted_history
 
+from cnnlab.durations import duration_text
 from cnnlab.errors import CnnlabError
 from cnnlab.plan import concept_models
 from cnnlab.plan.grid import Plan, plan_lab
@@ -347,6 +348,17 @@ def test_report_is_self_contained_and_has_the_surrounding_sections(lab):
         assert text in html, text
     # a file name from the manifest is escaped too
     assert "Nev_&lt;b&gt;bad&lt;/b&gt;.png" in html
+    # times in the one form of cnnlab.durations
+    assert re.search(r"Total training time (\d+h \d{2}m|\d+m \d{2}s|\d+s) over", html)
+
+
+def test_a_time_is_written_in_one_form_everywhere():
+    """The report, `cnnlab status`, a training's log and the benchmark write a time alike."""
+    seconds = (0.4, 12, 59.6, 245, 3599.4, 3725)
+    assert [duration_text(value) for value in seconds] == [
+        "0s", "12s", "1m 00s", "4m 05s", "59m 59s", "1h 02m"]
+    assert duration_text(None) == duration_text(float("nan")) == "n/a"
+    assert duration_text(None, unknown="?") == "?"  # status's time left, not yet known
 
 
 def test_a_tiny_lab_of_one_epoch_tasks_renders_with_figures(tmp_path, monkeypatch,
@@ -480,7 +492,8 @@ def test_task_inputs_name_every_file_read(lab):
                                         "6F"]
     entry = concept_models.inspected_entry(plan, "5D")
     assert entry.spec.model == "lenet" and entry.epochs == 200
-    assert concept_models.concept_weights(plan, "5D").endswith("/weights/epoch0200.weights.h5")
+    assert concept_models.concept_inputs(plan, "5D")[0] == layout.weights_directory(
+        entry.training.directory)
     assert concept_models.concept_tasks(plan) == {"5D": "conv_layers", "5E": "dense_layers",
                                           "5F": "architectures", "5G": "output_layer"}
     # 5G reads the predictions of 5C's LeNet and of 6F's hinge run

@@ -22,9 +22,8 @@ from cnnlab.plan.grid import plan_lab
 from cnnlab.plan.runs import RunSpec
 from cnnlab.store import layout
 from cnnlab.store.files import write_selection
-from cnnlab.store.layout import copy_workflow
 from tests.conftest import PROJECT_ROOT, merged_config
-from tests.workflow_helpers import SMALL_CONFIG, run_snakemake
+from tests.workflow_helpers import SMALL_CONFIG, copy_workflow, run_snakemake
 
 # two trainings, so that two cores run them at once: one with dropout (seeded
 # randomness inside the model), one at batch size 2 (the most steps)

@@ -20,7 +20,6 @@ import psutil
 import pytest
 
 from cnnlab.store import heartbeat
-from cnnlab.store.layout import copy_workflow
 from tests.conftest import merged_config
 from tests.interrupt_helpers import (
     comparable_report_text,
@@ -31,7 +30,7 @@ from tests.interrupt_helpers import (
     wait_until,
 )
 from tests.test_planning import HEAVY, loaded_modules, packages
-from tests.workflow_helpers import SMALL_CONFIG
+from tests.workflow_helpers import SMALL_CONFIG, copy_workflow, small_disk
 
 pytestmark = [pytest.mark.workflow]
 
@@ -280,21 +279,13 @@ def test_damaged_files_are_shown_not_raised(watched_lab, tmp_path):
 
 
 def test_a_heartbeat_on_a_full_disk_never_fails_its_training(tmp_path):
-    folder = tmp_path / "full"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(folder)],
-                             capture_output=True, text=True, check=False)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small file system here: {mounted.stderr.strip()}")
-    try:
+    with small_disk(tmp_path / "full", "4k") as folder:
         (folder / "filler").write_bytes(b"x" * 4096)  # the disk is full now
         path = folder / "progress-e5.json"
         with heartbeat.Heartbeat(path, "run", "results/runs/x/run/e5", 5) as beat:
             beat.announce()
             beat.epoch_done(1, 0.75, 0.5)
         assert heartbeat.read_heartbeat(path) is None  # nothing written, nothing raised
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 def test_sharing_turns_measured_speeds_into_speeds_alone_and_shares_again():

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from cnnlab.store.layout import PROJECT_ROOT
+from tests.workflow_helpers import PROJECT_ROOT
 
 PACKAGE = PROJECT_ROOT / "cnnlab"
 MODULES = sorted(path for path in PACKAGE.rglob("*.py") if path.name != "__init__.py")

@@ -27,9 +27,9 @@ from cnnlab.errors import CnnlabError
 from cnnlab.plan.lab import complete_plan
 from cnnlab.report.tidy import COLUMNS
 from cnnlab.results import Tables, load
-from cnnlab.store.layout import PROJECT_ROOT, TABLE_NAMES
+from cnnlab.store.layout import TABLE_NAMES
 from tests.conftest import merged_config
-from tests.workflow_helpers import SMALL_CONFIG
+from tests.workflow_helpers import PROJECT_ROOT, SMALL_CONFIG
 
 DOCS = PROJECT_ROOT / "docs/tables.md"
 TEXT_COLUMNS = {"dataset", "task", "setup", "setup_label", "run_id", "training", "status",

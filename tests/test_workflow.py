@@ -11,9 +11,8 @@ import yaml
 
 from cnnlab.plan.grid import plan_lab
 from cnnlab.plan.lab import complete_plan
-from cnnlab.store.layout import copy_workflow
 from tests.conftest import merged_config
-from tests.workflow_helpers import SMALL_CONFIG, job_counts, run_snakemake
+from tests.workflow_helpers import SMALL_CONFIG, copy_workflow, job_counts, run_snakemake
 
 pytestmark = pytest.mark.workflow
 

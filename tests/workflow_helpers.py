@@ -1,15 +1,42 @@
-"""Running the real snakemake binary on a copy of the project in a temporary folder."""
+"""Running the real snakemake binary on a copy of the project in a temporary folder, and
+a small disk of its own for the tests of a full one.
+
+The benchmark (bench/) makes its copies with :func:`copy_workflow` too, so nothing here
+imports pytest at the top.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 SMALL_CONFIG = "tests/configs/small.yaml"
+
+# what a fresh clone needs to run the lab (tests/configs: the test scenarios' overrides)
+WORKFLOW_FILES = ("Snakefile", "config.yaml", "config-real.yaml", "seeds.yaml", "rules",
+                  "scripts", "schemas", "report", "profiles", "envs", "tests/configs")
+
+
+def copy_workflow(destination: Path, source_root: Path = PROJECT_ROOT) -> Path:
+    """The workflow's own files, without results or logs, as a fresh clone has them."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        source = source_root / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    return destination
 
 
 def run_snakemake(workdir: Path, *args: str, timeout: float = 900, env: dict | None = None):
@@ -44,3 +71,21 @@ def job_counts(output: str) -> dict[str, int]:
         counts[parts[0]] = int(parts[1])
     counts.pop("total", None)
     return counts
+
+
+@contextmanager
+def small_disk(folder: Path, size: str) -> Iterator[Path]:
+    """``folder`` (made if missing) as a tmpfs of ``size`` (mount's form: ``4k``, ``1m``)
+    of its own, unmounted afterwards; the test is skipped where nothing can be mounted
+    (mounting needs root)."""
+    import pytest
+
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                             capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

@@ -17,11 +17,12 @@ from bench.common import (
     check_row,
     run_processes,
     say,
-    seconds_text,
     table,
 )
 from bench.jobs import lab_config, lab_override, lab_records
-from cnnlab.store.layout import copy_workflow
+from cnnlab.durations import duration_text
+from cnnlab.store import layout
+from tests.workflow_helpers import copy_workflow
 
 LAB_RATIO_TARGET = 0.5
 
@@ -31,7 +32,7 @@ def measure(ctx: Context) -> dict:
     of the machine's speed over the half hour then weighs on both sides alike. The last
     lab's folder is kept in ``ctx.lab`` for parts 3 and 4."""
     override = lab_override(ctx)
-    arrays_target = f"results/data/{lab_config(override)['dataset']}/arrays.npz"
+    arrays_target = layout.arrays_npz(lab_config(override)["dataset"])
     arrays = prepare_lab_arrays(ctx, override, arrays_target)
     runs = []
     for repeat in range(ctx.arguments.lab_repeats):
@@ -180,14 +181,15 @@ def render(ctx: Context, result: dict) -> str:
         )
     )
     rows = [
-        ["cnnlab", seconds_text(result["cnnlab_seconds"])],
-        ["notebook way", seconds_text(result["notebook_seconds"])],
+        ["cnnlab", duration_text(result["cnnlab_seconds"])],
+        ["notebook way", duration_text(result["notebook_seconds"])],
     ]
     if repeats == 1:
         rows += [
             [
                 "notebook way: its part before cnnlab's lab / after",
-                f"{run['notebook_before_seconds']:.0f} s / {run['notebook_after_seconds']:.0f} s",
+                " / ".join(duration_text(run[f"notebook_{part}_seconds"])
+                           for part in ("before", "after")),
             ]
             for run in result["runs"]
         ]

@@ -108,9 +108,3 @@ def check_concepts(plan) -> None:
     for task_id in concept_tasks(plan):
         if not any(plan.tasks[related].pending for related in related_tasks(plan, task_id)):
             concept_inputs(plan, task_id)
-
-
-def concept_weights(plan, task_id: str) -> str:
-    """The weights file of the model a conv- or dense-layer answer inspects."""
-    entry = inspected_entry(plan, task_id)
-    return layout.weights_file(entry.training.directory, entry.epochs)

@@ -105,12 +105,6 @@ def checked_config(config: Any, source: str = "config") -> dict:
     return config
 
 
-def check_config(config: Any, source: str = "config") -> None:
-    """Raise CnnlabError naming the first mistake in `config`, else return; `config` itself
-    is left as it is (:func:`checked_config` checks a copy)."""
-    checked_config(copy.deepcopy(config), source)
-
-
 def checked_dataset(dataset: Any, name: str) -> dict:
     """One entry of ``datasets:`` checked against the schema, as a new dict with the
     defaults of its kind filled in; mistakes are named ``datasets.<name>.<key>``.

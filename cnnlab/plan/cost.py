@@ -17,7 +17,6 @@ LeNet below a 5-epoch AlexNet n_base 32 that takes 40 % less).
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import weakref
@@ -29,6 +28,7 @@ from cnnlab.errors import CnnlabError
 from cnnlab.plan.grid import Plan
 from cnnlab.plan.runs import RunSpec, Training
 from cnnlab.store import layout
+from cnnlab.store.files import read_record
 from cnnlab.store.history import read_column
 
 MACS_PER_SECOND = 7e10
@@ -109,14 +109,14 @@ def measured_epochs(dataset: str, image_size: int, n_train: int,
     """The :class:`EpochTimes` of the trainings found under ``root``'s results/runs/<dataset>
     (a history.csv with its record.json); a file that cannot be read is passed over: the
     estimate only orders jobs. An epoch's time is the median of a training's epochs."""
-    runs = Path(root) / Path(layout.training_directory(dataset, "run", 1)).parent.parent
+    records = Path(root).glob(layout.record_json(layout.training_directory(dataset, "*", "*")))
     by_variant: dict[str, float] = {}
     ratios: dict[str, list[float]] = {}
-    for record_json in sorted(runs.glob("*/e*/record.json")):
+    for record_json in sorted(records):
         try:
-            spec = RunSpec.from_dict(json.loads(record_json.read_text())["params"])
-            seconds = read_column(record_json.with_name(layout.HISTORY_CSV), "seconds")
-        except (OSError, ValueError, KeyError, TypeError):
+            spec = RunSpec.from_dict(read_record(record_json)["params"])
+            seconds = read_column(layout.history_csv(record_json.parent), "seconds")
+        except (CnnlabError, OSError, ValueError, KeyError, TypeError):
             continue
         if not seconds:
             continue
@@ -194,19 +194,6 @@ def training_priority(plan: Plan, training: Training, image_size: int, n_train: 
         epochs = measured_epochs(plan.dataset, image_size, n_train, root)
         cached[key] = lab_times(plan, epochs.epoch_seconds)
     return cached[key].priority(training)
-
-
-def candidates_first_priority(plan: Plan, training: Training, image_size: int,
-                              n_train: int) -> int:
-    """The order before the critical path (kept for bench/schedule.py's comparison):
-    longest first, but every training a selection waits for before all others."""
-    seconds = int(estimated_seconds(training.spec, training.epochs, image_size, n_train))
-    if training.directory in plan.trainings_selections_wait_for():
-        return SELECTION_WAITS_PRIORITY + seconds
-    return seconds
-
-
-SELECTION_WAITS_PRIORITY = 10**7  # above every training's estimated seconds
 
 
 BYTES_PER_FLOAT = 4

@@ -1,5 +1,5 @@
-"""Numbers and parameters as the report writes them: percentages, points, losses, times,
-parameter values and set-up names."""
+"""Numbers and parameters as the report writes them: percentages, points, losses,
+parameter values and set-up names (times: cnnlab.durations)."""
 
 from __future__ import annotations
 
@@ -46,14 +46,6 @@ def trained_title(title: str, epoch_divisor: int) -> str:
         return f"{match.group(0)} ({divided} in this run)"
 
     return EPOCH_COUNTS.sub(trained, title)
-
-
-def seconds_text(seconds: float) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "n/a"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
 
 
 def format_param(name: str, value) -> str:

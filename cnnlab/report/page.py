@@ -23,6 +23,7 @@ import yaml
 
 from cnnlab.analysis import diagnostics, representations, statistics
 from cnnlab.data.split_checks import sanity_lines
+from cnnlab.durations import duration_text
 from cnnlab.machine import cpu_model
 from cnnlab.plan.answer_kinds import ANSWER_KINDS, answer_kind
 from cnnlab.plan.grid import Plan
@@ -30,7 +31,7 @@ from cnnlab.plan.runs import Entry
 from cnnlab.report import tidy
 from cnnlab.report.answers import Answer, Facts
 from cnnlab.report.comparisons import task_comparisons
-from cnnlab.report.formatting import percent, seconds_text, trained_title
+from cnnlab.report.formatting import percent, trained_title
 from cnnlab.report.results import Results, task_groups
 from cnnlab.report.tables import model_summaries, overview_table
 from cnnlab.store import layout
@@ -190,7 +191,7 @@ def provenance(config: dict | None, plan: Plan, trainings: dict[str, Entry], res
         "render_machine": f"{platform.platform()}; CPU {cpu_model()}; "
                           f"{sys.implementation.name} {platform.python_version()}",
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "total_compute": seconds_text(wall),
+        "total_compute": duration_text(wall),
         "total_compute_seconds": wall,
         "peak_memory_mb": memory,
         "trainings": len(trainings),

@@ -7,6 +7,7 @@ import math
 
 from cnnlab.analysis import diagnostics
 from cnnlab.analysis.statistics import ALPHA, Interval, accuracy_interval
+from cnnlab.durations import duration_text
 from cnnlab.plan.grid import Plan
 from cnnlab.plan.runs import Entry, TaskPlan
 from cnnlab.report.answers.words import FEW_MELANOMAS
@@ -16,7 +17,6 @@ from cnnlab.report.formatting import (
     number,
     percent,
     points,
-    seconds_text,
 )
 from cnnlab.report.results import Comparison, Group, Results, Run
 
@@ -98,7 +98,7 @@ def values_table(groups: list[Group], baselines: dict) -> dict:
                 interval_cell(run, "best_val_accuracy"),
                 interval_cell(run, "max_val_accuracy"),
                 number_cell(values["gap"], lambda v: points(v).replace(" points", "")),
-                cell(seconds_text(values["seconds"]), values["seconds"]),
+                cell(duration_text(values["seconds"]), values["seconds"]),
             ])
     return {"columns": [{"text": name, "css": ""} for name in columns], "rows": rows}
 
@@ -277,7 +277,7 @@ def overview_table(plan: Plan, results: Results, baselines: dict) -> dict:
                number_cell(values["best_val_loss"]),
                accuracy_cell(values["best_val_accuracy"], n_test),
                number_cell(values["gap"], number),
-               cell(seconds_text(values["seconds"]), values["seconds"]),
+               cell(duration_text(values["seconds"]), values["seconds"]),
                cell(", ".join(uses[training]))])
     return {"columns": [{"text": name, "css": ""} for name in columns], "rows": rows,
             "trainings": trainings}

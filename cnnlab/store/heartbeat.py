@@ -216,15 +216,3 @@ def is_running(progress: Progress, now: float | None = None) -> bool:
         return progress.pid_started is None or abs(started - progress.pid_started) <= 1.0
     now = time.time() if now is None else now
     return now - max(progress.modified, progress.beat) < STALE_SECONDS
-
-
-def duration_text(seconds: float | None) -> str:
-    """``1h 02m``, ``4m 05s``, ``12s``; ``?`` where nothing is known."""
-    if seconds is None or not math.isfinite(seconds):
-        return "?"
-    seconds = max(0, round(seconds))
-    minutes, secs = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"

@@ -21,6 +21,7 @@ import numpy as np
 
 from cnnlab.analysis.diagnostics import diverged_reason
 from cnnlab.data.arrays import TrainingArrays, load_training_arrays
+from cnnlab.durations import duration_text
 from cnnlab.plan.runs import Training
 from cnnlab.store import heartbeat, layout
 from cnnlab.train import checkpoints, runtime
@@ -160,11 +161,12 @@ def _fit_epochs(model, job: Job, setup: Setup, progress: Progress, pipelines: Pi
         progress.diverged_reason = diverged_reason(row, job.params["loss"])
         _save_epoch(model, job, setup, progress, epoch)
         seconds_left = beat.epoch_done(epoch, row["val_accuracy"], row["seconds"])
+        eta = duration_text(seconds_left, unknown="?")
         log(
             f"{job.run_id} epoch {epoch}/{job.epochs}: loss {row['loss']:.4f} "
             f"accuracy {row['accuracy']:.4f} val_loss {row['val_loss']:.4f} "
             f"val_accuracy {row['val_accuracy']:.4f} ({row['seconds']:.1f} s, "
-            f"ETA {heartbeat.duration_text(seconds_left)})"
+            f"ETA {eta})"
             + (f" DIVERGED: {progress.diverged_reason}" if progress.diverged_reason else "")
         )
 

@@ -40,6 +40,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnnlab.durations import duration_text
 from cnnlab.errors import CnnlabError
 from cnnlab.plan import concept_models
 from cnnlab.plan.cost import estimated_seconds, training_priority
@@ -333,7 +334,7 @@ def _cells(row: TrainingState) -> list[str]:
     epochs = f"{row.epoch}/{row.epochs}" if row.training else f"{row.epochs} runs"
     accuracy = "" if row.val_accuracy is None else f"{row.val_accuracy:.3f}"
     speed = "" if row.seconds_per_epoch is None else f"{row.seconds_per_epoch:.3g}"
-    left = "" if row.state in (DONE, DIVERGED) else heartbeat.duration_text(row.seconds_left)
+    left = "" if row.state in (DONE, DIVERGED) else duration_text(row.seconds_left, unknown="?")
     return [tasks, row.state, epochs, accuracy, speed, left]
 
 
@@ -350,7 +351,8 @@ def summary_line(status: LabStatus) -> str:
         return "lab: " + ", ".join(parts) + "; finished"
     shared = (f" (sharing this machine's {status.machine_cores})"
               if status.machine_cores and status.machine_cores < status.cores else "")
-    return ("lab: " + ", ".join(parts) + f"; about {heartbeat.duration_text(status.seconds_left)}"
+    left = duration_text(status.seconds_left, unknown="?")
+    return ("lab: " + ", ".join(parts) + f"; about {left}"
             f" left on {status.cores} core{'s' if status.cores != 1 else ''}{shared}")
 
 
