@@ -15,7 +15,7 @@ Two modes:
     python bench/notebook_way.py lab WORKDIR [--configfile FILE ...] [--part PART]
                                      [--arrays NPZ] --json OUT
         every task of the lab in WORKDIR, in the order of its config, with the runs each
-        task lists (cnnlab.plan.grid resolves "like", "set", "sweep" and the epoch divisor);
+        task lists (cnnlab.plan.plan resolves "like", "set", "sweep" and the epoch divisor);
         a task whose runs depend on a selection (6E, 6F) uses the optimum that cnnlab's
         run in WORKDIR chose (results/selection/<dataset>/<task>.json), so both train the same runs;
         the data is WORKDIR/results/data/<dataset>/arrays.npz as cnnlab prepared it, or
@@ -132,12 +132,12 @@ def first_part(plan, image_size: int, n_train: int) -> set[tuple[str, int]]:
     """(task, index of its run) of the runs that ``--part first`` trains.
 
     ``plan`` is the lab's plan before any selection. Of its runs (those that wait for no
-    selection), in task order, those whose estimated midpoint (cnnlab.plan.cost) falls in the
+    selection), in task order, those whose estimated midpoint (cnnlab.plan.scheduling) falls in the
     first half of their estimated cost. The runs after a selection are unknown before
     cnnlab's lab has run: they all go to the second part. The estimate needs no results,
     so both parts compute the same split.
     """
-    from cnnlab.plan.cost import estimated_seconds
+    from cnnlab.plan.scheduling import estimated_seconds
 
     costs = [
         (task_id, index, estimated_seconds(entry.spec, entry.epochs, image_size, n_train))
@@ -160,8 +160,8 @@ def lab_runs(
     """[{task, run_id, params, epochs}] of ``part`` of the lab ``config`` in WORKDIR, in the
     order a notebook takes them. ``first`` and ``second`` need ``data`` (the loaded
     arrays): their size sizes the estimate that splits the lab."""
-    from cnnlab.plan.grid import plan_lab
-    from cnnlab.plan.lab import complete_plan
+    from cnnlab.plan.complete_plan import complete_plan
+    from cnnlab.plan.plan import plan_lab
 
     before_selection = plan = plan_lab(config)
     if part != "first":

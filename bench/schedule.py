@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import table
 from bench.jobs import lab_record_files
-from cnnlab.plan import cost
+from cnnlab.plan import scheduling
 from cnnlab.plan.config import checked_config
-from cnnlab.plan.grid import Plan, plan_lab
+from cnnlab.plan.plan import Plan, plan_lab
 from cnnlab.plan.runs import RunSpec, Training
 from cnnlab.store.files import read_record
 
@@ -136,7 +136,7 @@ def orders(config: dict, fresh_root: Path, image_size: int, n_train: int) -> dic
     """The two orders' priority functions: the critical path (as a fresh clone computes
     it: ``fresh_root`` holds no results) and every candidate of a selection first."""
     return {
-        "critical path": lambda plan, training: cost.training_priority(
+        "critical path": lambda plan, training: scheduling.training_priority(
             plan, training, image_size, n_train, root=fresh_root),
         "candidates first": lambda plan, training: candidates_first_priority(
             plan, training, image_size, n_train),
@@ -150,7 +150,7 @@ def candidates_first_priority(plan: Plan, training: Training, image_size: int,
                               n_train: int) -> int:
     """The order before the critical path, which the workflow ran before: longest first,
     but every training a selection waits for before all others."""
-    seconds = int(cost.estimated_seconds(training.spec, training.epochs, image_size, n_train))
+    seconds = int(scheduling.estimated_seconds(training.spec, training.epochs, image_size, n_train))
     if training.directory in plan.trainings_selections_wait_for():
         return SELECTION_WAITS_PRIORITY + seconds
     return seconds
@@ -191,7 +191,7 @@ def simulations(config: dict, epoch_seconds, cores_list: list[int], fresh_root: 
                 started = sorted(schedule, key=lambda name: (schedule[name][0],
                                                             -next(job.priority for job in jobs
                                                                   if job.name == name)))
-                rows.append(Simulated(order, cores, chosen.variant,
+                rows.append(Simulated(order, cores, chosen.setup_id,
                                       max(end for _, end in schedule.values()),
                                       critical_path(jobs), [short(n) for n in started[:4]],
                                       sum(job.seconds for job in jobs)))
@@ -312,12 +312,12 @@ def main(argv=None) -> None:
     dataset = config["datasets"][config["dataset"]]
     size, n_train = dataset["image_size"], dataset.get("n_train", 1000)
     if arguments.times_from is not None:
-        epoch_seconds = cost.measured_epochs(config["dataset"], size, n_train,
+        epoch_seconds = scheduling.measured_epochs(config["dataset"], size, n_train,
                                              arguments.times_from).epoch_seconds
         source = f"histories measured in {arguments.times_from}"
     else:
         epoch_seconds = table_epoch_seconds(
-            DESIGN_EPOCH_SECONDS, lambda spec: cost.estimated_seconds(spec, 1, size, n_train))
+            DESIGN_EPOCH_SECONDS, lambda spec: scheduling.estimated_seconds(spec, 1, size, n_train))
         source = "the epoch times measured in docs/speed.md (the MLP: the cost formula)"
     rows = simulations(config, epoch_seconds, arguments.cores, ROOT / "bench" / "no-results")
     text = report(rows, source)

@@ -1,7 +1,7 @@
-"""``python -m cnnlab``: the same as the ``cnnlab`` command (cnnlab.watch.cli)."""
+"""``python -m cnnlab``: the same as the ``cnnlab`` command (cnnlab.watch.command)."""
 
 import sys
 
-from cnnlab.watch.cli import main
+from cnnlab.watch.command import main
 
 sys.exit(main())

@@ -9,11 +9,11 @@ from cnnlab.store import layout
 from cnnlab.workflow import cluster, damaged, snakemake_process
 from cnnlab.plan import concept_models
 from cnnlab.plan.config import check_unique_keys, checked_config, in_lab_order
-from cnnlab.plan.cost import check_memory, estimated_model_mb, estimated_seconds, training_priority
+from cnnlab.plan.scheduling import check_memory, estimated_model_mb, estimated_seconds, training_priority
 from cnnlab.train.devices import cuda_tensorflow_installed, training_gpus, visible_gpus
 from cnnlab.errors import CnnlabError
-from cnnlab.plan.grid import PlanParam, collapsed_epochs, plan_lab
-from cnnlab.plan.lab import complete_plan, unplanned_target, unplanned_training
+from cnnlab.plan.plan import PlanParam, collapsed_epochs, plan_lab
+from cnnlab.plan.complete_plan import complete_plan, unplanned_target, unplanned_training
 from cnnlab.data.prepare import check_dataset
 
 try:
@@ -95,7 +95,7 @@ wildcard_constraints:
 
 
 def selected_plan():
-    """The plan with every selection made (cnnlab.plan.lab.complete_plan); asking for it
+    """The plan with every selection made (cnnlab.plan.complete_plan.complete_plan); asking for it
     waits for the selections' checkpoints. A dry run plans past a damaged selection as if
     it chose its first candidate (its start-up line says a real run makes it again)."""
     if not PLAN.selections_needed:
@@ -158,7 +158,7 @@ SELECTION_PRIORITY = 10**8
 
 
 def training_job_priority(wildcards):
-    """cnnlab.plan.cost.training_priority of the job's training."""
+    """cnnlab.plan.scheduling.training_priority of the job's training."""
     dataset = config["datasets"][wildcards.dataset]
     return training_priority(
         PLAN, planned_training(wildcards), dataset["image_size"], dataset.get("n_train", 1000)
@@ -175,7 +175,7 @@ TRAINING_GPUS = training_gpus(
 
 def training_memory_mb(wildcards, input, attempt):
     """TensorFlow's own ~1 GB plus the arrays (held as NumPy arrays and as tensors) plus
-    the model (cnnlab.plan.cost: weights, gradients, optimizer state, a batch's activations);
+    the model (cnnlab.plan.scheduling: weights, gradients, optimizer state, a batch's activations);
     a retry, after running out of memory or being killed, gets twice, three times..."""
     model_mb = estimated_model_mb(planned_training(wildcards).spec, dataset_image_size(wildcards))
     # a retry asks for no more than the largest node has (SLURM would refuse it)
@@ -183,7 +183,7 @@ def training_memory_mb(wildcards, input, attempt):
 
 
 def training_runtime_minutes(wildcards, input, attempt):
-    """Wall time per attempt: four times cnnlab.plan.cost's estimate (fitted on one core of a
+    """Wall time per attempt: four times cnnlab.plan.scheduling's estimate (fitted on one core of a
     fast CPU; a slower node must fit), at least 30 minutes. The images are counted from
     the prepared arrays (float32, train and test), so a folder data set is counted too.
     A training killed at its limit is resubmitted with twice, then three times as much and
@@ -196,7 +196,7 @@ def training_runtime_minutes(wildcards, input, attempt):
     return cluster.capped_minutes(max(30, -(-4 * int(seconds) // 60)) * attempt)
 
 
-# each plan param is handed over untracked (cnnlab.plan.grid.PlanParam), beside its digest
+# each plan param is handed over untracked (cnnlab.plan.plan.PlanParam), beside its digest
 def selected_plan_param(wildcards):
     return PlanParam(selected_plan().to_dict())
 

@@ -2,9 +2,9 @@
 predictions at the task's own epoch count, and test the chosen run's lead over the
 runner-up."""
 
-from cnnlab.plan.lab import complete_plan
+from cnnlab.plan.complete_plan import complete_plan
 from cnnlab.plan.selection import select_optimum
-from cnnlab.plan.setups import lead_line
+from cnnlab.plan.selection_seeds import lead_line
 from cnnlab.workflow.entrypoint import run_entrypoint
 
 

@@ -9,7 +9,7 @@ import pytest
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.answer_kinds import ANSWER_KINDS, CONCEPT_KINDS, answer_kind
 from cnnlab.plan.config import checked_config
-from cnnlab.plan.grid import plan_lab
+from cnnlab.plan.plan import plan_lab
 from cnnlab.report import concept_figures, page
 from tests.conftest import merged_config
 

@@ -18,12 +18,12 @@ from cnnlab.report.answers import (
     evidence,
     hinge,
     output_layer,
+    phrases,
     trained,
 )
 from cnnlab.report.answers import selection as optimum
-from cnnlab.report.answers import words as phrasing
 from cnnlab.report.comparisons import add_significance_tests
-from cnnlab.report.results import Comparison, Group, Run
+from cnnlab.report.setups import Comparison, Run, SetUp
 from tests.data_fixtures import TEST_LABELS, crafted_predictions
 
 BASELINES = {"train": 0.60, "test": 0.58}
@@ -32,38 +32,38 @@ PARAMS = {"model": "alexnet", "n_base": 8, "dense": [64, 64], "dropout": 0.0,
           "precision": "float32"}
 
 
-def make_group(shape_or_histories, label="n_base 8", epochs=40, seeds=1, status="completed",
-               level=0.0, all_nev=False, **params) -> Group:
+def make_setup(shape_or_histories, label="n_base 8", epochs=40, seeds=1, status="completed",
+               level=0.0, all_nev=False, **params) -> SetUp:
     if isinstance(shape_or_histories, str):
         histories = [crafted_history(shape_or_histories, epochs, seed=seed, level=level)
                      for seed in range(seeds)]
     else:
         histories = shape_or_histories
-    group = Group(task="6B", variant="v", epochs=epochs, params={**PARAMS, **params},
+    setup = SetUp(task="6B", setup_id="v", epochs=epochs, params={**PARAMS, **params},
                   label=label)
     for seed, history in enumerate(histories, start=1):
         values = diagnostics.run_values(history)
         outputs = crafted_predictions(history["val_accuracy"].to_numpy(), seed,
                                       all_nev=all_nev)
         best = values["best_epoch"]
-        group.runs.append(Run(run_id=f"v-s{seed}", seed=seed, history=history, values=values,
+        setup.runs.append(Run(run_id=f"v-s{seed}", seed=seed, history=history, values=values,
                               diagnosis=diagnostics.diagnose(history, status), status=status,
                               training="results/runs/x", trained_epochs=epochs, loss="bce",
                               labels=TEST_LABELS, final_outputs=outputs[len(history) - 1],
                               best_outputs=outputs[best - 1] if best else None))
-    return group
+    return setup
 
 
-def text(group: Group) -> str:
-    return " ".join(evidence.describe_group(group, BASELINES))
+def text(setup: SetUp) -> str:
+    return " ".join(evidence.describe_setup(setup, BASELINES))
 
 
-def facts_of(groups: list[Group], comparisons: list[Comparison] | None = None,
+def facts_of(setups: list[SetUp], comparisons: list[Comparison] | None = None,
              question: str = "What is the effect?", **more) -> Facts:
     """A task's facts without a plan: the question and what differs are all an answer asks."""
     task = SimpleNamespace(question=question, differs=lambda: ["n_base"])
     plan = SimpleNamespace(tasks={"6B": task})
-    return Facts(plan, "6B", None, BASELINES, {"Mel": 80, "Nev": 120}, groups,
+    return Facts(plan, "6B", None, BASELINES, {"Mel": 80, "Nev": 120}, setups,
                  comparisons or [], **more)
 
 
@@ -73,69 +73,69 @@ def decimals(text: str) -> list[str]:
 
 
 def test_overfitting_run_is_called_overfitting_with_its_onset_and_gap():
-    group = make_group("overfitting")
-    words = text(group)
-    onset = group.runs[0].diagnosis.overfitting.epoch
+    setup = make_setup("overfitting")
+    words = text(setup)
+    onset = setup.runs[0].diagnosis.overfitting.epoch
     assert f"It overfits from epoch {onset}" in words
-    assert formatting.percent(group.runs[0].values["final_val_accuracy"]) in words
+    assert formatting.percent(setup.runs[0].values["final_val_accuracy"]) in words
     assert "58.0%" not in words  # the baseline is said once for the whole report
-    found = trained.answer(facts_of([group]))
+    found = trained.answer(facts_of([setup]))
     answer = " ".join(found.answer)
     assert "58.0%" not in answer and f"It overfits from epoch {onset}:" in answer
-    assert formatting.percent(group.mean("final_val_accuracy")) in answer
+    assert formatting.percent(setup.mean("final_val_accuracy")) in answer
     assert len(decimals(answer)) == len(set(decimals(answer)))  # each number said once
     assert len(found.glance.split()) <= 30 and "overfits" in found.glance
     assert "under-trained" not in words and "diverged" not in words
 
 
 def test_under_trained_run_says_more_epochs_would_help():
-    words = text(make_group("under-trained"))
+    words = text(make_setup("under-trained"))
     assert "It is under-trained" in words and "more epochs would still help" in words
     assert "overfits" not in words
 
 
 def test_flat_run_learned_nothing_beyond_the_baseline():
-    words = text(make_group("flat"))
+    words = text(make_setup("flat"))
     assert "within the sampling noise of the majority baseline" in words
     assert "overfits" not in words and "under-trained" not in words
 
 
 def test_diverged_run_names_the_epoch():
-    words = text(make_group("diverged", status="diverged"))
+    words = text(make_setup("diverged", status="diverged"))
     assert "It diverged" in words and "at epoch 21" in words
 
 
 def test_run_that_stopped_when_it_diverged_says_where_it_stopped():
     stopped = crafted_history("diverged").iloc[:21]  # the training stops at the divergence
-    words = text(make_group([stopped], status="diverged"))
+    words = text(make_setup([stopped], status="diverged"))
     assert "after 21 of the 40 epochs asked (it stopped there)" in words
     assert "It diverged" in words
 
-    seeds = make_group([stopped, crafted_history("settled")], status="diverged")
+    seeds = make_setup([stopped, crafted_history("settled")], status="diverged")
     assert "after 40 epochs (1 of 2 seeds stopped early, at epoch 21)" in text(seeds)
-    assert "after 40 epochs," in text(make_group("settled"))
+    assert "after 40 epochs," in text(make_setup("settled"))
 
 
 def test_changing_the_history_changes_the_answer():
-    first = make_group("settled")
+    first = make_setup("settled")
     second_history = crafted_history("settled", level=0.05)
-    second = make_group([second_history])
+    second = make_setup([second_history])
     assert text(first) != text(second)
     assert formatting.percent(second.runs[0].values["final_val_accuracy"]) in text(second)
     assert formatting.percent(first.runs[0].values["final_val_accuracy"]) in text(first)
 
 
 def test_several_seeds_report_mean_and_spread_and_counts():
-    group = make_group("overfitting", seeds=3)
-    words = text(group)
-    spread = group.spread("final_val_accuracy")
+    setup = make_setup("overfitting", seeds=3)
+    words = text(setup)
+    spread = setup.spread("final_val_accuracy")
     assert f"{formatting.percent(spread.mean)} ± {formatting.percent(spread.sd)} over 3 seeds" in words
     assert "in 3 of 3 seeds" in words
 
 
 def test_one_seed_is_tested_on_the_paired_validation_calls():
     comparison, = add_significance_tests([Comparison(
-        make_group("settled", "bs 2"), make_group("settled", "bs 8", level=0.03),
+        make_setup("settled", "bs 2"), make_setup("settled", "bs 8", level=0.03),
         ["batch_size"])])
     words = " ".join(evidence.compare(comparison, BASELINES))
     assert "Effect of the batch size" in words
@@ -157,8 +157,8 @@ def test_one_seed_is_tested_on_the_paired_validation_calls():
 
 
 def test_clear_difference_over_seeds_exceeds_the_spread():
-    better = make_group("settled", "optimizer adam", seeds=3, level=0.08)
-    worse = make_group("settled", "optimizer sgd", seeds=3)
+    better = make_setup("settled", "optimizer adam", seeds=3, level=0.08)
+    worse = make_setup("settled", "optimizer sgd", seeds=3)
     comparison, = add_significance_tests([Comparison(better, worse, ["optimizer"])])
     words = " ".join(evidence.compare(comparison, BASELINES))
     assert "58.0%" not in words  # said once for the whole report
@@ -170,25 +170,25 @@ def test_overlapping_seeds_do_not_exceed_the_spread():
     def noisy(level_by_seed):
         return [crafted_history("settled", seed=seed, level=level)
                 for seed, level in enumerate(level_by_seed)]
-    a = make_group(noisy([0.00, 0.04, -0.04]), "bs 2")
-    b = make_group(noisy([0.01, -0.03, 0.03]), "bs 4")
+    a = make_setup(noisy([0.00, 0.04, -0.04]), "bs 2")
+    b = make_setup(noisy([0.01, -0.03, 0.03]), "bs 4")
     words = significance.significance(a, b)
     assert "does not exceed the seed-to-seed spread" in words
 
 
 def test_more_epochs_comparison_and_behaviour_contrast():
-    longer = make_group("overfitting", "150 epochs", epochs=60)
-    shorter = make_group([crafted_history("overfitting", 60).iloc[:15]], "50 epochs", epochs=15)
+    longer = make_setup("overfitting", "150 epochs", epochs=60)
+    shorter = make_setup([crafted_history("overfitting", 60).iloc[:15]], "50 epochs", epochs=15)
     words = " ".join(evidence.compare(Comparison(longer, shorter, ["epochs"]), BASELINES))
     assert "training on from 15 to 60 epochs" in words
     assert "150 epochs overfits" in words
 
 
 def test_whether_a_set_up_can_decide_follows_its_curves():
-    assert trained.decision([make_group("under-trained")], 0.58)[0].startswith("not enough")
-    assert "Not yet" in trained.decision([make_group("under-trained")], 0.58)[1]
-    assert trained.decision([make_group("settled")], 0.58)[1].startswith("Enough to decide? Yes")
-    flat = make_group("flat", "LeNet", all_nev=True)
+    assert trained.decision([make_setup("under-trained")], 0.58)[0].startswith("not enough")
+    assert "Not yet" in trained.decision([make_setup("under-trained")], 0.58)[1]
+    assert trained.decision([make_setup("settled")], 0.58)[1].startswith("Enough to decide? Yes")
+    flat = make_setup("flat", "LeNet", all_nev=True)
     assert "No:" in trained.decision([flat], 0.6)[1]
 
 
@@ -201,11 +201,11 @@ def history_at_the_baseline_with_a_falling_loss(epochs: int = 20) -> pd.DataFram
 
 
 def test_a_model_at_the_baseline_whose_loss_still_falls_has_not_learned_yet_and_cannot_decide():
-    group = make_group([history_at_the_baseline_with_a_falling_loss()], "LeNet", epochs=20,
+    setup = make_setup([history_at_the_baseline_with_a_falling_loss()], "LeNet", epochs=20,
                        all_nev=True)
     question = ("What are the training and validation accuracies? What do the learning curves "
                 "show? Is this set-up enough to decide anything?")
-    found = trained.answer(facts_of([group], question=question))
+    found = trained.answer(facts_of([setup], question=question))
     answer = " ".join(found.answer)
     assert "settled" not in answer and "settled" not in found.glance
     assert "It is still learning: both losses still fall" in answer
@@ -239,10 +239,10 @@ def test_selection_answer_names_rule_run_and_rejections():
              "final_balanced_accuracy": 0.66, "final_sensitivity": 0.5, "gap": 0.2}],
         "runner_up": None, "lead": None,
     }
-    groups = [make_group("settled", "Adam", level=0.02),
-              make_group("overfitting", "SGD")]
-    comparisons = add_significance_tests([Comparison(groups[0], groups[1], ["optimizer"])])
-    found = optimum.answer(facts_of(groups, comparisons, selection=selection))
+    setups = [make_setup("settled", "Adam", level=0.02),
+              make_setup("overfitting", "SGD")]
+    comparisons = add_significance_tests([Comparison(setups[0], setups[1], ["optimizer"])])
+    found = optimum.answer(facts_of(setups, comparisons, selection=selection))
     answer, details = " ".join(found.answer), " ".join(found.details)
     assert answer.startswith("Rule: the highest validation accuracy at epoch 100 among set-ups "
                              "that do not overfit and keep a gap of at most 10.0 points. It "
@@ -252,7 +252,7 @@ def test_selection_answer_names_rule_run_and_rejections():
     assert "lr 1e-05" in details and "unmeasured: no other candidate" in answer
     assert "no runner-up" in details
     # the accuracy first, as the question asks, every optimizer's
-    assert (f"Validation accuracy: {formatting.percent(groups[0].mean('final_val_accuracy'))} "
+    assert (f"Validation accuracy: {formatting.percent(setups[0].mean('final_val_accuracy'))} "
             "(Adam)") in answer and "(SGD)" in answer
     assert "Outside the task's condition (overfitted, diverged or too wide a gap): SGD." in answer
     table = found.tables[0]
@@ -263,7 +263,7 @@ def test_selection_answer_names_rule_run_and_rejections():
                  lead={"measure": "final_val_accuracy", "difference": 0.03,
                        "test": "exact McNemar", "only_chosen": 9, "only_runner_up": 6, "n": 103,
                        "p": 0.607, "beyond_noise": False})
-    found = optimum.answer(facts_of(groups, comparisons, selection=ahead))
+    found = optimum.answer(facts_of(setups, comparisons, selection=ahead))
     words = " ".join(found.details)
     interval = statistics.accuracy_interval(0.78, 103)
     assert ("lead over the runner-up, alexnet-nb8-lr1e-05-bs4-adam-bce-s1 from task 6D at 150 "
@@ -295,10 +295,10 @@ LENET_SUMMARY = [
 def test_dense_answer_counts_parameters_from_the_summary():
     hidden, output = LENET_SUMMARY[-2], LENET_SUMMARY[-1]
     words = " ".join(dense_layers.answer_dense(hidden, output, 4213249,
-                                        [make_group("overfitting", "5C")], 0.58))
+                                        [make_setup("overfitting", "5C")], 0.58))
     assert "dense1 has 4,194,368 parameters" in words and "of the model's 4,213,249" in words
     assert "5C in 6B, final gap" in words
-    calm = " ".join(dense_layers.answer_dense(hidden, output, 4213249, [make_group("settled", "5C")],
+    calm = " ".join(dense_layers.answer_dense(hidden, output, 4213249, [make_setup("settled", "5C")],
                                        0.58))
     assert "None of the runs shown overfits" in calm
 
@@ -362,28 +362,28 @@ def test_format_param(value, expected):
     assert formatting.format_param(name, value) == expected
 
 
-def test_group_values_are_read_from_runs():
-    group = make_group("settled", seeds=2)
-    assert group.seeds == 2
-    assert group.mean("final_val_accuracy") == pytest.approx(pd.Series(
-        [run.values["final_val_accuracy"] for run in group.runs]).mean())
+def test_setup_values_are_read_from_runs():
+    setup = make_setup("settled", seeds=2)
+    assert setup.seeds == 2
+    assert setup.mean("final_val_accuracy") == pytest.approx(pd.Series(
+        [run.values["final_val_accuracy"] for run in setup.runs]).mean())
 
 
 def test_an_all_nevus_model_is_said_to_find_no_melanoma_whatever_its_accuracy():
-    group = make_group("flat", "MLP", all_nev=True)
-    words = text(group)
+    setup = make_setup("flat", "MLP", all_nev=True)
+    words = text(setup)
     assert "finds 0 of the 80 melanomas and clears 120 of the 120 nevi" in words
     # the Wilson intervals of 0 of 80 and 120 of 120, from the closed form
     assert ("sensitivity 0.0% (95% CI 0.0-4.6%), specificity 100.0% (95% CI 96.9-100.0%), "
             "balanced accuracy 50.0%") in words
     assert "It misses 100.0% of the melanomas, whatever its accuracy" in words
-    assert "misses" not in text(make_group("settled"))
+    assert "misses" not in text(make_setup("settled"))
 
 
 def test_over_seeds_the_clinical_view_gives_means_ranges_and_one_seeds_intervals():
-    group = make_group("settled", seeds=3)
-    views = [run.clinical("final") for run in group.runs]
-    sentences = evidence.clinical_sentences(group)
+    setup = make_setup("settled", seeds=3)
+    views = [run.clinical("final") for run in setup.runs]
+    sentences = evidence.clinical_sentences(setup)
     sensitivities = [view.sensitivity for view in views]
     assert sentences[0].startswith(
         f"Over its 3 seeds: sensitivity "
@@ -397,12 +397,12 @@ def test_over_seeds_the_clinical_view_gives_means_ranges_and_one_seeds_intervals
 
 
 def test_validation_accuracy_carries_its_wilson_interval():
-    group = make_group("settled")
-    interval = group.runs[0].interval("final_val_accuracy")
-    words = text(group)
-    assert (f"validation accuracy {formatting.percent(group.mean('final_val_accuracy'))} "
+    setup = make_setup("settled")
+    interval = setup.runs[0].interval("final_val_accuracy")
+    words = text(setup)
+    assert (f"validation accuracy {formatting.percent(setup.mean('final_val_accuracy'))} "
             f"(95% CI {100 * interval.low:.1f}-{100 * interval.high:.1f}%)") in words
-    seeded = make_group("settled", seeds=3)
+    seeded = make_setup("settled", seeds=3)
     assert "of the 600 pooled calls" in text(seeded)
 
 
@@ -432,13 +432,13 @@ def test_the_shortest_epochs_go_unsaid_where_another_parameter_names_the_set_up(
 
 
 def test_a_model_at_the_baseline_whose_scores_rank_well_is_told_apart_from_one_that_learned_nothing():
-    flat = make_group("flat", "MLP", all_nev=True)
+    flat = make_setup("flat", "MLP", all_nev=True)
     words = text(flat)
     assert "within the sampling noise of the majority baseline" in words
     # its margins are random: calling everything Nev, its scores rank nothing either
-    assert flat.runs[0].clinical("final").auc < phrasing.RANKS_WELL
+    assert flat.runs[0].clinical("final").auc < phrases.RANKS_WELL
     assert "nothing here shows that it has learned what generalises" in words
-    ranked = make_group("flat", "MLP", all_nev=True)
+    ranked = make_setup("flat", "MLP", all_nev=True)
     run = ranked.runs[0]
     # every image still called Nev, but melanomas get the lower scores: a perfect ranking
     run.final_outputs = np.where(run.labels == 0, 0.55, 0.95).astype(np.float32)
@@ -450,38 +450,38 @@ def test_a_model_at_the_baseline_whose_scores_rank_well_is_told_apart_from_one_t
     run.final_outputs = (0.6 + 0.05 * np.tanh(scores)).astype(np.float32)
     run._clinical.clear()
     view = run.clinical("final")
-    assert view.auc >= phrasing.RANKS_WELL and view.auc_interval.low > 0.5
+    assert view.auc >= phrases.RANKS_WELL and view.auc_interval.low > 0.5
     assert (f"ROC AUC of {view.auc:.3f} (95% CI {view.auc_interval.low:.3f}-"
             f"{view.auc_interval.high:.3f}) shows that its scores do rank") in text(ranked)
-    few = make_group("flat", "MLP", all_nev=True)
+    few = make_setup("flat", "MLP", all_nev=True)
     run = few.runs[0]
     run.labels = np.array([0] * 6 + [1] * 6)
     run.final_outputs = np.array([0.6, 0.7, 0.62, 0.81, 0.64, 0.9,
                                   0.75, 0.95, 0.85, 0.8, 0.65, 0.92], dtype=np.float32)
     view = run.clinical("final")
-    assert view.auc >= phrasing.RANKS_WELL and view.auc_interval.low <= 0.5
+    assert view.auc >= phrases.RANKS_WELL and view.auc_interval.low <= 0.5
     assert "does not rank melanomas above nevi beyond chance either (its interval reaches 0.5)" \
         in text(few)
     # beyond chance, but weakly: neither "nothing" nor "its ranking works"
-    weak = make_group("flat", "MLP", all_nev=True)
+    weak = make_setup("flat", "MLP", all_nev=True)
     run = weak.runs[0]
     scores = np.random.default_rng(2).normal(0, 1, 200) + 0.45 * (run.labels == 1)
     run.final_outputs = (0.6 + 0.05 * np.tanh(scores)).astype(np.float32)
     view = run.clinical("final")
-    assert view.auc < phrasing.RANKS_WELL and view.auc_interval.low > 0.5
+    assert view.auc < phrases.RANKS_WELL and view.auc_interval.low > 0.5
     assert ("ranks melanomas above nevi beyond chance, but below the 0.65 from which a ranking "
             "is of use: it has learned little that generalises") in text(weak)
 
 
 def test_few_melanomas_over_seeds_are_said_as_means():
-    group = make_group("flat", "MLP", seeds=3, all_nev=True)
-    answer = " ".join(trained.answer(facts_of([group])).answer)
+    setup = make_setup("flat", "MLP", seeds=3, all_nev=True)
+    answer = " ".join(trained.answer(facts_of([setup])).answer)
     assert "It finds 0.0% of melanomas (mean of 3 seeds)." in answer
 
 
 def test_several_set_ups_name_each_effect_with_the_larger_value_first():
-    small = make_group("settled", "n_base 8", n_base=8)
-    large = make_group("settled", "n_base 16", level=0.05, n_base=16)
+    small = make_setup("settled", "n_base 8", n_base=8)
+    large = make_setup("settled", "n_base 16", level=0.05, n_base=16)
     comparisons = add_significance_tests([Comparison(small, large, ["n_base"])])
     answer = " ".join(trained.answer(facts_of([small, large], comparisons)).answer)
     difference = large.mean("final_val_accuracy") - small.mean("final_val_accuracy")
@@ -494,11 +494,11 @@ def test_several_set_ups_name_each_effect_with_the_larger_value_first():
 
 
 def test_many_pairs_of_one_factor_none_significant_are_said_in_one_sentence():
-    sizes = [make_group("settled", f"batch size {size}", level=0.001 * index, batch_size=size)
+    sizes = [make_setup("settled", f"batch size {size}", level=0.001 * index, batch_size=size)
              for index, size in enumerate((2, 4, 8))]
     comparisons = add_significance_tests([Comparison(a, b, ["batch_size"])
                                           for i, a in enumerate(sizes) for b in sizes[i + 1:]])
-    assert all(phrasing.p_value(c) >= 0.05 for c in comparisons)
+    assert all(phrases.p_value(c) >= 0.05 for c in comparisons)
     answer = " ".join(trained.answer(facts_of(sizes, comparisons)).answer)
     assert answer.count("Effect of the batch size (batch size 8, batch size 4 and batch size 2): "
                         "no pair differs significantly") == 1
@@ -507,12 +507,12 @@ def test_many_pairs_of_one_factor_none_significant_are_said_in_one_sentence():
 
 
 def test_one_p_shared_by_every_test_is_said_once():
-    base = make_group("settled", "n_base 8")
-    other = make_group("settled", "n_base 16", n_base=16)
-    dropped = make_group("settled", "dropout", dropout=0.4)
+    base = make_setup("settled", "n_base 8")
+    other = make_setup("settled", "n_base 16", n_base=16)
+    dropped = make_setup("settled", "dropout", dropout=0.4)
     comparisons = add_significance_tests([Comparison(other, base, ["n_base"]),
                                           Comparison(dropped, base, ["dropout"])])
-    assert {significance.p_text(phrasing.p_value(c)) for c in comparisons} == {"p = 1.000"}
+    assert {significance.p_text(phrases.p_value(c)) for c in comparisons} == {"p = 1.000"}
     answer = " ".join(trained.answer(facts_of([base, other, dropped], comparisons)).answer)
     assert answer.count("p = 1.000") == 1
     assert "None is significant (all p = 1.000, Holm 1.000)." in answer

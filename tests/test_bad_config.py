@@ -101,7 +101,7 @@ def test_a_task_an_override_adds_comes_after_the_labs_own(tmp_path):
     from snakemake.utils import update_config
 
     from cnnlab.plan.config import in_lab_order
-    from cnnlab.plan.grid import plan_lab
+    from cnnlab.plan.plan import plan_lab
     from tests.conftest import PROJECT_ROOT
 
     override = tmp_path / "seven.yaml"

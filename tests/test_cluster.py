@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab.plan.lab import complete_plan
+from cnnlab.plan.complete_plan import complete_plan
 from tests.conftest import merged_config
 from tests.interrupt_helpers import (
     comparable_report_text,
@@ -116,7 +116,7 @@ def minutes(limit: str) -> int:
 
 
 def finished_plan(workdir: Path):
-    """The lab folder's plan (cnnlab.plan.lab.complete_plan), every selection made."""
+    """The lab folder's plan (cnnlab.plan.complete_plan.complete_plan), every selection made."""
     plan = complete_plan(merged_config(workdir / SMALL_CONFIG), workdir)
     assert not plan.pending_tasks
     return plan

@@ -12,8 +12,8 @@ import pytest
 
 from cnnlab.plan import concept_models
 from cnnlab.plan.config import checked_config
-from cnnlab.plan.grid import plan_lab
-from cnnlab.report import page as report
+from cnnlab.plan.plan import plan_lab
+from cnnlab.report import page
 from cnnlab.store import layout
 from cnnlab.store.files import write_predictions
 from tests.test_report import write_training
@@ -142,8 +142,8 @@ def test_the_report_words_each_kind_and_embeds_its_figure(tiny_lab):
         "majority_baseline": {"train": {"class": "Nev", "label": 1, "fraction": 0.5},
                               "test": {"class": "Nev", "label": 1, "fraction": 0.5}},
         "skipped": [], "duplicates": []}))
-    context = report.build_context(
-        plan, report.read_manifest(manifest),
+    context = page.build_context(
+        plan, page.read_manifest(manifest),
         figure_stats={task_id: json.loads((root / layout.concept_stats(task_id)).read_text())
                       for task_id in concept_models.concept_tasks(plan)},
         root=root, concepts_by_task={task_id: str(root / layout.concept_figure(task_id))
@@ -160,5 +160,5 @@ def test_the_report_words_each_kind_and_embeds_its_figure(tiny_lab):
     assert "LeNet has 361 parameters" in words("A")
     output = words("O")
     assert "Brier score" in output and "raw margin" in output
-    html = report.render(context)
+    html = page.render(context)
     assert 'alt="Figure of the dense_layers answer of task D' in html

@@ -25,8 +25,8 @@ import pytest
 import yaml
 
 from cnnlab.data.prepare import prepare_dataset
-from cnnlab.plan.grid import plan_lab
-from cnnlab.plan.lab import complete_plan
+from cnnlab.plan.complete_plan import complete_plan
+from cnnlab.plan.plan import plan_lab
 from cnnlab.plan.selection import candidate_files
 from tests.conftest import merged_config
 from tests.interrupt_helpers import (

@@ -15,8 +15,8 @@ import pytest
 
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.config import read_config_files
-from cnnlab.plan.grid import plan_lab
-from cnnlab.plan.optima import read_checked_selection
+from cnnlab.plan.plan import plan_lab
+from cnnlab.plan.selection_check import read_checked_selection
 from cnnlab.store import heartbeat, layout
 from cnnlab.store.files import read_predictions, write_json, write_text
 from cnnlab.store.history import checked_training
@@ -121,7 +121,7 @@ def selection_lab(small_config, tmp_path):
     selection = {"task": "6E", "rule": "best_val_accuracy", "rule_text": "the highest",
                  "fallback": False, "candidates": [], "runner_up": None,
                  "lead": None, "target_epochs": 2, "meets_condition": True,
-                 "chosen": {"run_id": entry.spec.variant, "task": "6D", "epochs": 3,
+                 "chosen": {"run_id": entry.spec.setup_id, "task": "6D", "epochs": 3,
                             "params": {"batch_size": 8, "lr": 1e-5, "n_base": 8},
                             "values": {"final_val_accuracy": 0.7, "gap": 0.0,
                                        "final_balanced_accuracy": 0.6}}}

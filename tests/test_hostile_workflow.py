@@ -13,8 +13,8 @@ import sys
 import numpy as np
 import pytest
 
-from cnnlab.plan.grid import plan_lab
-from cnnlab.plan.optima import read_checked_optima
+from cnnlab.plan.plan import plan_lab
+from cnnlab.plan.selection_check import read_checked_optima
 from cnnlab.store import layout
 from tests.conftest import merged_config
 from tests.workflow_helpers import SMALL_CONFIG, copy_workflow, job_counts, run_snakemake
@@ -140,7 +140,7 @@ def test_a_partial_report_whose_figure_folder_is_a_file_is_one_line(copy_of_smal
 def test_a_target_outside_the_plan_is_one_line_naming_the_nearest(tmp_path):
     """Another epoch_divisor's training, a mistyped run id and a training that only the
     selection to come could plan: each target stops `snakemake -n` with one line."""
-    from cnnlab.plan.lab import possible_trainings
+    from cnnlab.plan.complete_plan import possible_trainings
 
     workdir = copy_workflow(tmp_path / "lab")
     plan = plan_lab(merged_config(workdir / SMALL_CONFIG))

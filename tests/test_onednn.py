@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from cnnlab.plan.config import checked_config
-from cnnlab.plan.grid import plan_lab
+from cnnlab.plan.plan import plan_lab
 from cnnlab.plan.runs import RunSpec
 from cnnlab.train.devices import cpu_flags, onednn_variable, tensorflow_onednn_default
 from tests.conftest import PROJECT_ROOT, merged_config

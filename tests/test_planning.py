@@ -33,8 +33,8 @@ def test_the_plan_and_every_input_list_load_no_heavy_package(tmp_path):
 {imports}
 from cnnlab.plan.config import read_config_files
 from cnnlab.plan import concept_models
-from cnnlab.plan.grid import plan_lab
-from cnnlab.plan.lab import complete_plan, guessed_plans
+from cnnlab.plan.plan import plan_lab
+from cnnlab.plan.complete_plan import complete_plan, guessed_plans
 from cnnlab.store import layout
 config = read_config_files({str(PROJECT_ROOT / 'config.yaml')!r}, {str(PROJECT_ROOT / SMALL_CONFIG)!r})
 checked_config(config)
@@ -61,6 +61,6 @@ def test_snakemake_dry_run_plans_without_the_report_or_tensorflow(tmp_path):
             f"{SMALL_CONFIG!r}]\nfrom snakemake.cli import main\ntry:\n    main()\n"
             "except SystemExit as stop:\n    assert not stop.code, stop.code")
     modules = loaded_modules(code, workdir)
-    assert "cnnlab.plan.grid" in modules and "cnnlab.store.layout" in modules
+    assert "cnnlab.plan.plan" in modules and "cnnlab.store.layout" in modules
     assert not {"cnnlab.report.page", "cnnlab.report.figures", "cnnlab.report.tables"} & modules
     assert not packages(modules) & {"matplotlib", "tensorflow", "keras"}

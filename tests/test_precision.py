@@ -6,7 +6,7 @@ import json
 import pytest
 
 from cnnlab.plan.config import checked_config
-from cnnlab.plan.grid import plan_lab
+from cnnlab.plan.plan import plan_lab
 from cnnlab.plan.runs import RunSpec
 from cnnlab.store.history import METRIC_COLUMNS, read_history
 from cnnlab.train.devices import auto_precision, cpu_flags

@@ -28,8 +28,8 @@ from PIL import Image
 from cnnlab.data.arrays import load_prepared
 from cnnlab.data.image_file import read_image
 from cnnlab.data.prepare import prepare_dataset
-from cnnlab.plan.grid import plan_lab
-from cnnlab.plan.lab import complete_plan
+from cnnlab.plan.complete_plan import complete_plan
+from cnnlab.plan.plan import plan_lab
 from tests.conftest import PROJECT_ROOT, check_config, merged_config
 from tests.workflow_helpers import copy_workflow, run_snakemake
 

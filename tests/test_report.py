@@ -18,11 +18,10 @@ from test_diagnostics import crafted_history
 from cnnlab.durations import duration_text
 from cnnlab.errors import CnnlabError
 from cnnlab.plan import concept_models
-from cnnlab.plan.grid import Plan, plan_lab
+from cnnlab.plan.plan import Plan, plan_lab
 from cnnlab.plan.selection import select_optimum
-from cnnlab.report import figures
-from cnnlab.report import page as report
-from cnnlab.report.results import Results, load_run
+from cnnlab.report import figures, page
+from cnnlab.report.setups import Results, load_run
 from cnnlab.store import layout
 from cnnlab.store.files import read_optima, read_predictions, write_predictions
 from cnnlab.store.history import write_history_csv
@@ -136,7 +135,7 @@ def crafted_lab(root: Path, config: dict) -> dict:
 
 
 def render(root: Path, plan: dict, config: dict | None = None, **files) -> str:
-    out = report.write_report(plan, root / layout.manifest_json(plan["dataset"]),
+    out = page.write_report(plan, root / layout.manifest_json(plan["dataset"]),
                               root / "index.html",
                               selection_files=[root / path for path in
                                                layout.selection_inputs(Plan.from_dict(plan))],

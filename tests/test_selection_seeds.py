@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from cnnlab.plan.grid import plan_lab
+from cnnlab.plan.plan import plan_lab
 from cnnlab.plan.selection import select_optimum
 from cnnlab.store.files import read_selection
 from tests.test_selection import (
@@ -42,7 +42,7 @@ def seeds_of(plan, task, **params):
     """{seed: entry} of the set-up of `task` with these parameters."""
     found = {entry.spec.seed: entry for entry in plan.tasks[task].entries
              if all(getattr(entry.spec, k) == v for k, v in params.items())}
-    assert len({entry.spec.variant for entry in found.values()}) == 1
+    assert len({entry.spec.setup_id for entry in found.values()}) == 1
     return found
 
 
@@ -71,17 +71,17 @@ def test_the_luckiest_seed_does_not_choose_its_set_up(two_seed_lab):
     write_outputs(root, lucky[2].training, outputs_right_on(right_on(60, 0)))
     result = select_optimum(plan, "6E", root / "results/selection/6E.json")
 
-    variants = [row["run_id"] for row in result["candidates"]]
-    assert len(variants) == len(set(variants))  # one candidate per set-up
-    assert len(variants) == len({e.spec.variant for t in ("6A", "6B", "6C", "6D")
+    setup_ids = [row["run_id"] for row in result["candidates"]]
+    assert len(setup_ids) == len(set(setup_ids))  # one candidate per set-up
+    assert len(setup_ids) == len({e.spec.setup_id for t in ("6A", "6B", "6C", "6D")
                                  for e in plan.tasks[t].entries})
     chosen = result["chosen"]
-    assert chosen["run_id"] == steady[1].spec.variant
+    assert chosen["run_id"] == steady[1].spec.setup_id
     assert chosen["values"]["final_val_accuracy"] == pytest.approx(0.74)
     assert [row["seed"] for row in chosen["seeds"]] == [1, 2]
     assert [row["run_id"] for row in chosen["seeds"]] == [steady[1].spec.run_id,
                                                            steady[2].spec.run_id]
-    assert result["runner_up"]["run_id"] == lucky[1].spec.variant
+    assert result["runner_up"]["run_id"] == lucky[1].spec.setup_id
     assert result["runner_up"]["value"] == pytest.approx(0.70)
 
     lead = result["lead"]
@@ -109,9 +109,9 @@ def test_a_set_up_must_be_eligible_in_every_seed(two_seed_lab):
         write_history(root / steady[seed].training.history_csv, 0.72, 0.70, 150)
     result = select_optimum(plan, "6E", root / "6E.json")
     rows = {row["run_id"]: row for row in result["candidates"]}
-    refused = rows[uneven[1].spec.variant]
+    refused = rows[uneven[1].spec.setup_id]
     assert not refused["eligible"]
     assert refused["reason"].startswith("seed 2: gap 0.290")
     assert refused["final_val_accuracy"] == pytest.approx(0.75)
-    assert result["chosen"]["run_id"] == steady[1].spec.variant
+    assert result["chosen"]["run_id"] == steady[1].spec.setup_id
     assert result["runner_up"] is None and result["lead"] is None

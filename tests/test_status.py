@@ -109,14 +109,14 @@ def test_status_on_a_fresh_lab_lists_every_training_waiting_and_loads_no_heavy_p
     assert result.returncode == 0, result.stderr
     assert max(len(line) for line in result.stdout.splitlines()) <= 80, result.stdout
     assert "\033" not in result.stdout  # plain text when not a terminal
-    from cnnlab.plan.lab import complete_plan
+    from cnnlab.plan.complete_plan import complete_plan
 
     plan = complete_plan(CONFIG, workdir)
     for training in plan.trainings.values():
         assert status_row(result.stdout, training.run_id)[1] == "waiting"
     # 6E's runs are known after its selection only
     assert "runs that 6E's selection chooses" in result.stdout
-    code = ("from cnnlab.watch.cli import main\n"
+    code = ("from cnnlab.watch.command import main\n"
             f"main(['status', '--configfile', {SMALL_CONFIG!r}])")
     loaded = packages(loaded_modules(code, workdir))
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
@@ -134,7 +134,7 @@ def test_a_config_mistake_is_one_message(tmp_path):
 
 def test_config_values_apply_last_as_in_snakemake(tmp_path):
     from cnnlab.errors import CnnlabError
-    from cnnlab.watch.cli import lab_config
+    from cnnlab.watch.command import lab_config
 
     workdir = copy_workflow(tmp_path / "lab")
     config = lab_config(workdir, [SMALL_CONFIG], ["epoch_divisor=5", "share_prefixes=False"])

@@ -43,7 +43,7 @@ def wing_of(path):
 
 def imported(path) -> set[str]:
     """Every module ``path`` imports, at its top or inside a function: the full dotted name
-    (``from cnnlab.plan import grid`` gives cnnlab.plan.grid)."""
+    (``from cnnlab.plan import plan`` gives cnnlab.plan.plan)."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):

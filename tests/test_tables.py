@@ -24,7 +24,7 @@ from test_report import crafted_lab, render, section, visible_text
 
 from cnnlab.analysis import verdicts
 from cnnlab.errors import CnnlabError
-from cnnlab.plan.lab import complete_plan
+from cnnlab.plan.complete_plan import complete_plan
 from cnnlab.report.tidy import COLUMNS
 from cnnlab.results import Tables, load
 from cnnlab.store.layout import TABLE_NAMES

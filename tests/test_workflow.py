@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from cnnlab.plan.grid import plan_lab
-from cnnlab.plan.lab import complete_plan
+from cnnlab.plan.complete_plan import complete_plan
+from cnnlab.plan.plan import plan_lab
 from tests.conftest import merged_config
 from tests.workflow_helpers import SMALL_CONFIG, copy_workflow, job_counts, run_snakemake
 

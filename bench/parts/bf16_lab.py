@@ -20,7 +20,7 @@ from bench.common import ROOT, BenchError, Context, say, table
 from bench.jobs import QUICK_LAB
 from bench.parts.whole_lab import lab_command, lab_copy
 from cnnlab.plan.config import checked_config, read_config_files
-from cnnlab.plan.grid import plan_lab
+from cnnlab.plan.plan import plan_lab
 from cnnlab.store.history import read_history
 
 TASKS = ("5A", "5B", "5C", "6A", "6B", "6C", "6D")
@@ -50,7 +50,7 @@ def lab_entries(ctx: Context, workdir: Path) -> list[tuple[str, object]]:
 
 
 def run_lab(ctx: Context, precision: str) -> dict:
-    """One precision's lab: {(task, variant, epochs): {seed: (final, highest)}}, the final
+    """One precision's lab: {(task, setup_id, epochs): {seed: (final, highest)}}, the final
     and the highest validation accuracy of each run at its task's epochs."""
     workdir = lab_copy(ctx, f"bf16-lab-{precision}", override(ctx, precision))
     entries = lab_entries(ctx, workdir)
@@ -67,8 +67,8 @@ def run_lab(ctx: Context, precision: str) -> dict:
         history = read_history(workdir / entry.training.history_csv).head(entry.epochs)
         values = (float(history["val_accuracy"].iloc[-1]), float(history["val_accuracy"].max()))
         # keyed by the float32 run's name, so the two precisions' runs meet
-        variant = dataclasses.replace(entry.spec, precision="float32").variant
-        accuracies.setdefault((task, variant, entry.epochs), {})[entry.spec.seed] = values
+        setup_id = dataclasses.replace(entry.spec, precision="float32").setup_id
+        accuracies.setdefault((task, setup_id, entry.epochs), {})[entry.spec.seed] = values
     return accuracies
 
 
@@ -76,9 +76,9 @@ def measure(ctx: Context) -> dict:
     labs = {precision: run_lab(ctx, precision) for precision in PRECISIONS}
     rows = []
     for key in labs["float32"]:
-        task, variant, epochs = key
+        task, setup_id, epochs = key
         f32, bf16 = labs["float32"][key], labs["mixed_bfloat16"].get(key, {})
-        rows.append({"task": task, "variant": variant, "epochs": epochs,
+        rows.append({"task": task, "setup_id": setup_id, "epochs": epochs,
                      "float32": {str(seed): list(value) for seed, value in f32.items()},
                      "bf16": {str(seed): list(value) for seed, value in bf16.items()}})
     return {"seeds": SEEDS, "rows": rows, "summary": summary(rows)}
@@ -113,7 +113,7 @@ def render(result: dict) -> str:
         return " / ".join(f"{values[str(seed)][index]:.3f}" for seed in result["seeds"]
                           if str(seed) in values)
 
-    rows = [[row["task"], row["variant"], row["epochs"], cell(row["float32"], 0),
+    rows = [[row["task"], row["setup_id"], row["epochs"], cell(row["float32"], 0),
              cell(row["bf16"], 0), cell(row["float32"], 1), cell(row["bf16"], 1)]
             for row in result["rows"]]
     final, highest = result["summary"]["final"], result["summary"]["highest"]

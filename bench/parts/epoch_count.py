@@ -6,7 +6,7 @@ import json
 
 from bench.common import Context, table
 from bench.jobs import lab_config, lab_override, lab_records
-from cnnlab.plan.grid import plan_lab
+from cnnlab.plan.plan import plan_lab
 
 
 def measure(ctx: Context) -> dict:

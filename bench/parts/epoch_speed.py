@@ -8,8 +8,8 @@ import statistics
 from bench import limit
 from bench.common import Context, check_row, say, slug, table
 from bench.jobs import cnnlab_jobs, notebook_epochs, timed
-from cnnlab.plan.cost import epoch_flops
 from cnnlab.plan.runs import RunSpec
+from cnnlab.plan.scheduling import epoch_flops
 
 EPOCH_RATIO_TARGET = 1.0
 LIMIT_SHARE_TARGET = 0.50  # of the lab's float32 limit, for the set-ups that do the most work
@@ -106,7 +106,7 @@ def speed_row(
 
 
 def setup_flops(ctx: Context, label: str) -> float:
-    """One epoch's floating-point work of a set-up, by its layer shapes (cnnlab.plan.cost)."""
+    """One epoch's floating-point work of a set-up, by its layer shapes (cnnlab.plan.scheduling)."""
     changes = next(changes for name, _, changes in EPOCH_SETUPS if name == label)
     spec = RunSpec.from_params({**ctx.base_params(), **changes}, "bench", seed=1)
     return epoch_flops(spec, ctx.image_size, ctx.train_count, ctx.test_count)
@@ -135,7 +135,7 @@ def render_limit(result: dict) -> str:
              f"{row['lab_gflops']:.0f}", f"**{share_text(row['lab_share'])}**"]
             for row in result["rows"]]
     explanation = (
-        "An epoch's work is counted from the layer shapes (cnnlab.plan.cost.epoch_flops: two "
+        "An epoch's work is counted from the layer shapes (cnnlab.plan.scheduling.epoch_flops: two "
         "operations per multiply-accumulate, forward and backward for each training image, "
         "forward for each validation image; element-wise work left out), and divided by the "
         "epoch's seconds above; the share is of the measured matmul limit of the same "

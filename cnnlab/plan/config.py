@@ -242,7 +242,7 @@ def _run_params_validator(schema: dict) -> jsonschema.Draft202012Validator:
 
 def run_params_problem(params: Any) -> str | None:
     """What is wrong with a run's parameters as a config's run would give them (a
-    selection's chosen set-up, read back: cnnlab.plan.optima), or None."""
+    selection's chosen set-up, read back: cnnlab.plan.selection_check), or None."""
     if not isinstance(params, dict):
         return f"the parameters are {type(params).__name__}, not a mapping"
     try:

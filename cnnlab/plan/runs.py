@@ -4,7 +4,7 @@ A :class:`RunSpec` is every parameter that changes a training's numbers but the 
 names the run (:func:`run_id`); an :class:`Entry` is one curve a task shows; a
 :class:`Training` is one Snakemake job, written for the job by :meth:`Training.job_spec` and
 read back, once, by :meth:`Training.from_job_spec`; a :class:`TaskPlan` is one task's part
-of the plan (cnnlab.plan.grid).
+of the plan (cnnlab.plan.plan).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class RunSpec:
         return run_id(self)
 
     @property
-    def variant(self) -> str:
+    def setup_id(self) -> str:
         """The run id without its seed: what replicates of one set-up share."""
         return run_id(self, with_seed=False)
 
@@ -135,7 +135,7 @@ class Entry:
     def to_dict(self) -> dict:
         return {
             "run_id": self.spec.run_id,
-            "variant": self.spec.variant,
+            "setup_id": self.spec.setup_id,
             "seed": self.spec.seed,
             "epochs": self.epochs,
             "training": self.training.directory if self.training else None,
@@ -163,7 +163,7 @@ class Training:
 
     @property
     def key(self) -> str:
-        """Its name in :attr:`cnnlab.plan.grid.Plan.trainings`."""
+        """Its name in :attr:`cnnlab.plan.plan.Plan.trainings`."""
         return layout.training_key(self.spec.dataset, self.run_id, self.epochs)
 
     @property

@@ -3,7 +3,7 @@ set-up's lead over the runner-up, tested against the noise of the validation spl
 
 The candidates are set-ups, not runs: the seeds of one set-up are its replicates, so a
 set-up is ranked by the mean of its seeds and must be eligible in every seed
-(cnnlab.plan.setups), and is never chosen for its luckiest seed.
+(cnnlab.plan.selection_seeds), and is never chosen for its luckiest seed.
 
 The rule judges every candidate run at the epoch count 6E trains, using the values of that
 epoch (not the best epoch: a model is judged as it would be handed in): prefix sharing
@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from cnnlab.errors import CnnlabError
-from cnnlab.plan.grid import Plan
+from cnnlab.plan.plan import Plan
 from cnnlab.plan.runs import RunSpec, Training, format_number
-from cnnlab.plan.setups import lead, setup_refusal, setup_rows
+from cnnlab.plan.selection_seeds import lead, setup_refusal, setup_rows
 from cnnlab.store.files import Predictions, write_selection
 from cnnlab.store.history import checked_training
 
@@ -242,7 +242,7 @@ def run_row(candidate: Candidate, goal: Target, max_gap: float) -> tuple[dict, J
     return {
         "task": listed_task,
         "run_id": candidate.spec.run_id,
-        "variant": candidate.spec.variant,
+        "setup_id": candidate.spec.setup_id,
         "seed": candidate.spec.seed,
         "epochs": listed_epochs,
         "asked_by": [{"task": t, "epochs": e} for t, e in candidate.asked_by],
@@ -265,7 +265,7 @@ def run_row(candidate: Candidate, goal: Target, max_gap: float) -> tuple[dict, J
 def candidate_rows(plan: Plan, task_id: str, max_gap: float
                    ) -> tuple[Target, list[dict], dict[str, Judged]]:
     """The target, one row per candidate set-up (its seeds' rows under ``seeds``,
-    cnnlab.plan.setups) with the values the rule looks at, and each candidate run's
+    cnnlab.plan.selection_seeds) with the values the rule looks at, and each candidate run's
     predictions at the epoch it is judged, by run id."""
     goal = target(plan, task_id)
     runs, judged = [], {}

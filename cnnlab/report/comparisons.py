@@ -10,42 +10,42 @@ import numpy as np
 
 from cnnlab.analysis import statistics
 from cnnlab.plan import runs
-from cnnlab.plan.grid import Plan
+from cnnlab.plan.plan import Plan
 from cnnlab.plan.runs import TaskPlan
 from cnnlab.report.formatting import epochs_text, setup_label
-from cnnlab.report.results import Comparison, Group, Results, Run, task_groups
+from cnnlab.report.setups import Comparison, Results, Run, SetUp, task_setups
 
 
-def factors_between(a: Group, b: Group) -> list[str]:
+def factors_between(a: SetUp, b: SetUp) -> list[str]:
     """The parameters (and 'epochs') in which two set-ups differ
     (:func:`cnnlab.plan.runs.factors_between`)."""
     return runs.factors_between(a.params, b.params) + (["epochs"] if a.epochs != b.epochs else [])
 
 
-def with_epochs(group: Group) -> Group:
-    """The group labelled with its epochs too, where its label does not say them."""
-    if group.label.endswith("epochs") or group.label.endswith("epoch"):
-        return group
-    return replace(group, label=f"{group.label}, {epochs_text(group.epochs)}")
+def with_epochs(setup: SetUp) -> SetUp:
+    """The set-up labelled with its epochs too, where its label does not say them."""
+    if setup.label.endswith("epochs") or setup.label.endswith("epoch"):
+        return setup
+    return replace(setup, label=f"{setup.label}, {epochs_text(setup.epochs)}")
 
 
-def within_task_comparisons(groups: list[Group]) -> list[Comparison]:
-    """Pairs of the task's groups that differ in one factor; two groups are compared anyway."""
+def within_task_comparisons(setups: list[SetUp]) -> list[Comparison]:
+    """Pairs of the task's set-ups that differ in one factor; two set-ups are compared anyway."""
     comparisons = []
-    for index, a in enumerate(groups):
-        for b in groups[index + 1:]:
+    for index, a in enumerate(setups):
+        for b in setups[index + 1:]:
             factors = factors_between(a, b)
             if factors == ["epochs"]:
                 longer, shorter = (a, b) if a.epochs > b.epochs else (b, a)
                 comparisons.append(Comparison(longer, shorter, factors))
             elif len(factors) == 1:
                 comparisons.append(Comparison(a, b, factors))
-    if not comparisons and len(groups) == 2:
-        comparisons.append(Comparison(groups[0], groups[1], factors_between(*groups)))
+    if not comparisons and len(setups) == 2:
+        comparisons.append(Comparison(setups[0], setups[1], factors_between(*setups)))
     return comparisons
 
 
-def reference_comparisons(plan: Plan, task_id: str, groups: list[Group],
+def reference_comparisons(plan: Plan, task_id: str, setups: list[SetUp],
                           results: Results) -> list[Comparison]:
     """Earlier tasks' set-ups one factor away: in a factor the task's question asks about
     (its `compares`), or, for a task that asks none and varies no parameter itself, in any.
@@ -62,16 +62,16 @@ def reference_comparisons(plan: Plan, task_id: str, groups: list[Group],
         allowed = None  # any factor, for the evidence
     order = list(plan.tasks)
     own = {}
-    for group in groups:
-        if group.variant not in own or group.epochs > own[group.variant].epochs:
-            own[group.variant] = group
+    for setup in setups:
+        if setup.setup_id not in own or setup.epochs > own[setup.setup_id].epochs:
+            own[setup.setup_id] = setup
     chosen: dict[tuple, tuple] = {}
     for earlier in order[: order.index(task_id)]:
         for entry in plan.tasks[earlier].entries:
-            for group in own.values():
-                probe = Group(earlier, entry.spec.variant, entry.epochs, entry.spec.to_dict(), "")
-                factors = [name for name in factors_between(group, probe) if name != "epochs"]
-                if not factors and probe.epochs < group.epochs:
+            for setup in own.values():
+                probe = SetUp(earlier, entry.spec.setup_id, entry.epochs, entry.spec.to_dict(), "")
+                factors = [name for name in factors_between(setup, probe) if name != "epochs"]
+                if not factors and probe.epochs < setup.epochs:
                     factor = "epochs"
                 elif len(factors) == 1:
                     factor = factors[0]
@@ -79,24 +79,24 @@ def reference_comparisons(plan: Plan, task_id: str, groups: list[Group],
                     continue
                 if allowed is not None and factor not in allowed:
                     continue
-                if factor != "epochs" and probe.variant in own:
+                if factor != "epochs" and probe.setup_id in own:
                     continue  # one of the task's own set-ups: compared within the task
-                key = (group.variant, probe.variant, factor)
-                rank = (probe.epochs == group.epochs, order.index(earlier), probe.epochs)
+                key = (setup.setup_id, probe.setup_id, factor)
+                rank = (probe.epochs == setup.epochs, order.index(earlier), probe.epochs)
                 if key not in chosen or rank > chosen[key][0]:
-                    chosen[key] = (rank, group, earlier, probe)
+                    chosen[key] = (rank, setup, earlier, probe)
     comparisons = []
-    for (variant, ref_variant, factor), (_, group, earlier, probe) in chosen.items():
+    for (setup_id, reference_setup_id, factor), (_, setup, earlier, probe) in chosen.items():
         if factor == "epochs":
-            reference = task_groups(plan, earlier, results, variant=ref_variant)
+            reference = task_setups(plan, earlier, results, setup_id=reference_setup_id)
             reference = [ref for ref in reference if ref.epochs == probe.epochs]
             # the same set-up twice: the epochs tell the two apart
-            comparisons.append(Comparison(with_epochs(group), with_epochs(reference[0]),
+            comparisons.append(Comparison(with_epochs(setup), with_epochs(reference[0]),
                                           ["epochs"], earlier))
             continue
-        at = min(group.epochs, probe.epochs)
-        mine = task_groups(plan, task_id, results, epochs=at, variant=variant)[0]
-        theirs = task_groups(plan, earlier, results, epochs=at, variant=ref_variant)[0]
+        at = min(setup.epochs, probe.epochs)
+        mine = task_setups(plan, task_id, results, epochs=at, setup_id=setup_id)[0]
+        theirs = task_setups(plan, earlier, results, epochs=at, setup_id=reference_setup_id)[0]
         mine.label = setup_label(mine.params, [factor], at)
         theirs.label = setup_label(theirs.params, [factor], at)
         comparisons.append(Comparison(mine, theirs, [factor], earlier))
@@ -106,14 +106,14 @@ def reference_comparisons(plan: Plan, task_id: str, groups: list[Group],
 # -- the tests of a task's comparisons ------------------------------------------------------
 
 
-def matched_runs(a: Group, b: Group) -> list[tuple[Run, Run]]:
-    """The runs of two groups in pairs of the same seed (in order where no seed is shared)."""
+def matched_runs(a: SetUp, b: SetUp) -> list[tuple[Run, Run]]:
+    """The runs of two set-ups in pairs of the same seed (in order where no seed is shared)."""
     by_seed = {run.seed: run for run in b.runs}
     pairs = [(run, by_seed[run.seed]) for run in a.runs if run.seed in by_seed]
     return pairs or list(zip(a.runs, b.runs))
 
 
-def paired_calls(a: Group, b: Group) -> tuple[np.ndarray, np.ndarray] | None:
+def paired_calls(a: SetUp, b: SetUp) -> tuple[np.ndarray, np.ndarray] | None:
     """Per validation image of each seed-matched pair: did a's and b's model call it right?
     None when the runs were not scored on the same images (another data set)."""
     pairs = matched_runs(a, b)
@@ -131,11 +131,11 @@ def asked_by(task: TaskPlan, comparison: Comparison) -> bool:
     return comparison.reference is None
 
 
-def task_comparisons(plan: Plan, task_id: str, groups: list[Group],
+def task_comparisons(plan: Plan, task_id: str, setups: list[SetUp],
                      results: Results) -> list[Comparison]:
     """A task's comparisons with their tests, those its question asks about first; Holm's
     correction runs over the asked ones together, and over the rest (the evidence) apart."""
-    found = within_task_comparisons(groups) + reference_comparisons(plan, task_id, groups, results)
+    found = within_task_comparisons(setups) + reference_comparisons(plan, task_id, setups, results)
     for comparison in found:
         comparison.asked = asked_by(plan.tasks[task_id], comparison)
     asked = [comparison for comparison in found if comparison.asked]

@@ -29,7 +29,7 @@ from cnnlab.data.arrays import load_test_split
 from cnnlab.errors import CnnlabError
 from cnnlab.plan import concept_models
 from cnnlab.plan.answer_kinds import CONCEPT_KINDS
-from cnnlab.plan.grid import Plan
+from cnnlab.plan.plan import Plan
 from cnnlab.report.figures import CLASS_NAMES, filters_figure, first_image_per_class, plt, save_png
 from cnnlab.report.formatting import architecture_name
 from cnnlab.store import layout

@@ -1,8 +1,8 @@
 """The report's learning curves, ROC curves and LeNet's filters (matplotlib, Agg), and the
 writers of a task's curve figures.
 
-:func:`curves_figure` overlays the groups of a task (mean over seeds, with a band of one
-standard deviation when there are several) and marks each group's best epoch (lowest
+:func:`curves_figure` overlays the set-ups of a task (mean over seeds, with a band of one
+standard deviation when there are several) and marks each setup's best epoch (lowest
 validation loss), with the Wilson interval of the validation accuracy at the final and best
 epochs; :func:`roc_figure` draws each set-up's ROC curve of the melanoma score.
 :func:`filters_figure` shows the first two convolutional layers of a
@@ -28,10 +28,10 @@ from matplotlib.ticker import MaxNLocator
 
 from cnnlab.analysis import diagnostics, seeds, statistics
 from cnnlab.errors import CnnlabError
-from cnnlab.plan.grid import Plan
+from cnnlab.plan.plan import Plan
 from cnnlab.report.comparisons import asked_by, reference_comparisons
 from cnnlab.report.formatting import trained_title
-from cnnlab.report.results import Group, Results, task_groups
+from cnnlab.report.setups import Results, SetUp, task_setups
 from cnnlab.store.files import atomic_open, read_manifest
 
 CLASS_NAMES = statistics.CLASS_NAMES
@@ -82,31 +82,31 @@ def fit_texts(figure, max_lines: int = 3) -> None:
 # -- learning curves ----------------------------------------------------------------------
 
 
-def curves_figure(groups: list[Group], baselines: dict, title: str):
-    """Loss and accuracy, train (solid) and validation (dashed), of every group overlaid."""
+def curves_figure(setups: list[SetUp], baselines: dict, title: str):
+    """Loss and accuracy, train (solid) and validation (dashed), of every set-up overlaid."""
     figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
     colours = plt.get_cmap("tab10")
     log_loss = False
-    for index, group in enumerate(groups):
+    for index, setup in enumerate(setups):
         colour = colours(index % 10)
-        bands = seeds.curve_bands([run.history for run in group.runs])
+        bands = seeds.curve_bands([run.history for run in setup.runs])
         epochs = bands["epoch"].to_numpy()
         for axis, metric in ((loss_axis, "loss"), (accuracy_axis, "accuracy")):
             for prefix, style, label in (("", "-", "train"), ("val_", "--", "val")):
                 mean = bands[f"{prefix}{metric}_mean"].to_numpy(dtype=float)
                 sd = bands[f"{prefix}{metric}_sd"].to_numpy(dtype=float)
                 axis.plot(epochs, mean, style, color=colour, linewidth=1.4,
-                          label=f"{group.label} ({label})")
-                if group.seeds > 1:
+                          label=f"{setup.label} ({label})")
+                if setup.seeds > 1:
                     axis.fill_between(epochs, mean - sd, mean + sd, color=colour, alpha=0.15,
                                       linewidth=0)
         best = diagnostics.best_epoch(
             bands.rename(columns={"val_loss_mean": "val_loss"})[["epoch", "val_loss"]]
         )
         # side by side, so that the set-ups' bars at one epoch do not hide each other
-        shift = (index - (len(groups) - 1) / 2) * 0.012 * max(1, int(epochs[-1]) - 1)
+        shift = (index - (len(setups) - 1) / 2) * 0.012 * max(1, int(epochs[-1]) - 1)
         for epoch in {int(epochs[-1]), best} - {None}:
-            accuracy_interval_bar(accuracy_axis, group, bands, epoch, colour, shift)
+            accuracy_interval_bar(accuracy_axis, setup, bands, epoch, colour, shift)
         if best is not None:
             row = bands[bands["epoch"] == best].iloc[0]
             loss_axis.plot([best], [row["val_loss_mean"]], "o", color=colour, markersize=7,
@@ -141,14 +141,14 @@ def curves_figure(groups: list[Group], baselines: dict, title: str):
     return figure
 
 
-def accuracy_interval_bar(axis, group: Group, bands, epoch: int, colour,
+def accuracy_interval_bar(axis, setup: SetUp, bands, epoch: int, colour,
                           shift: float = 0.0) -> None:
     """The Wilson 95 % interval of the validation accuracy at `epoch`, all seeds' calls
     pooled, as an error bar (drawn `shift` epochs aside)."""
     accuracy = float(bands.loc[bands["epoch"] == epoch, "val_accuracy_mean"].iloc[0])
     if not math.isfinite(accuracy):
         return
-    calls = sum(run.n_test for run in group.runs)
+    calls = sum(run.n_test for run in setup.runs)
     interval = statistics.wilson_interval(round(accuracy * calls), calls)
     axis.errorbar([epoch + shift], [accuracy], yerr=[[accuracy - interval.low], [interval.high - accuracy]],
                   fmt="none", ecolor=colour, elinewidth=1.2, capsize=4)
@@ -157,15 +157,15 @@ def accuracy_interval_bar(axis, group: Group, bands, epoch: int, colour,
 # -- ROC curves -------------------------------------------------------------------------
 
 
-def roc_figure(groups: list[Group], title: str):
+def roc_figure(setups: list[SetUp], title: str):
     """Each set-up's ROC curve of the melanoma score at its final epoch (every seed, the
     first in full colour), its AUC, and the operating point its threshold gives."""
     figure, axis = plt.subplots(figsize=(5.6, 5.2))
     colours = plt.get_cmap("tab10")
     axis.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="chance (AUC 0.5)")
-    for index, group in enumerate(groups):
+    for index, setup in enumerate(setups):
         colour = colours(index % 10)
-        for seed_index, run in enumerate(group.runs):
+        for seed_index, run in enumerate(setup.runs):
             outputs = run.final_outputs
             if not np.isfinite(outputs).all():
                 continue  # a diverged run's outputs rank nothing
@@ -174,7 +174,7 @@ def roc_figure(groups: list[Group], title: str):
             first = seed_index == 0
             axis.plot(false_positive, true_positive, color=colour, linewidth=1.6 if first else 0.8,
                       alpha=1.0 if first else 0.5,
-                      label=f"{group.label} (AUC {view.auc:.3f})" if first else None)
+                      label=f"{setup.label} (AUC {view.auc:.3f})" if first else None)
             axis.plot([1 - view.specificity], [view.sensitivity], "o", color=colour,
                       markeredgecolor="black", markersize=6 if first else 4)
     axis.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), aspect="equal",
@@ -329,17 +329,17 @@ def first_image_per_class(x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]
 # -- figure files, as rule outputs ---------------------------------------------------------
 
 
-def compared_groups(plan: Plan, task_id: str, groups: list[Group],
-                    results: Results) -> list[Group]:
+def compared_setups(plan: Plan, task_id: str, setups: list[SetUp],
+                    results: Results) -> list[SetUp]:
     """The earlier tasks' set-ups the task's question compares it with in another parameter
     (6C's learning rate 1e-4 from 6B), labelled with their task: drawn beside its own."""
-    shown: dict[tuple, Group] = {}
-    for comparison in reference_comparisons(plan, task_id, groups, results):
+    shown: dict[tuple, SetUp] = {}
+    for comparison in reference_comparisons(plan, task_id, setups, results):
         theirs = comparison.b
         # another set-up the answer compares with; fewer epochs of its own is its own curve
         if comparison.factors != ["epochs"] and asked_by(plan.tasks[task_id], comparison):
             theirs.label = f"{theirs.label} ({theirs.task})"
-            shown.setdefault((theirs.task, theirs.variant), theirs)
+            shown.setdefault((theirs.task, theirs.setup_id), theirs)
     return list(shown.values())
 
 
@@ -350,11 +350,11 @@ def write_task_figures(plan: dict, task_id: str, manifest_json: str | Path,
     (`plan`: Plan.to_dict())."""
     plan = Plan.from_dict(plan)
     results = Results(root)
-    groups = task_groups(plan, task_id, results)
-    if not groups:
+    setups = task_setups(plan, task_id, results)
+    if not setups:
         raise CnnlabError(f"task {task_id} trains no runs, so it has no learning curves.")
-    groups += compared_groups(plan, task_id, groups, results)
+    setups += compared_setups(plan, task_id, setups, results)
     baselines = read_manifest(manifest_json).baselines
     title = f"{task_id}: {trained_title(plan.tasks[task_id].title, plan.epoch_divisor)}"
-    return (save_png(curves_figure(groups, baselines, title), curves_png),
-            save_png(roc_figure(groups, title), roc_png))
+    return (save_png(curves_figure(setups, baselines, title), curves_png),
+            save_png(roc_figure(setups, title), roc_png))

@@ -1,7 +1,7 @@
 """The HTML lab report: one section per task, the data and provenance, rendered with Jinja.
 
-Everything the report shows comes from the plan (:mod:`cnnlab.plan.grid`), the training folders
-it names (read by :mod:`cnnlab.report.results`), the data manifest, 6E's selection and the figures
+Everything the report shows comes from the plan (:mod:`cnnlab.plan.plan`), the training folders
+it names (read by :mod:`cnnlab.report.setups`), the data manifest, 6E's selection and the figures
 the workflow drew; :mod:`cnnlab.store.layout` lists those files for the rules. Templates live in
 ``report/templates``; autoescape is on, so every string from the config or a file name
 appears as text.
@@ -26,13 +26,13 @@ from cnnlab.data.split_checks import sanity_lines
 from cnnlab.durations import duration_text
 from cnnlab.machine import cpu_model
 from cnnlab.plan.answer_kinds import ANSWER_KINDS, answer_kind
-from cnnlab.plan.grid import Plan
+from cnnlab.plan.plan import Plan
 from cnnlab.plan.runs import Entry
 from cnnlab.report import tidy
 from cnnlab.report.answers import Answer, Facts
 from cnnlab.report.comparisons import task_comparisons
 from cnnlab.report.formatting import percent, trained_title
-from cnnlab.report.results import Results, task_groups
+from cnnlab.report.setups import Results, task_setups
 from cnnlab.report.tables import model_summaries, overview_table
 from cnnlab.store import layout
 from cnnlab.store.files import Manifest, read_json, read_manifest, read_selection, write_text
@@ -81,11 +81,11 @@ def task_facts(plan: Plan, task_id: str, results: Results, manifest: Manifest,
     if task.pending:
         return facts
     if task.entries:
-        facts.groups = task_groups(plan, task_id, results)
-        facts.comparisons = task_comparisons(plan, task_id, facts.groups, results)
+        facts.setups = task_setups(plan, task_id, results)
+        facts.comparisons = task_comparisons(plan, task_id, facts.setups, results)
     else:
-        facts.groups = [group for shown in task.shows
-                        for group in task_groups(plan, shown, results)]
+        facts.setups = [setup for shown in task.shows
+                        for setup in task_setups(plan, shown, results)]
     return facts
 
 
@@ -124,7 +124,7 @@ def task_section(plan: Plan, task_id: str, results: Results, manifest: Manifest,
             "figure": figure_uri(figure_png), "answer_kind": task.answer,
             "concept_figure": figure_uri(concept_png),
             "concept_caption": concept.CAPTION if concept else "",
-            "spread": bool(task.entries) and any(group.seeds > 1 for group in facts.groups),
+            "spread": bool(task.entries) and any(setup.seeds > 1 for setup in facts.setups),
             "glance": found.glance, "answer": found.answer, "table": found.table,
             "details": found.details, "tables": found.tables, "next_steps": found.next_steps,
             # what the answer was written from: the tidy tables are made of the same objects
@@ -290,7 +290,7 @@ def write_report(plan: dict, manifest_json: str | Path, output_html: str | Path,
                  concept_files: list[str] | None = None) -> Path:
     """Read the files of a finished lab and write the report.
 
-    `plan` is :meth:`cnnlab.plan.grid.Plan.to_dict`'s data, as the rule passes it. Figures are
+    `plan` is :meth:`cnnlab.plan.plan.Plan.to_dict`'s data, as the rule passes it. Figures are
     matched to tasks by their file name (``<task>.png``; a concept figure's statistics
     ``<task>.json``).
     """

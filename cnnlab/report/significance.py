@@ -7,7 +7,7 @@ from __future__ import annotations
 from cnnlab.analysis import statistics
 from cnnlab.analysis.diagnostics import THRESHOLDS, Thresholds
 from cnnlab.report.formatting import points
-from cnnlab.report.results import Comparison, Group
+from cnnlab.report.setups import Comparison, SetUp
 
 
 def images_text(count: int) -> str:
@@ -49,7 +49,7 @@ def both_tests_sentence(comparison: Comparison, thresholds: Thresholds = THRESHO
     return "Neither test finds a difference beyond noise."
 
 
-def significance(a: Group, b: Group, thresholds: Thresholds = THRESHOLDS) -> str:
+def significance(a: SetUp, b: SetUp, thresholds: Thresholds = THRESHOLDS) -> str:
     """Whether the difference in final validation accuracy exceeds the seed-to-seed spread
     (Welch's t-test over the seeds: it covers the training's randomness)."""
     test = statistics.welch_t_test(

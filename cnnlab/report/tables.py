@@ -8,9 +8,9 @@ import math
 from cnnlab.analysis import diagnostics
 from cnnlab.analysis.statistics import ALPHA, Interval, accuracy_interval
 from cnnlab.durations import duration_text
-from cnnlab.plan.grid import Plan
+from cnnlab.plan.plan import Plan
 from cnnlab.plan.runs import Entry, TaskPlan
-from cnnlab.report.answers.words import FEW_MELANOMAS
+from cnnlab.report.answers.phrases import FEW_MELANOMAS
 from cnnlab.report.formatting import (
     architecture_name,
     format_param,
@@ -18,7 +18,7 @@ from cnnlab.report.formatting import (
     percent,
     points,
 )
-from cnnlab.report.results import Comparison, Group, Results, Run
+from cnnlab.report.setups import Comparison, Results, Run, SetUp
 
 PARAM_COLUMNS = ("model", "n_base", "dense", "dropout", "optimizer", "lr", "batch_size", "loss",
                  "threads", "precision")
@@ -35,14 +35,14 @@ def number_cell(value, formatter=number) -> dict:
     return cell(formatter(value) if finite else "n/a", value if finite else "")
 
 
-def params_table(task: TaskPlan, groups: list[Group]) -> dict:
+def params_table(task: TaskPlan, setups: list[SetUp]) -> dict:
     differs = set(task.differs())
     columns = ["run", "seed", "epochs", *PARAM_COLUMNS]
     rows = []
-    for group in groups:
-        for run in group.runs:
-            values = [run.run_id, run.seed, group.epochs] + [
-                format_param(name, group.params[name]) for name in PARAM_COLUMNS]
+    for setup in setups:
+        for run in setup.runs:
+            values = [run.run_id, run.seed, setup.epochs] + [
+                format_param(name, setup.params[name]) for name in PARAM_COLUMNS]
             rows.append([cell(value, css="differs" if name in differs else "")
                          for name, value in zip(columns, values)])
     return {"columns": [{"text": name, "css": "differs" if name in differs else ""}
@@ -76,18 +76,18 @@ def interval_cell(run: Run, key: str) -> dict:
     return accuracy_cell(run.values[key], run.n_test)
 
 
-def values_table(groups: list[Group], baselines: dict) -> dict:
+def values_table(setups: list[SetUp], baselines: dict) -> dict:
     train, val = percent(baselines["train"]), percent(baselines["test"])
     columns = ["set-up", "seed", f"train acc (baseline {train})",
                f"val acc [95% CI] (baseline {val})", "val balanced acc", "train loss",
                "val loss", "best epoch", "best val loss", "val acc at best [95% CI]",
                "max val acc [95% CI]", "gap (train - val, points)", "training time"]
     rows = []
-    for group in groups:
-        for run in group.runs:
+    for setup in setups:
+        for run in setup.runs:
             values = run.values
             rows.append([
-                cell(group.label), cell(run.seed),
+                cell(setup.label), cell(run.seed),
                 number_cell(values["final_accuracy"], percent),
                 interval_cell(run, "final_val_accuracy"),
                 number_cell(run.clinical("final").balanced_accuracy, percent),
@@ -103,30 +103,30 @@ def values_table(groups: list[Group], baselines: dict) -> dict:
     return {"columns": [{"text": name, "css": ""} for name in columns], "rows": rows}
 
 
-def setup_row(group: Group, label: str, curve: str, tests: list[str]) -> list[dict]:
+def setup_row(setup: SetUp, label: str, curve: str, tests: list[str]) -> list[dict]:
     """A set-up in a task's table: its accuracies (over seeds: means, and the interval of
     all seeds' calls pooled), balanced accuracy, ROC AUC, best epoch, gap, curve, tests."""
-    views = [run.clinical("final") for run in group.runs]
-    interval = group.pooled_interval("final_val_accuracy")
-    best = [run.values["best_epoch"] for run in group.runs]
-    return [cell(label), number_cell(group.mean("final_accuracy"), percent),
-            bracketed_cell(group.mean("final_val_accuracy"), interval),
+    views = [run.clinical("final") for run in setup.runs]
+    interval = setup.pooled_interval("final_val_accuracy")
+    best = [run.values["best_epoch"] for run in setup.runs]
+    return [cell(label), number_cell(setup.mean("final_accuracy"), percent),
+            bracketed_cell(setup.mean("final_val_accuracy"), interval),
             number_cell(sum(view.balanced_accuracy for view in views) / len(views), percent),
             number_cell(sum(view.auc for view in views) / len(views)),
             cell(", ".join("none" if epoch is None else str(epoch) for epoch in best),
                  best[0]),
-            number_cell(group.mean("gap"), lambda v: points(v).replace(" points", "")),
+            number_cell(setup.mean("gap"), lambda v: points(v).replace(" points", "")),
             cell(curve), cell("; ".join(tests) if tests else "")]
 
 
-def clinical_table(groups: list[Group]) -> dict:
+def clinical_table(setups: list[SetUp]) -> dict:
     """The clinical view per run at its final and best epochs, melanoma the positive class."""
     columns = ["set-up", "seed", "epoch", "melanomas found", "nevi cleared",
                "sensitivity (Mel) [95% CI]", "specificity [95% CI]", "balanced acc",
                "ROC AUC [95% CI]"]
     rows = []
-    for group in groups:
-        for run in group.runs:
+    for setup in setups:
+        for run in setup.runs:
             for at, epoch in (("final", run.final_epoch), ("best", run.values["best_epoch"])):
                 view = run.clinical(at)
                 if view is None:
@@ -134,7 +134,7 @@ def clinical_table(groups: list[Group]) -> dict:
                 melanomas, nevi = view.mel_found + view.mel_missed, view.nev_cleared + view.nev_flagged
                 low = view.sensitivity < FEW_MELANOMAS
                 rows.append([
-                    cell(group.label), cell(run.seed), cell(f"{at} ({epoch})", epoch),
+                    cell(setup.label), cell(run.seed), cell(f"{at} ({epoch})", epoch),
                     cell(f"{view.mel_found} of {melanomas}", view.mel_found),
                     cell(f"{view.nev_cleared} of {nevi}", view.nev_cleared),
                     bracketed_cell(view.sensitivity, view.sensitivity_interval)
@@ -179,22 +179,22 @@ def tests_table(comparisons: list[Comparison]) -> dict | None:
             "columns": [{"text": name, "css": ""} for name in columns], "rows": rows}
 
 
-def spread_table(groups: list[Group], baselines: dict) -> dict | None:
-    if all(group.seeds < 2 for group in groups):
+def spread_table(setups: list[SetUp], baselines: dict) -> dict | None:
+    if all(setup.seeds < 2 for setup in setups):
         return None
     keys = [("final_accuracy", "train acc"), ("final_val_accuracy", "val acc"),
             ("gap", "gap"), ("best_val_loss", "best val loss")]
     columns = ["set-up", "seeds"] + [f"{name} (mean ± sd)" for _, name in keys]
     rows = []
-    for group in groups:
-        row = [cell(group.label), cell(group.seeds)]
+    for setup in setups:
+        row = [cell(setup.label), cell(setup.seeds)]
         for key, _ in keys:
             formatter = number if "loss" in key else percent
-            spread = group.spread(key)
+            spread = setup.spread(key)
             sd = formatter(spread.sd) if spread.n > 1 else "n/a"
             text = f"{formatter(spread.mean)} ± {sd}"
             if key == "final_val_accuracy":  # and the interval of all seeds' calls pooled
-                interval = group.pooled_interval(key)
+                interval = setup.pooled_interval(key)
                 text += f" [{100 * interval.low:.1f}, {100 * interval.high:.1f}]"
             row.append(cell(text, spread.mean))
         rows.append(row)
@@ -203,18 +203,18 @@ def spread_table(groups: list[Group], baselines: dict) -> dict | None:
             "columns": [{"text": name, "css": ""} for name in columns], "rows": rows}
 
 
-def diagnostics_table(groups: list[Group]) -> dict:
+def diagnostics_table(setups: list[SetUp]) -> dict:
     columns = ["set-up", "seed", "best epoch", "overfitting onset", "plateau after",
                "divergence", "under-trained"]
     rows = []
-    for group in groups:
-        for run in group.runs:
+    for setup in setups:
+        for run in setup.runs:
             diagnosis = run.diagnosis
             overfit = diagnosis.overfitting
             divergence = diagnosis.divergence
             under = diagnosis.under_training
             rows.append([
-                cell(group.label), cell(run.seed), cell(diagnosis.best_epoch or "none"),
+                cell(setup.label), cell(run.seed), cell(diagnosis.best_epoch or "none"),
                 cell(f"epoch {overfit.epoch} (val loss +{100 * overfit.val_rise:.0f}%)"
                      if overfit else "no", css="flag" if overfit else ""),
                 cell(f"epoch {diagnosis.plateau_epoch}" if diagnosis.plateau_epoch else

@@ -1,5 +1,5 @@
 """The report's numbers as tidy tables: one row per task and epoch of a run, per task and
-set-up, per comparison, made from the very groups and comparisons the report renders.
+set-up, per comparison, made from the very set-ups and comparisons the report renders.
 
 :func:`tables` reads the task sections of :func:`cnnlab.report.page.build_context` (each
 holds the :class:`~cnnlab.report.answers.Facts` its answer was written from), so a number
@@ -18,9 +18,9 @@ import pandas as pd
 
 from cnnlab.analysis import statistics
 from cnnlab.analysis.diagnostics import THRESHOLDS
-from cnnlab.report.answers import Facts, effects, words
+from cnnlab.report.answers import Facts, effects, phrases
 from cnnlab.report.answers import selection as optimum
-from cnnlab.report.results import Comparison, Group
+from cnnlab.report.setups import Comparison, SetUp
 
 NAN = math.nan
 PARAMETERS = ("model", "n_base", "dense", "dropout", "optimizer", "lr", "batch_size", "loss",
@@ -62,16 +62,16 @@ def finite_or_nan(value) -> float:
 # -- a set-up's curve verdict ---------------------------------------------------------------
 
 
-def verdict_columns(group: Group, baseline: float) -> dict:
+def verdict_columns(setup: SetUp, baseline: float) -> dict:
     """The curve verdict of a set-up as the report words it, and the numbers that decide it
     (:func:`cnnlab.analysis.verdicts.curve_verdict` of its most telling seed): every table
     row's verdict comes through here, from the report's own verdict code."""
-    found = words.curve(group, baseline)
+    found = phrases.curve(setup, baseline)
     onset = found.onset
-    under = [run.diagnosis.under_training for run in group.runs]
+    under = [run.diagnosis.under_training for run in setup.runs]
     return {
         "curve_verdict": found.name,
-        "curve_phrase": words.verdict_phrase(group, baseline),
+        "curve_phrase": phrases.verdict_phrase(setup, baseline),
         "at_baseline": bool(found.at_baseline),
         "end_val_accuracy_fraction": finite_or_nan(found.end_accuracy),
         "verdict_best_epoch": NAN if found.best_epoch is None else found.best_epoch,
@@ -100,12 +100,12 @@ def epoch_rows(facts: Facts, dataset: str) -> list[dict]:
     """Each epoch the task shows of each of its runs (a prefix of a longer training too);
     a run the task shows at two epoch counts (a set-up and its longer version) once per count."""
     rows = []
-    for group in facts.groups:
-        for run in group.runs:
+    for setup in facts.setups:
+        for run in setup.runs:
             for epoch in run.history.to_dict("records"):
                 rows.append({
-                    "dataset": dataset, "task": facts.task_id, "setup": group.variant,
-                    "epochs": group.epochs, "setup_label": group.label, "seed": run.seed, "run_id": run.run_id,
+                    "dataset": dataset, "task": facts.task_id, "setup": setup.setup_id,
+                    "epochs": setup.epochs, "setup_label": setup.label, "seed": run.seed, "run_id": run.run_id,
                     "training": run.training, "training_epochs": run.trained_epochs,
                     "status": run.status, "epoch": int(epoch["epoch"]),
                     "train_loss": epoch["loss"], "train_accuracy_fraction": epoch["accuracy"],
@@ -126,11 +126,11 @@ def pooled(counts: list[tuple[int, int]]) -> statistics.Interval:
     return statistics.wilson_interval(sum(h for h, _ in counts), sum(n for _, n in counts))
 
 
-def clinical_columns(group: Group) -> dict:
+def clinical_columns(setup: SetUp) -> dict:
     """Means over seeds of the clinical view at the final epoch; sensitivity and
     specificity with the Wilson interval of all seeds' calls pooled, the AUC with its
     bootstrap interval where the set-up has one seed (several seeds have one each)."""
-    views = [run.clinical("final") for run in group.runs]
+    views = [run.clinical("final") for run in setup.runs]
     sensitivity = pooled([(v.mel_found, v.mel_found + v.mel_missed) for v in views])
     specificity = pooled([(v.nev_cleared, v.nev_cleared + v.nev_flagged) for v in views])
     auc = views[0].auc_interval if len(views) == 1 else statistics.Interval(NAN, NAN)
@@ -147,42 +147,42 @@ def clinical_columns(group: Group) -> dict:
     }
 
 
-def setup_row(task_id: str, group: Group, baseline: float, dataset: str) -> dict:
+def setup_row(task_id: str, setup: SetUp, baseline: float, dataset: str) -> dict:
     """A set-up as a task's table shows it: means over its seeds (sd where several)."""
-    interval = group.pooled_interval("final_val_accuracy")
-    best = [run.values["best_epoch"] for run in group.runs if run.values["best_epoch"]]
-    row = {"dataset": dataset, "task": task_id, "setup_task": group.task,
-           "setup": group.variant, "setup_label": group.label, "epochs": group.epochs,
-           "seeds": group.seeds, "val_images": group.runs[0].n_test}
-    row |= {name: parameter_text(name, group.params.get(name)) for name in PARAMETERS}
+    interval = setup.pooled_interval("final_val_accuracy")
+    best = [run.values["best_epoch"] for run in setup.runs if run.values["best_epoch"]]
+    row = {"dataset": dataset, "task": task_id, "setup_task": setup.task,
+           "setup": setup.setup_id, "setup_label": setup.label, "epochs": setup.epochs,
+           "seeds": setup.seeds, "val_images": setup.runs[0].n_test}
+    row |= {name: parameter_text(name, setup.params.get(name)) for name in PARAMETERS}
     row |= {
-        "train_accuracy_fraction": group.mean("final_accuracy"),
-        "train_accuracy_sd_fraction": group.spread("final_accuracy").sd,
-        "val_accuracy_fraction": group.mean("final_val_accuracy"),
-        "val_accuracy_sd_fraction": group.spread("final_val_accuracy").sd,
+        "train_accuracy_fraction": setup.mean("final_accuracy"),
+        "train_accuracy_sd_fraction": setup.spread("final_accuracy").sd,
+        "val_accuracy_fraction": setup.mean("final_val_accuracy"),
+        "val_accuracy_sd_fraction": setup.spread("final_val_accuracy").sd,
         "val_accuracy_ci_low_fraction": interval.low,
         "val_accuracy_ci_high_fraction": interval.high,
-        **clinical_columns(group),
-        "train_loss": group.mean("final_loss"), "val_loss": group.mean("final_val_loss"),
+        **clinical_columns(setup),
+        "train_loss": setup.mean("final_loss"), "val_loss": setup.mean("final_val_loss"),
         "best_epoch": float(np.mean(best)) if best else NAN,
-        "best_val_loss": group.mean("best_val_loss"),
-        "val_accuracy_at_best_fraction": group.mean("best_val_accuracy"),
-        "max_val_accuracy_fraction": group.mean("max_val_accuracy"),
-        "gap_fraction": group.mean("gap"), "training_seconds": group.mean("seconds"),
+        "best_val_loss": setup.mean("best_val_loss"),
+        "val_accuracy_at_best_fraction": setup.mean("best_val_accuracy"),
+        "max_val_accuracy_fraction": setup.mean("max_val_accuracy"),
+        "gap_fraction": setup.mean("gap"), "training_seconds": setup.mean("seconds"),
     }
-    return row | verdict_columns(group, baseline)
+    return row | verdict_columns(setup, baseline)
 
 
-def shown_groups(facts: Facts) -> list[Group]:
+def shown_setups(facts: Facts) -> list[SetUp]:
     """The set-ups a task's section shows in its table: its own, then those of other tasks
     and epochs its asked comparisons reach, once each."""
     seen, shown = set(), []
     asked = [c for c in facts.comparisons if c.asked]  # the others only in the evidence
-    for group in facts.groups + [c.b for c in asked] + [c.a for c in asked]:
-        key = (group.task, group.variant, group.epochs)
+    for setup in facts.setups + [c.b for c in asked] + [c.a for c in asked]:
+        key = (setup.task, setup.setup_id, setup.epochs)
         if key not in seen:
             seen.add(key)
-            shown.append(group)
+            shown.append(setup)
     return shown
 
 
@@ -196,8 +196,8 @@ def comparison_row(task_id: str, index: int, comparison: Comparison, dataset: st
     significant = bool(adjusted < THRESHOLDS.alpha) if test is not None else None
     return {
         "dataset": dataset, "task": task_id, "comparison": index,
-        "setup_a_task": a.task, "setup_a": a.variant, "setup_a_label": a.label,
-        "epochs_a": a.epochs, "setup_b_task": b.task, "setup_b": b.variant,
+        "setup_a_task": a.task, "setup_a": a.setup_id, "setup_a_label": a.label,
+        "epochs_a": a.epochs, "setup_b_task": b.task, "setup_b": b.setup_id,
         "setup_b_label": b.label, "epochs_b": b.epochs, "factors": " and ".join(comparison.factors),
         "measure": "final_val_accuracy", "unit": "fraction",
         "value_a": a.mean("final_val_accuracy"), "value_b": b.mean("final_val_accuracy"),
@@ -266,8 +266,8 @@ def shape_row(task_id: str, index: int, shape: effects.Shape, dataset: str) -> d
     significant = bool(spread.p < THRESHOLDS.alpha)
     return {
         "dataset": dataset, "task": task_id, "comparison": index,
-        "setup_a_task": low.task, "setup_a": low.variant, "setup_a_label": low.label,
-        "epochs_a": low.epochs, "setup_b_task": high.task, "setup_b": high.variant,
+        "setup_a_task": low.task, "setup_a": low.setup_id, "setup_a_label": low.label,
+        "epochs_a": low.epochs, "setup_b_task": high.task, "setup_b": high.setup_id,
         "setup_b_label": high.label, "epochs_b": high.epochs, "factors": "lr",
         "measure": "val_loss_noise_sd", "unit": "loss", "value_a": spread.sd_a,
         "value_b": spread.sd_b, "difference": spread.sd_a - spread.sd_b,
@@ -278,19 +278,19 @@ def shape_row(task_id: str, index: int, shape: effects.Shape, dataset: str) -> d
 
 
 def tables(context: dict) -> dict[str, pd.DataFrame]:
-    """epochs, setups and comparisons of a report's context (its task sections' facts)."""
+    """epochs, set-ups and comparisons of a report's context (its task sections' facts)."""
     dataset = context["dataset"]
     epochs, setups, comparisons = [], [], []
     for section in context["tasks"]:
         facts: Facts | None = section.get("facts")
         # a concept task that trains nothing discusses other tasks' set-ups: their rows are
         # under those tasks
-        if facts is None or facts.task.pending or not facts.groups or not facts.task.entries:
+        if facts is None or facts.task.pending or not facts.setups or not facts.task.entries:
             continue
         baseline = facts.baselines["test"]
         epochs += epoch_rows(facts, dataset)
-        setups += [setup_row(facts.task_id, group, baseline, dataset)
-                   for group in shown_groups(facts)]
+        setups += [setup_row(facts.task_id, setup, baseline, dataset)
+                   for setup in shown_setups(facts)]
         rows = [comparison_row(facts.task_id, index, comparison, dataset)
                 for index, comparison in enumerate(facts.comparisons, start=1)]
         if facts.selection is not None:

@@ -265,7 +265,7 @@ def write_selection(path: str | os.PathLike, selection: Mapping[str, Any]) -> Pa
 
 
 def read_selection(path: str | os.PathLike) -> dict:
-    """The selection, its shape checked (cnnlab.plan.optima checks it against the plan)."""
+    """The selection, its shape checked (cnnlab.plan.selection_check checks it against the plan)."""
     selection = read_json(path, "the selection")
     require(selection, SELECTION_SHAPE, path, "the selection")
     require(selection["chosen"], CHOSEN_SHAPE, path, "the selection's chosen set-up")

@@ -144,7 +144,7 @@ def partial_roc_figure(task_id: str) -> str:
     return f"{PARTIAL_FIGURES}/roc-{task_id}.png"
 
 
-# -- the rules' input lists, from a plan (cnnlab.plan.grid.Plan) --------------------------------
+# -- the rules' input lists, from a plan (cnnlab.plan.plan.Plan) --------------------------------
 
 
 def task_inputs(plan, task_id: str) -> list[str]:

@@ -46,7 +46,7 @@ class Job:
 
 
 @dataclass(frozen=True)
-class Setup:
+class Environment:
     """What a training runs on and with, as its record states it."""
 
     settings: dict  # cnnlab.train.runtime's, applied to this process
@@ -70,14 +70,14 @@ class Progress:
     first_epoch_started: float | None = None
 
 
-def write_outputs(model, job: Job, setup: Setup, progress: Progress, test_labels: np.ndarray,
+def write_outputs(model, job: Job, environment: Environment, progress: Progress, test_labels: np.ndarray,
                   images_in_memory: str, started: float) -> dict:
     """summary.csv, record.json, predictions.npz, then history.csv (last: its presence
     means all are there); returns the record."""
     from cnnlab.train.models import write_summary_csv
 
     write_summary_csv(model, layout.summary_csv(job.out_dir))
-    record = job_record(job, setup, progress, images_in_memory, started)
+    record = job_record(job, environment, progress, images_in_memory, started)
     files.write_record(layout.record_json(job.out_dir), record)
     files.write_predictions(layout.predictions_npz(job.out_dir), test_labels,
                             np.stack(progress.outputs))
@@ -95,7 +95,7 @@ def save_weights(model, job: Job, epoch: int) -> str:
     return relative
 
 
-def job_record(job: Job, setup: Setup, progress: Progress, images_in_memory: str,
+def job_record(job: Job, environment: Environment, progress: Progress, images_in_memory: str,
                started: float) -> dict:
     """record.json: what was trained, how far, on what, in how much time and memory."""
     from cnnlab.train.optimizers import update_kernel
@@ -118,23 +118,23 @@ def job_record(job: Job, setup: Setup, progress: Progress, images_in_memory: str
         "process_seconds": _seconds_between(process_started, time.perf_counter()),
         "peak_memory_mb": round(runtime.peak_memory_mb(), 1),
         "images_in_memory": images_in_memory,
-        "device": setup.device,
-        "precision": setup.precision,
+        "device": environment.device,
+        "precision": environment.precision,
         # Unix times of the process's start and of this record: a lab's measured schedule
         "started_at": round(time.time() - time.perf_counter() + (process_started or started), 3),
         "finished_at": round(time.time(), 3),
-        "threads": setup.settings["threads"],
-        "inter_op_threads": setup.settings["inter_op_threads"],
+        "threads": environment.settings["threads"],
+        "inter_op_threads": environment.settings["inter_op_threads"],
         # oneDNN's state in the training process (the run's `onednn` resolved: on, off) and
         # the variable that made it (None: TensorFlow's default for the CPU)
-        "onednn": setup.settings["onednn"],
-        "onednn_opts": setup.settings["TF_ENABLE_ONEDNN_OPTS"],
+        "onednn": environment.settings["onednn"],
+        "onednn_opts": environment.settings["TF_ENABLE_ONEDNN_OPTS"],
         "steps_per_execution": STEPS_PER_EXECUTION,
         "update_kernel": update_kernel(job.params["optimizer"]),
-        "versions": setup.versions,
+        "versions": environment.versions,
         "params": job.params,
-        "data_sha256": setup.data_sha256,
-        "state_hash": setup.state_hash,
+        "data_sha256": environment.data_sha256,
+        "state_hash": environment.state_hash,
     }
 
 

@@ -26,7 +26,14 @@ from cnnlab.plan.runs import Training
 from cnnlab.store import heartbeat, layout
 from cnnlab.train import checkpoints, runtime
 from cnnlab.train.checkpoints import Checkpoint
-from cnnlab.train.job import STEPS_PER_EXECUTION, Job, Progress, Setup, save_weights, write_outputs
+from cnnlab.train.job import (
+    STEPS_PER_EXECUTION,
+    Environment,
+    Job,
+    Progress,
+    save_weights,
+    write_outputs,
+)
 from cnnlab.train.pipelines import Pipelines, build_pipelines, epoch_order, labels_for_loss
 
 TRAINING_COLUMNS = ("loss", "accuracy")  # fit's running means; the val_ columns are ours
@@ -56,7 +63,7 @@ def train(
     job = Job.of(training, Path(out_dir), Path(state_dir))
     settings = runtime.training_settings(job.threads, job.params.get("onednn", "auto"))
     data = load_training_arrays(arrays_path)
-    setup = _setup(job, settings, data)
+    environment = _environment(job, settings, data)
     job.state_dir.mkdir(parents=True, exist_ok=True)
     Path(layout.weights_directory(job.out_dir)).mkdir(parents=True, exist_ok=True)
     # the heartbeat (cnnlab.store.heartbeat) tells `cnnlab status` what this training has reached
@@ -64,16 +71,16 @@ def train(
                                                job.out_dir, job.state_dir)
     with checkpoints.exclusive_lock(Path(layout.state_lock(str(job.state_dir))), log), beat:
         _remove_leftover_weights(job)
-        model = _compiled_model(job, data.image_shape, setup.precision)
-        progress = _resume(model, job, setup, log)
+        model = _compiled_model(job, data.image_shape, environment.precision)
+        progress = _resume(model, job, environment, log)
         if progress.history:
             beat.resumed(len(progress.history), progress.history[-1]["val_accuracy"])
         pipelines = build_pipelines(data, job.params["batch_size"], job.params["loss"],
                                     job.threads)
         del data  # the pipelines hold the images as tensors: drop the NumPy copy
-        log(_start_line(job, setup, progress, pipelines, model.count_params()))
-        _fit_epochs(model, job, setup, progress, pipelines, log, beat)
-        record = write_outputs(model, job, setup, progress, pipelines.test_labels,
+        log(_start_line(job, environment, progress, pipelines, model.count_params()))
+        _fit_epochs(model, job, environment, progress, pipelines, log, beat)
+        record = write_outputs(model, job, environment, progress, pipelines.test_labels,
                                pipelines.images_in_memory, started)
         beat.finish(record["status"])
     log(
@@ -86,14 +93,14 @@ def train(
 # --- the phases -------------------------------------------------------------------
 
 
-def _setup(job: Job, settings: dict, data: TrainingArrays) -> Setup:
+def _environment(job: Job, settings: dict, data: TrainingArrays) -> Environment:
     versions = runtime.library_versions()
     device = runtime.training_device()
     precision = runtime.resolve_precision(job.params.get("precision", "float32"))
     # a state trained in one precision never resumes in the other
     state_hash = checkpoints.state_hash({**job.params, "precision": precision}, data.sha256,
                                         versions, device)
-    return Setup(settings, versions, device, data.sha256, state_hash, precision)
+    return Environment(settings, versions, device, data.sha256, state_hash, precision)
 
 
 def _remove_leftover_weights(job: Job) -> None:
@@ -113,19 +120,19 @@ def _compiled_model(job: Job, image_shape: tuple[int, ...], precision: str):
     return model
 
 
-def _resume(model, job: Job, setup: Setup, log) -> Progress:
+def _resume(model, job: Job, environment: Environment, log) -> Progress:
     """Restore the checkpoint to resume from, if any, after rewriting the weights of the
     save epochs it has passed from theirs; a fresh Progress where there is none."""
-    usable = checkpoints.usable(job.state_dir, setup.state_hash, log)
+    usable = checkpoints.usable(job.state_dir, environment.state_hash, log)
     resume = checkpoints.choose_resume(usable, job.epochs, job.save_epochs)
     if resume is None:
         return Progress()
     weights = []
     for save_epoch in job.save_epochs:
         if save_epoch <= resume.epoch:
-            checkpoints.restore(model, usable[save_epoch], setup.state_hash)
+            checkpoints.restore(model, usable[save_epoch], environment.state_hash)
             weights.append(save_weights(model, job, save_epoch))
-    predictions = checkpoints.restore(model, resume, setup.state_hash)
+    predictions = checkpoints.restore(model, resume, environment.state_hash)
     log(
         f"{job.run_id}: resuming from the state at epoch {resume.epoch}"
         + (f" (diverged: {resume.diverged_reason})" if resume.diverged_reason else "")
@@ -139,18 +146,18 @@ def _resume(model, job: Job, setup: Setup, log) -> Progress:
     )
 
 
-def _start_line(job: Job, setup: Setup, progress: Progress, pipelines: Pipelines,
+def _start_line(job: Job, environment: Environment, progress: Progress, pipelines: Pipelines,
                 parameters: int) -> str:
     return (
         f"{job.run_id}: {job.params['model']} with {parameters:,} parameters, "
         f"{pipelines.train_count} training and {pipelines.test_count} validation images "
         f"({pipelines.images_in_memory} in memory), epochs "
         f"{progress.resumed_from_epoch + 1}..{job.epochs}, {job.threads} thread(s), "
-        f"{setup.device['name']}"
+        f"{environment.device['name']}"
     )
 
 
-def _fit_epochs(model, job: Job, setup: Setup, progress: Progress, pipelines: Pipelines,
+def _fit_epochs(model, job: Job, environment: Environment, progress: Progress, pipelines: Pipelines,
                 log, beat: heartbeat.Heartbeat) -> None:
     """Fit epoch after epoch, a checkpoint after each, up to the target or a divergence."""
     epoch = len(progress.history)
@@ -159,7 +166,7 @@ def _fit_epochs(model, job: Job, setup: Setup, progress: Progress, pipelines: Pi
         row = _fit_epoch(model, job, pipelines, epoch, progress)
         progress.history.append(row)
         progress.diverged_reason = diverged_reason(row, job.params["loss"])
-        _save_epoch(model, job, setup, progress, epoch)
+        _save_epoch(model, job, environment, progress, epoch)
         seconds_left = beat.epoch_done(epoch, row["val_accuracy"], row["seconds"])
         eta = duration_text(seconds_left, unknown="?")
         log(
@@ -207,14 +214,14 @@ def _validate(model, pipelines: Pipelines, loss: str) -> tuple[np.ndarray, dict]
                                  "val_accuracy": right / pipelines.test_count}
 
 
-def _save_epoch(model, job: Job, setup: Setup, progress: Progress, epoch: int) -> None:
+def _save_epoch(model, job: Job, environment: Environment, progress: Progress, epoch: int) -> None:
     """The checkpoint of ``epoch``, just fitted, and its weights if it is a save epoch."""
     saving_started = time.perf_counter()
     checkpoint = Checkpoint(epoch, progress.history, progress.diverged_reason)
     # kept: save epochs (their weights can be rewritten), the target (where a longer
     # training continues) and a divergence (the verdict stands)
     keep = epoch in job.save_epochs or epoch == job.epochs or progress.diverged_reason is not None
-    checkpoints.save(model, job.state_dir, checkpoint, setup.state_hash, keep=keep,
+    checkpoints.save(model, job.state_dir, checkpoint, environment.state_hash, keep=keep,
                      predictions=np.stack(progress.outputs))
     if epoch in job.save_epochs:
         progress.weights.append(save_weights(model, job, epoch))

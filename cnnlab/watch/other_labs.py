@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cnnlab.plan.grid import Plan
+from cnnlab.plan.plan import Plan
 
 RESULT_FOLDERS = ("data", "runs", "selection")
 

@@ -32,11 +32,11 @@ import pandas as pd
 from cnnlab.data.arrays import load_test_split
 from cnnlab.errors import CnnlabError
 from cnnlab.plan import concept_models
-from cnnlab.plan.grid import Plan
-from cnnlab.plan.lab import complete_plan
+from cnnlab.plan.complete_plan import complete_plan
+from cnnlab.plan.plan import Plan
 from cnnlab.plan.runs import Training
-from cnnlab.report import page as report
-from cnnlab.report.results import PARTIAL, Results
+from cnnlab.report import page
+from cnnlab.report.setups import PARTIAL, Results
 from cnnlab.store import layout
 from cnnlab.store.files import Predictions, read_json, read_manifest, read_selection
 from cnnlab.store.history import HISTORY_COLUMNS, TrainingOutputs
@@ -56,7 +56,7 @@ class Reached:
 
 
 class PartialResults(Results):
-    """The report's :class:`~cnnlab.report.results.Results`, where a training without outputs is
+    """The report's :class:`~cnnlab.report.setups.Results`, where a training without outputs is
     read from its run's resume state, up to its last saved epoch."""
 
     def __init__(self, root: Path, plan: Plan, labels: np.ndarray):
@@ -139,17 +139,17 @@ def draw_figures(plan: Plan, results: Results, baselines: dict, root: Path
                  ) -> tuple[dict[str, str], dict[str, str]]:
     """Learning curves and ROC curves of the tasks with runs, from the epochs so far."""
     from cnnlab.report import figures  # matplotlib: only now
-    from cnnlab.report.results import task_groups
+    from cnnlab.report.setups import task_setups
 
     curves, rocs = {}, {}
     for task_id in layout.curve_tasks(plan):
         if plan.tasks[task_id].pending or not plan.tasks[task_id].entries:
             continue
-        groups = task_groups(plan, task_id, results)
+        setups = task_setups(plan, task_id, results)
         title = f"{task_id}: {plan.tasks[task_id].title} (so far)"
-        curves[task_id] = str(figures.save_png(figures.curves_figure(groups, baselines, title),
+        curves[task_id] = str(figures.save_png(figures.curves_figure(setups, baselines, title),
                                                root / layout.partial_figure(task_id)))
-        rocs[task_id] = str(figures.save_png(figures.roc_figure(groups, title),
+        rocs[task_id] = str(figures.save_png(figures.roc_figure(setups, title),
                                              root / layout.partial_roc_figure(task_id)))
     return curves, rocs
 
@@ -188,7 +188,7 @@ def write_partial_report(config: dict, root: str | Path = ".",
                          report_dir: str | Path | None = None) -> Path:
     """Render ``results/report/partial.html`` of the lab in ``root`` from what exists now.
 
-    ``config`` is the lab's checked config (cnnlab.watch.cli.lab_config); ``report_dir`` holds
+    ``config`` is the lab's checked config (cnnlab.watch.command.lab_config); ``report_dir`` holds
     the templates, by default the lab's own ``report/`` folder, as the workflow uses.
     """
     root = Path(root)
@@ -211,12 +211,12 @@ def write_partial_report(config: dict, root: str | Path = ".",
     selections = {}
     for task_id in plan.optima:  # the selections current_plan found sound and planned
         selections[task_id] = read_selection(root / layout.selection_json(plan.dataset, task_id))
-    context = report.build_context(shown, manifest, figures, stats, selections, config, root,
+    context = page.build_context(shown, manifest, figures, stats, selections, config, root,
                                    rocs, concepts, results=results)
     mark_partial(context, plan, shown, results, missing)
     if report_dir is None:
-        report_dir = root / "report" if (root / "report/templates").is_dir() else report.REPORT_DIR
+        report_dir = root / "report" if (root / "report/templates").is_dir() else page.REPORT_DIR
     # the tables of what exists now, in the report's folder for them: the report rule
     # writes them again, complete, when the lab ends
-    return report.write_report_and_tables(context, root / layout.PARTIAL_REPORT_HTML, root,
+    return page.write_report_and_tables(context, root / layout.PARTIAL_REPORT_HTML, root,
                                           report_dir)

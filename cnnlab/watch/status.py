@@ -1,6 +1,6 @@
 """The lab's progress from what the workflow wrote: each training's state and the time left.
 
-:func:`lab_status` reads, for every training of the plan (cnnlab.plan.grid), only files the
+:func:`lab_status` reads, for every training of the plan (cnnlab.plan.plan), only files the
 workflow writes: the training's outputs (record.json, history.csv), its heartbeat
 (cnnlab.store.heartbeat) and its run's resume state (cnnlab.train.checkpoints). Nothing is locked
 or written, so it may run while Snakemake runs, after a kill, and on another host of a
@@ -19,9 +19,9 @@ A training's state
 Time left
     A running training: its remaining epochs at the mean speed this process measured.
     Any other: the job's start-up (the median measured by finished trainings: the
-    interpreter, TensorFlow, the data) plus cnnlab.plan.cost's estimate of its remaining
-    epochs, scaled by how far the measured epochs of this lab are from cnnlab.plan.cost's
-    estimate of them (cnnlab.plan.cost is fitted on another CPU and ignores small images'
+    interpreter, TensorFlow, the data) plus cnnlab.plan.scheduling's estimate of its remaining
+    epochs, scaled by how far the measured epochs of this lab are from cnnlab.plan.scheduling's
+    estimate of them (cnnlab.plan.scheduling is fitted on another CPU and ignores small images'
     overheads). The trainings planned after a selection are estimated as if it chose its
     first candidate. The lab's time left schedules those jobs on ``cores`` cores, longest
     first as the workflow does (rules/common.smk), then the figures and selections, then
@@ -43,10 +43,10 @@ from pathlib import Path
 from cnnlab.durations import duration_text
 from cnnlab.errors import CnnlabError
 from cnnlab.plan import concept_models
-from cnnlab.plan.cost import estimated_seconds, training_priority
-from cnnlab.plan.grid import Plan
-from cnnlab.plan.lab import complete_plan, guessed_plans
+from cnnlab.plan.complete_plan import complete_plan, guessed_plans
+from cnnlab.plan.plan import Plan
 from cnnlab.plan.runs import Training
+from cnnlab.plan.scheduling import estimated_seconds, training_priority
 from cnnlab.store import heartbeat, layout
 from cnnlab.store.files import read_manifest, read_record
 from cnnlab.store.history import read_column
@@ -102,7 +102,7 @@ class LabStatus:
     other_jobs: int  # figures, selections and the report still to make
     cores: int
     seconds_left: float | None
-    speed_factor: float  # measured time / cnnlab.plan.cost's estimate
+    speed_factor: float  # measured time / cnnlab.plan.scheduling's estimate
     machine_cores: int | None = None  # this machine's, where the trainings share them
 
     def count(self, *states: str) -> int:
@@ -289,7 +289,7 @@ def lab_status(config: dict, root: str | os.PathLike = ".", cores: int | None = 
                                if set(other.tasks) & set(row.tasks)) or None
     active = [row for row in rows + guessed if row.training and row.seconds_left]
     running = [(row.seconds_left, row.threads) for row in active if row.state == TRAINING]
-    # the workflow's order (cnnlab.plan.cost.training_priority)
+    # the workflow's order (cnnlab.plan.scheduling.training_priority)
     queued = sorted(((row.seconds_left, row.threads, row.priority) for row in active
                      if row.state != TRAINING), key=lambda job: -job[2])
     others = other_jobs_left(plan, root)
@@ -376,7 +376,7 @@ def status_text(status: LabStatus, width: int = 80) -> str:
     lines.append(textwrap.fill(summary_line(status), width, subsequent_indent="  "))
     if status.speed_factor != 1.0 and not status.finished:
         lines.append(textwrap.fill(
-            f"(the epochs so far took {status.speed_factor:.2g} x cnnlab.plan.cost's estimate; the "
+            f"(the epochs so far took {status.speed_factor:.2g} x cnnlab.plan.scheduling's estimate; the "
             "estimates of the others are scaled by it)", width))
     lines += [textwrap.fill(f"note: {row.note}", width, subsequent_indent="  ")
               for row in status.trainings if row.note]

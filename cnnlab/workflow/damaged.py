@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnlab.errors import CnnlabError
-from cnnlab.plan.optima import read_checked_selection
+from cnnlab.plan.selection_check import read_checked_selection
 from cnnlab.store import layout
 from cnnlab.store.files import read_selection, read_split_labels, read_summary
 from cnnlab.store.history import checked_training, redo_advice

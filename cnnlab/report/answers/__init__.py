@@ -6,7 +6,7 @@ named as the kind it answers (:mod:`~cnnlab.report.answers.conv_layers`,
 :mod:`~cnnlab.report.answers.dense_layers`, :mod:`~cnnlab.report.answers.architectures`,
 :mod:`~cnnlab.report.answers.output_layer`; the kinds: :mod:`cnnlab.plan.answer_kinds`).
 Each takes a task's :class:`Facts` and returns its :class:`Answer`; :mod:`cnnlab.report.page` only assembles them. Shared phrasing lives in
-:mod:`~cnnlab.report.answers.words`, a trained task's full evidence in
+:mod:`~cnnlab.report.answers.phrases`, a trained task's full evidence in
 :mod:`~cnnlab.report.answers.evidence`.
 """
 
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cnnlab.plan.grid import Plan
+from cnnlab.plan.plan import Plan
 from cnnlab.plan.runs import TaskPlan
-from cnnlab.report.results import Comparison, Group, Results
+from cnnlab.report.setups import Comparison, Results, SetUp
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Facts:
     results: Results
     baselines: dict  # by split: the majority-class share
     test_counts: dict  # the validation images per class
-    groups: list[Group] = field(default_factory=list)
+    setups: list[SetUp] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)
     stats: dict = field(default_factory=dict)
     selection: dict | None = None

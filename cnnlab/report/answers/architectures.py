@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cnnlab.plan import concept_models
 from cnnlab.report.answers import Answer, Facts, trained
-from cnnlab.report.answers.words import join
+from cnnlab.report.answers.phrases import join
 from cnnlab.report.formatting import architecture_label, architecture_name, percent
 from cnnlab.report.tables import summary_table
 
@@ -38,7 +38,7 @@ def answer(facts: Facts) -> Answer:
              for label, rows in labelled(facts).items() if rows]
     text = [DIFFERENCE + (f" Here {join(sizes)}." if sizes else "")]
     glance = "Shared local filters (LeNet) against a weight per pixel (MLP)"
-    result = trained.answer(facts) if facts.groups else None
+    result = trained.answer(facts) if facts.setups else None
     if result is not None:
         text.append(result.answer[0])
         glance += "; trained here: " + result.glance[0].lower() + result.glance[1:]

@@ -7,9 +7,9 @@ from __future__ import annotations
 from cnnlab.analysis.statistics import ALPHA
 from cnnlab.plan import concept_models
 from cnnlab.report.answers import Answer, Facts
-from cnnlab.report.answers.words import gap_text, p_text, verdict
+from cnnlab.report.answers.phrases import gap_text, p_text, verdict
 from cnnlab.report.formatting import architecture_name, percent, points
-from cnnlab.report.results import Group
+from cnnlab.report.setups import SetUp
 from cnnlab.report.tables import summary_table
 
 CAPTION = ("Left: each layer's share of the parameters. Right: the test images as raw pixels, "
@@ -42,31 +42,31 @@ def answer(facts: Facts) -> Answer:
     glance = (f"The hidden layer turns conv features into whole-image evidence, the output "
               f"neuron weighs it into P(Nev); they hold {share} of the weights"
               + (f"; {found[1]}." if found else "."))
-    details = answer_dense(hidden, output, total, facts.groups, facts.baselines["test"])
+    details = answer_dense(hidden, output, total, facts.setups, facts.baselines["test"])
     details += separability_evidence(measured)
     return Answer(glance=glance, answer=[text], table=table, details=details)
 
 
-def answer_dense(hidden: dict, output: dict, total: int, groups: list[Group],
+def answer_dense(hidden: dict, output: dict, total: int, setups: list[SetUp],
                  baseline: float) -> list[str]:
     """The parameter counts behind the answer, and whether the runs shown overfit."""
     text = [(f"The hidden layer {hidden['layer']} has {int(hidden['parameters']):,} parameters "
             f"(output {hidden['output_shape']}), the output layer {output['layer']} "
             f"{int(output['parameters']):,} (one weight per hidden neuron plus a bias), of the "
             f"model's {total:,}.")]
-    overfit = [group for group in groups if verdict(group, baseline) == "overfitting"]
+    overfit = [setup for setup in setups if verdict(setup, baseline) == "overfitting"]
     if overfit:
         text.append("Runs shown that overfit: " + "; ".join(
-            f"{_in_task(group)}, final gap {gap_text(group)}" for group in overfit) + ".")
-    elif groups:
+            f"{_in_task(setup)}, final gap {gap_text(setup)}" for setup in overfit) + ".")
+    elif setups:
         text.append("None of the runs shown overfits by its curve verdict; their final "
                     "train-validation gaps are " + ", ".join(
-                        f"{gap_text(group)} ({group.task})" for group in groups) + ".")
+                        f"{gap_text(setup)} ({setup.task})" for setup in setups) + ".")
     return text
 
 
-def _in_task(group: Group) -> str:
-    return group.label if group.label.startswith(group.task) else f"{group.label} in {group.task}"
+def _in_task(setup: SetUp) -> str:
+    return setup.label if setup.label.startswith(setup.task) else f"{setup.label} in {setup.task}"
 
 
 def _rows(stats: dict | None) -> list[dict]:

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from cnnlab.analysis.diagnostics import THRESHOLDS
 from cnnlab.analysis.noise import NoiseComparison, noise_comparison
-from cnnlab.report.answers.words import factor_phrase, join, p_text, p_value
+from cnnlab.report.answers.phrases import factor_phrase, join, p_text, p_value
 from cnnlab.report.formatting import epochs_text, number, percent, points, setup_label
-from cnnlab.report.results import Comparison, Group
+from cnnlab.report.setups import Comparison, SetUp
 
 
 def tested_comparisons(comparisons: list[Comparison], asked: bool | None = True
@@ -39,7 +39,7 @@ def difference_text(comparison: Comparison, sign: int = 1) -> str:
                           - comparison.b.mean("final_val_accuracy")))
 
 
-def oriented(comparison: Comparison) -> tuple[Group, Group, int]:
+def oriented(comparison: Comparison) -> tuple[SetUp, SetUp, int]:
     """The two set-ups with the larger value of a numeric factor first (more dropout, more
     epochs, a larger n_base) or the task's own first, and the sign that turns a - b into
     first - second."""
@@ -54,16 +54,16 @@ def oriented(comparison: Comparison) -> tuple[Group, Group, int]:
     return a, b, 1
 
 
-def factor_label(group: Group, factors: list[str]) -> str:
+def factor_label(setup: SetUp, factors: list[str]) -> str:
     """A set-up named by the one factor a comparison varies ('dropout 0.4', 'no dropout',
     '150 epochs', 'SGD'); by its label where several differ."""
     if len(factors) != 1:
-        return group.label
+        return setup.label
     if factors == ["epochs"]:
-        return epochs_text(group.epochs)
+        return epochs_text(setup.epochs)
     if factors == ["dropout"]:
-        return "dropout" if group.params.get("dropout") else "no dropout"
-    return setup_label(group.params, factors, group.epochs)
+        return "dropout" if setup.params.get("dropout") else "no dropout"
+    return setup_label(setup.params, factors, setup.epochs)
 
 
 def effects(tested: list[Comparison], summary: bool = True) -> list[str]:
@@ -80,10 +80,10 @@ def effects(tested: list[Comparison], summary: bool = True) -> list[str]:
     by_factor: dict[str, list[str]] = {}
     for comparison in tested:
         first, second, sign = oriented(comparison)
-        names = [factor_label(group, comparison.factors) for group in (first, second)]
+        names = [factor_label(setup, comparison.factors) for setup in (first, second)]
         theirs = comparison.b  # where the task reaches into another, that task's set-up
         if comparison.reference:
-            key = (theirs.task, theirs.variant, theirs.epochs)
+            key = (theirs.task, theirs.setup_id, theirs.epochs)
             where = (f" ({comparison.reference})" if key in said else
                      f" ({comparison.reference}, {percent(theirs.mean('final_val_accuracy'))})")
             said.add(key)
@@ -141,10 +141,10 @@ def levels(family: list[Comparison]) -> str:
     named: dict[str, object] = {}
     for comparison in family:
         (factor,) = comparison.factors
-        for group in (comparison.a, comparison.b):
-            where = f" ({group.task})" if comparison.reference and group is comparison.b else ""
-            value = group.epochs if factor == "epochs" else group.params.get(factor)
-            named.setdefault(factor_label(group, comparison.factors) + where, value)
+        for setup in (comparison.a, comparison.b):
+            where = f" ({setup.task})" if comparison.reference and setup is comparison.b else ""
+            value = setup.epochs if factor == "epochs" else setup.params.get(factor)
+            named.setdefault(factor_label(setup, comparison.factors) + where, value)
     if all(isinstance(value, (int, float)) for value in named.values()):
         named = dict(sorted(named.items(), key=lambda item: -item[1]))  # the largest first
     return join(list(named))
@@ -183,7 +183,7 @@ def tests_in_brief(tested: list[Comparison]) -> str | None:
     if len(tested) == 1:
         (comparison,) = tested
         first, second, sign = oriented(comparison)
-        names = [factor_label(group, comparison.factors) for group in (first, second)]
+        names = [factor_label(setup, comparison.factors) for setup in (first, second)]
         if comparison.reference:
             names[0 if first is comparison.b else 1] += f" ({comparison.reference})"
         return (f"{names[0]} {difference_text(comparison, sign)} against {names[1]}, "
@@ -203,8 +203,8 @@ class Shape:
     """What a lower learning rate did to the curves at matching epochs (one comparison)."""
 
     comparison: Comparison
-    low: Group  # the lower learning rate's set-up
-    high: Group
+    low: SetUp  # the lower learning rate's set-up
+    high: SetUp
     losses: tuple[float, float]  # each one's training loss at the epochs both reach
     spread: NoiseComparison | None  # each one's validation-loss noise, and their test
 
@@ -221,11 +221,11 @@ def learning_rate_shapes(tested: list[Comparison]) -> list[Shape]:
     for comparison in tested:
         if comparison.factors != ["lr"]:
             continue
-        low, high = sorted((comparison.a, comparison.b), key=lambda group: group.params["lr"])
+        low, high = sorted((comparison.a, comparison.b), key=lambda setup: setup.params["lr"])
         shapes.append(Shape(comparison, low, high,
                             (low.mean("final_loss"), high.mean("final_loss")),
-                            noise_comparison(*(group.runs[0].history["val_loss"]
-                                               .to_numpy(dtype=float) for group in (low, high)))))
+                            noise_comparison(*(setup.runs[0].history["val_loss"]
+                                               .to_numpy(dtype=float) for setup in (low, high)))))
     return shapes
 
 

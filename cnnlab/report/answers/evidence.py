@@ -9,7 +9,7 @@ import numpy as np
 
 from cnnlab.analysis import verdicts
 from cnnlab.analysis.diagnostics import THRESHOLDS, Thresholds
-from cnnlab.report.answers.words import (
+from cnnlab.report.answers.phrases import (
     FEW_MELANOMAS,
     RANKS_WELL,
     VERDICT_PHRASES,
@@ -29,7 +29,7 @@ from cnnlab.report.formatting import (
     points,
     with_interval,
 )
-from cnnlab.report.results import Comparison, Group
+from cnnlab.report.setups import Comparison, SetUp
 from cnnlab.report.significance import both_tests_sentence, paired_test_sentence, significance
 
 
@@ -38,42 +38,42 @@ def _count(items: list, n: int) -> str:
     return "" if n == 1 else f" in {len(items)} of {n} seeds"
 
 
-def describe_group(group: Group, baselines: dict,
+def describe_setup(setup: SetUp, baselines: dict,
                    thresholds: Thresholds = THRESHOLDS) -> list[str]:
     """What one set-up's curves show, in sentences built from its values and diagnoses."""
     sentences = [
-        (f"{group.label}: after {_epochs_reached(group)}, training accuracy "
-         f"{with_spread(group, 'final_accuracy')}, validation accuracy {accuracy_text(group)}; "
-         f"the validation loss was lowest at {_best_epochs(group)}: "
-         f"{with_spread(group, 'best_val_loss', number)}.")
+        (f"{setup.label}: after {_epochs_reached(setup)}, training accuracy "
+         f"{with_spread(setup, 'final_accuracy')}, validation accuracy {accuracy_text(setup)}; "
+         f"the validation loss was lowest at {_best_epochs(setup)}: "
+         f"{with_spread(setup, 'best_val_loss', number)}.")
     ]
-    sentences += clinical_sentences(group)
-    sentences += _divergence(group)
-    found = [run_curve(run, baselines["test"]) for run in group.runs]
+    sentences += clinical_sentences(setup)
+    sentences += _divergence(setup)
+    found = [run_curve(run, baselines["test"]) for run in setup.runs]
     if verdicts.most_telling(found).at_baseline:  # the answer's own reading of the baseline
-        sentences.append(_at_baseline(group))
-    sentences += _overfitting(group, found) + _under_training(group) + _plateau(group)
+        sentences.append(_at_baseline(setup))
+    sentences += _overfitting(setup, found) + _under_training(setup) + _plateau(setup)
     quiet = not any(verdict.name in ("diverged", "overfitting") for verdict in found) and not any(
-        run.diagnosis.under_training.still_improving for run in group.runs)
-    if quiet and group.mean("gap") > 2 * thresholds.baseline_margin:
+        run.diagnosis.under_training.still_improving for run in setup.runs)
+    if quiet and setup.mean("gap") > 2 * thresholds.baseline_margin:
         sentences.append(f"It does not overfit by the validation loss, but training accuracy "
-                         f"ends {gap_text(group)} above validation accuracy.")
+                         f"ends {gap_text(setup)} above validation accuracy.")
     return sentences
 
 
-def _divergence(group: Group) -> list[str]:
-    diverged = [run for run in group.runs if run.diagnosis.divergence]
+def _divergence(setup: SetUp) -> list[str]:
+    diverged = [run for run in setup.runs if run.diagnosis.divergence]
     if not diverged:
         return []
     first = diverged[0].diagnosis.divergence
     where = f" at epoch {first.epoch}" if first.epoch else ""
-    return [(f"It diverged{_count(diverged, group.seeds)}: {first.reason}{where}; its values "
+    return [(f"It diverged{_count(diverged, setup.seeds)}: {first.reason}{where}; its values "
             "after that carry no information.")]
 
 
-def _at_baseline(group: Group) -> str:
+def _at_baseline(setup: SetUp) -> str:
     """A set-up within the noise of the baseline: does its ranking show anything learned?"""
-    views = [run.clinical("final") for run in group.runs]
+    views = [run.clinical("final") for run in setup.runs]
     auc = float(np.mean([view.auc for view in views]))
     measured = (auc_text(views[0].auc, views[0].auc_interval) if len(views) == 1 else
                 f"{number(auc)} (mean over {len(views)} seeds)")
@@ -96,11 +96,11 @@ def _at_baseline(group: Group) -> str:
             "little that generalises.")
 
 
-def _overfitting(group: Group, found: list) -> list[str]:
+def _overfitting(setup: SetUp, found: list) -> list[str]:
     """Where each overfitting seed starts to overfit, and by which rule: its validation loss
     rising beyond its noise, or its accuracy gap growing beyond the validation accuracy's
     interval (:func:`cnnlab.analysis.verdicts.overfitting_from`)."""
-    overfit = [(run, verdict) for run, verdict in zip(group.runs, found)
+    overfit = [(run, verdict) for run, verdict in zip(setup.runs, found)
                if verdict.name == "overfitting"]
     if not overfit:
         return []
@@ -111,24 +111,24 @@ def _overfitting(group: Group, found: list) -> list[str]:
            f"its train - validation accuracy gap grew from {points(onset.gap_at_onset).lstrip('+')} to "
            f"{points(onset.gap_end).lstrip('+')} (smoothed), more than the "
            f"±{points(onset.gap_noise).lstrip('+')} of the validation accuracy's 95% interval")
-    return [(f"It overfits{_count(overfit, group.seeds)} from epoch {epochs}, where its "
+    return [(f"It overfits{_count(overfit, setup.seeds)} from epoch {epochs}, where its "
              f"validation loss is lowest: after it {why}, while the training loss fell to "
              f"{number(run.values['final_loss'])}; the final train-validation accuracy gap is "
-             f"{gap_text(group)}.")]
+             f"{gap_text(setup)}.")]
 
 
-def _under_training(group: Group) -> list[str]:
-    under = [run for run in group.runs if run.diagnosis.under_training.still_improving]
+def _under_training(setup: SetUp) -> list[str]:
+    under = [run for run in setup.runs if run.diagnosis.under_training.still_improving]
     if not under:
         return []
     first = under[0].diagnosis.under_training
-    return [(f"It is under-trained{_count(under, group.seeds)}: over the last {first.window} "
+    return [(f"It is under-trained{_count(under, setup.seeds)}: over the last {first.window} "
             f"epochs the training loss still fell by {100 * first.train_drop:.0f}% and the "
             f"validation loss by {100 * first.val_drop:.0f}%, so more epochs would still help.")]
 
 
-def _plateau(group: Group) -> list[str]:
-    plateaued = [run for run in group.runs if run.diagnosis.plateau_epoch is not None]
+def _plateau(setup: SetUp) -> list[str]:
+    plateaued = [run for run in setup.runs if run.diagnosis.plateau_epoch is not None]
     if not plateaued:
         return []
     epochs = ", ".join(str(run.diagnosis.plateau_epoch) for run in plateaued)
@@ -138,15 +138,15 @@ def _plateau(group: Group) -> list[str]:
     amount = round(100 * found.tolerance, 1)
     return [(f"Its validation accuracy gained no more than {amount:g} percentage "
             f"point{'' if amount == 1 else 's'}{noise} after epoch {epochs}"
-            f"{_count(plateaued, group.seeds)}.")]
+            f"{_count(plateaued, setup.seeds)}.")]
 
 
-def clinical_sentences(group: Group) -> list[str]:
+def clinical_sentences(setup: SetUp) -> list[str]:
     """What the model does with melanomas and nevi at its final epoch, each share with its
     95 % interval (Wilson; the ROC AUC's by the stratified bootstrap), and a warning when it
     finds few melanomas. Over seeds: the first seed's counts and intervals, the seeds' means
     and ranges."""
-    views = [run.clinical("final") for run in group.runs]
+    views = [run.clinical("final") for run in setup.runs]
     first = views[0]
     mean = {name: float(np.mean([getattr(view, name) for view in views]))
             for name in ("sensitivity", "specificity", "balanced_accuracy", "auc")}
@@ -171,7 +171,7 @@ def clinical_sentences(group: Group) -> list[str]:
                  f"balanced accuracy {percent(mean['balanced_accuracy'])}, ROC AUC "
                  f"{number(mean['auc'])} ({seed_range('auc', number)})")
         sentences = [f"Over its {len(views)} seeds: {means}.",
-                     (f"Seed {group.runs[0].seed} alone {counts}: {with_intervals}, ROC AUC "
+                     (f"Seed {setup.runs[0].seed} alone {counts}: {with_intervals}, ROC AUC "
                      f"{auc_text(first.auc, first.auc_interval)}.")]
     if mean["sensitivity"] < FEW_MELANOMAS:
         sentences.append(
@@ -181,21 +181,21 @@ def clinical_sentences(group: Group) -> list[str]:
     return sentences
 
 
-def _epochs_reached(group: Group) -> str:
+def _epochs_reached(setup: SetUp) -> str:
     """The epochs the values come from: a diverged run stopped before the epochs asked."""
-    reached = [int(run.history["epoch"].iloc[-1]) for run in group.runs]
-    stopped = sorted(epoch for epoch in reached if epoch < group.epochs)
+    reached = [int(run.history["epoch"].iloc[-1]) for run in setup.runs]
+    stopped = sorted(epoch for epoch in reached if epoch < setup.epochs)
     if not stopped:
-        return epochs_text(group.epochs)
-    if len(group.runs) == 1:
-        return f"{stopped[0]} of the {epochs_text(group.epochs)} asked (it stopped there)"
+        return epochs_text(setup.epochs)
+    if len(setup.runs) == 1:
+        return f"{stopped[0]} of the {epochs_text(setup.epochs)} asked (it stopped there)"
     listed = ", ".join(str(epoch) for epoch in stopped)
-    return (f"{epochs_text(group.epochs)} ({len(stopped)} of {len(group.runs)} seeds stopped "
+    return (f"{epochs_text(setup.epochs)} ({len(stopped)} of {len(setup.runs)} seeds stopped "
             f"early, at epoch{'s' if len(stopped) > 1 else ''} {listed})")
 
 
-def _best_epochs(group: Group) -> str:
-    epochs = [run.values["best_epoch"] for run in group.runs]
+def _best_epochs(setup: SetUp) -> str:
+    epochs = [run.values["best_epoch"] for run in setup.runs]
     listed = ", ".join("none" if epoch is None else str(epoch) for epoch in epochs)
     return f"epoch{'s' if len(epochs) > 1 else ''} {listed}"
 
@@ -205,7 +205,7 @@ def _best_epochs(group: Group) -> str:
 
 def compare(comparison: Comparison, baselines: dict,
             thresholds: Thresholds = THRESHOLDS) -> list[str]:
-    """The effect of the factors that set two groups apart, from their values and tests."""
+    """The effect of the factors that set two set-ups apart, from their values and tests."""
     a, b = comparison.a, comparison.b
     where = f" (from task {comparison.reference})" if comparison.reference else ""
     difference = a.mean("final_val_accuracy") - b.mean("final_val_accuracy")
@@ -230,13 +230,13 @@ def compare(comparison: Comparison, baselines: dict,
     return sentences
 
 
-def _second_measure(a: Group, b: Group) -> str:
+def _second_measure(a: SetUp, b: SetUp) -> str:
     """The lowest validation losses where both set-ups use one loss; across two losses their
     values are on different scales, so balanced accuracy and ROC AUC instead."""
     if a.params["loss"] == b.params["loss"]:
         return (f"the lowest validation loss {number(a.mean('best_val_loss'))} against "
                 f"{number(b.mean('best_val_loss'))}.")
-    views = [[run.clinical("final") for run in group.runs] for group in (a, b)]
+    views = [[run.clinical("final") for run in setup.runs] for setup in (a, b)]
     balanced = [sum(v.balanced_accuracy for v in vs) / len(vs) for vs in views]
     auc = [sum(v.auc for v in vs) / len(vs) for vs in views]
     return (f"the balanced accuracy {percent(balanced[0])} against {percent(balanced[1])}, the "
@@ -245,7 +245,7 @@ def _second_measure(a: Group, b: Group) -> str:
             "compared).")
 
 
-def _contrast(a: Group, b: Group, baseline: float) -> str:
+def _contrast(a: SetUp, b: SetUp, baseline: float) -> str:
     first, second = verdict(a, baseline), verdict(b, baseline)
     if first == second:
         return f"Both {VERDICT_PHRASES[first][1]}."

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from cnnlab.analysis.statistics import ALPHA
 from cnnlab.plan.selection import judged_curve, not_overfitted
 from cnnlab.report.answers import Answer, Facts, trained
-from cnnlab.report.answers.words import join, p_text
+from cnnlab.report.answers.phrases import join, p_text
 from cnnlab.report.formatting import (
     format_param,
     number,
@@ -18,7 +18,7 @@ from cnnlab.report.formatting import (
     points,
     value_with_interval,
 )
-from cnnlab.report.results import Group
+from cnnlab.report.setups import SetUp
 from cnnlab.report.significance import images_text
 from cnnlab.report.tables import accuracy_cell, cell, number_cell
 
@@ -61,7 +61,7 @@ def read(selection: dict) -> Selected:
 
 def answer(facts: Facts) -> Answer:
     chosen = read(facts.selection)
-    baseline, groups = facts.baselines["test"], facts.groups
+    baseline, setups = facts.baselines["test"], facts.setups
     params = join([phrase for name, value in chosen.params.items()
                    if (phrase := param_phrase(name, value))])
     head = (f"Rule: {rule_in_brief(chosen)}. It picked {params} from "
@@ -69,12 +69,12 @@ def answer(facts: Facts) -> Answer:
     if not chosen.meets_condition:
         head += " No candidate met the condition, so the smallest gap was taken."
     sentences = [head]
-    result = trained.answer(facts) if groups else None
-    if groups:
+    result = trained.answer(facts) if setups else None
+    if setups:
         sentences += trained.lead(facts, accuracy_first=True)
-        sentences += condition(chosen, groups)
+        sentences += condition(chosen, setups)
     glance = f"{params}, from {chosen.from_task}"
-    if groups:
+    if setups:
         found = result.glance[:-1]
         glance += ": " + (found[0].lower() + found[1:] if found.startswith("Highest") else found)
     glance = glance[0].upper() + glance[1:] + "."
@@ -106,20 +106,20 @@ def rule_in_brief(chosen: Selected) -> str:
     return brief.format(epochs=chosen.judged_epoch, gap=points(chosen.max_gap).lstrip("+"))
 
 
-def meets_condition(group: Group, max_gap: float) -> bool:
+def meets_condition(setup: SetUp, max_gap: float) -> bool:
     """Whether one of the task's own set-ups meets its condition, judged by the selection's
     rule (:func:`cnnlab.plan.selection.not_overfitted`) on each seed's curve at the task's
     epochs, so the report cannot disagree with the selection."""
-    return not_overfitted([judged_curve(run.history, group.epochs, run.n_test, max_gap)
-                           for run in group.runs])
+    return not_overfitted([judged_curve(run.history, setup.epochs, run.n_test, max_gap)
+                           for run in setup.runs])
 
 
-def condition(chosen: Selected, groups: list[Group]) -> list[str]:
+def condition(chosen: Selected, setups: list[SetUp]) -> list[str]:
     """Which of the trained models meets the task's condition, said where not all do."""
-    failing = [group.label for group in groups if not meets_condition(group, chosen.max_gap)]
+    failing = [setup.label for setup in setups if not meets_condition(setup, chosen.max_gap)]
     if not failing:
         return []
-    if len(failing) == len(groups):
+    if len(failing) == len(setups):
         return [(f"None of them stays within a gap of {points(chosen.max_gap).lstrip('+')} "
                 "without overfitting.")]
     return [(f"Outside the task's condition (overfitted, diverged or too wide a gap): "

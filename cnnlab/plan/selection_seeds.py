@@ -27,19 +27,19 @@ LEAD_TEST = "exact McNemar"
 
 
 def setup_rows(run_rows: list[dict]) -> list[dict]:
-    """One row per set-up (runs sharing ``variant``), in the order the set-ups first
+    """One row per set-up (runs sharing ``setup_id``), in the order the set-ups first
     appear: the values the rule ranks by are the seeds' means, the per-seed rows are kept
     under ``seeds``, and the row's ``run_id`` is the set-up's id (the run id less ``-s<seed>``)."""
     grouped: dict[str, list[dict]] = {}
     for row in run_rows:
-        grouped.setdefault(row["variant"], []).append(row)
+        grouped.setdefault(row["setup_id"], []).append(row)
     rows = []
-    for variant, seeds in grouped.items():
+    for setup_id, seeds in grouped.items():
         seeds = sorted(seeds, key=lambda row: row["seed"])
         first = seeds[0]
         onsets = [row["overfitting_epoch"] for row in seeds if row["overfitting_epoch"] is not None]
         rows.append({
-            "task": first["task"], "run_id": variant, "variant": variant,
+            "task": first["task"], "run_id": setup_id, "setup_id": setup_id,
             "epochs": first["epochs"], "asked_by": first["asked_by"],
             # the weakest seed decides what the set-up can show
             "trained_epochs": min(row["trained_epochs"] for row in seeds),

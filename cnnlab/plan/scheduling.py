@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnnlab.errors import CnnlabError
-from cnnlab.plan.grid import Plan
+from cnnlab.plan.plan import Plan
 from cnnlab.plan.runs import RunSpec, Training
 from cnnlab.store import layout
 from cnnlab.store.files import read_record
@@ -94,12 +94,12 @@ class EpochTimes:
 
     image_size: int
     n_train: int
-    by_variant: dict[str, float] = field(default_factory=dict)
+    by_setup: dict[str, float] = field(default_factory=dict)
     scale: dict[str, float] = field(default_factory=dict)  # by model kind
 
     def epoch_seconds(self, spec: RunSpec) -> float:
-        if spec.variant in self.by_variant:
-            return self.by_variant[spec.variant]
+        if spec.setup_id in self.by_setup:
+            return self.by_setup[spec.setup_id]
         formula = estimated_seconds(spec, 1, self.image_size, self.n_train)
         return formula * self.scale.get(spec.model, 1.0)
 
@@ -110,7 +110,7 @@ def measured_epochs(dataset: str, image_size: int, n_train: int,
     (a history.csv with its record.json); a file that cannot be read is passed over: the
     estimate only orders jobs. An epoch's time is the median of a training's epochs."""
     records = Path(root).glob(layout.record_json(layout.training_directory(dataset, "*", "*")))
-    by_variant: dict[str, float] = {}
+    by_setup: dict[str, float] = {}
     ratios: dict[str, list[float]] = {}
     for record_json in sorted(records):
         try:
@@ -121,11 +121,11 @@ def measured_epochs(dataset: str, image_size: int, n_train: int,
         if not seconds:
             continue
         median = statistics.median(seconds)
-        by_variant[spec.variant] = median
+        by_setup[spec.setup_id] = median
         formula = estimated_seconds(spec, 1, image_size, n_train)
         ratios.setdefault(spec.model, []).append(median / formula)
     scale = {model: statistics.median(values) for model, values in ratios.items()}
-    return EpochTimes(image_size, n_train, by_variant, scale)
+    return EpochTimes(image_size, n_train, by_setup, scale)
 
 
 def selection_tails(plan: Plan, epoch_seconds: Callable[[RunSpec], float]) -> dict[str, float]:

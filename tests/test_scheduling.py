@@ -8,7 +8,9 @@ import statistics
 import pytest
 
 from cnnlab.errors import CnnlabError
-from cnnlab.plan.cost import (
+from cnnlab.plan.plan import plan_lab
+from cnnlab.plan.runs import RunSpec
+from cnnlab.plan.scheduling import (
     check_memory,
     estimated_model_mb,
     estimated_seconds,
@@ -16,8 +18,6 @@ from cnnlab.plan.cost import (
     measured_epochs,
     training_priority,
 )
-from cnnlab.plan.grid import plan_lab
-from cnnlab.plan.runs import RunSpec
 from cnnlab.store.files import write_record
 from tests.workflow_helpers import copy_workflow, run_snakemake
 
@@ -64,7 +64,7 @@ def test_the_model_memory_grows_with_the_image_size():
 
 def keras_macs(model) -> int:
     """Multiply-accumulates of one image's forward pass, read off the built Keras model's
-    layers (an independent count: the model, not cnnlab.plan.cost's shape rules)."""
+    layers (an independent count: the model, not cnnlab.plan.scheduling's shape rules)."""
     import keras
 
     macs = 0
@@ -79,7 +79,7 @@ def keras_macs(model) -> int:
 
 
 def test_an_epochs_flops_count_the_models_own_layers():
-    from cnnlab.plan.cost import epoch_flops
+    from cnnlab.plan.scheduling import epoch_flops
     from cnnlab.train.models import build_model
 
     base = {"dropout": 0, "optimizer": "adam", "lr": 1e-4, "batch_size": 8, "loss": "bce",

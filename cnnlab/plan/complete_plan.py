@@ -2,7 +2,7 @@
 so far; the one builder the rules, the selection script, ``cnnlab status`` and the partial
 report share.
 
-:func:`cnnlab.plan.grid.plan_lab` plans a config with given optima; this module finds the
+:func:`cnnlab.plan.plan.plan_lab` plans a config with given optima; this module finds the
 optima of a lab folder, in its selection files (cnnlab.store.layout.selection_json). The
 plan before any selection is ``plan_lab(config)``: what Snakemake knows when it starts.
 """
@@ -15,16 +15,16 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cnnlab.errors import CnnlabError
-from cnnlab.plan.grid import Plan, plan_lab
-from cnnlab.plan.optima import read_checked_optima
+from cnnlab.plan.plan import Plan, plan_lab
 from cnnlab.plan.runs import Training
+from cnnlab.plan.selection_check import read_checked_optima
 from cnnlab.store import layout
 
 
 def complete_plan(config: dict, root: str | os.PathLike = ".", *,
                   skip_unreadable: bool = False, stand_in: bool = False) -> Plan:
     """The plan of the lab in ``root`` from its checked config (cnnlab.plan.config) and the
-    selections made so far, each checked against the plan (cnnlab.plan.optima). A selection
+    selections made so far, each checked against the plan (cnnlab.plan.selection_check). A selection
     file that cannot be read or does not belong to this plan stops it with its reader's
     CnnlabError; with ``skip_unreadable`` (a reader that only watches: the workflow moves a
     damaged one aside and selects again) it counts as not made yet; with ``stand_in`` (a

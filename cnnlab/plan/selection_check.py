@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.config import run_params_problem
-from cnnlab.plan.grid import Plan
+from cnnlab.plan.plan import Plan
 from cnnlab.store.files import read_selection
 
 ADVICE = "delete it and run the workflow again"
@@ -29,7 +29,7 @@ def selection_problem(selection: dict, plan: Plan, task_id: str) -> str | None:
     if selection["task"] != task_id:
         return f"it is the selection of task {selection['task']!r}, not of {task_id!r}"
     chosen = selection["chosen"]
-    set_ups = {entry.spec.variant for candidate in optimum["candidates"]
+    set_ups = {entry.spec.setup_id for candidate in optimum["candidates"]
                for entry in plan.tasks[candidate].entries}
     if chosen["run_id"] not in set_ups:
         return (f"the selection chose {chosen['run_id']!r}, which is none of this lab's "

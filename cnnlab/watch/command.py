@@ -122,7 +122,7 @@ def show_status(config: dict, directory: Path, cores: int | None, watch: float |
 
 def say_other_configuration(config: dict, directory: Path) -> None:
     """One line on stderr where the folder holds another configuration's results."""
-    from cnnlab.plan.grid import plan_lab
+    from cnnlab.plan.plan import plan_lab
     from cnnlab.watch.other_labs import other_configuration
 
     line = other_configuration(plan_lab(config), directory)

@@ -242,7 +242,7 @@ def plan_data(plan: Plan, task_ids: list[str] | None = None) -> dict:
 
 def plan_lab(config: dict, optima: dict[str, dict] | None = None) -> Plan:
     """The plan of a checked config, with the selections ``optima`` (task id -> the chosen
-    run's parameters) made; the complete plan of a lab folder is cnnlab.plan.lab's."""
+    run's parameters) made; the complete plan of a lab folder is cnnlab.plan.complete_plan's."""
     return Plan(config, optima)
 
 

@@ -1,7 +1,7 @@
 """A lab's results loaded for the report: each task's runs as :class:`Run`, the seeds of
-one set-up as a :class:`Group`, two groups to compare as a :class:`Comparison`.
+one set-up as a :class:`SetUp`, two set-ups to compare as a :class:`Comparison`.
 
-Everything is read from the training folders the plan (:class:`cnnlab.plan.grid.Plan`) names,
+Everything is read from the training folders the plan (:class:`cnnlab.plan.plan.Plan`) names,
 through the readers of their formats (:mod:`cnnlab.store.history`, :mod:`cnnlab.store.files`), each
 file once (:class:`Results`).
 """
@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cnnlab.analysis import diagnostics, statistics
-from cnnlab.analysis import seeds as replicates
+from cnnlab.analysis import diagnostics, seeds, statistics
 from cnnlab.analysis.diagnostics import Diagnosis
 from cnnlab.analysis.seeds import Spread
 from cnnlab.errors import CnnlabError
-from cnnlab.plan.grid import Plan
+from cnnlab.plan.plan import Plan
 from cnnlab.plan.runs import Entry
 from cnnlab.report.formatting import setup_label
 from cnnlab.store import layout
@@ -77,18 +76,18 @@ class Run:
 
 
 @dataclass
-class Group:
+class SetUp:
     """The seeds of one set-up at one epoch count, as one task shows them."""
 
     task: str
-    variant: str
+    setup_id: str
     epochs: int
     params: dict
     label: str
     runs: list[Run] = field(default_factory=list)
 
     def spread(self, key: str) -> Spread:
-        return replicates.spread([run.values[key] for run in self.runs])
+        return seeds.spread([run.values[key] for run in self.runs])
 
     def mean(self, key: str) -> float:
         return self.spread(key).mean
@@ -106,7 +105,7 @@ class Group:
 
 @dataclass
 class Comparison:
-    """Two groups that differ in `factors` (parameter names, or 'epochs'), at equal epochs
+    """Two set-ups that differ in `factors` (parameter names, or 'epochs'), at equal epochs
     unless epochs is the factor. `reference` names the task of `b` when it is another task.
 
     Its tests (:func:`cnnlab.report.comparisons.add_significance_tests`): `mcnemar`, the exact McNemar
@@ -115,8 +114,8 @@ class Comparison:
     accuracies (the training's randomness; None with one seed a side); `holm_p`, McNemar's
     p adjusted by Holm over the task's `family` comparisons (None for a family of one)."""
 
-    a: Group
-    b: Group
+    a: SetUp
+    b: SetUp
     factors: list[str]
     reference: str | None = None
     mcnemar: statistics.McNemar | None = None
@@ -184,30 +183,30 @@ def load_run(entry: Entry, results: Results, epochs: int | None = None) -> Run:
                best_outputs=predictions.at(best) if best is not None else None)
 
 
-def task_groups(plan: Plan, task_id: str, results: Results, epochs: int | None = None,
-                variant: str | None = None) -> list[Group]:
-    """The task's entries as groups of seeds, in the task's order.
+def task_setups(plan: Plan, task_id: str, results: Results, epochs: int | None = None,
+                setup_id: str | None = None) -> list[SetUp]:
+    """The task's entries as set-ups (each with its seeds), in the task's order.
 
-    `epochs` reads every entry at that epoch count instead (a prefix), `variant` keeps one.
+    `epochs` reads every entry at that epoch count instead (a prefix), `setup_id` keeps one.
     """
     task = plan.tasks[task_id]
     differs = task.differs()
-    groups: dict[tuple, Group] = {}
+    setups: dict[tuple, SetUp] = {}
     shortest = min((entry.epochs for entry in task.entries), default=None)
     # one dropout rate in the task: 'dropout' names it, the tables give the rate
     rates = {entry.spec.to_dict().get("dropout") for entry in task.entries} - {0, None}
     for entry in task.entries:
-        if variant is not None and entry.spec.variant != variant:
+        if setup_id is not None and entry.spec.setup_id != setup_id:
             continue
         at = int(entry.epochs if epochs is None else epochs)
-        key = (entry.spec.variant, at)
-        if key not in groups:
+        key = (entry.spec.setup_id, at)
+        if key not in setups:
             params = entry.spec.to_dict()
             label = setup_label(params, differs, at, shortest)
             if len(rates) == 1:
                 label = label.replace(f"dropout {float(next(iter(rates))):g}", "dropout")
-            groups[key] = Group(task=task_id, variant=entry.spec.variant, epochs=at,
+            setups[key] = SetUp(task=task_id, setup_id=entry.spec.setup_id, epochs=at,
                                 params=params, label=label)
-        if all(run.run_id != entry.spec.run_id for run in groups[key].runs):  # one prefix
-            groups[key].runs.append(load_run(entry, results, at))
-    return list(groups.values())
+        if all(run.run_id != entry.spec.run_id for run in setups[key].runs):  # one prefix
+            setups[key].runs.append(load_run(entry, results, at))
+    return list(setups.values())

@@ -10,7 +10,7 @@ import numpy as np
 from cnnlab.analysis import verdicts
 from cnnlab.analysis.statistics import Clinical
 from cnnlab.report.formatting import interval_text, interval_words, number, percent, points
-from cnnlab.report.results import Comparison, Group, Run
+from cnnlab.report.setups import Comparison, Run, SetUp
 from cnnlab.report.significance import p_text  # noqa: F401 - said the same way everywhere
 
 FEW_MELANOMAS = 0.5  # a sensitivity below this finds fewer than half of the melanomas
@@ -35,26 +35,26 @@ def factor_phrase(factors: list[str]) -> str:
     return " and ".join(FACTOR_NAMES.get(name, name) for name in factors)
 
 
-def with_spread(group: Group, key: str, formatter=percent) -> str:
+def with_spread(setup: SetUp, key: str, formatter=percent) -> str:
     """'81.5%' for one seed, '81.5% ± 1.2% over 3 seeds' (mean ± sd) for several."""
-    values = group.spread(key)
+    values = setup.spread(key)
     if values.n < 2:
         return formatter(values.mean)
     return f"{formatter(values.mean)} ± {formatter(values.sd)} over {values.n} seeds"
 
 
-def accuracy_text(group: Group, key: str = "final_val_accuracy") -> str:
+def accuracy_text(setup: SetUp, key: str = "final_val_accuracy") -> str:
     """A validation accuracy with its Wilson interval: '58.3% (95% CI 48.6-67.7%)' for one
     seed; over several, the mean ± sd and the interval of all seeds' calls pooled."""
-    if group.seeds < 2:
-        return f"{percent(group.mean(key))} ({interval_text(group.runs[0].interval(key))})"
-    calls = sum(run.n_test for run in group.runs)
-    return (f"{with_spread(group, key)} ({interval_text(group.pooled_interval(key))} of the "
+    if setup.seeds < 2:
+        return f"{percent(setup.mean(key))} ({interval_text(setup.runs[0].interval(key))})"
+    calls = sum(run.n_test for run in setup.runs)
+    return (f"{with_spread(setup, key)} ({interval_text(setup.pooled_interval(key))} of the "
             f"{calls} pooled calls)")
 
 
-def gap_text(group: Group) -> str:
-    return with_spread(group, "gap", lambda value: points(value).lstrip("+"))
+def gap_text(setup: SetUp) -> str:
+    return with_spread(setup, "gap", lambda value: points(value).lstrip("+"))
 
 
 def p_value(comparison: Comparison) -> float:
@@ -72,14 +72,14 @@ def run_curve(run: Run, baseline: float) -> verdicts.CurveVerdict:
     return verdicts.curve_verdict(run.history, run.diagnosis, baseline, run.n_test, auc)
 
 
-def curve(group: Group, baseline: float) -> verdicts.CurveVerdict:
+def curve(setup: SetUp, baseline: float) -> verdicts.CurveVerdict:
     """A set-up's curve verdict: the most telling of its seeds'."""
-    return verdicts.most_telling([run_curve(run, baseline) for run in group.runs])
+    return verdicts.most_telling([run_curve(run, baseline) for run in setup.runs])
 
 
-def verdict(group: Group, baseline: float) -> str:
+def verdict(setup: SetUp, baseline: float) -> str:
     """The name of a set-up's curve verdict (:data:`cnnlab.analysis.verdicts.VERDICTS`)."""
-    return curve(group, baseline).name
+    return curve(setup, baseline).name
 
 
 #: a verdict as the end of 'it ...' / 'they ...'
@@ -94,10 +94,10 @@ VERDICT_PHRASES = {
 }
 
 
-def verdict_phrase(group: Group, baseline: float, plural: bool = False) -> str:
+def verdict_phrase(setup: SetUp, baseline: float, plural: bool = False) -> str:
     """'overfits from epoch 14', 'is still learning (best epoch 40 of 40)', 'diverged at
     epoch 51': the verdict with the number that decides it."""
-    found = curve(group, baseline)
+    found = curve(setup, baseline)
     phrase = VERDICT_PHRASES[found.name][1 if plural else 0]
     if found.name == "overfitting":
         return f"{phrase} from epoch {found.onset.epoch}"
@@ -111,9 +111,9 @@ def verdict_phrase(group: Group, baseline: float, plural: bool = False) -> str:
     return phrase
 
 
-def verdict_sentence(group: Group, baseline: float) -> str:
+def verdict_sentence(setup: SetUp, baseline: float) -> str:
     """One set-up's curve verdict in a sentence or two, with the numbers that decide it."""
-    found = curve(group, baseline)
+    found = curve(setup, baseline)
     best = found.best_epoch
     if found.name == "diverged":
         at = f" at epoch {found.diverged_at}" if found.diverged_at else ""
@@ -147,24 +147,24 @@ def verdict_sentence(group: Group, baseline: float) -> str:
 # -- melanomas -----------------------------------------------------------------------------
 
 
-def views(group: Group) -> list[Clinical]:
-    return [run.clinical("final") for run in group.runs]
+def views(setup: SetUp) -> list[Clinical]:
+    return [run.clinical("final") for run in setup.runs]
 
 
-def mean_of(group: Group, name: str) -> float:
-    return float(np.mean([getattr(view, name) for view in views(group)]))
+def mean_of(setup: SetUp, name: str) -> float:
+    return float(np.mean([getattr(view, name) for view in views(setup)]))
 
 
-def finds_few(group: Group) -> bool:
-    return mean_of(group, "sensitivity") < FEW_MELANOMAS
+def finds_few(setup: SetUp) -> bool:
+    return mean_of(setup, "sensitivity") < FEW_MELANOMAS
 
 
-def melanomas_found(group: Group) -> str:
+def melanomas_found(setup: SetUp) -> str:
     """'3 of the 43 melanomas'; over seeds, the mean share."""
-    found = views(group)
+    found = views(setup)
     if len(found) == 1:
         return f"{found[0].mel_found} of the {found[0].mel_found + found[0].mel_missed} melanomas"
-    return f"{percent(mean_of(group, 'sensitivity'))} of the melanomas (mean of {len(found)} seeds)"
+    return f"{percent(mean_of(setup, 'sensitivity'))} of the melanomas (mean of {len(found)} seeds)"
 
 
 def ranks_beyond_chance(view: Clinical) -> bool:

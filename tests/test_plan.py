@@ -6,7 +6,7 @@ import re
 import pytest
 
 from cnnlab.plan.config import checked_config
-from cnnlab.plan.grid import plan_lab
+from cnnlab.plan.plan import plan_lab
 from cnnlab.plan.runs import RunSpec, format_number
 from tests.conftest import PROJECT_ROOT, merged_config
 
@@ -144,7 +144,7 @@ def test_seeds_are_an_axis(default_config):
     assert len(plan.trainings) == 30
     entries = plan.tasks["5A"].entries
     assert [e.spec.seed for e in entries] == [1, 2, 3]
-    assert len({e.spec.variant for e in entries}) == 1
+    assert len({e.spec.setup_id for e in entries}) == 1
     assert entries[2].spec.run_id.endswith("-s3")
 
 
@@ -225,14 +225,14 @@ def test_a_tasks_plan_holds_only_what_it_uses_and_ignores_other_tasks(default_co
 
 def test_the_complete_plan_of_a_folder_reads_the_selections_made_so_far(default_config, tmp_path):
     from cnnlab.errors import CnnlabError
-    from cnnlab.plan.lab import complete_plan, guessed_plans
+    from cnnlab.plan.complete_plan import complete_plan, guessed_plans
     from cnnlab.store import layout
     from cnnlab.store.files import write_selection
 
     before = plan_lab(default_config)
     assert complete_plan(default_config, tmp_path).to_dict() == before.to_dict()
     chosen = before.tasks["6B"].entries[0]
-    # a set-up's parameters: a run's without its data set and seed (cnnlab.plan.setups)
+    # a set-up's parameters: a run's without its data set and seed (cnnlab.plan.selection_seeds)
     chosen_params = {key: value for key, value in chosen.spec.to_dict().items()
                      if key not in ("dataset", "seed")}
     selection_json = tmp_path / layout.selection_json(before.dataset, "6E")
@@ -246,7 +246,7 @@ def test_the_complete_plan_of_a_folder_reads_the_selections_made_so_far(default_
         "task": "6E", "rule": "max_val_accuracy", "rule_text": "", "runner_up": None,
         "lead": None, "candidates": [], "fallback": False,
         "target_epochs": 100, "meets_condition": True,
-        "chosen": {"run_id": chosen.spec.variant, "task": "6B", "epochs": chosen.epochs,
+        "chosen": {"run_id": chosen.spec.setup_id, "task": "6B", "epochs": chosen.epochs,
                    "params": chosen_params,
                    "values": {"final_val_accuracy": 0.7, "final_balanced_accuracy": 0.6,
                               "gap": 0.05}}})
