@@ -16,7 +16,7 @@ Two modes:
                                      [--arrays NPZ] --json OUT
         every task of the lab in WORKDIR, in the order of its config, with the runs each
         task lists (cnnlab.plan.plan resolves "like", "set", "sweep" and the epoch divisor);
-        a task whose runs depend on a selection (6E, 6F) uses the optimum that cnnlab's
+        a task whose runs depend on a selection (6E, 6F) uses the selection that cnnlab's
         run in WORKDIR chose (results/selection/<dataset>/<task>.json), so both train the same runs;
         the data is WORKDIR/results/data/<dataset>/arrays.npz as cnnlab prepared it, or
         NPZ. ``--part first`` trains, of the runs that wait for no selection, those up

@@ -23,7 +23,7 @@ Parts (``--parts``, default 1,2,3,4; 5 on request):
 2. The whole lab's wall time: ``snakemake --cores N --configfile bench.yaml`` (bench.yaml
    sets ``epoch_divisor``) in a fresh temporary copy of the workflow, from nothing to the
    report, against bench/notebook_way.py training the same runs (the runs each task lists,
-   6E's from the optimum cnnlab's run chose) one after another, from the prepared arrays
+   6E's from the selection cnnlab's run chose) one after another, from the prepared arrays
    (data preparation, figures and report are not counted for the notebook). The notebook
    way runs in two parts, one before cnnlab's lab and one after it, so that a drift of
    the machine's speed weighs on both sides alike; the second process's set-up is not

@@ -106,12 +106,12 @@ def lab_jobs(config: dict, chosen: RunSpec, epoch_seconds, priority) -> list[Job
     plan = plan_lab(config)
     jobs = [Job(key, training.epochs * epoch_seconds(training.spec), priority(plan, training))
             for key, training in plan.trainings.items()]
-    optima = {task_id: chosen.to_dict() for task_id in plan.selections_needed}
+    choices = {task_id: chosen.to_dict() for task_id in plan.selections_needed}
     waits = plan.trainings_selections_wait_for()
     waited = {key for key, training in plan.trainings.items() if training.directory in waits}
     for task_id in plan.selections_needed:
         jobs.append(Job(f"select {task_id}", SELECTION_SECONDS, 10**8, waited))
-    complete = Plan(config, optima)
+    complete = Plan(config, choices)
     selections = {f"select {task_id}" for task_id in plan.selections_needed}
     jobs += [Job(key, training.epochs * epoch_seconds(training.spec),
                  priority(plan, training), selections)
@@ -124,10 +124,10 @@ def choices(config: dict) -> list[RunSpec]:
     plan = plan_lab(config)
     found: dict[tuple, RunSpec] = {}
     for task_id in plan.selections_needed:
-        optimum = plan.tasks[task_id].optimum
-        for candidate in optimum["candidates"]:
+        selection = plan.tasks[task_id].selection
+        for candidate in selection["candidates"]:
             for entry in plan.tasks[candidate].entries:
-                copied = tuple(getattr(entry.spec, name) for name in optimum["copy"])
+                copied = tuple(getattr(entry.spec, name) for name in selection["copy"])
                 found.setdefault(copied, entry.spec)
     return list(found.values())
 

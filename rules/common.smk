@@ -101,7 +101,7 @@ def selected_plan():
     if not PLAN.selections_needed:
         return PLAN
     for task_id in PLAN.selections_needed:
-        checkpoints.select_optimum.get(dataset=PLAN.dataset, task=task_id)
+        checkpoints.select_setup.get(dataset=PLAN.dataset, task=task_id)
     return complete_plan(config, stand_in=workflow.output_settings.dryrun)
 
 
@@ -220,8 +220,8 @@ def candidate_files(wildcards):
     return selection.candidate_files(PLAN, wildcards.task)
 
 
-def optimum_config(wildcards):
-    return config["tasks"][wildcards.task]["optimum"]
+def selection_config(wildcards):
+    return config["tasks"][wildcards.task]["selection"]
 
 
 def plan_for_task(task_id):

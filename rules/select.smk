@@ -1,8 +1,8 @@
-# 6E's optimum is chosen from the results of its candidate tasks, so the runs of 6E
+# 6E's selection is chosen from the results of its candidate tasks, so the runs of 6E
 # (and of 6F, which starts from 6E) are only known after this checkpoint.
 
 
-checkpoint select_optimum:
+checkpoint select_setup:
     input:
         candidate_files,
     output:
@@ -16,6 +16,6 @@ checkpoint select_optimum:
         mem_mb=1000,
         runtime=10,
     params:
-        optimum=optimum_config,
+        selection=selection_config,
     script:
-        "../scripts/select_optimum.py"
+        "../scripts/select_setup.py"

@@ -45,8 +45,8 @@ def test_each_task_gets_the_kind_its_config_asks_for():
                      "5E": "dense_layers", "5F": "architectures", "5G": "output_layer",
                      "6A": "trained", "6B": "trained", "6C": "trained", "6D": "trained",
                      "6E": "selection", "6F": "trained"}
-    # a pinned optimum makes no selection: 6E compares its runs as any trained task does
-    config["tasks"]["6E"]["optimum"]["pinned"] = {"batch_size": 4, "lr": 1e-5, "n_base": 8}
+    # a pinned selection makes no selection: 6E compares its runs as any trained task does
+    config["tasks"]["6E"]["selection"]["pinned"] = {"batch_size": 4, "lr": 1e-5, "n_base": 8}
     assert answer_kind(plan_lab(config).tasks["6E"]) == "trained"
     # a task that shows others without naming a kind has none (the report says so)
     del config["tasks"]["5D"]["answer"]

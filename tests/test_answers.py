@@ -21,7 +21,7 @@ from cnnlab.report.answers import (
     phrases,
     trained,
 )
-from cnnlab.report.answers import selection as optimum
+from cnnlab.report.answers import selection as selection
 from cnnlab.report.comparisons import add_significance_tests
 from cnnlab.report.setups import Comparison, Run, SetUp
 from tests.data_fixtures import TEST_LABELS, crafted_predictions
@@ -242,7 +242,7 @@ def test_selection_answer_names_rule_run_and_rejections():
     setups = [make_setup("settled", "Adam", level=0.02),
               make_setup("overfitting", "SGD")]
     comparisons = add_significance_tests([Comparison(setups[0], setups[1], ["optimizer"])])
-    found = optimum.answer(facts_of(setups, comparisons, selection=selection))
+    found = selection.answer(facts_of(setups, comparisons, selection=selection))
     answer, details = " ".join(found.answer), " ".join(found.details)
     assert answer.startswith("Rule: the highest validation accuracy at epoch 100 among set-ups "
                              "that do not overfit and keep a gap of at most 10.0 points. It "
@@ -263,7 +263,7 @@ def test_selection_answer_names_rule_run_and_rejections():
                  lead={"measure": "final_val_accuracy", "difference": 0.03,
                        "test": "exact McNemar", "only_chosen": 9, "only_runner_up": 6, "n": 103,
                        "p": 0.607, "beyond_noise": False})
-    found = optimum.answer(facts_of(setups, comparisons, selection=ahead))
+    found = selection.answer(facts_of(setups, comparisons, selection=ahead))
     words = " ".join(found.details)
     interval = statistics.accuracy_interval(0.78, 103)
     assert ("lead over the runner-up, alexnet-nb8-lr1e-05-bs4-adam-bce-s1 from task 6D at 150 "

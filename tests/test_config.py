@@ -24,14 +24,14 @@ def test_the_project_configs_are_valid(default_config, small_config):
 def test_the_schema_defaults_are_filled_in_in_place(default_config):
     for key in ("seeds", "share_prefixes", "epoch_divisor"):
         del default_config[key]
-    optimum = default_config["tasks"]["6E"]["optimum"]
+    selection = default_config["tasks"]["6E"]["selection"]
     for key in ("rule", "max_gap", "pinned"):
-        del optimum[key]
+        del selection[key]
     default_config["datasets"]["real"] = {"kind": "folder", "path": "data"}
     checked = checked_config(default_config, source="config.yaml")
     assert checked is default_config  # Snakemake's config object itself is updated
     assert (checked["seeds"], checked["share_prefixes"], checked["epoch_divisor"]) == ([1], True, 1)
-    assert optimum == {
+    assert selection == {
         "candidates": ["6A", "6B", "6C", "6D"],
         "copy": ["batch_size", "lr", "n_base"],
         "rule": "best_val_accuracy_within_gap",
@@ -75,9 +75,9 @@ INF, NAN = float("inf"), float("nan")
 
 
 def pin(config, **keys):
-    """Pin 6E's optimum (batch_size, lr, n_base) with these keys changed; return the pin."""
+    """Pin 6E's selection (batch_size, lr, n_base) with these keys changed; return the pin."""
     pinned = {"batch_size": 8, "lr": 1.0e-5, "n_base": 8, **keys}
-    config["tasks"]["6E"]["optimum"]["pinned"] = pinned
+    config["tasks"]["6E"]["selection"]["pinned"] = pinned
     return pinned
 
 
@@ -99,6 +99,7 @@ def broken(config, edit):
 CASES = [
     ("typo in a top-level key", lambda c: c.update(seed=c.pop("seeds")), "seed: unknown key 'seed'"),
     ("typo in a run key", lambda c: c["tasks"]["5A"]["runs"][0].update(epoch=3), "tasks.5A.runs[0].epoch: unknown key"),
+    ("an earlier version's key", lambda c: c["tasks"]["6E"].update(optimum=c["tasks"]["6E"].pop("selection")), "tasks.6E.optimum: unknown key 'optimum': it is called 'selection' now; rename it."),
     ("negative learning rate", lambda c: c["tasks"]["5A"]["runs"][0].update(lr=-1), "tasks.5A.runs[0].lr: -1 must be greater than 0"),
     ("zero learning rate", lambda c: c["defaults"].update(lr=0), "defaults.lr: 0 must be greater than 0"),
     ("batch size 0", lambda c: c["tasks"]["6A"]["runs"][0].update(batch_size=0), "tasks.6A.runs[0].batch_size: 0 must be at least 1"),
@@ -113,7 +114,7 @@ CASES = [
     ("unknown answer kind", lambda c: c["tasks"]["5E"].update(answer="dense"), "tasks.5E.answer: 'dense' is not one of 'conv_layers', 'dense_layers', 'architectures', 'output_layer'"),
     ("unknown inspected task", lambda c: c["tasks"]["5E"].update(inspects="5Z"), "tasks.5E.inspects: refers to task '5Z', which does not exist"),
     ("inspects a task without runs", lambda c: c["tasks"]["5E"].update(inspects="5D"), "tasks.5E.inspects: task '5D' trains no model"),
-    ("unknown candidate", lambda c: c["tasks"]["6E"]["optimum"].update(candidates=["6X"]), "tasks.6E.optimum.candidates[0]: refers to task '6X'"),
+    ("unknown candidate", lambda c: c["tasks"]["6E"]["selection"].update(candidates=["6X"]), "tasks.6E.selection.candidates[0]: refers to task '6X'"),
     ("circular like", lambda c: c["tasks"]["5A"].update(like="5C"), "circular reference"),
     ("unknown data set", lambda c: c.update(dataset="course"), "dataset: 'course' is not a key of datasets"),
     ("missing question", lambda c: c["tasks"]["6A"].pop("question"), "tasks.6A.question: is missing"),
@@ -144,23 +145,23 @@ CASES = [
     ("n_train 1", lambda c: c["datasets"]["synthetic"].update(n_train=1), "datasets.synthetic.n_train: 1 must be at least 4"),
     ("synthetic image_size 8", lambda c: c["datasets"]["synthetic"].update(image_size=8), "datasets.synthetic.image_size: 8 must be at least 16"),
     ("synthetic image_size 15", lambda c: c["datasets"]["synthetic"].update(image_size=15), "datasets.synthetic.image_size: 15 must be at least 16"),
-    # a pinned optimum passes the checks of a run's parameters, and gives only what copy takes
-    ("pinned lr -1", lambda c: pin(c, lr=-1), "tasks.6E.optimum.pinned.lr: -1 must be greater than 0"),
-    ("pinned n_base 0", lambda c: pin(c, n_base=0), "tasks.6E.optimum.pinned.n_base: 0 must be at least 1"),
-    ("pinned batch size a word", lambda c: pin(c, batch_size="eight"), "tasks.6E.optimum.pinned.batch_size: 'eight' has the wrong type: expected integer"),
-    ("pinned unknown key", lambda c: pin(c, nbase=8), "tasks.6E.optimum.pinned.nbase: unknown key 'nbase': check its spelling. Allowed here: batch_size, dense, dropout, loss, lr, model, n_base, optimizer."),
-    ("pinned epochs", lambda c: pin(c, epochs=20), "tasks.6E.optimum.pinned.epochs: unknown key 'epochs'"),
-    ("pinned key copy does not take", lambda c: pin(c, dropout=0.2), "tasks.6E.optimum.pinned.dropout: copy does not take 'dropout' (batch_size, lr, n_base): add it to tasks.6E.optimum.copy or remove it from pinned."),
-    ("pinned lacks a copied key", lambda c: pin(c).pop("n_base"), "tasks.6E.optimum.pinned: lacks n_base; a pinned optimum gives every parameter in copy"),
-    ("pinned not a mapping", lambda c: c["tasks"]["6E"]["optimum"].update(pinned=8), "tasks.6E.optimum.pinned: 8 has the wrong type"),
+    # a pinned selection passes the checks of a run's parameters, and gives only what copy takes
+    ("pinned lr -1", lambda c: pin(c, lr=-1), "tasks.6E.selection.pinned.lr: -1 must be greater than 0"),
+    ("pinned n_base 0", lambda c: pin(c, n_base=0), "tasks.6E.selection.pinned.n_base: 0 must be at least 1"),
+    ("pinned batch size a word", lambda c: pin(c, batch_size="eight"), "tasks.6E.selection.pinned.batch_size: 'eight' has the wrong type: expected integer"),
+    ("pinned unknown key", lambda c: pin(c, nbase=8), "tasks.6E.selection.pinned.nbase: unknown key 'nbase': check its spelling. Allowed here: batch_size, dense, dropout, loss, lr, model, n_base, optimizer."),
+    ("pinned epochs", lambda c: pin(c, epochs=20), "tasks.6E.selection.pinned.epochs: unknown key 'epochs'"),
+    ("pinned key copy does not take", lambda c: pin(c, dropout=0.2), "tasks.6E.selection.pinned.dropout: copy does not take 'dropout' (batch_size, lr, n_base): add it to tasks.6E.selection.copy or remove it from pinned."),
+    ("pinned lacks a copied key", lambda c: pin(c).pop("n_base"), "tasks.6E.selection.pinned: lacks n_base; a pinned selection gives every parameter in copy"),
+    ("pinned not a mapping", lambda c: c["tasks"]["6E"]["selection"].update(pinned=8), "tasks.6E.selection.pinned: 8 has the wrong type"),
     # every number finite: a schema bound lets .inf or .nan through, and a run id cannot spell them
     ("lr .inf", lambda c: c["tasks"]["5A"]["runs"][0].update(lr=INF), "tasks.5A.runs[0].lr: .inf is not a finite number: give a finite value."),
     ("lr .nan", lambda c: c["tasks"]["5A"]["runs"][0].update(lr=NAN), "tasks.5A.runs[0].lr: .nan is not a finite number"),
     ("dropout .nan", lambda c: c["defaults"].update(dropout=NAN), "defaults.dropout: .nan is not a finite number"),
     ("swept lr -.inf", lambda c: c["tasks"]["6E"]["sweep"].update(lr=[1e-4, -INF]), "tasks.6E.sweep.lr[1]: -.inf is not a finite number"),
-    ("max_gap .nan", lambda c: c["tasks"]["6E"]["optimum"].update(max_gap=NAN), "tasks.6E.optimum.max_gap: .nan is not a finite number"),
+    ("max_gap .nan", lambda c: c["tasks"]["6E"]["selection"].update(max_gap=NAN), "tasks.6E.selection.max_gap: .nan is not a finite number"),
     ("mel_fraction .nan", lambda c: c["datasets"]["synthetic"].update(mel_fraction=NAN), "datasets.synthetic.mel_fraction: .nan is not a finite number"),
-    ("pinned lr .inf", lambda c: pin(c, lr=INF), "tasks.6E.optimum.pinned.lr: .inf is not a finite number"),
+    ("pinned lr .inf", lambda c: pin(c, lr=INF), "tasks.6E.selection.pinned.lr: .inf is not a finite number"),
     # what becomes a file name or a wildcard value is bounded (File name too long, PeriodicWildcardError)
     ("task id of 41 characters", lambda c: add_task(c, "5" + "AB" * 20), "tasks: '5ABABABABABABABABABA...' is too long: at most 40 characters, not 41: choose a shorter name."),
     ("task id of 301 characters", lambda c: add_task(c, "T" + "x1" * 150), "tasks: 'Tx1x1x1x1x1x1x1x1x1x...' is too long: at most 40 characters, not 301"),
@@ -187,11 +188,11 @@ def test_bad_config_names_the_key(default_config, edit, expected):
     assert "\n" not in message
 
 
-def test_a_pinned_optimum_of_the_copied_keys_passes(default_config):
+def test_a_pinned_selection_of_the_copied_keys_passes(default_config):
     pin(default_config, lr=1.0e-4)
-    assert checked_config(default_config)["tasks"]["6E"]["optimum"]["pinned"] == {
+    assert checked_config(default_config)["tasks"]["6E"]["selection"]["pinned"] == {
         "batch_size": 8, "lr": 1.0e-4, "n_base": 8}
-    default_config["tasks"]["6E"]["optimum"]["copy"].append("dropout")
+    default_config["tasks"]["6E"]["selection"]["copy"].append("dropout")
     pin(default_config, dropout=0.25)
     check_config(default_config)
 

@@ -227,7 +227,7 @@ def test_a_diverging_run_is_recorded_and_reported_and_the_lab_completes(copy_of_
     )
     dry = run_snakemake(workdir, "-n", "--configfile", SMALL_CONFIG, timeout=300)
     counts = job_counts(dry.stdout)  # figures and report are drawn again, nothing retrained
-    assert counts["train"] == 1 and "select_optimum" not in counts, dry.stdout[-3000:]
+    assert counts["train"] == 1 and "select_setup" not in counts, dry.stdout[-3000:]
     result = run_snakemake(workdir, "--cores", "2", "--configfile", SMALL_CONFIG, timeout=900)
     assert result.returncode == 0, result.stdout[-8000:]
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from cnnlab.plan.plan import plan_lab
-from cnnlab.plan.selection_check import read_checked_optima
+from cnnlab.plan.selection_check import read_checked_choices
 from cnnlab.store import layout
 from tests.conftest import merged_config
 from tests.workflow_helpers import SMALL_CONFIG, copy_workflow, job_counts, run_snakemake
@@ -58,7 +58,7 @@ def test_two_seeds_are_one_set_up_and_the_best_mean_is_chosen(tmp_path):
         assert chosen[measure] == max(row[measure] for row in eligible)
     # 6E and 6F train the chosen set-up with every seed
     config = merged_config(workdir / SMALL_CONFIG, workdir / "two-seeds.yaml")
-    plan = plan_lab(config, read_checked_optima(plan_lab(config), {"6E": workdir / SELECTION}))
+    plan = plan_lab(config, read_checked_choices(plan_lab(config), {"6E": workdir / SELECTION}))
     for task_id in ("6E", "6F"):
         seeds = {entry.spec.seed for entry in plan.tasks[task_id].entries}
         assert seeds == {1, 2}
@@ -69,7 +69,7 @@ def test_two_seeds_are_one_set_up_and_the_best_mean_is_chosen(tmp_path):
 def finished_trainings(workdir):
     config = merged_config(workdir / SMALL_CONFIG)
     first = plan_lab(config)
-    return first, plan_lab(config, read_checked_optima(first, {"6E": workdir / SELECTION}))
+    return first, plan_lab(config, read_checked_choices(first, {"6E": workdir / SELECTION}))
 
 
 def test_damaged_predictions_and_selection_are_one_line_and_redone(copy_of_small_lab):
@@ -115,7 +115,7 @@ def test_another_data_sets_lab_plans_its_own_selection(copy_of_small_lab):
                         "other.yaml")
     assert dry.returncode == 0, dry.stdout[-6000:]
     assert "results/selection/other/6E.json" in dry.stdout
-    assert "select_optimum" in dry.stdout
+    assert "select_setup" in dry.stdout
     # cnnlab status without the lab's config file: config.yaml's data set has nothing here
     status = cnnlab(workdir, "status")
     assert status.returncode == 0, status.stderr

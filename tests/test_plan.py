@@ -27,7 +27,7 @@ def test_the_schema_defaults_are_what_the_plan_reads(default_config):
     for key in ("seeds", "share_prefixes", "epoch_divisor"):
         del bare[key]
     for key in ("rule", "max_gap", "pinned"):
-        del bare["tasks"]["6E"]["optimum"][key]
+        del bare["tasks"]["6E"]["selection"][key]
     # config.yaml states the schema's defaults: leaving them out plans the same lab
     assert plan_lab(checked_config(bare)).to_dict() == plan_lab(default_config).to_dict()
 
@@ -98,9 +98,9 @@ def test_the_selection_waits_for_the_trainings_of_6a_to_6d_alone(default_config)
     candidates = {e.training.directory for t in ("6A", "6B", "6C", "6D") for e in plan.tasks[t].entries}
     assert waited_for == candidates and len(waited_for) == 7
     assert not any("/lenet-" in d or "/mlp-" in d for d in waited_for)
-    # once selected, nothing waits any more; with the optimum pinned, nothing ever waits
+    # once selected, nothing waits any more; with the selection pinned, nothing ever waits
     assert plan_lab(default_config, {"6E": {"batch_size": 8, "lr": 1e-5, "n_base": 8}}).trainings_selections_wait_for() == set()
-    default_config["tasks"]["6E"]["optimum"]["pinned"] = {"batch_size": 4, "lr": 1e-5, "n_base": 8}
+    default_config["tasks"]["6E"]["selection"]["pinned"] = {"batch_size": 4, "lr": 1e-5, "n_base": 8}
     assert plan_lab(default_config).trainings_selections_wait_for() == set()
 
 
@@ -131,8 +131,8 @@ def test_selection_reuses_a_long_enough_training(default_config):
     assert len(after.trainings) == len(before.trainings) + 3
 
 
-def test_pinned_optimum_plans_everything_up_front(default_config):
-    default_config["tasks"]["6E"]["optimum"]["pinned"] = {"batch_size": 4, "lr": 1e-5, "n_base": 8}
+def test_pinned_selection_plans_everything_up_front(default_config):
+    default_config["tasks"]["6E"]["selection"]["pinned"] = {"batch_size": 4, "lr": 1e-5, "n_base": 8}
     plan = plan_lab(default_config)
     assert plan.pending_tasks == [] and plan.selections_needed == []
     assert {e.spec.batch_size for e in plan.tasks["6E"].entries} == {4}

@@ -19,11 +19,11 @@ from cnnlab.durations import duration_text
 from cnnlab.errors import CnnlabError
 from cnnlab.plan import concept_models
 from cnnlab.plan.plan import Plan, plan_lab
-from cnnlab.plan.selection import select_optimum
+from cnnlab.plan.selection import select_setup
 from cnnlab.report import figures, page
 from cnnlab.report.setups import Results, load_run
 from cnnlab.store import layout
-from cnnlab.store.files import read_optima, read_predictions, write_predictions
+from cnnlab.store.files import read_choices, read_predictions, write_predictions
 from cnnlab.store.history import write_history_csv
 from tests.data_fixtures import TEST_LABELS, crafted_predictions
 
@@ -122,9 +122,9 @@ def crafted_lab(root: Path, config: dict) -> dict:
     selections = {}
     for task_id in plan.selections_needed:
         path = root / layout.selection_json(plan.dataset, task_id)
-        select_optimum(plan, task_id, path)
+        select_setup(plan, task_id, path)
         selections[task_id] = str(path)
-    plan = plan_lab(config, read_optima(selections))
+    plan = plan_lab(config, read_choices(selections))
     for training in plan.to_dict()["trainings"].values():
         if not (root / training["directory"] / "history.csv").exists():
             write_training(root, training)

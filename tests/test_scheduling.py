@@ -139,8 +139,8 @@ def test_a_candidates_priority_adds_the_training_its_selection_unlocks(default_c
     waits for, by its own time alone. Without measured trainings (tmp_path holds none)
     the times are the cost formula's."""
     plan = plan_lab(default_config)
-    optimum = plan.tasks["6E"].optimum
-    candidates = [entry for task_id in optimum["candidates"]
+    selection = plan.tasks["6E"].selection
+    candidates = [entry for task_id in selection["candidates"]
                   for entry in plan.tasks[task_id].entries]
     # 6E trains the chosen n_base, lr and batch size for 100 epochs without dropout; the
     # formula's time does not depend on the optimizer or the loss

@@ -10,7 +10,7 @@ import pytest
 
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.plan import plan_lab
-from cnnlab.plan.selection import candidate_files, select_optimum
+from cnnlab.plan.selection import candidate_files, select_setup
 from cnnlab.plan.selection_seeds import lead_line
 from cnnlab.store.files import read_selection, write_predictions
 
@@ -70,7 +70,7 @@ def test_the_best_run_within_the_gap_is_chosen(lab):
     batch_2 = candidate(plan, "6D", batch_size=2)
     write_history(root / batch_4.training.history_csv, 0.80, 0.76, 150)
     write_history(root / batch_2.training.history_csv, 0.85, 0.74, 150)
-    result = select_optimum(plan, "6E", root / "results/selection/6E.json")
+    result = select_setup(plan, "6E", root / "results/selection/6E.json")
     assert result["chosen"]["run_id"] == batch_4.spec.setup_id
     assert result["chosen"]["params"] == {"batch_size": 4, "lr": 1e-5, "n_base": 8}
     assert not result["fallback"]
@@ -85,11 +85,11 @@ def test_the_best_run_within_the_gap_is_chosen(lab):
 
 def test_a_wider_gap_admits_the_overfitted_runs(lab, default_config):
     plan, root = lab
-    default_config["tasks"]["6E"]["optimum"]["max_gap"] = 0.5
+    default_config["tasks"]["6E"]["selection"]["max_gap"] = 0.5
     plan = plan_lab(default_config)
     batch_2 = candidate(plan, "6D", batch_size=2)
     write_history(root / batch_2.training.history_csv, 0.99, 0.90, 150)
-    result = select_optimum(plan, "6E", root / "6E.json")
+    result = select_setup(plan, "6E", root / "6E.json")
     assert result["chosen"]["run_id"] == batch_2.spec.setup_id
 
 
@@ -97,7 +97,7 @@ def test_when_every_run_overfits_the_smallest_gap_is_taken_and_said(lab):
     plan, root = lab
     batch_4 = candidate(plan, "6D", batch_size=4)
     write_history(root / batch_4.training.history_csv, 0.95, 0.70, 150)
-    result = select_optimum(plan, "6E", root / "6E.json")
+    result = select_setup(plan, "6E", root / "6E.json")
     assert result["fallback"] is True and result["meets_condition"] is False
     assert result["chosen"]["run_id"] == batch_4.spec.setup_id
 
@@ -111,7 +111,7 @@ def test_the_value_at_the_tasks_epoch_count_is_used_not_the_longer_training(lab)
              "val_loss": 0.5, "val_accuracy": 0.78 if e <= 150 else 0.70, "seconds": 1}
             for e in range(1, 351)]
     pd.DataFrame(rows).to_csv(path, index=False)
-    result = select_optimum(plan, "6E", root / "6E.json")
+    result = select_setup(plan, "6E", root / "6E.json")
     assert result["chosen"]["run_id"] == six_c.spec.setup_id
     assert result["chosen"]["epochs"] == 150
 
@@ -150,7 +150,7 @@ def discordant_masks(only_chosen, only_runner_up, both=60):
 def test_the_lead_counts_the_images_only_one_gets_right_and_tests_them_exactly(lab):
     plan, root = lab
     batch_4, batch_2 = two_eligible(lab, *discordant_masks(10, 1))
-    result = select_optimum(plan, "6E", root / "results/selection/6E.json")
+    result = select_setup(plan, "6E", root / "results/selection/6E.json")
     assert result["chosen"]["run_id"] == batch_4.spec.setup_id
     assert result["runner_up"] == {"run_id": batch_2.spec.setup_id, "task": "6D", "epochs": 150,
                                    "value": pytest.approx(0.74)}
@@ -172,13 +172,13 @@ def test_one_image_more_for_the_runner_up_puts_the_lead_within_noise(lab):
     plan, root = lab
     chosen, runner = discordant_masks(10, 1)
     two_eligible(lab, chosen, runner)
-    assert select_optimum(plan, "6E", root / "6E.json")["lead"]["beyond_noise"] is True
+    assert select_setup(plan, "6E", root / "6E.json")["lead"]["beyond_noise"] is True
     chosen_again, runner = discordant_masks(9, 2)
     batch_2 = candidate(plan, "6D", batch_size=2)
     write_outputs(root, batch_2.training, outputs_right_on(runner))
     write_outputs(root, candidate(plan, "6D", batch_size=4).training,
                   outputs_right_on(chosen_again))
-    lead = select_optimum(plan, "6E", root / "6E.json")["lead"]
+    lead = select_setup(plan, "6E", root / "6E.json")["lead"]
     assert (lead["only_chosen"], lead["only_runner_up"]) == (9, 2)
     assert lead["p"] == pytest.approx(exact_mcnemar_p(9, 2))  # 134 / 2048
     assert lead["beyond_noise"] is False
@@ -188,11 +188,11 @@ def test_balanced_accuracy_passes_over_a_run_that_finds_no_melanoma(lab, default
     plan, root = lab
     # batch 4 has the higher accuracy by calling every image Nev: it finds no melanoma
     batch_4, batch_2 = two_eligible(lab, LABELS == 1, first_right(70))
-    by_accuracy = select_optimum(plan, "6E", root / "6E.json")
+    by_accuracy = select_setup(plan, "6E", root / "6E.json")
     assert by_accuracy["chosen"]["run_id"] == batch_4.spec.setup_id
-    default_config["tasks"]["6E"]["optimum"]["rule"] = "best_balanced_accuracy_within_gap"
+    default_config["tasks"]["6E"]["selection"]["rule"] = "best_balanced_accuracy_within_gap"
     plan = plan_lab(default_config)
-    by_balance = select_optimum(plan, "6E", root / "6E.json")
+    by_balance = select_setup(plan, "6E", root / "6E.json")
     assert by_balance["chosen"]["run_id"] == batch_2.spec.setup_id
     assert by_balance["rule_text"].startswith("the highest final balanced accuracy")
     rows = {row["run_id"]: row for row in by_balance["candidates"] if row["task"] == "6D"}
@@ -218,7 +218,7 @@ def test_the_predictions_are_read_at_the_epoch_a_run_is_judged(lab):
     outputs = np.tile(outputs_right_on(LABELS == 0), (epochs, 1))
     outputs[100:] = outputs_right_on(LABELS == 1)
     write_predictions(root / six_c.training.predictions_npz, LABELS, outputs)
-    result = select_optimum(plan, "6E", root / "6E.json")
+    result = select_setup(plan, "6E", root / "6E.json")
     rows = [row for row in result["candidates"] if row["run_id"] == six_c.spec.setup_id]
     assert len(rows) == 1  # one run, one candidate: its epoch counts are judged alike
     assert rows[0]["asked_by"] == [{"task": "6C", "epochs": 150}, {"task": "6C", "epochs": 350},
@@ -229,11 +229,11 @@ def test_the_predictions_are_read_at_the_epoch_a_run_is_judged(lab):
 
 def test_a_lower_loss_leads_by_a_positive_difference(lab, default_config):
     plan, root = lab
-    default_config["tasks"]["6E"]["optimum"]["rule"] = "lowest_val_loss"
+    default_config["tasks"]["6E"]["selection"]["rule"] = "lowest_val_loss"
     plan = plan_lab(default_config)
     batch_2 = candidate(plan, "6D", batch_size=2)
     write_history(root / batch_2.training.history_csv, 0.95, 0.65, 150, val_loss=0.3)
-    result = select_optimum(plan, "6E", root / "6E.json")
+    result = select_setup(plan, "6E", root / "6E.json")
     assert result["chosen"]["run_id"] == batch_2.spec.setup_id
     assert result["runner_up"]["value"] == pytest.approx(0.5)
     assert result["lead"]["measure"] == "final_val_loss"
@@ -244,7 +244,7 @@ def test_without_another_eligible_run_there_is_no_runner_up_nor_lead(lab):
     plan, root = lab
     batch_4 = candidate(plan, "6D", batch_size=4)
     write_history(root / batch_4.training.history_csv, 0.80, 0.76, 150)
-    result = select_optimum(plan, "6E", root / "results/selection/6E.json")
+    result = select_setup(plan, "6E", root / "results/selection/6E.json")
     assert result["chosen"]["run_id"] == batch_4.spec.setup_id and not result["fallback"]
     assert result["runner_up"] is None and result["lead"] is None
     stored = read_selection(root / "results/selection/6E.json")
@@ -260,7 +260,7 @@ def test_predictions_of_different_images_are_one_clear_error(lab):
     write_outputs(root, batch_2.training, outputs_right_on(first_right(70), other_labels),
                   labels=other_labels)
     with pytest.raises(CnnlabError) as error:
-        select_optimum(plan, "6E", root / "6E.json")
+        select_setup(plan, "6E", root / "6E.json")
     message = str(error.value)
     assert batch_4.training.predictions_npz in message
     assert batch_2.training.predictions_npz in message
@@ -304,7 +304,7 @@ def test_a_longer_training_is_judged_at_6es_epochs_not_at_its_end(lab):
     outputs = np.tile(outputs_right_on(first_right(80)), (150, 1))
     outputs[100:] = outputs_right_on(first_right(10))
     write_predictions(root / batch_4.training.predictions_npz, LABELS, outputs)
-    result = select_optimum(plan, "6E", root / "results/selection/6E.json")
+    result = select_setup(plan, "6E", root / "results/selection/6E.json")
     assert result["target_epochs"] == 100
     assert result["chosen"]["run_id"] == batch_4.spec.setup_id
     assert (result["chosen"]["epochs"], result["chosen"]["judged_epoch"]) == (150, 100)
@@ -325,7 +325,7 @@ def test_a_candidate_trained_fewer_epochs_than_6e_cannot_be_judged(lab):
     write_history(root / six_a.training.history_csv, 0.82, 0.80, 50)
     batch_4 = candidate(plan, "6D", batch_size=4)
     write_history(root / batch_4.training.history_csv, 0.80, 0.76, 150)
-    result = select_optimum(plan, "6E", root / "6E.json")
+    result = select_setup(plan, "6E", root / "6E.json")
     assert result["chosen"]["run_id"] == batch_4.spec.setup_id
     row = next(r for r in result["candidates"] if r["run_id"] == six_a.spec.setup_id)
     assert not row["eligible"]
@@ -340,7 +340,7 @@ def test_the_epoch_divisor_divides_6es_epochs_as_it_divides_the_candidates(lab, 
     for training in plan.trainings.values():
         write_history(root / training.history_csv, 0.80, 0.76, training.epochs)
         write_outputs(root, training, outputs_right_on(first_right(78)))
-    result = select_optimum(plan, "6E", root / "6E.json")
+    result = select_setup(plan, "6E", root / "6E.json")
     assert result["target_epochs"] == 10
     rows = {row["run_id"]: row for row in result["candidates"]}
     six_a = candidate(plan, "6A")
@@ -356,7 +356,7 @@ def test_a_candidate_with_dropout_is_refused_as_6e_trains_without(lab):
     write_history(root / dropout.training.history_csv, 0.82, 0.80, 150)
     batch_4 = candidate(plan, "6D", batch_size=4)
     write_history(root / batch_4.training.history_csv, 0.80, 0.76, 150)
-    result = select_optimum(plan, "6E", root / "6E.json")
+    result = select_setup(plan, "6E", root / "6E.json")
     assert result["chosen"]["run_id"] == batch_4.spec.setup_id
     assert "dropout" not in result["copy"] and result["target_params"]["dropout"] == 0.0
     assert "optimizer" not in result["target_params"]  # 6E sweeps it: its own comparison
@@ -376,7 +376,7 @@ def test_a_candidate_whose_validation_loss_turns_upwards_is_refused(lab):
     # batch size 2's val loss turns upwards only after epoch 100: not within 6E's epochs
     write_curve(root / batch_2.training.history_csv, 150, lambda e: 0.80, lambda e: 0.74,
                 loss=falling, val_loss=lambda e: 0.5 - 0.002 * e if e <= 100 else u_shaped(e - 60))
-    result = select_optimum(plan, "6E", root / "6E.json")
+    result = select_setup(plan, "6E", root / "6E.json")
     rows = {row["run_id"]: row for row in result["candidates"]}
     assert rows[batch_4.spec.setup_id]["overfitted"] is True
     onset = rows[batch_4.spec.setup_id]["overfitting_epoch"]
@@ -393,7 +393,7 @@ def test_when_every_candidate_overfits_the_selection_says_no_candidate_met_it(la
     batch_4 = candidate(plan, "6D", batch_size=4)
     write_curve(root / batch_4.training.history_csv, 150, lambda e: 0.80, lambda e: 0.76,
                 loss=falling, val_loss=u_shaped)
-    result = select_optimum(plan, "6E", root / "results/selection/6E.json")
+    result = select_setup(plan, "6E", root / "results/selection/6E.json")
     assert result["fallback"] is True and result["meets_condition"] is False
     assert all(row["overfitted"] for row in result["candidates"] if row["judged_epoch"] == 100)
     # the smallest gap among the candidates judged like 6E
@@ -414,7 +414,7 @@ def test_a_noise_aware_diagnose_is_told_the_number_of_validation_images(lab, mon
         return original(history, status, thresholds, recorded_reason)
 
     monkeypatch.setattr(diagnostics, "diagnose", noise_aware)
-    select_optimum(plan, "6E", root / "6E.json")
+    select_setup(plan, "6E", root / "6E.json")
     assert seen and set(seen) == {LABELS.size}
 
 
@@ -433,7 +433,7 @@ def test_the_reports_condition_agrees_with_the_selections_eligibility(lab):
     """The report says which of 6E's own set-ups meet 6E's condition by the selection's rule
     (cnnlab.plan.selection.not_overfitted): on the same curves, both say the same."""
     from cnnlab.analysis import diagnostics
-    from cnnlab.report.answers import selection as optimum
+    from cnnlab.report.answers import selection as selection
     from cnnlab.report.setups import Run, SetUp
 
     plan, root = lab
@@ -441,7 +441,7 @@ def test_the_reports_condition_agrees_with_the_selections_eligibility(lab):
                 lambda e: 0.80, lambda e: 0.76, loss=falling, val_loss=u_shaped)
     write_history(root / candidate(plan, "6D", batch_size=2).training.history_csv,
                   0.80, 0.74, 150)
-    result = select_optimum(plan, "6E", root / "6E.json")
+    result = select_setup(plan, "6E", root / "6E.json")
     seen = set()
     for row in result["candidates"]:
         if row["trained_epochs"] < result["target_epochs"] or row["not_carried"]:
@@ -460,6 +460,6 @@ def test_the_reports_condition_agrees_with_the_selections_eligibility(lab):
                 training=training.directory, trained_epochs=training.epochs, loss="bce",
                 labels=LABELS, final_outputs=outputs_right_on(first_right(67)),
                 best_outputs=None))
-        assert optimum.meets_condition(setup, result["max_gap"]) is row["eligible"], row["run_id"]
+        assert selection.meets_condition(setup, result["max_gap"]) is row["eligible"], row["run_id"]
         seen.add(row["eligible"])
     assert seen == {True, False}  # both answers were asked

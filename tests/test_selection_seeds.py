@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from cnnlab.plan.plan import plan_lab
-from cnnlab.plan.selection import select_optimum
+from cnnlab.plan.selection import select_setup
 from cnnlab.store.files import read_selection
 from tests.test_selection import (
     LABELS,
@@ -69,7 +69,7 @@ def test_the_luckiest_seed_does_not_choose_its_set_up(two_seed_lab):
     write_outputs(root, lucky[1].training, outputs_right_on(right_on(60, 1, offset=6)))
     write_outputs(root, steady[2].training, outputs_right_on(right_on(60, 5)))
     write_outputs(root, lucky[2].training, outputs_right_on(right_on(60, 0)))
-    result = select_optimum(plan, "6E", root / "results/selection/6E.json")
+    result = select_setup(plan, "6E", root / "results/selection/6E.json")
 
     setup_ids = [row["run_id"] for row in result["candidates"]]
     assert len(setup_ids) == len(set(setup_ids))  # one candidate per set-up
@@ -107,7 +107,7 @@ def test_a_set_up_must_be_eligible_in_every_seed(two_seed_lab):
     write_history(root / uneven[2].training.history_csv, 0.99, 0.70, 150)
     for seed in (1, 2):
         write_history(root / steady[seed].training.history_csv, 0.72, 0.70, 150)
-    result = select_optimum(plan, "6E", root / "6E.json")
+    result = select_setup(plan, "6E", root / "6E.json")
     rows = {row["run_id"]: row for row in result["candidates"]}
     refused = rows[uneven[1].spec.setup_id]
     assert not refused["eligible"]

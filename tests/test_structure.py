@@ -122,5 +122,5 @@ def test_the_architecture_doc_and_the_readme_name_every_module():
 
 def test_the_selection_script_reaches_only_the_plan_store_and_workflow():
     # 6E's selection, its condition and its log are the plan wing's: the report reads them
-    wings = cnnlab_wings(imported(PROJECT_ROOT / "scripts" / "select_optimum.py"))
+    wings = cnnlab_wings(imported(PROJECT_ROOT / "scripts" / "select_setup.py"))
     assert wings <= {"plan", "store", "workflow"}, sorted(wings)

@@ -25,7 +25,7 @@ def test_dry_run_plans_one_training_per_unique_run(tmp_path):
     plan = plan_lab(merged_config())
     assert counts["train"] == len(plan.trainings) == 10
     assert counts["train"] < plan.entries_listed()
-    assert counts["prepare_data"] == 1 and counts["select_optimum"] == 1
+    assert counts["prepare_data"] == 1 and counts["select_setup"] == 1
 
 
 def test_lint_reports_nothing(tmp_path):

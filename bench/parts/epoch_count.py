@@ -12,7 +12,7 @@ from cnnlab.plan.plan import plan_lab
 def measure(ctx: Context) -> dict:
     """The lab's plan with the selections of part 2's lab, or stand-ins when it did not run."""
     from cnnlab.store import layout
-    from cnnlab.store.files import read_optima
+    from cnnlab.store.files import read_choices
 
     override = ctx.lab["override"] if ctx.lab else lab_override(ctx)
     config = lab_config(override)
@@ -22,15 +22,15 @@ def measure(ctx: Context) -> dict:
             task: str(ctx.lab["workdir"] / layout.selection_json(first.dataset, task))
             for task in first.selections_needed
         }
-        optima, stand_in = read_optima(selections), None
+        choices, stand_in = read_choices(selections), None
     else:  # no lab run: the first candidate run stands in for each selection
-        optima, stand_in = {}, {}
+        choices, stand_in = {}, {}
         for task_id in first.selections_needed:
-            optimum = first.tasks[task_id].optimum
-            entry = first.tasks[optimum["candidates"][0]].entries[0]
-            optima[task_id] = {name: entry.spec.to_dict()[name] for name in optimum["copy"]}
-            stand_in[task_id] = optima[task_id]
-    plan = plan_lab(config, optima)
+            selection = first.tasks[task_id].selection
+            entry = first.tasks[selection["candidates"][0]].entries[0]
+            choices[task_id] = {name: entry.spec.to_dict()[name] for name in selection["copy"]}
+            stand_in[task_id] = choices[task_id]
+    plan = plan_lab(config, choices)
     asked = sum(entry.epochs for task in plan.tasks.values() for entry in task.entries)
     # a longer training of a run resumes from the shorter one's state: the state folder's
     # longest training is what is trained for it
@@ -71,7 +71,7 @@ def render(ctx: Context, result: dict) -> str:
     out += [table(["", ""], rows), ""]
     if result["stand_in_selection"]:
         stand_in = (
-            "No lab ran (part 2): 6E's optimum is unknown, so the first candidate run stands "
+            "No lab ran (part 2): 6E's selection is unknown, so the first candidate run stands "
             f"in for it: `{json.dumps(result['stand_in_selection'])}`."
         )
         out += [stand_in, ""]

@@ -170,7 +170,7 @@ def render(ctx: Context, result: dict) -> str:
         f"{result['notebook_runs']} runs the tasks list, one after another, from the prepared "
         "arrays (preparation, figures and report not counted), in two parts: the first "
         "before cnnlab's lab (the runs that wait for no selection, up to half of their "
-        "estimated cost), the second after it (the rest, 6E's runs from the optimum cnnlab's "
+        "estimated cost), the second after it (the rest, 6E's runs from the selection cnnlab's "
         "lab chose), so that a drift of the machine's speed weighs on both sides alike; the "
         "second process's set-up (interpreter, imports, data), which one notebook kernel "
         "would not pay twice, is not counted. "

@@ -39,10 +39,10 @@ ANSWER_KINDS = (*CONCEPT_KINDS, SELECTION, TRAINED)
 
 def answer_kind(task) -> str | None:
     """The kind of answer a task (:class:`cnnlab.plan.runs.TaskPlan`) gets: the concept kind
-    6E's selection where a selection (not a pinned optimum) chose its set-up, the concept
+    6E's selection where a selection (not a pinned selection) chose its set-up, the concept
     kind its config names, the comparison of its runs; None for a task that shows others without naming a
     kind."""
-    if task.optimum and not task.optimum["pinned"]:
+    if task.selection and not task.selection["pinned"]:
         return SELECTION
     if task.answer:
         return task.answer

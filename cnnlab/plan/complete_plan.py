@@ -2,8 +2,8 @@
 so far; the one builder the rules, the selection script, ``cnnlab status`` and the partial
 report share.
 
-:func:`cnnlab.plan.plan.plan_lab` plans a config with given optima; this module finds the
-optima of a lab folder, in its selection files (cnnlab.store.layout.selection_json). The
+:func:`cnnlab.plan.plan.plan_lab` plans a config with given choices; this module finds the
+choices of a lab folder, in its selection files (cnnlab.store.layout.selection_json). The
 plan before any selection is ``plan_lab(config)``: what Snakemake knows when it starts.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.plan import Plan, plan_lab
 from cnnlab.plan.runs import Training
-from cnnlab.plan.selection_check import read_checked_optima
+from cnnlab.plan.selection_check import read_checked_choices
 from cnnlab.store import layout
 
 
@@ -30,17 +30,17 @@ def complete_plan(config: dict, root: str | os.PathLike = ".", *,
     damaged one aside and selects again) it counts as not made yet; with ``stand_in`` (a
     dry run, which moves nothing) it counts as having chosen its first candidate."""
     before = plan_lab(config)
-    optima = {}
+    choices = {}
     for task_id in before.selections_needed:
         path = Path(root) / layout.selection_json(before.dataset, task_id)
         if not path.exists():
             continue
         try:
-            optima.update(read_checked_optima(before, {task_id: path}, stand_in=stand_in))
+            choices.update(read_checked_choices(before, {task_id: path}, stand_in=stand_in))
         except CnnlabError:
             if not skip_unreadable:
                 raise
-    return plan_lab(config, optima) if optima else before
+    return plan_lab(config, choices) if choices else before
 
 
 def guessed_plans(plan: Plan) -> dict[str, Plan]:
@@ -48,10 +48,10 @@ def guessed_plans(plan: Plan) -> dict[str, Plan]:
     chose its first candidate: what the time left is estimated from (cnnlab.watch.status)."""
     guesses = {}
     for task_id in plan.selections_needed:
-        candidates = [entry for candidate in plan.tasks[task_id].optimum["candidates"]
+        candidates = [entry for candidate in plan.tasks[task_id].selection["candidates"]
                       for entry in plan.tasks[candidate].entries]
         if candidates:
-            guesses[task_id] = plan_lab(plan.config, {**plan.optima,
+            guesses[task_id] = plan_lab(plan.config, {**plan.choices,
                                                       task_id: candidates[0].spec.to_dict()})
     return guesses
 
@@ -61,9 +61,9 @@ def possible_trainings(plan: Plan) -> dict[str, Training]:
     whatever each selection still to be made chooses among its candidates."""
     trainings = dict(plan.trainings)
     for task_id in plan.selections_needed:
-        for candidate in plan.tasks[task_id].optimum["candidates"]:
+        for candidate in plan.tasks[task_id].selection["candidates"]:
             for entry in plan.tasks[candidate].entries:
-                chosen = plan_lab(plan.config, {**plan.optima, task_id: entry.spec.to_dict()})
+                chosen = plan_lab(plan.config, {**plan.choices, task_id: entry.spec.to_dict()})
                 trainings.update(chosen.trainings)
     return trainings
 

@@ -26,7 +26,9 @@ from cnnlab.plan.answer_kinds import CONCEPT_KINDS
 from cnnlab.plan.yaml_reading import read_yaml as _read_yaml
 
 # a task with any of these keys trains runs of its own; one without only discusses others
-TRAINING_KEYS = ("runs", "sweep", "set", "like", "optimum")
+# keys of earlier versions of cnnlab, by the name they have now
+RENAMED_KEYS = {"optimum": "selection"}
+TRAINING_KEYS = ("runs", "sweep", "set", "like", "selection")
 
 
 def trains(task: dict) -> bool:
@@ -145,6 +147,9 @@ def _describe(error: jsonschema.ValidationError) -> tuple[list, str]:
         unknown = sorted(set(error.instance) - set(allowed))
         keys = ", ".join(repr(k) for k in unknown)
         hint = f" Allowed here: {', '.join(allowed)}." if allowed else ""
+        if unknown[0] in RENAMED_KEYS and RENAMED_KEYS[unknown[0]] in allowed:
+            return path + unknown[:1], (f"unknown key {keys}: it is called "
+                                        f"{RENAMED_KEYS[unknown[0]]!r} now; rename it.")
         return path + unknown[:1], f"unknown key {keys}: check its spelling.{hint}"
     if validator == "required":
         missing = [k for k in value if k not in error.instance]
@@ -297,10 +302,10 @@ def _check_references(config: dict, source: str) -> None:
                     f"{source}: tasks.{task_id}.inspects: task {task['inspects']!r} trains no "
                     "model to inspect: name a task with runs."
                 )
-        optimum = task.get("optimum")
-        if optimum:
-            for index, candidate in enumerate(optimum["candidates"]):
-                require_task(candidate, ["tasks", task_id, "optimum", "candidates", index])
+        selection = task.get("selection")
+        if selection:
+            for index, candidate in enumerate(selection["candidates"]):
+                require_task(candidate, ["tasks", task_id, "selection", "candidates", index])
         if not trains(task) and "shows" not in task:
             raise CnnlabError(
                 f"{source}: tasks.{task_id}: has neither runs (runs, sweep, set, like) "
@@ -352,24 +357,24 @@ def _check_names(config: dict, source: str) -> None:
 
 
 def _check_pinned(config: dict, source: str) -> None:
-    """A pinned optimum stands for the selection: it gives what copy takes, nothing else
+    """A pinned selection stands for the selection: it gives what copy takes, nothing else
     (a key copy does not take would be dropped silently); the schema checked each value."""
     for task_id, task in config["tasks"].items():
-        optimum = task.get("optimum")
-        if not optimum or not optimum["pinned"]:
+        selection = task.get("selection")
+        if not selection or not selection["pinned"]:
             continue
-        pinned, copied = optimum["pinned"], optimum["copy"]
-        where = f"{source}: tasks.{task_id}.optimum.pinned"
+        pinned, copied = selection["pinned"], selection["copy"]
+        where = f"{source}: tasks.{task_id}.selection.pinned"
         extra = [name for name in pinned if name not in copied]
         if extra:
             raise CnnlabError(
                 f"{where}.{extra[0]}: copy does not take {extra[0]!r} ({', '.join(copied)}): "
-                f"add it to tasks.{task_id}.optimum.copy or remove it from pinned."
+                f"add it to tasks.{task_id}.selection.copy or remove it from pinned."
             )
         missing = [name for name in copied if name not in pinned]
         if missing:
             raise CnnlabError(
-                f"{where}: lacks {', '.join(missing)}; a pinned optimum gives every parameter "
+                f"{where}: lacks {', '.join(missing)}; a pinned selection gives every parameter "
                 f"in copy ({', '.join(copied)})."
             )
 

@@ -1,5 +1,5 @@
 """A task of the config expanded into its runs' parameter sets: defaults, `like`, the
-optimum's copied parameters, `set`, `runs` and `sweep`, in that order."""
+selection's copied parameters, `set`, `runs` and `sweep`, in that order."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from cnnlab.plan.runs import Entry, RunSpec
 
 class TaskExpansion:
     """Each task's runs as full parameter dicts, from a checked config
-    (cnnlab.plan.config.checked_config: the schema's defaults are in it) and the optima
+    (cnnlab.plan.config.checked_config: the schema's defaults are in it) and the choices
     selected so far (task id -> the chosen run's parameters)."""
 
-    def __init__(self, config: dict, optima: dict[str, dict]):
+    def __init__(self, config: dict, choices: dict[str, dict]):
         self.config = config
-        self.optima = optima
+        self.choices = choices
         self.dataset = config["dataset"]
         self.seeds = list(config["seeds"])
         self.epoch_divisor = int(config["epoch_divisor"])
@@ -34,24 +34,24 @@ class TaskExpansion:
         return [Entry(RunSpec.from_params(params, self.dataset, seed), self._epochs(params))
                 for params in parameter_sets for seed in self.seeds]
 
-    def entries_before_optimum(self, task_id: str) -> list[Entry]:
-        """A task's runs as if its optimum gave nothing: what it trains besides the copied
+    def entries_before_selection(self, task_id: str) -> list[Entry]:
+        """A task's runs as if its selection gave nothing: what it trains besides the copied
         parameters, at its epochs; its selection judges the candidates by them."""
-        parameter_sets = self._expand(task_id, with_optimum=False)
+        parameter_sets = self._expand(task_id, with_selection=False)
         if parameter_sets is None:  # `like` waits for a selection too
-            raise CnnlabError(f"tasks.{task_id}: its runs before the optimum need a task to "
+            raise CnnlabError(f"tasks.{task_id}: its runs before the selection need a task to "
                               "start from that is trained before it.")
         return self.entries(parameter_sets)
 
     def after_selection(self, task_id: str) -> bool:
         """Whether the task's runs depend on a selection made from results."""
         task = self.config["tasks"][task_id]
-        optimum = task.get("optimum")
-        if optimum and not optimum.get("pinned"):
+        selection = task.get("selection")
+        if selection and not selection.get("pinned"):
             return True
         return "like" in task and self.after_selection(task["like"])
 
-    def _expand(self, task_id: str, with_optimum: bool = True) -> list[dict] | None:
+    def _expand(self, task_id: str, with_selection: bool = True) -> list[dict] | None:
         task = self.config["tasks"][task_id]
         params = dict(self.config["defaults"])
         if "like" in task:
@@ -62,8 +62,8 @@ class TaskExpansion:
                 raise CnnlabError(f"config: tasks.{task_id}.like: task {task['like']!r} has no "
                                   "runs to start from.")
             params.update(liked[0])
-        if "optimum" in task and with_optimum:
-            chosen = self._chosen_parameters(task_id, task["optimum"])
+        if "selection" in task and with_selection:
+            chosen = self._chosen_parameters(task_id, task["selection"])
             if chosen is None:
                 return None
             params.update(chosen)
@@ -81,17 +81,17 @@ class TaskExpansion:
     def _epochs(self, params: dict) -> int:
         return -(-int(params["epochs"]) // self.epoch_divisor)
 
-    def _chosen_parameters(self, task_id: str, optimum: dict) -> dict | None:
-        pinned = optimum.get("pinned")
+    def _chosen_parameters(self, task_id: str, selection: dict) -> dict | None:
+        pinned = selection.get("pinned")
         if pinned:
-            missing = [name for name in optimum["copy"] if name not in pinned]
+            missing = [name for name in selection["copy"] if name not in pinned]
             if missing:
                 raise CnnlabError(
-                    f"config: tasks.{task_id}.optimum.pinned: lacks {', '.join(missing)}; "
-                    f"a pinned optimum gives every parameter in copy ({', '.join(optimum['copy'])})."
+                    f"config: tasks.{task_id}.selection.pinned: lacks {', '.join(missing)}; "
+                    f"a pinned selection gives every parameter in copy ({', '.join(selection['copy'])})."
                 )
-            return {name: pinned[name] for name in optimum["copy"]}
-        if task_id in self.optima:
-            chosen = self.optima[task_id]
-            return {name: chosen[name] for name in optimum["copy"]}
+            return {name: pinned[name] for name in selection["copy"]}
+        if task_id in self.choices:
+            chosen = self.choices[task_id]
+            return {name: chosen[name] for name in selection["copy"]}
         return None

@@ -23,25 +23,25 @@ from cnnlab.store import layout
 class Plan:
     """The tasks of a config expanded into runs and trainings."""
 
-    def __init__(self, config: dict, optima: dict[str, dict] | None = None):
+    def __init__(self, config: dict, choices: dict[str, dict] | None = None):
         self.config = config
         self.dataset = config["dataset"]
         # a checked config (cnnlab.plan.config.checked_config): the schema's defaults are in it
         self.seeds = list(config["seeds"])
         self.share_prefixes = bool(config["share_prefixes"])
         self.epoch_divisor = int(config["epoch_divisor"])
-        self.optima = dict(optima or {})
-        self.expansion: TaskExpansion | None = TaskExpansion(config, self.optima)
+        self.choices = dict(choices or {})
+        self.expansion: TaskExpansion | None = TaskExpansion(config, self.choices)
         self.tasks: dict[str, TaskPlan] = {}
         self.trainings: dict[str, Training] = {}
         self._plan()
 
-    def entries_before_optimum(self, task_id: str) -> list[Entry]:
-        """A task's runs as if its optimum gave nothing (cnnlab.plan.expansion)."""
+    def entries_before_selection(self, task_id: str) -> list[Entry]:
+        """A task's runs as if its selection gave nothing (cnnlab.plan.expansion)."""
         if self.expansion is None:  # read back without its config
-            raise CnnlabError(f"tasks.{task_id}: its runs before the optimum need the config "
+            raise CnnlabError(f"tasks.{task_id}: its runs before the selection need the config "
                               "and a task to start from that is trained before it.")
-        return self.expansion.entries_before_optimum(task_id)
+        return self.expansion.entries_before_selection(task_id)
 
     def _plan(self) -> None:
         for task_id, task in self.config["tasks"].items():
@@ -53,14 +53,14 @@ class Plan:
                 answer=task.get("answer"), inspects=task.get("inspects"),
                 compares=list(task.get("compares", [])),
             )
-            if "optimum" in task:
-                plan.optimum = {
-                    "rule": task["optimum"]["rule"],
-                    "max_gap": task["optimum"]["max_gap"],
-                    "candidates": list(task["optimum"]["candidates"]),
-                    "copy": list(task["optimum"]["copy"]),
-                    "pinned": bool(task["optimum"]["pinned"]),
-                    "selection": None if task["optimum"]["pinned"] else layout.selection_json(self.dataset, task_id),
+            if "selection" in task:
+                plan.selection = {
+                    "rule": task["selection"]["rule"],
+                    "max_gap": task["selection"]["max_gap"],
+                    "candidates": list(task["selection"]["candidates"]),
+                    "copy": list(task["selection"]["copy"]),
+                    "pinned": bool(task["selection"]["pinned"]),
+                    "file": None if task["selection"]["pinned"] else layout.selection_json(self.dataset, task_id),
                 }
             parameter_sets = self.expansion.parameter_sets(task_id)
             if parameter_sets is None:
@@ -76,12 +76,12 @@ class Plan:
 
     def _check_candidates(self) -> None:
         for task_id, task in self.tasks.items():
-            if task.optimum is None:
+            if task.selection is None:
                 continue
-            for candidate in task.optimum["candidates"]:
+            for candidate in task.selection["candidates"]:
                 if self.tasks[candidate].pending or candidate == task_id:
                     raise CnnlabError(
-                        f"config: tasks.{task_id}.optimum.candidates: task {candidate!r} itself "
+                        f"config: tasks.{task_id}.selection.candidates: task {candidate!r} itself "
                         "depends on the selection; candidates must be tasks trained before it."
                     )
 
@@ -93,11 +93,11 @@ class Plan:
 
     @property
     def selections_needed(self) -> list[str]:
-        """Tasks whose optimum must be selected from results before they can be planned."""
+        """Tasks whose selection must be selected from results before they can be planned."""
         return [
             task_id
             for task_id, task in self.tasks.items()
-            if task.optimum and task.optimum["selection"] and task_id not in self.optima
+            if task.selection and task.selection["file"] and task_id not in self.choices
         ]
 
     def trainings_selections_wait_for(self) -> set[str]:
@@ -105,7 +105,7 @@ class Plan:
         return {
             entry.training.directory
             for task_id in self.selections_needed
-            for candidate in self.tasks[task_id].optimum["candidates"]
+            for candidate in self.tasks[task_id].selection["candidates"]
             for entry in self.tasks[candidate].entries
         }
 
@@ -144,7 +144,7 @@ class Plan:
         """The plan again from what :meth:`to_dict` wrote: the rules hand the plan to their
         scripts as that data (a parameter, so that a change of the plan reruns them)."""
         plan = cls.__new__(cls)
-        plan.config, plan.optima, plan.expansion = None, {}, None
+        plan.config, plan.choices, plan.expansion = None, {}, None
         plan.dataset, plan.seeds = data["dataset"], list(data["seeds"])
         plan.share_prefixes, plan.epoch_divisor = data["share_prefixes"], data["epoch_divisor"]
         plan.trainings = {
@@ -156,7 +156,7 @@ class Plan:
         plan.tasks = {
             task_id: TaskPlan(
                 task_id=task_id, title=task["title"], question=task["question"],
-                shows=list(task["shows"]), optimum=task["optimum"], pending=task["pending"],
+                shows=list(task["shows"]), selection=task["selection"], pending=task["pending"],
                 answer=task["answer"], inspects=task["inspects"],
                 compares=list(task.get("compares", [])),
                 entries=[Entry(RunSpec.from_dict(entry["params"]), entry["epochs"],
@@ -240,10 +240,10 @@ def plan_data(plan: Plan, task_ids: list[str] | None = None) -> dict:
     }
 
 
-def plan_lab(config: dict, optima: dict[str, dict] | None = None) -> Plan:
-    """The plan of a checked config, with the selections ``optima`` (task id -> the chosen
+def plan_lab(config: dict, choices: dict[str, dict] | None = None) -> Plan:
+    """The plan of a checked config, with the selections ``choices`` (task id -> the chosen
     run's parameters) made; the complete plan of a lab folder is cnnlab.plan.complete_plan's."""
-    return Plan(config, optima)
+    return Plan(config, choices)
 
 
 def collapsed_epochs(plan: Plan) -> str | None:

@@ -213,7 +213,7 @@ class TaskPlan:
     question: str
     shows: list[str]
     entries: list[Entry] = field(default_factory=list)
-    optimum: dict | None = None
+    selection: dict | None = None
     pending: bool = False
     answer: str | None = None  # the kind of concept answer (config: tasks.<id>.answer)
     inspects: str | None = None  # the task whose trained model that answer inspects
@@ -251,7 +251,7 @@ class TaskPlan:
             "entries": [entry.to_dict() for entry in self.entries],
             "differs": self.differs(),
             "pending": self.pending,
-            "optimum": self.optimum,
+            "selection": self.selection,
             "answer": self.answer, "inspects": self.inspects,
             "compares": list(self.compares),
         }

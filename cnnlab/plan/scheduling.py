@@ -140,15 +140,15 @@ def selection_tails(plan: Plan, epoch_seconds: Callable[[RunSpec], float]) -> di
         return tails
     for task_id in plan.selections_needed:
         longest = []
-        for candidate in plan.tasks[task_id].optimum["candidates"]:
+        for candidate in plan.tasks[task_id].selection["candidates"]:
             for entry in plan.tasks[candidate].entries:
-                chosen = Plan(plan.config, {**plan.optima, task_id: entry.spec.to_dict()})
+                chosen = Plan(plan.config, {**plan.choices, task_id: entry.spec.to_dict()})
                 unlocked = [training.epochs * epoch_seconds(training.spec)
                             for key, training in chosen.trainings.items()
                             if key not in plan.trainings]
                 longest.append(max(unlocked, default=0.0))
         tail = statistics.mean(longest) if longest else 0.0
-        for candidate in plan.tasks[task_id].optimum["candidates"]:
+        for candidate in plan.tasks[task_id].selection["candidates"]:
             for entry in plan.tasks[candidate].entries:
                 directory = entry.training.directory
                 tails[directory] = max(tails.get(directory, 0.0), tail)

@@ -1,4 +1,4 @@
-"""6E's optimum: the rule in config.yaml applied to the results of 6A-6D, and the chosen
+"""6E's selection: the rule in config.yaml applied to the results of 6A-6D, and the chosen
 set-up's lead over the runner-up, tested against the noise of the validation split.
 
 The candidates are set-ups, not runs: the seeds of one set-up are its replicates, so a
@@ -84,7 +84,7 @@ def candidates(plan: Plan, task_id: str) -> list[Candidate]:
     Every epoch count a run is asked for is a prefix of its longest training, and each is
     judged at the same epoch, so they are one candidate, not several equal ones."""
     by_run: dict[str, Candidate] = {}
-    for candidate_task in plan.tasks[task_id].optimum["candidates"]:
+    for candidate_task in plan.tasks[task_id].selection["candidates"]:
         for entry in plan.tasks[candidate_task].entries:
             found = by_run.setdefault(entry.spec.run_id, Candidate(entry.spec, entry.training))
             if entry.training.epochs > found.training.epochs:  # share_prefixes: false
@@ -113,13 +113,13 @@ class Target:
 
 
 def target(plan: Plan, task_id: str) -> Target:
-    optimum = plan.tasks[task_id].optimum
-    entries = plan.entries_before_optimum(task_id)
+    selection = plan.tasks[task_id].selection
+    entries = plan.entries_before_selection(task_id)
     if not entries:
-        raise CnnlabError(f"config: tasks.{task_id}: lists no runs, so its optimum has "
+        raise CnnlabError(f"config: tasks.{task_id}: lists no runs, so its selection has "
                           "nothing to be judged for.")
     rows = [entry.spec.to_dict() for entry in entries]
-    skipped = set(optimum["copy"]) | set(NOT_COMPARED)
+    skipped = set(selection["copy"]) | set(NOT_COMPARED)
     # a parameter the task varies itself (6E's optimizers) is its own comparison, not a
     # difference; several epoch counts: a candidate must hold up through the longest
     params = {name: value for name, value in rows[0].items()
@@ -317,9 +317,9 @@ def rank(rows: list[dict], rule: str, max_gap: float, goal: Target) -> list[dict
     return sorted(eligible, key=higher_first)
 
 
-def select_optimum(plan: Plan, task_id: str, output_json: str | Path) -> dict:
-    optimum = plan.tasks[task_id].optimum
-    rule, max_gap = optimum["rule"], optimum["max_gap"]
+def select_setup(plan: Plan, task_id: str, output_json: str | Path) -> dict:
+    selection = plan.tasks[task_id].selection
+    rule, max_gap = selection["rule"], selection["max_gap"]
     goal, rows, judged = candidate_rows(plan, task_id, max_gap)
     ranked = rank(rows, rule, max_gap, goal)
     fallback = not ranked
@@ -336,7 +336,7 @@ def select_optimum(plan: Plan, task_id: str, output_json: str | Path) -> dict:
         "rule": rule,
         "rule_text": RULES[rule].format(max_gap=max_gap, epochs=goal.epochs, task=task_id),
         "max_gap": max_gap,
-        "copy": optimum["copy"],
+        "copy": selection["copy"],
         # the epoch count the candidates were judged at (the task's own), and what the task
         # trains besides the copied parameters: the report checks its result against both
         "target_epochs": goal.epochs,
@@ -350,7 +350,7 @@ def select_optimum(plan: Plan, task_id: str, output_json: str | Path) -> dict:
             "task": chosen["task"],
             "epochs": chosen["epochs"],
             "judged_epoch": chosen["judged_epoch"],
-            "params": {name: chosen["params"][name] for name in optimum["copy"]},
+            "params": {name: chosen["params"][name] for name in selection["copy"]},
             "values": {key: chosen[key] for key in CHOSEN_VALUES},
             # the seeds' own values, whose means are the values above
             "seeds": chosen["seeds"],

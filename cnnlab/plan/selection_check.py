@@ -23,22 +23,22 @@ ADVICE = "delete it and run the workflow again"
 
 def selection_problem(selection: dict, plan: Plan, task_id: str) -> str | None:
     """What makes ``selection`` not a selection of ``task_id`` in ``plan``, or None."""
-    optimum = plan.tasks[task_id].optimum if task_id in plan.tasks else None
-    if not optimum:
+    settings = plan.tasks[task_id].selection if task_id in plan.tasks else None
+    if not settings:
         return f"the lab has no selection for task {task_id!r}"
     if selection["task"] != task_id:
         return f"it is the selection of task {selection['task']!r}, not of {task_id!r}"
     chosen = selection["chosen"]
-    set_ups = {entry.spec.setup_id for candidate in optimum["candidates"]
+    set_ups = {entry.spec.setup_id for candidate in settings["candidates"]
                for entry in plan.tasks[candidate].entries}
     if chosen["run_id"] not in set_ups:
         return (f"the selection chose {chosen['run_id']!r}, which is none of this lab's "
-                f"candidate set-ups (of {', '.join(optimum['candidates'])})")
-    if chosen["task"] not in optimum["candidates"]:
+                f"candidate set-ups (of {', '.join(settings['candidates'])})")
+    if chosen["task"] not in settings["candidates"]:
         return (f"the selection names task {chosen['task']!r}, which is not one of its "
                 "candidate tasks")
     params = chosen["params"]
-    missing = [name for name in optimum["copy"] if name not in (params or {})]
+    missing = [name for name in settings["copy"] if name not in (params or {})]
     if isinstance(params, dict) and missing:
         return f"the selection's chosen parameters lack {', '.join(missing)}"
     problem = run_params_problem(params)
@@ -58,19 +58,19 @@ def read_checked_selection(path: str | os.PathLike, plan: Plan, task_id: str) ->
     return selection
 
 
-def read_checked_optima(plan: Plan, selection_files: Mapping[str, str | os.PathLike],
+def read_checked_choices(plan: Plan, selection_files: Mapping[str, str | os.PathLike],
                         stand_in: bool = False) -> dict[str, dict]:
     """{task: selection path} -> {task: chosen parameters}, each file checked against
     ``plan`` (the plan before the selections). With ``stand_in`` a damaged file's task gets
     its first candidate's parameters instead of an error: a dry run leaves the file where
     it is (its start-up line says a real run makes it again) and plans the rest as if."""
-    optima = {}
+    choices = {}
     for task_id, path in selection_files.items():
         try:
-            optima[task_id] = read_checked_selection(path, plan, task_id)["chosen"]["params"]
+            choices[task_id] = read_checked_selection(path, plan, task_id)["chosen"]["params"]
         except CnnlabError:
             if not stand_in:
                 raise
-            first = plan.tasks[task_id].optimum["candidates"][0]
-            optima[task_id] = plan.tasks[first].entries[0].spec.to_dict()
-    return optima
+            first = plan.tasks[task_id].selection["candidates"][0]
+            choices[task_id] = plan.tasks[first].entries[0].spec.to_dict()
+    return choices

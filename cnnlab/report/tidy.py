@@ -19,7 +19,7 @@ import pandas as pd
 from cnnlab.analysis import statistics
 from cnnlab.analysis.diagnostics import THRESHOLDS
 from cnnlab.report.answers import Facts, effects, phrases
-from cnnlab.report.answers import selection as optimum
+from cnnlab.report.answers import selection as selection
 from cnnlab.report.setups import Comparison, SetUp
 
 NAN = math.nan
@@ -221,7 +221,7 @@ MEASURE_UNITS = {"final_val_accuracy": "fraction", "final_balanced_accuracy": "f
 
 def lead_row(facts: Facts, index: int, dataset: str) -> dict | None:
     """6E's lead of the chosen set-up over the runner-up, as its selection measured it."""
-    chosen = optimum.read(facts.selection)
+    chosen = selection.read(facts.selection)
     lead, runner = chosen.lead, chosen.runner_up
     if lead is None or runner is None:
         return None

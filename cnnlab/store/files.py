@@ -277,7 +277,7 @@ def read_selection(path: str | os.PathLike) -> dict:
     return selection
 
 
-def read_optima(selection_files: Mapping[str, str | os.PathLike]) -> dict[str, dict]:
+def read_choices(selection_files: Mapping[str, str | os.PathLike]) -> dict[str, dict]:
     """{task: selection json path} -> {task: chosen parameters} for the plan."""
     return {task_id: read_selection(path)["chosen"]["params"]
             for task_id, path in selection_files.items()}

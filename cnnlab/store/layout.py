@@ -165,8 +165,8 @@ def report_inputs(plan) -> list[str]:
 
 
 def selection_inputs(plan) -> list[str]:
-    return sorted(task.optimum["selection"] for task in plan.tasks.values()
-                  if task.optimum and task.optimum["selection"])
+    return sorted(task.selection["file"] for task in plan.tasks.values()
+                  if task.selection and task.selection["file"])
 
 
 def curve_tasks(plan) -> list[str]:

@@ -116,7 +116,7 @@ def available_plan(plan: Plan, results: PartialResults) -> tuple[Plan, dict[str,
     """A copy of ``plan`` whose tasks keep the entries with an epoch to show, and, by task,
     the run ids left out because they have not started."""
     shown = Plan.from_dict(plan.to_dict())
-    shown.config, shown.optima, shown.expansion = plan.config, plan.optima, plan.expansion
+    shown.config, shown.choices, shown.expansion = plan.config, plan.choices, plan.expansion
     missing: dict[str, list[str]] = {}
     for task_id, task in shown.tasks.items():
         kept = [entry for entry in task.entries if results.available(entry.training.directory)]
@@ -209,7 +209,7 @@ def write_partial_report(config: dict, root: str | Path = ".",
                                        "the figure statistics")
             concepts[task_id] = str(root / layout.concept_figure(task_id))
     selections = {}
-    for task_id in plan.optima:  # the selections current_plan found sound and planned
+    for task_id in plan.choices:  # the selections current_plan found sound and planned
         selections[task_id] = read_selection(root / layout.selection_json(plan.dataset, task_id))
     context = page.build_context(shown, manifest, figures, stats, selections, config, root,
                                    rocs, concepts, results=results)

@@ -63,7 +63,7 @@ DEFAULT_JOB_SECONDS = 15.0  # a training job's start-up before any has been meas
 SNAKEMAKE_JOB_SECONDS = 1.0  # Snakemake's own work per job: starting it, checking its outputs
 # a figure, selection or report job: an interpreter, pandas, matplotlib, a figure
 # (Snakemake's start and end times of the small lab's jobs on a busy 2-core machine:
-# plot_task 2-4.4 s, select_optimum 3 s, report 2.2 s); a concept figure loads Keras
+# plot_task 2-4.4 s, select_setup 3 s, report 2.2 s); a concept figure loads Keras
 # and a model too (11.5 s)
 OTHER_JOB_SECONDS = 3.5
 CONCEPT_JOB_SECONDS = 10.0
@@ -241,7 +241,7 @@ def other_jobs_left(plan: Plan, root: Path) -> list[float]:
             jobs[f"plot_concept {task_id}"] = CONCEPT_JOB_SECONDS
     for task_id in plan.selections_needed:
         if not (root / layout.selection_json(plan.dataset, task_id)).exists():
-            jobs[f"select_optimum {task_id}"] = OTHER_JOB_SECONDS
+            jobs[f"select_setup {task_id}"] = OTHER_JOB_SECONDS
     return list(jobs.values())
 
 

@@ -97,9 +97,9 @@ def selection_problem(path: str, root: Path, plan=None) -> str | None:
     that is not one of ``plan``'s candidates), or None."""
     if not (root / path).is_file():
         return None
-    tasks = {} if plan is None else {task.optimum["selection"]: task_id
+    tasks = {} if plan is None else {task.selection["file"]: task_id
                                      for task_id, task in plan.tasks.items()
-                                     if task.optimum and task.optimum["selection"]}
+                                     if task.selection and task.selection["file"]}
     try:
         if path in tasks:
             read_checked_selection(root / path, plan, tasks[path])

@@ -3,14 +3,14 @@ predictions at the task's own epoch count, and test the chosen run's lead over t
 runner-up."""
 
 from cnnlab.plan.complete_plan import complete_plan
-from cnnlab.plan.selection import select_optimum
+from cnnlab.plan.selection import select_setup
 from cnnlab.plan.selection_seeds import lead_line
 from cnnlab.workflow.entrypoint import run_entrypoint
 
 
 def main(snakemake, log) -> None:
     plan = complete_plan(snakemake.config)
-    result = select_optimum(plan, snakemake.wildcards.task, snakemake.output[0])
+    result = select_setup(plan, snakemake.wildcards.task, snakemake.output[0])
     log(f"rule: {result['rule_text']}")
     chosen = result["chosen"]
     log(f"chosen: {chosen['run_id']} from {chosen['task']} at {chosen['epochs']} epochs, judged "
