@@ -13,11 +13,11 @@ def main(snakemake, log) -> None:
     result = select_setup(plan, snakemake.wildcards.task, snakemake.output[0])
     log(f"rule: {result['rule_text']}")
     chosen = result["chosen"]
-    log(f"chosen: {chosen['run_id']} from {chosen['task']} at {chosen['epochs']} epochs, judged "
+    log(f"chosen: {chosen['setup_id']} from {chosen['task']} at {chosen['epochs']} epochs, judged "
         f"at epoch {chosen['judged_epoch']} ({result['task']} trains {result['target_epochs']})")
     for row in result["candidates"]:
         if not row["eligible"]:
-            log(f"not eligible: {row['run_id']}: {row['reason']}")
+            log(f"not eligible: {row['setup_id']}: {row['reason']}")
     if not result["meets_condition"]:
         log("no candidate met the rule's condition (not overfitted): the choice is a fallback")
     log(lead_line(result["runner_up"], result["lead"]))

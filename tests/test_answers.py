@@ -19,9 +19,9 @@ from cnnlab.report.answers import (
     hinge,
     output_layer,
     phrases,
+    selection,
     trained,
 )
-from cnnlab.report.answers import selection as selection
 from cnnlab.report.comparisons import add_significance_tests
 from cnnlab.report.setups import Comparison, Run, SetUp
 from tests.data_fixtures import TEST_LABELS, crafted_predictions
@@ -220,20 +220,20 @@ def test_a_model_at_the_baseline_whose_loss_still_falls_has_not_learned_yet_and_
 
 
 def test_selection_answer_names_rule_run_and_rejections():
-    selection = {
+    written = {
         "task": "6E", "rule": "best_val_accuracy_within_gap", "fallback": False,
         "target_epochs": 100, "meets_condition": True, "max_gap": 0.1,
         "rule_text": "the highest final validation accuracy among runs whose gap is at most 0.1",
-        "chosen": {"run_id": "alexnet-nb8-lr1e-05-bs8-adam-bce-s1", "task": "6C", "epochs": 150,
+        "chosen": {"setup_id": "alexnet-nb8-lr1e-05-bs8-adam-bce-s1", "task": "6C", "epochs": 150,
                    "judged_epoch": 100, "params": {"batch_size": 8, "lr": 1e-5, "n_base": 8},
                    "values": {"final_val_accuracy": 0.81, "gap": 0.04,
                               "final_balanced_accuracy": 0.78}},
         "candidates": [
-            {"run_id": "alexnet-nb8-lr1e-05-bs8-adam-bce-s1", "task": "6C", "epochs": 150,
+            {"setup_id": "alexnet-nb8-lr1e-05-bs8-adam-bce-s1", "task": "6C", "epochs": 150,
              "judged_epoch": 100, "overfitted": False, "eligible": True, "reason": "",
              "final_val_accuracy": 0.81, "final_balanced_accuracy": 0.78,
              "final_sensitivity": 0.7, "gap": 0.04},
-            {"run_id": "alexnet-nb8-lr1e-05-bs2-adam-bce-s1", "task": "6D", "epochs": 150,
+            {"setup_id": "alexnet-nb8-lr1e-05-bs2-adam-bce-s1", "task": "6D", "epochs": 150,
              "judged_epoch": 100, "overfitted": True, "eligible": False,
              "reason": "gap 0.200 > 0.1", "final_val_accuracy": 0.7,
              "final_balanced_accuracy": 0.66, "final_sensitivity": 0.5, "gap": 0.2}],
@@ -242,7 +242,7 @@ def test_selection_answer_names_rule_run_and_rejections():
     setups = [make_setup("settled", "Adam", level=0.02),
               make_setup("overfitting", "SGD")]
     comparisons = add_significance_tests([Comparison(setups[0], setups[1], ["optimizer"])])
-    found = selection.answer(facts_of(setups, comparisons, selection=selection))
+    found = selection.answer(facts_of(setups, comparisons, selection=written))
     answer, details = " ".join(found.answer), " ".join(found.details)
     assert answer.startswith("Rule: the highest validation accuracy at epoch 100 among set-ups "
                              "that do not overfit and keep a gap of at most 10.0 points. It "
@@ -258,7 +258,7 @@ def test_selection_answer_names_rule_run_and_rejections():
     table = found.tables[0]
     assert [row[-2]["text"] for row in table["rows"]] == ["chosen", "no"]
     assert [row[-1]["text"] for row in table["rows"]] == ["", "gap 0.200 > 0.1"]
-    ahead = dict(selection, runner_up={"run_id": "alexnet-nb8-lr1e-05-bs4-adam-bce-s1",
+    ahead = dict(written, runner_up={"setup_id": "alexnet-nb8-lr1e-05-bs4-adam-bce-s1",
                                        "task": "6D", "epochs": 150, "value": 0.78},
                  lead={"measure": "final_val_accuracy", "difference": 0.03,
                        "test": "exact McNemar", "only_chosen": 9, "only_runner_up": 6, "n": 103,

@@ -7,8 +7,7 @@ tests/test_training.py trains on them.
 import numpy as np
 import pytest
 
-from cnnlab.data import arrays as arrays_module
-from cnnlab.data.arrays import arrays_sha256, load_training_arrays
+from cnnlab.data.arrays import arrays_sha256, load_test_split, load_training_arrays
 from cnnlab.errors import CnnlabError
 
 
@@ -87,7 +86,7 @@ def test_one_pixel_off_the_8bit_levels_keeps_float32(tmp_path, monkeypatch):
         arrays = {key: stored[key] for key in stored.files}
     arrays["x_train"][-1, -1, -1, 0] = np.nextafter(arrays["x_train"][-1, -1, -1, 0], np.float32(2))
     np.savez(path, **arrays)
-    monkeypatch.setattr(arrays_module, "_READ_CHUNK_VALUES", 1000)  # the odd pixel in the last chunk
+    monkeypatch.setattr("cnnlab.data.arrays._READ_CHUNK_VALUES", 1000)  # the odd pixel in the last chunk
     loaded = load_training_arrays(path)
     assert not loaded.train.coded and loaded.test.coded
     assert loaded.storage == "float32"
@@ -107,13 +106,13 @@ def test_a_file_without_the_contract_arrays_gives_one_clear_message(tmp_path, ar
 
 def test_the_test_split_reader_reads_the_validation_images_and_names_a_damaged_file(tmp_path,
                                                                                     arrays):
-    split = arrays_module.load_test_split(arrays)
+    split = load_test_split(arrays)
     with np.load(arrays) as stored:
         np.testing.assert_array_equal(split.images, stored["x_test"])
         np.testing.assert_array_equal(split.labels, stored["y_test"])
     with pytest.raises(CnnlabError, match=r"missing\.npz: the prepared data is missing"):
-        arrays_module.load_test_split(tmp_path / "missing.npz")
+        load_test_split(tmp_path / "missing.npz")
     cut = tmp_path / "cut.npz"
     cut.write_bytes(arrays.read_bytes()[:1000])
     with pytest.raises(CnnlabError, match=r"cut\.npz: the prepared data cannot be read"):
-        arrays_module.load_test_split(cut)
+        load_test_split(cut)

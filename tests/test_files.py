@@ -155,7 +155,7 @@ def test_selection_needs_its_chosen_set_up(tmp_path):
     selection = {"task": "6E", "rule": "best_val_accuracy", "rule_text": "the highest",
                  "fallback": False, "candidates": [],
                  "runner_up": None, "lead": None, "target_epochs": 5, "meets_condition": True,
-                 "chosen": {"run_id": "a", "task": "6B", "epochs": 5, "params": {"lr": 0.1},
+                 "chosen": {"setup_id": "a", "task": "6B", "epochs": 5, "params": {"lr": 0.1},
                             "values": {"final_val_accuracy": 0.7, "gap": 0.01,
                                        "final_balanced_accuracy": 0.6}}}
     path = write_selection(tmp_path / "6E.json", selection)
@@ -163,7 +163,7 @@ def test_selection_needs_its_chosen_set_up(tmp_path):
     for damage, message in (
         (lambda s: s["chosen"].pop("epochs"), "chosen set-up has no 'epochs'"),
         (lambda s: s["chosen"]["values"].update(gap="small"), "chosen values has 'gap' of the"),
-        (lambda s: s["candidates"].append({"run_id": "b", "task": "6D", "epochs": 4}),
+        (lambda s: s["candidates"].append({"setup_id": "b", "task": "6D", "epochs": 4}),
          "a candidate of the selection has no 'eligible'"),
         (lambda s: s["candidates"].append("b"), "a candidate of the selection has no"),
     ):

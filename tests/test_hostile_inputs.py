@@ -121,7 +121,7 @@ def selection_lab(small_config, tmp_path):
     selection = {"task": "6E", "rule": "best_val_accuracy", "rule_text": "the highest",
                  "fallback": False, "candidates": [], "runner_up": None,
                  "lead": None, "target_epochs": 2, "meets_condition": True,
-                 "chosen": {"run_id": entry.spec.setup_id, "task": "6D", "epochs": 3,
+                 "chosen": {"setup_id": entry.spec.setup_id, "task": "6D", "epochs": 3,
                             "params": {"batch_size": 8, "lr": 1e-5, "n_base": 8},
                             "values": {"final_val_accuracy": 0.7, "gap": 0.0,
                                        "final_balanced_accuracy": 0.6}}}
@@ -132,7 +132,7 @@ def selection_lab(small_config, tmp_path):
 
 
 @pytest.mark.parametrize(("damage", "reason"), [
-    (lambda c: c.update(run_id="lenet-nb99-s7"), "none of this lab's candidate set-ups"),
+    (lambda c: c.update(setup_id="lenet-nb99"), "none of this lab's candidate set-ups"),
     (lambda c: c["params"].update(batch_size=-3), "batch_size: -3 must be at least 1"),
     (lambda c: c["params"].update(lr="fast"), "lr: 'fast' has the wrong type"),
     (lambda c: c["params"].pop("n_base"), "lack n_base"),

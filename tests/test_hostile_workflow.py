@@ -42,7 +42,7 @@ def test_two_seeds_are_one_set_up_and_the_best_mean_is_chosen(tmp_path):
                            "two-seeds.yaml", timeout=2400)
     assert result.returncode == 0, result.stdout[-6000:]
     selection = json.loads((workdir / SELECTION).read_text())
-    ids = [row["run_id"] for row in selection["candidates"]]
+    ids = [row["setup_id"] for row in selection["candidates"]]
     assert len(ids) == len(set(ids))  # one candidate per set-up
     assert all(not row_id.endswith(("-s1", "-s2")) for row_id in ids)
     assert all([seed["seed"] for seed in row["seeds"]] == [1, 2]
@@ -52,7 +52,7 @@ def test_two_seeds_are_one_set_up_and_the_best_mean_is_chosen(tmp_path):
             np.mean([seed["final_val_accuracy"] for seed in row["seeds"]]))
     eligible = [row for row in selection["candidates"] if row["eligible"]]
     pool = eligible or selection["candidates"]
-    chosen = next(row for row in pool if row["run_id"] == selection["chosen"]["run_id"])
+    chosen = next(row for row in pool if row["setup_id"] == selection["chosen"]["setup_id"])
     if eligible:  # the rule's measure: the highest mean over the seeds
         measure = selection["lead"]["measure"] if selection["lead"] else "final_val_accuracy"
         assert chosen[measure] == max(row[measure] for row in eligible)

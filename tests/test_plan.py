@@ -246,7 +246,7 @@ def test_the_complete_plan_of_a_folder_reads_the_selections_made_so_far(default_
         "task": "6E", "rule": "max_val_accuracy", "rule_text": "", "runner_up": None,
         "lead": None, "candidates": [], "fallback": False,
         "target_epochs": 100, "meets_condition": True,
-        "chosen": {"run_id": chosen.spec.setup_id, "task": "6B", "epochs": chosen.epochs,
+        "chosen": {"setup_id": chosen.spec.setup_id, "task": "6B", "epochs": chosen.epochs,
                    "params": chosen_params,
                    "values": {"final_val_accuracy": 0.7, "final_balanced_accuracy": 0.6,
                               "gap": 0.05}}})

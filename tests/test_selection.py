@@ -71,7 +71,7 @@ def test_the_best_run_within_the_gap_is_chosen(lab):
     write_history(root / batch_4.training.history_csv, 0.80, 0.76, 150)
     write_history(root / batch_2.training.history_csv, 0.85, 0.74, 150)
     result = select_setup(plan, "6E", root / "results/selection/6E.json")
-    assert result["chosen"]["run_id"] == batch_4.spec.setup_id
+    assert result["chosen"]["setup_id"] == batch_4.spec.setup_id
     assert result["chosen"]["params"] == {"batch_size": 4, "lr": 1e-5, "n_base": 8}
     assert not result["fallback"]
     stored = json.loads((root / "results/selection/6E.json").read_text())
@@ -90,7 +90,7 @@ def test_a_wider_gap_admits_the_overfitted_runs(lab, default_config):
     batch_2 = candidate(plan, "6D", batch_size=2)
     write_history(root / batch_2.training.history_csv, 0.99, 0.90, 150)
     result = select_setup(plan, "6E", root / "6E.json")
-    assert result["chosen"]["run_id"] == batch_2.spec.setup_id
+    assert result["chosen"]["setup_id"] == batch_2.spec.setup_id
 
 
 def test_when_every_run_overfits_the_smallest_gap_is_taken_and_said(lab):
@@ -99,7 +99,7 @@ def test_when_every_run_overfits_the_smallest_gap_is_taken_and_said(lab):
     write_history(root / batch_4.training.history_csv, 0.95, 0.70, 150)
     result = select_setup(plan, "6E", root / "6E.json")
     assert result["fallback"] is True and result["meets_condition"] is False
-    assert result["chosen"]["run_id"] == batch_4.spec.setup_id
+    assert result["chosen"]["setup_id"] == batch_4.spec.setup_id
 
 
 def test_the_value_at_the_tasks_epoch_count_is_used_not_the_longer_training(lab):
@@ -112,7 +112,7 @@ def test_the_value_at_the_tasks_epoch_count_is_used_not_the_longer_training(lab)
             for e in range(1, 351)]
     pd.DataFrame(rows).to_csv(path, index=False)
     result = select_setup(plan, "6E", root / "6E.json")
-    assert result["chosen"]["run_id"] == six_c.spec.setup_id
+    assert result["chosen"]["setup_id"] == six_c.spec.setup_id
     assert result["chosen"]["epochs"] == 150
 
 
@@ -151,8 +151,8 @@ def test_the_lead_counts_the_images_only_one_gets_right_and_tests_them_exactly(l
     plan, root = lab
     batch_4, batch_2 = two_eligible(lab, *discordant_masks(10, 1))
     result = select_setup(plan, "6E", root / "results/selection/6E.json")
-    assert result["chosen"]["run_id"] == batch_4.spec.setup_id
-    assert result["runner_up"] == {"run_id": batch_2.spec.setup_id, "task": "6D", "epochs": 150,
+    assert result["chosen"]["setup_id"] == batch_4.spec.setup_id
+    assert result["runner_up"] == {"setup_id": batch_2.spec.setup_id, "task": "6D", "epochs": 150,
                                    "value": pytest.approx(0.74)}
     lead = result["lead"]
     assert lead["measure"] == "final_val_accuracy" and lead["test"] == "exact McNemar"
@@ -189,19 +189,19 @@ def test_balanced_accuracy_passes_over_a_run_that_finds_no_melanoma(lab, default
     # batch 4 has the higher accuracy by calling every image Nev: it finds no melanoma
     batch_4, batch_2 = two_eligible(lab, LABELS == 1, first_right(70))
     by_accuracy = select_setup(plan, "6E", root / "6E.json")
-    assert by_accuracy["chosen"]["run_id"] == batch_4.spec.setup_id
+    assert by_accuracy["chosen"]["setup_id"] == batch_4.spec.setup_id
     default_config["tasks"]["6E"]["selection"]["rule"] = "best_balanced_accuracy_within_gap"
     plan = plan_lab(default_config)
     by_balance = select_setup(plan, "6E", root / "6E.json")
-    assert by_balance["chosen"]["run_id"] == batch_2.spec.setup_id
+    assert by_balance["chosen"]["setup_id"] == batch_2.spec.setup_id
     assert by_balance["rule_text"].startswith("the highest final balanced accuracy")
-    rows = {row["run_id"]: row for row in by_balance["candidates"] if row["task"] == "6D"}
+    rows = {row["setup_id"]: row for row in by_balance["candidates"] if row["task"] == "6D"}
     assert rows[batch_4.spec.setup_id]["final_sensitivity"] == 0
     assert rows[batch_4.spec.setup_id]["final_balanced_accuracy"] == pytest.approx(0.5)
     # batch 2 finds every melanoma and 45 of the 78 nevi
     assert rows[batch_2.spec.setup_id]["final_sensitivity"] == 1
     assert rows[batch_2.spec.setup_id]["final_balanced_accuracy"] == pytest.approx((1 + 45 / 78) / 2)
-    assert by_balance["runner_up"]["run_id"] == batch_4.spec.setup_id
+    assert by_balance["runner_up"]["setup_id"] == batch_4.spec.setup_id
     lead = by_balance["lead"]
     assert lead["measure"] == "final_balanced_accuracy"
     assert lead["difference"] == pytest.approx((1 + 45 / 78) / 2 - 0.5)
@@ -219,7 +219,7 @@ def test_the_predictions_are_read_at_the_epoch_a_run_is_judged(lab):
     outputs[100:] = outputs_right_on(LABELS == 1)
     write_predictions(root / six_c.training.predictions_npz, LABELS, outputs)
     result = select_setup(plan, "6E", root / "6E.json")
-    rows = [row for row in result["candidates"] if row["run_id"] == six_c.spec.setup_id]
+    rows = [row for row in result["candidates"] if row["setup_id"] == six_c.spec.setup_id]
     assert len(rows) == 1  # one run, one candidate: its epoch counts are judged alike
     assert rows[0]["asked_by"] == [{"task": "6C", "epochs": 150}, {"task": "6C", "epochs": 350},
                                    {"task": "6D", "epochs": 150}]
@@ -234,7 +234,7 @@ def test_a_lower_loss_leads_by_a_positive_difference(lab, default_config):
     batch_2 = candidate(plan, "6D", batch_size=2)
     write_history(root / batch_2.training.history_csv, 0.95, 0.65, 150, val_loss=0.3)
     result = select_setup(plan, "6E", root / "6E.json")
-    assert result["chosen"]["run_id"] == batch_2.spec.setup_id
+    assert result["chosen"]["setup_id"] == batch_2.spec.setup_id
     assert result["runner_up"]["value"] == pytest.approx(0.5)
     assert result["lead"]["measure"] == "final_val_loss"
     assert result["lead"]["difference"] == pytest.approx(0.2)
@@ -245,7 +245,7 @@ def test_without_another_eligible_run_there_is_no_runner_up_nor_lead(lab):
     batch_4 = candidate(plan, "6D", batch_size=4)
     write_history(root / batch_4.training.history_csv, 0.80, 0.76, 150)
     result = select_setup(plan, "6E", root / "results/selection/6E.json")
-    assert result["chosen"]["run_id"] == batch_4.spec.setup_id and not result["fallback"]
+    assert result["chosen"]["setup_id"] == batch_4.spec.setup_id and not result["fallback"]
     assert result["runner_up"] is None and result["lead"] is None
     stored = read_selection(root / "results/selection/6E.json")
     assert stored["runner_up"] is None and stored["lead"] is None
@@ -306,9 +306,9 @@ def test_a_longer_training_is_judged_at_6es_epochs_not_at_its_end(lab):
     write_predictions(root / batch_4.training.predictions_npz, LABELS, outputs)
     result = select_setup(plan, "6E", root / "results/selection/6E.json")
     assert result["target_epochs"] == 100
-    assert result["chosen"]["run_id"] == batch_4.spec.setup_id
+    assert result["chosen"]["setup_id"] == batch_4.spec.setup_id
     assert (result["chosen"]["epochs"], result["chosen"]["judged_epoch"]) == (150, 100)
-    row = next(r for r in result["candidates"] if r["run_id"] == batch_4.spec.setup_id)
+    row = next(r for r in result["candidates"] if r["setup_id"] == batch_4.spec.setup_id)
     assert (row["epochs"], row["trained_epochs"], row["judged_epoch"]) == (150, 150, 100)
     assert row["final_val_accuracy"] == pytest.approx(0.76)
     assert row["gap"] == pytest.approx(0.04)
@@ -326,8 +326,8 @@ def test_a_candidate_trained_fewer_epochs_than_6e_cannot_be_judged(lab):
     batch_4 = candidate(plan, "6D", batch_size=4)
     write_history(root / batch_4.training.history_csv, 0.80, 0.76, 150)
     result = select_setup(plan, "6E", root / "6E.json")
-    assert result["chosen"]["run_id"] == batch_4.spec.setup_id
-    row = next(r for r in result["candidates"] if r["run_id"] == six_a.spec.setup_id)
+    assert result["chosen"]["setup_id"] == batch_4.spec.setup_id
+    row = next(r for r in result["candidates"] if r["setup_id"] == six_a.spec.setup_id)
     assert not row["eligible"]
     assert row["reason"] == "trained 50 epochs, fewer than the 100 that 6E trains"
     assert (row["epochs"], row["judged_epoch"]) == (50, 50)
@@ -342,7 +342,7 @@ def test_the_epoch_divisor_divides_6es_epochs_as_it_divides_the_candidates(lab, 
         write_outputs(root, training, outputs_right_on(first_right(78)))
     result = select_setup(plan, "6E", root / "6E.json")
     assert result["target_epochs"] == 10
-    rows = {row["run_id"]: row for row in result["candidates"]}
+    rows = {row["setup_id"]: row for row in result["candidates"]}
     six_a = candidate(plan, "6A")
     assert rows[six_a.spec.setup_id]["reason"] == "trained 5 epochs, fewer than the 10 that 6E trains"
     assert {row["judged_epoch"] for row in rows.values() if row["eligible"]} == {10}
@@ -357,10 +357,10 @@ def test_a_candidate_with_dropout_is_refused_as_6e_trains_without(lab):
     batch_4 = candidate(plan, "6D", batch_size=4)
     write_history(root / batch_4.training.history_csv, 0.80, 0.76, 150)
     result = select_setup(plan, "6E", root / "6E.json")
-    assert result["chosen"]["run_id"] == batch_4.spec.setup_id
+    assert result["chosen"]["setup_id"] == batch_4.spec.setup_id
     assert "dropout" not in result["copy"] and result["target_params"]["dropout"] == 0.0
     assert "optimizer" not in result["target_params"]  # 6E sweeps it: its own comparison
-    row = next(r for r in result["candidates"] if r["run_id"] == dropout.spec.setup_id)
+    row = next(r for r in result["candidates"] if r["setup_id"] == dropout.spec.setup_id)
     assert (row["epochs"], row["judged_epoch"]) == (150, 100)
     assert row["not_carried"] == ["dropout 0.4"] and not row["eligible"]
     assert row["reason"] == "its dropout 0.4 would not be carried into 6E"
@@ -377,13 +377,13 @@ def test_a_candidate_whose_validation_loss_turns_upwards_is_refused(lab):
     write_curve(root / batch_2.training.history_csv, 150, lambda e: 0.80, lambda e: 0.74,
                 loss=falling, val_loss=lambda e: 0.5 - 0.002 * e if e <= 100 else u_shaped(e - 60))
     result = select_setup(plan, "6E", root / "6E.json")
-    rows = {row["run_id"]: row for row in result["candidates"]}
+    rows = {row["setup_id"]: row for row in result["candidates"]}
     assert rows[batch_4.spec.setup_id]["overfitted"] is True
     onset = rows[batch_4.spec.setup_id]["overfitting_epoch"]
     assert 35 <= onset <= 45  # the minimum of the raw curve, or of its moving average
     assert rows[batch_4.spec.setup_id]["reason"] == f"overfits from epoch {onset}"
     assert rows[batch_2.spec.setup_id]["overfitted"] is False
-    assert result["chosen"]["run_id"] == batch_2.spec.setup_id
+    assert result["chosen"]["setup_id"] == batch_2.spec.setup_id
     assert result["meets_condition"] is True and not result["fallback"]
 
 
@@ -397,7 +397,7 @@ def test_when_every_candidate_overfits_the_selection_says_no_candidate_met_it(la
     assert result["fallback"] is True and result["meets_condition"] is False
     assert all(row["overfitted"] for row in result["candidates"] if row["judged_epoch"] == 100)
     # the smallest gap among the candidates judged like 6E
-    assert result["chosen"]["run_id"] == batch_4.spec.setup_id
+    assert result["chosen"]["setup_id"] == batch_4.spec.setup_id
     assert read_selection(root / "results/selection/6E.json")["meets_condition"] is False
 
 
@@ -433,7 +433,7 @@ def test_the_reports_condition_agrees_with_the_selections_eligibility(lab):
     """The report says which of 6E's own set-ups meet 6E's condition by the selection's rule
     (cnnlab.plan.selection.not_overfitted): on the same curves, both say the same."""
     from cnnlab.analysis import diagnostics
-    from cnnlab.report.answers import selection as selection
+    from cnnlab.report.answers import selection
     from cnnlab.report.setups import Run, SetUp
 
     plan, root = lab
@@ -447,7 +447,7 @@ def test_the_reports_condition_agrees_with_the_selections_eligibility(lab):
         if row["trained_epochs"] < result["target_epochs"] or row["not_carried"]:
             continue  # not eligible for what 6E does not ask of its own set-ups
         setup = SetUp(task=row["task"], setup_id=row["setup_id"], epochs=result["target_epochs"],
-                      params=row["params"], label=row["run_id"])
+                      params=row["params"], label=row["setup_id"])
         for seed_row in row["seeds"]:
             training = candidate(plan, row["task"], seed=seed_row["seed"],
                                  setup_id=row["setup_id"]).training
@@ -460,6 +460,6 @@ def test_the_reports_condition_agrees_with_the_selections_eligibility(lab):
                 training=training.directory, trained_epochs=training.epochs, loss="bce",
                 labels=LABELS, final_outputs=outputs_right_on(first_right(67)),
                 best_outputs=None))
-        assert selection.meets_condition(setup, result["max_gap"]) is row["eligible"], row["run_id"]
+        assert selection.meets_condition(setup, result["max_gap"]) is row["eligible"], row["setup_id"]
         seen.add(row["eligible"])
     assert seen == {True, False}  # both answers were asked

@@ -71,17 +71,17 @@ def test_the_luckiest_seed_does_not_choose_its_set_up(two_seed_lab):
     write_outputs(root, lucky[2].training, outputs_right_on(right_on(60, 0)))
     result = select_setup(plan, "6E", root / "results/selection/6E.json")
 
-    setup_ids = [row["run_id"] for row in result["candidates"]]
+    setup_ids = [row["setup_id"] for row in result["candidates"]]
     assert len(setup_ids) == len(set(setup_ids))  # one candidate per set-up
     assert len(setup_ids) == len({e.spec.setup_id for t in ("6A", "6B", "6C", "6D")
                                  for e in plan.tasks[t].entries})
     chosen = result["chosen"]
-    assert chosen["run_id"] == steady[1].spec.setup_id
+    assert chosen["setup_id"] == steady[1].spec.setup_id
     assert chosen["values"]["final_val_accuracy"] == pytest.approx(0.74)
     assert [row["seed"] for row in chosen["seeds"]] == [1, 2]
     assert [row["run_id"] for row in chosen["seeds"]] == [steady[1].spec.run_id,
                                                            steady[2].spec.run_id]
-    assert result["runner_up"]["run_id"] == lucky[1].spec.setup_id
+    assert result["runner_up"]["setup_id"] == lucky[1].spec.setup_id
     assert result["runner_up"]["value"] == pytest.approx(0.70)
 
     lead = result["lead"]
@@ -108,10 +108,10 @@ def test_a_set_up_must_be_eligible_in_every_seed(two_seed_lab):
     for seed in (1, 2):
         write_history(root / steady[seed].training.history_csv, 0.72, 0.70, 150)
     result = select_setup(plan, "6E", root / "6E.json")
-    rows = {row["run_id"]: row for row in result["candidates"]}
+    rows = {row["setup_id"]: row for row in result["candidates"]}
     refused = rows[uneven[1].spec.setup_id]
     assert not refused["eligible"]
     assert refused["reason"].startswith("seed 2: gap 0.290")
     assert refused["final_val_accuracy"] == pytest.approx(0.75)
-    assert result["chosen"]["run_id"] == steady[1].spec.setup_id
+    assert result["chosen"]["setup_id"] == steady[1].spec.setup_id
     assert result["runner_up"] is None and result["lead"] is None

@@ -115,7 +115,7 @@ def test_the_notebook_ways_two_parts_split_the_lab_near_half_its_cost(tmp_path, 
     plan = plan_lab(config)
     selection = tmp_path / layout.selection_json(plan.dataset, "6E")
     entry = plan.tasks["6A"].entries[0]  # a candidate set-up: its parameters less data set, seed
-    chosen = {"run_id": entry.spec.setup_id, "task": "6A", "epochs": entry.epochs,
+    chosen = {"setup_id": entry.spec.setup_id, "task": "6A", "epochs": entry.epochs,
               "values": {"final_val_accuracy": 0.7, "final_balanced_accuracy": 0.6, "gap": 0.05},
               "params": {key: value for key, value in entry.spec.to_dict().items()
                          if key not in ("dataset", "seed")}}

@@ -9,12 +9,12 @@ the rule's outputs, the partial report's and the docs' pandas lines.
 
 from __future__ import annotations
 
-import html as html_module
 import math
 import os
 import re
 import subprocess
 import sys
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -110,7 +110,7 @@ def glance_texts(html: str) -> dict[str, str]:
     """The at-a-glance table's sentence of each task."""
     rows = re.findall(r'<tr><td><a href="#task-(\w+)">.*?</a></td><td>.*?</td><td>(.*?)</td></tr>',
                       html, re.DOTALL)
-    return {task: html_module.unescape(text) for task, text in rows}
+    return {task: unescape(text) for task, text in rows}
 
 
 # -- the checks, shared by the crafted and the small lab ------------------------------------

@@ -20,22 +20,22 @@ MEASURES = (
 
 
 def measure(ctx: Context) -> dict:
-    """Per group of jobs (part 1's, the lab's of part 2, or jobs of its own when neither
+    """Per set of jobs (part 1's, the lab's of part 2, or jobs of its own when neither
     ran): the median, largest and count of each of MEASURES, and the heaviest job."""
-    groups = {}
+    job_sets = {}
     own_jobs = not ctx.part1_jobs and not ctx.lab
     if own_jobs:
         run_own_jobs(ctx)
     if ctx.part1_jobs:
-        groups["part 4's own jobs, one at a time" if own_jobs else "part 1's jobs"] = [
+        job_sets["part 4's own jobs, one at a time" if own_jobs else "part 1's jobs"] = [
             job_overheads(job["record"], job["external_seconds"]) for job in ctx.part1_jobs
         ]
     if ctx.lab:
-        groups[f"the lab's training jobs (part 2, --cores {ctx.cores})"] = [
+        job_sets[f"the lab's training jobs (part 2, --cores {ctx.cores})"] = [
             job_overheads(record) for record in lab_records(ctx.lab["workdir"])
         ]
     summary = {}
-    for name, jobs in groups.items():
+    for name, jobs in job_sets.items():
         summary[name] = {key: summarize([job[key] for job in jobs]) for key in MEASURES}
         heaviest = max(jobs, key=lambda job: job["peak_memory_mb"])
         summary[name]["heaviest_job"] = heaviest["run_id"]
@@ -109,7 +109,7 @@ def render(ctx: Context, result: dict) -> str:
     )
     rows = [
         [
-            group,
+            job_set,
             stats["startup_seconds"]["count"] if stats["startup_seconds"] else "-",
             median_and_max(stats, "startup_seconds", " s", 2),
             median_and_max(stats, "overhead_seconds", " s", 2),
@@ -117,21 +117,21 @@ def render(ctx: Context, result: dict) -> str:
             median_and_max(stats, "state_seconds_per_epoch", " s", 3),
             median_and_max(stats, "peak_memory_mb", " MB", 0) + f" ({stats['heaviest_job']})",
         ]
-        for group, stats in result.items()
+        for job_set, stats in result.items()
     ]
     out = ["## 4. Per-job overhead and memory", "", explanation, ""]
     return "\n".join(out + [table(HEADERS, rows), ""])
 
 
 def checks(ctx: Context, result: dict) -> list[list]:
-    """The overhead of the lab's jobs (else of the first group) and the peak memory of all."""
+    """The overhead of the lab's jobs (else of the first set) and the peak memory of all."""
     rows = []
-    group = next((name for name in result if name.startswith("the lab")), next(iter(result)))
-    overhead = result[group]["overhead_seconds"]
+    job_set = next((name for name in result if name.startswith("the lab")), next(iter(result)))
+    overhead = result[job_set]["overhead_seconds"]
     if overhead:
         rows.append(
             check_row(
-                f"per-job overhead, median of {group}",
+                f"per-job overhead, median of {job_set}",
                 f"<= {OVERHEAD_LIMIT_SECONDS:g} s",
                 f"{overhead['median']:.2f} s (max {overhead['max']:.2f} s)",
                 overhead["median"] <= OVERHEAD_LIMIT_SECONDS,

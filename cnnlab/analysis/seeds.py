@@ -1,4 +1,4 @@
-"""Replicates of one set-up (its seeds): curves averaged per epoch, values as mean and spread."""
+"""The seeds of one set-up: curves averaged per epoch, values as mean and spread."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from cnnlab.analysis.diagnostics import METRICS, REQUIRED_COLUMNS
 
 
 def curve_bands(histories: list[pd.DataFrame]) -> pd.DataFrame:
-    """Mean and standard deviation per epoch over replicate histories (seeds).
+    """Mean and standard deviation per epoch over the histories of a set-up's seeds.
 
     Columns: epoch, n, and <metric>_mean, <metric>_sd for each metric; sd is 0 for one seed.
     """

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 SPLITS = ("train", "test")
 MAX_UPSCALE = 4  # a side blown up more than this: the image holds little detail
 MAX_ASPECT = 4  # longer side over shorter side
-CONTRADICTORY_SHARE = 0.5  # of a split's images in groups of identical pixels with both labels
+CONTRADICTORY_SHARE = 0.5  # of a split's images in sets of identical pixels with both labels
 EXAMPLES = 3  # files named per finding
 
 
@@ -62,13 +62,13 @@ def check_both_classes(
 def find_duplicates(
     loaded: dict[str, list[tuple[str, int, LoadedImage]]],
 ) -> tuple[list[dict], list[dict]]:
-    """Groups of files with identical pixels: across splits, and within one split."""
-    groups: dict[str, list[tuple[str, str, int]]] = collections.defaultdict(list)
+    """Sets of files with identical pixels: across splits, and within one split."""
+    by_pixels: dict[str, list[tuple[str, str, int]]] = collections.defaultdict(list)
     for split in SPLITS:
         for relative, label, image in loaded[split]:
-            groups[image.sha256].append((split, relative, label))
+            by_pixels[image.sha256].append((split, relative, label))
     across, within = [], []
-    for digest, members in groups.items():
+    for digest, members in by_pixels.items():
         if len(members) < 2:
             continue
         entry = {
@@ -83,7 +83,7 @@ def find_duplicates(
 
 def sanity(splits: dict, image_size: int) -> dict:
     """What makes the data poor, by split (``splits``: cnnlab.data.images.SplitImages):
-    ``contradictory`` (groups of identical pixels under both labels, with the share of
+    ``contradictory`` (sets of identical pixels under both labels, with the share of
     the split they hold), ``identical`` / ``constant`` (every image of the split one
     picture / of one grey level), ``upscaled`` and ``skewed`` (files)."""
     found: dict = {}
@@ -134,12 +134,12 @@ def sanity_lines(found: dict, where: str) -> list[str]:
 
 
 def leak_lines(across: list[dict], where: str) -> list[str]:
-    """One line for the groups of :func:`find_duplicates` that span train and test: the
+    """One line for the sets of :func:`find_duplicates` that span train and test: the
     model is tested on pictures it was trained on."""
     if not across:
         return []
-    pairs = [" = ".join(shown(name) for name in group["files"][:2]) for group in across]
-    test_count = sum(split == "test" for group in across for split in group["splits"])
+    pairs = [" = ".join(shown(name) for name in copies["files"][:2]) for copies in across]
+    test_count = sum(split == "test" for copies in across for split in copies["splits"])
     line = (f"{where}: {test_count} test image(s) have the same pixels as train images (a "
             f"train/test leak: the test scores come out too good), e.g. {_examples(pairs)}. "
             "Delete one copy of each, or set `on_duplicate: error` to refuse such data")

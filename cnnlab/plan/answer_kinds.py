@@ -38,10 +38,10 @@ ANSWER_KINDS = (*CONCEPT_KINDS, SELECTION, TRAINED)
 
 
 def answer_kind(task) -> str | None:
-    """The kind of answer a task (:class:`cnnlab.plan.runs.TaskPlan`) gets: the concept kind
-    6E's selection where a selection (not a pinned selection) chose its set-up, the concept
-    kind its config names, the comparison of its runs; None for a task that shows others without naming a
-    kind."""
+    """The kind of answer a task (:class:`cnnlab.plan.runs.TaskPlan`) gets: 6E's
+    :data:`SELECTION` where a selection chose its set-up (not pinned by hand in the config),
+    else the concept kind its config names, else the :data:`TRAINED` comparison of its runs;
+    None for a task that shows others without naming a kind."""
     if task.selection and not task.selection["pinned"]:
         return SELECTION
     if task.answer:

@@ -23,7 +23,7 @@ import yaml
 
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.answer_kinds import CONCEPT_KINDS
-from cnnlab.plan.yaml_reading import read_yaml as _read_yaml
+from cnnlab.plan.yaml_reading import read_yaml
 
 # a task with any of these keys trains runs of its own; one without only discusses others
 # keys of earlier versions of cnnlab, by the name they have now
@@ -58,7 +58,7 @@ def read_config_files(*paths: str | Path) -> dict:
     given twice in one file is an error, as in the workflow."""
     config: dict = {}
     for path in paths:
-        update_config(config, _read_yaml(path) or {})
+        update_config(config, read_yaml(path) or {})
     return config
 
 
@@ -67,7 +67,7 @@ def check_unique_keys(*paths: str | Path) -> None:
     twice in one mapping of these YAML files; read again for it, because Snakemake has
     loaded them already, keeping the last of each."""
     for path in paths:
-        _read_yaml(path)
+        read_yaml(path)
 
 
 def in_lab_order(config: dict, *paths: str | Path) -> None:
@@ -357,7 +357,7 @@ def _check_names(config: dict, source: str) -> None:
 
 
 def _check_pinned(config: dict, source: str) -> None:
-    """A pinned selection stands for the selection: it gives what copy takes, nothing else
+    """A pinned selection stands for the selection's choice: it gives what copy takes, nothing else
     (a key copy does not take would be dropped silently); the schema checked each value."""
     for task_id, task in config["tasks"].items():
         selection = task.get("selection")

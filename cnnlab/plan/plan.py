@@ -93,7 +93,7 @@ class Plan:
 
     @property
     def selections_needed(self) -> list[str]:
-        """Tasks whose selection must be selected from results before they can be planned."""
+        """Tasks whose selection must be made from results before they can be planned."""
         return [
             task_id
             for task_id, task in self.tasks.items()
@@ -178,7 +178,7 @@ def assign_trainings(before: list[TaskPlan], after: list[TaskPlan],
     existing = _add_trainings([e for t in before for e in t.entries], share_prefixes)
     remaining = []
     for entry in (e for t in after for e in t.entries):
-        reusable = existing.get(_training_group(entry, share_prefixes))
+        reusable = existing.get(_training_key(entry, share_prefixes))
         if reusable is not None and share_prefixes and reusable.epochs >= entry.epochs:
             entry.training = reusable
         else:
@@ -187,27 +187,27 @@ def assign_trainings(before: list[TaskPlan], after: list[TaskPlan],
     return [*existing.values(), *later.values()]
 
 
-def _training_group(entry: Entry, share_prefixes: bool) -> str:
+def _training_key(entry: Entry, share_prefixes: bool) -> str:
     if share_prefixes:
         return entry.spec.run_id
     return f"{entry.spec.run_id}/{entry.epochs}"
 
 
 def _add_trainings(entries: list[Entry], share_prefixes: bool) -> dict[str, Training]:
-    groups: dict[str, list[Entry]] = {}
+    by_training: dict[str, list[Entry]] = {}
     for entry in entries:
-        groups.setdefault(_training_group(entry, share_prefixes), []).append(entry)
+        by_training.setdefault(_training_key(entry, share_prefixes), []).append(entry)
     trainings = {}
-    for group_key, group in groups.items():
-        spec = group[0].spec
-        epochs = sorted({entry.epochs for entry in group})
+    for key, shared in by_training.items():
+        spec = shared[0].spec
+        epochs = sorted({entry.epochs for entry in shared})
         # with sharing off, each training keeps its own state, so none resumes another's
         state = layout.state_directory(spec.dataset, spec.run_id,
                                        None if share_prefixes else epochs[-1])
         training = Training(spec, epochs[-1], epochs, state)
-        for entry in group:
+        for entry in shared:
             entry.training = training
-        trainings[group_key] = training
+        trainings[key] = training
     return trainings
 
 

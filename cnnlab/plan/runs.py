@@ -64,7 +64,7 @@ class RunSpec:
 
     @property
     def setup_id(self) -> str:
-        """The run id without its seed: what replicates of one set-up share."""
+        """The run id without its seed: what the seeds of one set-up share."""
         return run_id(self, with_seed=False)
 
     def to_dict(self) -> dict:

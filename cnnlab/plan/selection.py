@@ -1,7 +1,7 @@
 """6E's selection: the rule in config.yaml applied to the results of 6A-6D, and the chosen
 set-up's lead over the runner-up, tested against the noise of the validation split.
 
-The candidates are set-ups, not runs: the seeds of one set-up are its replicates, so a
+The candidates are set-ups, not runs: the seeds of one set-up are trained alike, so a
 set-up is ranked by the mean of its seeds and must be eligible in every seed
 (cnnlab.plan.selection_seeds), and is never chosen for its luckiest seed.
 
@@ -57,7 +57,7 @@ LOWER_IS_BETTER = ("lowest_val_loss",)
 CHOSEN_VALUES = ("final_accuracy", "final_val_accuracy", "final_val_loss", "gap",
                  "final_balanced_accuracy", "final_sensitivity")
 # what a candidate may differ in from the task without its numbers ceasing to describe it:
-# the copied parameters come with it, the seeds are replicates, the data set is the lab's
+# the copied parameters come with it, the seeds are a set-up's, the data set is the lab's
 NOT_COMPARED = ("dataset", "seed")
 
 
@@ -305,14 +305,14 @@ def rank(rows: list[dict], rule: str, max_gap: float, goal: Target) -> list[dict
         row["eligible"] = not row["reason"]
     eligible = [row for row in rows if row["eligible"]]
     if rule in LOWER_IS_BETTER:
-        return sorted(eligible, key=lambda r: (r[MEASURES[rule]], r["run_id"], r["epochs"]))
+        return sorted(eligible, key=lambda r: (r[MEASURES[rule]], r["setup_id"], r["epochs"]))
 
     def higher_first(row: dict) -> tuple:
         value = row[MEASURES[rule]]
         # NaN (no melanoma among the images) sorts last instead of breaking the order;
         # ties go to the smaller gap, then to the shorter, cheaper run
         return (-value if math.isfinite(value) else math.inf, row["gap"], row["epochs"],
-                row["run_id"])
+                row["setup_id"])
 
     return sorted(eligible, key=higher_first)
 
@@ -328,7 +328,7 @@ def select_setup(plan: Plan, task_id: str, output_json: str | Path) -> dict:
         # among the candidates whose numbers describe the task if there are any
         pool = ([row for row in rows if comparable(row, goal)]
                 or [row for row in rows if row["finished"]] or rows)
-        chosen, runner_up = min(pool, key=lambda r: (r["gap"], r["run_id"])), None
+        chosen, runner_up = min(pool, key=lambda r: (r["gap"], r["setup_id"])), None
     else:
         chosen, runner_up = ranked[0], (ranked[1] if len(ranked) > 1 else None)
     result = {
@@ -346,7 +346,7 @@ def select_setup(plan: Plan, task_id: str, output_json: str | Path) -> dict:
         # task: for the rules within the gap, whether any candidate was (false in a fallback)
         "meets_condition": comparable(chosen, goal) and not_overfitted(chosen["seeds"]),
         "chosen": {
-            "run_id": chosen["run_id"],
+            "setup_id": chosen["setup_id"],
             "task": chosen["task"],
             "epochs": chosen["epochs"],
             "judged_epoch": chosen["judged_epoch"],
@@ -356,7 +356,7 @@ def select_setup(plan: Plan, task_id: str, output_json: str | Path) -> dict:
             "seeds": chosen["seeds"],
         },
         "runner_up": None if runner_up is None else {
-            "run_id": runner_up["run_id"],
+            "setup_id": runner_up["setup_id"],
             "task": runner_up["task"],
             "epochs": runner_up["epochs"],
             "value": runner_up[MEASURES[rule]],

@@ -31,8 +31,8 @@ def selection_problem(selection: dict, plan: Plan, task_id: str) -> str | None:
     chosen = selection["chosen"]
     set_ups = {entry.spec.setup_id for candidate in settings["candidates"]
                for entry in plan.tasks[candidate].entries}
-    if chosen["run_id"] not in set_ups:
-        return (f"the selection chose {chosen['run_id']!r}, which is none of this lab's "
+    if chosen["setup_id"] not in set_ups:
+        return (f"the selection chose {chosen['setup_id']!r}, which is none of this lab's "
                 f"candidate set-ups (of {', '.join(settings['candidates'])})")
     if chosen["task"] not in settings["candidates"]:
         return (f"the selection names task {chosen['task']!r}, which is not one of its "

@@ -1,4 +1,4 @@
-"""Seeds as replicates in 6E's selection: one candidate per set-up (a run's parameters
+"""The seeds of a set-up in 6E's selection: one candidate per set-up (a run's parameters
 less its seed) from its seeds' rows, and the chosen set-up's lead tested over its seeds.
 
 A set-up's value is the mean of its seeds' values, each seed read at the epoch it is
@@ -29,7 +29,8 @@ LEAD_TEST = "exact McNemar"
 def setup_rows(run_rows: list[dict]) -> list[dict]:
     """One row per set-up (runs sharing ``setup_id``), in the order the set-ups first
     appear: the values the rule ranks by are the seeds' means, the per-seed rows are kept
-    under ``seeds``, and the row's ``run_id`` is the set-up's id (the run id less ``-s<seed>``)."""
+    under ``seeds`` (each with its own ``run_id``), and ``setup_id`` names the set-up (the
+    run id less ``-s<seed>``)."""
     grouped: dict[str, list[dict]] = {}
     for row in run_rows:
         grouped.setdefault(row["setup_id"], []).append(row)
@@ -39,7 +40,7 @@ def setup_rows(run_rows: list[dict]) -> list[dict]:
         first = seeds[0]
         onsets = [row["overfitting_epoch"] for row in seeds if row["overfitting_epoch"] is not None]
         rows.append({
-            "task": first["task"], "run_id": setup_id, "setup_id": setup_id,
+            "task": first["task"], "setup_id": setup_id,
             "epochs": first["epochs"], "asked_by": first["asked_by"],
             # the weakest seed decides what the set-up can show
             "trained_epochs": min(row["trained_epochs"] for row in seeds),
@@ -86,7 +87,7 @@ def pooled_correct(chosen: dict, runner_up: dict, judged: dict
         ours_right.append(ours.correct())
         theirs_right.append(theirs.correct())
     if not ours_right:
-        raise CnnlabError(f"{chosen['run_id']} and {runner_up['run_id']} share no seed, so "
+        raise CnnlabError(f"{chosen['setup_id']} and {runner_up['setup_id']} share no seed, so "
                           "their lead cannot be tested image by image.")
     return np.concatenate(ours_right), np.concatenate(theirs_right), len(ours_right)
 
@@ -130,7 +131,7 @@ def lead_line(runner_up: dict | None, lead: dict | None) -> str:
     if runner_up is None or lead is None:
         return "no other candidate was eligible: no runner-up to measure the lead by"
     welch = f"; Welch over the seeds p = {lead['welch']['p']:.3g}" if lead.get("welch") else ""
-    return (f"lead over the runner-up {runner_up['run_id']} ({runner_up['task']}, "
+    return (f"lead over the runner-up {runner_up['setup_id']} ({runner_up['task']}, "
             f"{runner_up['epochs']} epochs): {lead['measure']} {lead['difference']:+.4g}; "
             f"{lead['test']} on {lead['n']} image pairs: {lead['only_chosen']} right only for "
             f"the chosen, {lead['only_runner_up']} only for the runner-up, p = {lead['p']:.3g}"

@@ -18,8 +18,7 @@ import pandas as pd
 
 from cnnlab.analysis import statistics
 from cnnlab.analysis.diagnostics import THRESHOLDS
-from cnnlab.report.answers import Facts, effects, phrases
-from cnnlab.report.answers import selection as selection
+from cnnlab.report.answers import Facts, effects, phrases, selection
 from cnnlab.report.setups import Comparison, SetUp
 
 NAN = math.nan
@@ -229,10 +228,10 @@ def lead_row(facts: Facts, index: int, dataset: str) -> dict | None:
     measure = lead["measure"]
     return {
         "dataset": dataset, "task": facts.task_id, "comparison": index,
-        "setup_a_task": chosen.from_task, "setup_a": chosen.run_id,
-        "setup_a_label": f"{chosen.run_id} (chosen)", "epochs_a": chosen.judged_epoch,
-        "setup_b_task": runner["task"], "setup_b": runner["run_id"],
-        "setup_b_label": f"{runner['run_id']} (runner-up)", "epochs_b": runner["epochs"],
+        "setup_a_task": chosen.from_task, "setup_a": chosen.setup_id,
+        "setup_a_label": f"{chosen.setup_id} (chosen)", "epochs_a": chosen.judged_epoch,
+        "setup_b_task": runner["task"], "setup_b": runner["setup_id"],
+        "setup_b_label": f"{runner['setup_id']} (runner-up)", "epochs_b": runner["epochs"],
         "factors": "selection lead", "measure": measure,
         "unit": MEASURE_UNITS.get(measure, "as measured"),
         "value_a": chosen.values.get(measure, NAN), "value_b": runner["value"],

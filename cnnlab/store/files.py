@@ -253,9 +253,9 @@ SELECTION_SHAPE = {"task": str, "rule": str, "rule_text": str, "chosen": dict,
                    "runner_up": (dict, type(None)), "lead": (dict, type(None)),
                    "candidates": list, "fallback": bool,
                    "target_epochs": int, "meets_condition": bool}
-CHOSEN_SHAPE = {"run_id": str, "task": str, "epochs": int, "params": dict, "values": dict}
+CHOSEN_SHAPE = {"setup_id": str, "task": str, "epochs": int, "params": dict, "values": dict}
 CHOSEN_VALUES = ("final_val_accuracy", "final_balanced_accuracy", "gap")  # what the report says
-CANDIDATE_SHAPE = {"run_id": str, "task": str, "epochs": int, "eligible": bool, "reason": str}
+CANDIDATE_SHAPE = {"setup_id": str, "task": str, "epochs": int, "eligible": bool, "reason": str}
 
 
 def write_selection(path: str | os.PathLike, selection: Mapping[str, Any]) -> Path:

@@ -30,7 +30,7 @@ class Selected:
     task: str
     params: dict  # the parameters the rule copies into the task
     rule_text: str
-    run_id: str
+    setup_id: str
     from_task: str
     judged_epoch: int
     target_epochs: int
@@ -38,10 +38,10 @@ class Selected:
     max_gap: float
     meets_condition: bool
     fallback: bool
-    candidates: list[dict]  # one row each: run_id, task, epochs, judged_epoch,
+    candidates: list[dict]  # one row each: setup_id, task, epochs, judged_epoch,
     # final_val_accuracy, final_balanced_accuracy, final_sensitivity, gap, eligible, reason
     rule: str  # the rule's name (RULES_IN_BRIEF)
-    runner_up: dict | None  # run_id, task, epochs, value
+    runner_up: dict | None  # setup_id, task, epochs, value
     lead: dict | None  # measure, difference, n, only_chosen, only_runner_up, p, beyond_noise
 
 
@@ -49,11 +49,11 @@ def read(selection: dict) -> Selected:
     chosen = selection["chosen"]
     return Selected(
         task=selection["task"], params=chosen["params"],
-        rule_text=selection["rule_text"], run_id=chosen["run_id"], from_task=chosen["task"],
+        rule_text=selection["rule_text"], setup_id=chosen["setup_id"], from_task=chosen["task"],
         judged_epoch=chosen["judged_epoch"], target_epochs=selection["target_epochs"],
         values=chosen["values"], max_gap=selection["max_gap"],
         meets_condition=selection["meets_condition"], fallback=selection["fallback"],
-        candidates=[dict(row, chosen=row["run_id"] == chosen["run_id"]
+        candidates=[dict(row, chosen=row["setup_id"] == chosen["setup_id"]
                          and row["epochs"] == chosen["epochs"])
                     for row in selection["candidates"]],
         runner_up=selection["runner_up"], lead=selection["lead"], rule=selection["rule"])
@@ -146,7 +146,7 @@ def lead_text(chosen: Selected) -> str:
              else formatter(runner["value"]))
     # over seeds, beyond_noise needs Welch too: the images' verdict is McNemar's own
     beyond = lead["p"] < ALPHA if lead.get("welch") else lead["beyond_noise"]
-    return (f"Its lead over the runner-up, {runner['run_id']} from task {runner['task']} at "
+    return (f"Its lead over the runner-up, {runner['setup_id']} from task {runner['task']} at "
             f"{runner['epochs']} epochs ({name} {value}), is {difference} of {name}; on "
             f"{images_compared(lead)} the exact McNemar test finds "
             f"{images_text(lead['only_chosen'])} that only the chosen model gets right and "
@@ -184,7 +184,7 @@ def selection_evidence(chosen: Selected, n_test: int) -> str:
                        for name, value in chosen.params.items())
     eligible = [row for row in chosen.candidates if row["eligible"]]
     text = (f"The selection rule, {chosen.rule_text}, compared {len(chosen.candidates)} "
-            f"candidate set-ups; {len(eligible)} were eligible. It picked {chosen.run_id} from task "
+            f"candidate set-ups; {len(eligible)} were eligible. It picked {chosen.setup_id} from task "
             f"{chosen.from_task}, judged at epoch {chosen.judged_epoch} of the "
             f"{chosen.target_epochs} this task trains (validation accuracy "
             f"{value_with_interval(chosen.values['final_val_accuracy'], n_test)}, balanced "
@@ -203,7 +203,7 @@ def selection_table(chosen: Selected, baseline: float, n_test: int) -> dict:
     columns = ["candidate", "task", "epochs", "judged at epoch",
                f"final val acc [95% CI] (baseline {percent(baseline)})", "balanced acc",
                "Mel sensitivity", "gap", "eligible", "reason"]
-    rows = [[cell(row["run_id"], css="differs" if row["chosen"] else ""), cell(row["task"]),
+    rows = [[cell(row["setup_id"], css="differs" if row["chosen"] else ""), cell(row["task"]),
              cell(row["epochs"], row["epochs"]), cell(row["judged_epoch"], row["judged_epoch"]),
              accuracy_cell(row["final_val_accuracy"], n_test),
              number_cell(row["final_balanced_accuracy"], percent),
