@@ -19,12 +19,11 @@ from cnnlab.store.files import (
     read_manifest,
     read_predictions,
     read_record,
-    read_selection,
     write_json,
     write_predictions,
     write_record,
-    write_selection,
 )
+from cnnlab.store.selection_file import read_selection, write_selection
 
 
 def test_atomic_open_keeps_the_old_file_on_error(tmp_path):

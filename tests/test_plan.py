@@ -227,7 +227,7 @@ def test_the_complete_plan_of_a_folder_reads_the_selections_made_so_far(default_
     from cnnlab.errors import CnnlabError
     from cnnlab.plan.complete_plan import complete_plan, guessed_plans
     from cnnlab.store import layout
-    from cnnlab.store.files import write_selection
+    from cnnlab.store.selection_file import write_selection
 
     before = plan_lab(default_config)
     assert complete_plan(default_config, tmp_path).to_dict() == before.to_dict()

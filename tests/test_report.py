@@ -23,8 +23,9 @@ from cnnlab.plan.selection import select_setup
 from cnnlab.report import figures, page
 from cnnlab.report.setups import Results, load_run
 from cnnlab.store import layout
-from cnnlab.store.files import read_choices, read_predictions, write_predictions
+from cnnlab.store.files import read_predictions, write_predictions
 from cnnlab.store.history import write_history_csv
+from cnnlab.store.selection_file import read_choices
 from tests.data_fixtures import TEST_LABELS, crafted_predictions
 
 MANIFEST = {  # the layout cnnlab.data.prepare writes

@@ -12,7 +12,8 @@ from cnnlab.errors import CnnlabError
 from cnnlab.plan.plan import plan_lab
 from cnnlab.plan.selection import candidate_files, select_setup
 from cnnlab.plan.selection_seeds import lead_line
-from cnnlab.store.files import read_selection, write_predictions
+from cnnlab.store.files import write_predictions
+from cnnlab.store.selection_file import read_selection
 
 # 103 validation images, as many as the lab's own split: 25 melanomas first, then 78 nevi,
 # so that calling everything Nev scores 0.757, near the histories' accuracies below

@@ -10,7 +10,7 @@ from scipy import stats
 
 from cnnlab.plan.plan import plan_lab
 from cnnlab.plan.selection import select_setup
-from cnnlab.store.files import read_selection
+from cnnlab.store.selection_file import read_selection
 from tests.test_selection import (
     LABELS,
     exact_mcnemar_p,

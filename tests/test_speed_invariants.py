@@ -21,7 +21,7 @@ from cnnlab.plan.plan import plan_lab
 from cnnlab.plan.runs import RunSpec
 from cnnlab.plan.scheduling import estimated_seconds
 from cnnlab.store import layout
-from cnnlab.store.files import write_selection
+from cnnlab.store.selection_file import write_selection
 from tests.conftest import PROJECT_ROOT, merged_config
 from tests.workflow_helpers import SMALL_CONFIG, copy_workflow, run_snakemake
 

@@ -12,7 +12,7 @@ from cnnlab.plan.plan import plan_lab
 def measure(ctx: Context) -> dict:
     """The lab's plan with the selections of part 2's lab, or stand-ins when it did not run."""
     from cnnlab.store import layout
-    from cnnlab.store.files import read_choices
+    from cnnlab.store.selection_file import read_choices
 
     override = ctx.lab["override"] if ctx.lab else lab_override(ctx)
     config = lab_config(override)

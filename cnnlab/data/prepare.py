@@ -94,7 +94,7 @@ def prepare_dataset(
                     shutil.rmtree(images_dir)
                 os.replace(staging, images_dir)
                 staging = None
-        files.write_json(manifest_path, manifest)  # last: it vouches for the arrays
+        files.write_manifest(manifest_path, manifest)  # last: it vouches for the arrays
     except BaseException:
         for output in (arrays_path, manifest_path):
             output.unlink(missing_ok=True)

@@ -28,8 +28,9 @@ from cnnlab.errors import CnnlabError
 from cnnlab.plan.plan import Plan
 from cnnlab.plan.runs import RunSpec, Training, format_number
 from cnnlab.plan.selection_seeds import lead, setup_refusal, setup_rows
-from cnnlab.store.files import Predictions, write_selection
+from cnnlab.store.files import Predictions
 from cnnlab.store.history import checked_training
+from cnnlab.store.selection_file import write_selection
 
 _CONDITION = ("whose train - validation accuracy gap there is at most {max_gap:g} and that "
               "do not overfit by then (validation loss rising, or the accuracy gap growing, "

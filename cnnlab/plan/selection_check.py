@@ -2,7 +2,7 @@
 choice is planned as trainings: its task, its chosen set-up among the task's candidates,
 and the chosen parameters valid as a config's run parameters.
 
-cnnlab.store.files.read_selection checks the file's shape; this checks its meaning, so that
+cnnlab.store.selection_file.read_selection checks the file's shape; this checks its meaning, so that
 a selection naming a run the lab never trained, or a batch size of -4, is refused as
 damaged (moved aside and made again by the workflow, ignored by ``cnnlab status``) instead
 of being planned.
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.config import run_params_problem
 from cnnlab.plan.plan import Plan
-from cnnlab.store.files import read_selection
+from cnnlab.store.selection_file import read_selection
 
 ADVICE = "delete it and run the workflow again"
 

@@ -33,7 +33,7 @@ from cnnlab.plan.plan import Plan
 from cnnlab.report.figures import CLASS_NAMES, filters_figure, first_image_per_class, plt, save_png
 from cnnlab.report.formatting import architecture_name
 from cnnlab.store import layout
-from cnnlab.store.files import read_predictions, read_summary, write_json
+from cnnlab.store.files import read_predictions, read_summary, write_concept_stats
 
 CLASS_COLOURS = {"Mel": "tab:red", "Nev": "tab:blue"}
 BATCH = 32  # test images through the model at a time: the maps of all of them need not fit
@@ -315,5 +315,5 @@ def write_concept_figure(plan: dict, task_id: str, output_png: str | Path,
     if entry is not None:
         stats.update(run_id=entry.spec.run_id, epochs=entry.epochs,
                      training=entry.training.directory)
-    write_json(output_json, dict(stats, kind=kind))
+    write_concept_stats(output_json, dict(stats, kind=kind))
     return save_png(figure, output_png)

@@ -35,7 +35,8 @@ from cnnlab.report.formatting import percent, trained_title
 from cnnlab.report.setups import Results, task_setups
 from cnnlab.report.tables import model_summaries, overview_table
 from cnnlab.store import layout
-from cnnlab.store.files import Manifest, read_json, read_manifest, read_selection, write_text
+from cnnlab.store.files import Manifest, read_concept_stats, read_manifest, write_text
+from cnnlab.store.selection_file import read_selection
 from cnnlab.store.tables import write_tables
 
 REPORT_DIR = Path(__file__).resolve().parents[2] / "report"
@@ -297,7 +298,7 @@ def write_report(plan: dict, manifest_json: str | Path, output_html: str | Path,
     figures_by_task = {Path(path).stem: str(path) for path in figure_files or []}
     rocs_by_task = {Path(path).stem: str(path) for path in roc_files or []}
     concepts_by_task = {Path(path).stem: str(path) for path in concept_files or []}
-    stats = {Path(path).stem: read_json(path, "the figure statistics")
+    stats = {Path(path).stem: read_concept_stats(path)
              for path in figure_stats_files or []}
     selections = {}
     for path in selection_files or []:

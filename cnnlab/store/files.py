@@ -1,5 +1,6 @@
 """The project's own files on disk: one atomic writer for all of them, and a checked reader
-beside the writer of each format (data manifest, record, selection, summary, predictions).
+beside the writer of each format (data manifest, record, concept figure numbers, summary,
+predictions; the selection's in cnnlab.store.selection_file).
 
 Every output is written to a temporary file beside its target, fsynced and renamed onto it
 (:func:`atomic_open`): a reader sees the old file or the new one, never half of one. Each
@@ -174,6 +175,23 @@ def require(data: Mapping, shape: Mapping[str, type | tuple[type, ...]], path, w
                               "again.")
 
 
+# -- a concept figure's numbers (written by cnnlab.report.concept_figures) -----------------
+
+CONCEPT_STATS_SHAPE = {"kind": str}
+
+
+def write_concept_stats(path: str | os.PathLike, stats: Mapping[str, Any]) -> Path:
+    require(stats, CONCEPT_STATS_SHAPE, path, "the figure statistics")
+    return write_json(path, stats)
+
+
+def read_concept_stats(path: str | os.PathLike) -> dict:
+    """A concept figure's numbers, which the report's answer of that kind words."""
+    stats = read_json(path, "the figure statistics")
+    require(stats, CONCEPT_STATS_SHAPE, path, "the figure statistics")
+    return stats
+
+
 # -- the data manifest (written by cnnlab.data.prepare) --------------------------------------
 
 MANIFEST_SHAPE = {"dataset": str, "counts": dict, "majority_baseline": dict,
@@ -191,6 +209,11 @@ class Manifest:
     skipped: list[dict]  # {"file": ..., "reason": ...}
     duplicates: list
     data: dict
+
+
+def write_manifest(path: str | os.PathLike, manifest: Mapping[str, Any]) -> Path:
+    require(manifest, MANIFEST_SHAPE, path, "the data manifest")
+    return write_json(path, manifest)
 
 
 def read_manifest(path: str | os.PathLike) -> Manifest:
@@ -244,43 +267,6 @@ def read_record(path: str | os.PathLike) -> dict:
                           f"{record['wall_seconds']}); delete the training folder and run the "
                           "workflow again.")
     return record
-
-
-# -- 6E's selection (written by cnnlab.plan.selection) ---------------------------------------
-# runner_up and lead are None when no other candidate was eligible
-
-SELECTION_SHAPE = {"task": str, "rule": str, "rule_text": str, "chosen": dict,
-                   "runner_up": (dict, type(None)), "lead": (dict, type(None)),
-                   "candidates": list, "fallback": bool,
-                   "target_epochs": int, "meets_condition": bool}
-CHOSEN_SHAPE = {"setup_id": str, "task": str, "epochs": int, "params": dict, "values": dict}
-CHOSEN_VALUES = ("final_val_accuracy", "final_balanced_accuracy", "gap")  # what the report says
-CANDIDATE_SHAPE = {"setup_id": str, "task": str, "epochs": int, "eligible": bool, "reason": str}
-
-
-def write_selection(path: str | os.PathLike, selection: Mapping[str, Any]) -> Path:
-    require(selection, SELECTION_SHAPE, path, "the selection")
-    require(selection["chosen"], CHOSEN_SHAPE, path, "the selection's chosen set-up")
-    return write_json(path, selection)
-
-
-def read_selection(path: str | os.PathLike) -> dict:
-    """The selection, its shape checked (cnnlab.plan.selection_check checks it against the plan)."""
-    selection = read_json(path, "the selection")
-    require(selection, SELECTION_SHAPE, path, "the selection")
-    require(selection["chosen"], CHOSEN_SHAPE, path, "the selection's chosen set-up")
-    require(selection["chosen"]["values"], dict.fromkeys(CHOSEN_VALUES, (int, float)), path,
-            "the selection's chosen values")
-    for row in selection["candidates"]:
-        require(row if isinstance(row, dict) else {}, CANDIDATE_SHAPE, path,
-                "a candidate of the selection")
-    return selection
-
-
-def read_choices(selection_files: Mapping[str, str | os.PathLike]) -> dict[str, dict]:
-    """{task: selection json path} -> {task: chosen parameters} for the plan."""
-    return {task_id: read_selection(path)["chosen"]["params"]
-            for task_id, path in selection_files.items()}
 
 
 # -- a training's summary.csv: the model's layers (rows from cnnlab.train.models) --------------

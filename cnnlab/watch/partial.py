@@ -38,8 +38,9 @@ from cnnlab.plan.runs import Training
 from cnnlab.report import page
 from cnnlab.report.setups import PARTIAL, Results
 from cnnlab.store import layout
-from cnnlab.store.files import Predictions, read_json, read_manifest, read_selection
+from cnnlab.store.files import Predictions, read_concept_stats, read_manifest
 from cnnlab.store.history import HISTORY_COLUMNS, TrainingOutputs
+from cnnlab.store.selection_file import read_selection
 from cnnlab.train import checkpoints
 
 
@@ -205,8 +206,7 @@ def write_partial_report(config: dict, root: str | Path = ".",
     stats, concepts = {}, {}  # the concept figures drawn so far, with their numbers
     for task_id in concept_models.concept_tasks(plan):
         if (root / layout.concept_stats(task_id)).exists():
-            stats[task_id] = read_json(root / layout.concept_stats(task_id),
-                                       "the figure statistics")
+            stats[task_id] = read_concept_stats(root / layout.concept_stats(task_id))
             concepts[task_id] = str(root / layout.concept_figure(task_id))
     selections = {}
     for task_id in plan.choices:  # the selections current_plan found sound and planned

@@ -36,8 +36,9 @@ from pathlib import Path
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.selection_check import read_checked_selection
 from cnnlab.store import layout
-from cnnlab.store.files import read_selection, read_split_labels, read_summary
+from cnnlab.store.files import read_split_labels, read_summary
 from cnnlab.store.history import checked_training, redo_advice
+from cnnlab.store.selection_file import read_selection
 from cnnlab.train.checkpoints import lock_unless_held
 
 

@@ -25,7 +25,7 @@ from cnnlab.report.tables import accuracy_cell, cell, number_cell
 
 @dataclass
 class Selected:
-    """What the report uses of a selection (:func:`cnnlab.store.files.read_selection`)."""
+    """What the report uses of a selection (:func:`cnnlab.store.selection_file.read_selection`)."""
 
     task: str
     params: dict  # the parameters the rule copies into the task
