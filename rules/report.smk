@@ -59,7 +59,7 @@ rule report:
         figures=figure_files,
         roc_figures=roc_figure_files,
         concept_figures=concept_figure_files,
-        figure_stats=concept_stats_files,
+        concept_stats=concept_stats_files,
         templates=report_templates,
     output:
         report(

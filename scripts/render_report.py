@@ -12,7 +12,7 @@ def main(snakemake, log) -> None:
         figure_files=list(snakemake.input.figures),
         roc_files=list(snakemake.input.roc_figures),
         concept_files=list(snakemake.input.get("concept_figures", [])),
-        figure_stats_files=list(snakemake.input.get("figure_stats", [])),
+        concept_stats_files=list(snakemake.input.get("concept_stats", [])),
         selection_files=list(snakemake.input.get("selections", [])),
         config=dict(snakemake.config),
         report_dir=snakemake.params.report_dir,

@@ -144,7 +144,7 @@ def test_the_report_words_each_kind_and_embeds_its_figure(tiny_lab):
         "skipped": [], "duplicates": []}))
     context = page.build_context(
         plan, page.read_manifest(manifest),
-        figure_stats={task_id: json.loads((root / layout.concept_stats(task_id)).read_text())
+        concept_stats={task_id: json.loads((root / layout.concept_stats(task_id)).read_text())
                       for task_id in concept_models.concept_tasks(plan)},
         root=root, concepts_by_task={task_id: str(root / layout.concept_figure(task_id))
                                      for task_id in concept_models.concept_tasks(plan)})

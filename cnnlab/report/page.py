@@ -112,11 +112,11 @@ def figure_uri(path: str | Path | None) -> str | None:
 
 
 def task_section(plan: Plan, task_id: str, results: Results, manifest: Manifest,
-                 figure_png: str | None, figure_stats: dict, selection: dict | None,
+                 figure_png: str | None, concept_stats: dict, selection: dict | None,
                  concept_png: str | None = None) -> dict:
     task = plan.tasks[task_id]
     facts = task_facts(plan, task_id, results, manifest, selection,
-                       figure_stats.get(task_id, {}))
+                       concept_stats.get(task_id, {}))
     found = task_answer(facts)
     concept = ANSWERS[task.answer] if task.answer else None
     return {"id": task_id, "title": trained_title(task.title, plan.epoch_divisor),
@@ -204,7 +204,7 @@ def provenance(config: dict | None, plan: Plan, trainings: dict[str, Entry], res
 
 
 def build_context(plan: Plan, manifest: Manifest, figures_by_task: dict[str, str] | None = None,
-                  figure_stats: dict[str, dict] | None = None,
+                  concept_stats: dict[str, dict] | None = None,
                   selections: dict[str, dict] | None = None, config: dict | None = None,
                   root: str | Path = ".", rocs_by_task: dict[str, str] | None = None,
                   concepts_by_task: dict[str, str] | None = None,
@@ -215,7 +215,7 @@ def build_context(plan: Plan, manifest: Manifest, figures_by_task: dict[str, str
     figures_by_task, selections = figures_by_task or {}, selections or {}
     rocs_by_task, concepts_by_task = rocs_by_task or {}, concepts_by_task or {}
     sections = [task_section(plan, task_id, results, manifest, figures_by_task.get(task_id),
-                             figure_stats or {}, selections.get(task_id),
+                             concept_stats or {}, selections.get(task_id),
                              concepts_by_task.get(task_id))
                 | {"roc": figure_uri(rocs_by_task.get(task_id))}
                 for task_id in plan.tasks]
@@ -285,7 +285,7 @@ def write_report_and_tables(context: dict, output_html: str | Path, root: str | 
 
 def write_report(plan: dict, manifest_json: str | Path, output_html: str | Path,
                  figure_files: list[str] | None = None, roc_files: list[str] | None = None,
-                 figure_stats_files: list[str] | None = None,
+                 concept_stats_files: list[str] | None = None,
                  selection_files: list[str] | None = None, config: dict | None = None,
                  root: str | Path = ".", report_dir: str | Path = REPORT_DIR,
                  concept_files: list[str] | None = None) -> Path:
@@ -299,7 +299,7 @@ def write_report(plan: dict, manifest_json: str | Path, output_html: str | Path,
     rocs_by_task = {Path(path).stem: str(path) for path in roc_files or []}
     concepts_by_task = {Path(path).stem: str(path) for path in concept_files or []}
     stats = {Path(path).stem: read_concept_stats(path)
-             for path in figure_stats_files or []}
+             for path in concept_stats_files or []}
     selections = {}
     for path in selection_files or []:
         selection = read_selection(path)

@@ -181,14 +181,14 @@ CONCEPT_STATS_SHAPE = {"kind": str}
 
 
 def write_concept_stats(path: str | os.PathLike, stats: Mapping[str, Any]) -> Path:
-    require(stats, CONCEPT_STATS_SHAPE, path, "the figure statistics")
+    require(stats, CONCEPT_STATS_SHAPE, path, "the concept figure's numbers")
     return write_json(path, stats)
 
 
 def read_concept_stats(path: str | os.PathLike) -> dict:
     """A concept figure's numbers, which the report's answer of that kind words."""
-    stats = read_json(path, "the figure statistics")
-    require(stats, CONCEPT_STATS_SHAPE, path, "the figure statistics")
+    stats = read_json(path, "the concept figure's numbers")
+    require(stats, CONCEPT_STATS_SHAPE, path, "the concept figure's numbers")
     return stats
 
 

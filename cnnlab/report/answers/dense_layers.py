@@ -87,7 +87,7 @@ def separability(stats: dict | None) -> tuple[str, str] | None:
                 f"{percent(before['accuracy'])}")
     test = next((row for row in stats.get("tests", [])
                  if row["a"] == dense["name"] and row["b"] == before["name"]), None)
-    if test is None:  # figure statistics of an older cnnlab: no paired test to read
+    if test is None:  # a concept figure's numbers from an older cnnlab: no paired test to read
         return (f"{measured} (untested).",
                 "their separability against the conv features is untested")
     tested = f"exact McNemar {p_text(test['p'])}"
