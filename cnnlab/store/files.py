@@ -175,21 +175,33 @@ def require(data: Mapping, shape: Mapping[str, type | tuple[type, ...]], path, w
                               "again.")
 
 
+def write_checked_json(path: str | os.PathLike, data: Mapping[str, Any], shape: Mapping,
+                       what: str) -> Path:
+    """``data`` as JSON once it has the keys and types of ``shape`` (a writer never leaves a
+    file its reader would refuse)."""
+    require(data, shape, path, what)
+    return write_json(path, data)
+
+
+def read_checked_json(path: str | os.PathLike, shape: Mapping, what: str) -> dict:
+    """The JSON object at ``path``, with the keys and types of ``shape``."""
+    data = read_json(path, what)
+    require(data, shape, path, what)
+    return data
+
+
 # -- a concept figure's numbers (written by cnnlab.report.concept_figures) -----------------
 
 CONCEPT_STATS_SHAPE = {"kind": str}
 
 
 def write_concept_stats(path: str | os.PathLike, stats: Mapping[str, Any]) -> Path:
-    require(stats, CONCEPT_STATS_SHAPE, path, "the concept figure's numbers")
-    return write_json(path, stats)
+    return write_checked_json(path, stats, CONCEPT_STATS_SHAPE, "the concept figure's numbers")
 
 
 def read_concept_stats(path: str | os.PathLike) -> dict:
     """A concept figure's numbers, which the report's answer of that kind words."""
-    stats = read_json(path, "the concept figure's numbers")
-    require(stats, CONCEPT_STATS_SHAPE, path, "the concept figure's numbers")
-    return stats
+    return read_checked_json(path, CONCEPT_STATS_SHAPE, "the concept figure's numbers")
 
 
 # -- the data manifest (written by cnnlab.data.prepare) --------------------------------------
@@ -212,13 +224,11 @@ class Manifest:
 
 
 def write_manifest(path: str | os.PathLike, manifest: Mapping[str, Any]) -> Path:
-    require(manifest, MANIFEST_SHAPE, path, "the data manifest")
-    return write_json(path, manifest)
+    return write_checked_json(path, manifest, MANIFEST_SHAPE, "the data manifest")
 
 
 def read_manifest(path: str | os.PathLike) -> Manifest:
-    data = read_json(path, "the data manifest")
-    require(data, MANIFEST_SHAPE, path, "the data manifest")
+    data = read_checked_json(path, MANIFEST_SHAPE, "the data manifest")
     for table in ("counts", "majority_baseline"):
         missing = [split for split in SPLITS if not isinstance(data[table].get(split), dict)]
         if missing:
@@ -247,14 +257,12 @@ RECORD_STATUSES = ("completed", "diverged")
 
 
 def write_record(path: str | os.PathLike, record: Mapping[str, Any]) -> Path:
-    require(record, RECORD_SHAPE, path, "the training record")
-    return write_json(path, record)
+    return write_checked_json(path, record, RECORD_SHAPE, "the training record")
 
 
 def read_record(path: str | os.PathLike) -> dict:
     """A training's record (see docs/architecture.md for its keys), checked."""
-    record = read_json(path, "the training record")
-    require(record, RECORD_SHAPE, path, "the training record")
+    record = read_checked_json(path, RECORD_SHAPE, "the training record")
     if record["status"] not in RECORD_STATUSES:
         raise CnnlabError(f"{path}: the training record's status {record['status']!r} is none of "
                           f"{', '.join(RECORD_STATUSES)}; delete the training folder and run the "

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cnnlab.store.files import read_json, require, write_json
+from cnnlab.store.files import read_checked_json, require, write_json
 
 # runner_up and lead are None when no other candidate was eligible
 
@@ -29,8 +29,7 @@ def write_selection(path: str | os.PathLike, selection: Mapping[str, Any]) -> Pa
 
 def read_selection(path: str | os.PathLike) -> dict:
     """The selection, its shape checked (cnnlab.plan.selection_check checks it against the plan)."""
-    selection = read_json(path, "the selection")
-    require(selection, SELECTION_SHAPE, path, "the selection")
+    selection = read_checked_json(path, SELECTION_SHAPE, "the selection")
     require(selection["chosen"], CHOSEN_SHAPE, path, "the selection's chosen set-up")
     require(selection["chosen"]["values"], dict.fromkeys(CHOSEN_VALUES, (int, float)), path,
             "the selection's chosen values")
