@@ -9,7 +9,12 @@ from cnnlab.store import layout
 from cnnlab.workflow import cluster, damaged, snakemake_process
 from cnnlab.plan import concept_models
 from cnnlab.plan.config import check_unique_keys, checked_config, in_lab_order
-from cnnlab.plan.scheduling import check_memory, estimated_model_mb, estimated_seconds, training_priority
+from cnnlab.plan.scheduling import (
+    check_memory,
+    estimated_model_mb,
+    estimated_seconds,
+    training_priority,
+)
 from cnnlab.train.devices import cuda_tensorflow_installed, training_gpus, visible_gpus
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.plan import PlanParam, collapsed_epochs, plan_lab
