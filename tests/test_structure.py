@@ -124,3 +124,49 @@ def test_the_selection_script_reaches_only_the_plan_store_and_workflow():
     # 6E's selection, its condition and its log are the plan wing's: the report reads them
     wings = cnnlab_wings(imported(PROJECT_ROOT / "scripts" / "select_setup.py"))
     assert wings <= {"plan", "store", "workflow"}, sorted(wings)
+
+
+# names an idea had before it got its one name (docs/architecture.md, "Vocabulary")
+FORMER_NAMES = {"Group": "SetUp", "variant": "setup_id", "optimum": "selection",
+                "optima": "choices", "replicates": "seeds"}
+PYTHON_FILES = sorted(path for folder in ("cnnlab", "scripts", "bench", "tests")
+                      for path in (PROJECT_ROOT / folder).rglob("*.py"))
+
+
+def former_names(source: str) -> set[str]:
+    """The former names among a module's identifiers (strings and comments aside)."""
+    return {node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute)
+            else node.arg if isinstance(node, ast.arg) else node.name
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Name | ast.Attribute | ast.arg | ast.FunctionDef
+                          | ast.ClassDef)} & set(FORMER_NAMES)
+
+
+def renamed_imports(source: str) -> list[str]:
+    """'x as y' for each name of cnnlab that an import gives another name."""
+    renamed = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cnnlab"):
+            renamed += [f"{alias.name} as {alias.asname}" for alias in node.names if alias.asname]
+        elif isinstance(node, ast.Import):
+            renamed += [f"{alias.name} as {alias.asname}" for alias in node.names
+                        if alias.asname and alias.name.startswith("cnnlab")]
+    return renamed
+
+
+@pytest.mark.parametrize("path", PYTHON_FILES, ids=lambda path: str(path.relative_to(PROJECT_ROOT)))
+def test_one_name_per_idea_and_no_import_renames_a_module_of_cnnlab(path):
+    source = path.read_text(encoding="utf-8")
+    former = former_names(source)
+    assert not former, f"{path.name}: {', '.join(f'{n} (now {FORMER_NAMES[n]})' for n in former)}"
+    renamed = renamed_imports(source)
+    assert not renamed, f"{path.name}: imports {', '.join(renamed)}: use the module's own name"
+
+
+def test_the_name_checks_see_a_former_name_and_a_renamed_import():
+    assert former_names("def f(group):\n    return group.variant\n") == {"variant"}
+    assert former_names("class Group:\n    pass\n") == {"Group"}
+    assert not former_names("text = 'the optimum'  # optimum\n")
+    assert renamed_imports("from cnnlab.report import page as report\n") == ["page as report"]
+    assert renamed_imports("import cnnlab.plan.plan as grid\n") == ["cnnlab.plan.plan as grid"]
+    assert not renamed_imports("import numpy as np\nfrom cnnlab.report import page\n")
