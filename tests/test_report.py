@@ -274,7 +274,7 @@ def test_every_task_is_answered_from_the_crafted_numbers(lab):
     for optimizer in ("Adam", "SGD", "RMSprop"):  # every optimizer's accuracy, in the answer
         assert re.search(rf"\d+\.\d% \([^)]*{optimizer}", answer_of(html, "6E")), optimizer
     assert selection["chosen"]["setup_id"] not in answer_of(html, "6E")
-    assert f"picked {selection['chosen']['run_id']}" in details_of(html, "6E")
+    assert f"picked {selection['chosen']['setup_id']}" in details_of(html, "6E")
     assert "Effect of the optimizer" in answer_of(html, "6E")
     assert "RMSprop diverged at epoch" in answer_of(html, "6E")
     assert "It diverged" in details_of(html, "6E")
