@@ -1,8 +1,8 @@
 """The lab report: the results loaded, turned into answers, tables and figures, rendered.
 
-``results`` loads each task's trainings and ``comparisons`` pairs and tests them; the
+``setups`` loads each task's set-ups and ``comparisons`` pairs and tests them; the
 ``answers`` package holds one module per kind of answer (a trained task's comparison, 6E's
-selection, each concept kind), each owning its glance sentence, answer, table and details;
+selection, each concept kind; ``phrases`` for what they share), each owning its glance sentence, answer, table and details;
 ``significance``, ``tables`` and ``formatting`` word and lay out what they share;
 ``figures`` and ``concept_figures`` draw; ``page`` assembles the sections and renders the
 HTML with the templates under report/. It may import ``plan``, ``store`` and ``analysis``;
