@@ -13,11 +13,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.expansion import TaskExpansion
-from cnnlab.plan.runs import Entry, RunSpec, TaskPlan, Training
+from cnnlab.plan.runs import Entry, RunSpec, TaskPlan, Training, factors_between
 from cnnlab.store import layout
+
+
+@dataclass(frozen=True)
+class ReferencePair:
+    """One of a task's set-ups and an earlier task's set-up one factor away."""
+
+    setup_id: str  # the task's set-up, at its most epochs
+    epochs: int
+    task: str  # the earlier task
+    reference_setup_id: str
+    reference_epochs: int
+    factor: str  # a parameter's name, or 'epochs'
 
 
 class Plan:
@@ -116,11 +129,11 @@ class Plan:
         return self.trainings[key]
 
     def compared_tasks(self, task_id: str) -> list[str]:
-        """Earlier tasks whose set-ups the task's asked comparisons reach into
-        (:meth:`TaskPlan.compared_tasks`): its figure draws them too."""
-        order = list(self.tasks)
-        earlier = [self.tasks[name] for name in order[: order.index(task_id)]]
-        return self.tasks[task_id].compared_tasks(earlier)
+        """The earlier tasks whose set-ups the task's question compares it with in a
+        parameter (:func:`reference_pairs`): its figure draws them too."""
+        asked = set(self.tasks[task_id].compares) - {"epochs"}
+        return list(dict.fromkeys(pair.task for pair in reference_pairs(self, task_id)
+                                  if pair.factor in asked))
 
     def history_files(self, task_ids=None) -> list[str]:
         task_ids = list(self.tasks) if task_ids is None else task_ids
@@ -297,3 +310,45 @@ class PlanParam:
     def digest(self) -> str:
         text = json.dumps(self.data, sort_keys=True, default=str)
         return "plan sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def reference_pairs(plan: Plan, task_id: str) -> list[ReferencePair]:
+    """Each of the task's set-ups (at its most epochs) with an earlier task's set-up one
+    factor away: in a factor the task's question asks about (its `compares`), or, for a
+    task that asks none and varies no parameter itself, in any. The same set-up at fewer
+    epochs in an earlier task is one 'epochs' away. Of several earlier tasks with the
+    same set-up, the one at equal epochs, then the latest, then the longest is paired."""
+    task = plan.tasks[task_id]
+    if task.compares:
+        allowed = set(task.compares)
+    elif set(task.differs()) - {"epochs"}:
+        return []
+    else:
+        allowed = None  # any factor, for the evidence
+    order = list(plan.tasks)
+    own: dict[str, Entry] = {}
+    for entry in task.entries:
+        if entry.spec.setup_id not in own or entry.epochs > own[entry.spec.setup_id].epochs:
+            own[entry.spec.setup_id] = entry
+    chosen: dict[tuple, tuple] = {}
+    for earlier in order[: order.index(task_id)]:
+        for probe in plan.tasks[earlier].entries:
+            for mine in own.values():
+                factors = factors_between(mine.spec.to_dict(), probe.spec.to_dict())
+                if not factors and probe.epochs < mine.epochs:
+                    factor = "epochs"
+                elif len(factors) == 1:
+                    factor = factors[0]
+                else:
+                    continue
+                if allowed is not None and factor not in allowed:
+                    continue
+                if factor != "epochs" and probe.spec.setup_id in own:
+                    continue  # one of the task's own set-ups: compared within the task
+                key = (mine.spec.setup_id, probe.spec.setup_id, factor)
+                rank = (probe.epochs == mine.epochs, order.index(earlier), probe.epochs)
+                if key not in chosen or rank > chosen[key][0]:
+                    chosen[key] = (rank, ReferencePair(
+                        mine.spec.setup_id, mine.epochs, earlier, probe.spec.setup_id,
+                        probe.epochs, factor))
+    return [pair for _, pair in chosen.values()]

@@ -219,15 +219,6 @@ class TaskPlan:
     inspects: str | None = None  # the task whose trained model that answer inspects
     compares: list[str] = field(default_factory=list)  # the factors its question asks about
 
-    def compared_tasks(self, earlier: list[TaskPlan]) -> list[str]:
-        """The earlier tasks with a set-up one asked factor (not epochs) away from one of
-        this task's: the comparisons its answer and figure reach into."""
-        asked = set(self.compares) - {"epochs"}
-        own = [entry.spec.to_dict() for entry in self.entries]
-        return [task.task_id for task in earlier
-                if any(len(found := factors_between(mine, entry.spec.to_dict())) == 1
-                       and found[0] in asked for mine in own for entry in task.entries)]
-
     @property
     def kind(self) -> str:
         return "concept" if self.shows and not self.entries and not self.pending else "train"
@@ -239,7 +230,7 @@ class TaskPlan:
         rows = [dict(entry.spec.to_dict(), epochs=entry.epochs) for entry in self.entries]
         # a parameter at its default may be absent from a run's (`onednn: auto`)
         names = list(dict.fromkeys(name for row in rows for name in row))
-        names = [name for name in names if name not in ("dataset", "seed")]
+        names = [name for name in names if name not in NOT_FACTORS]
         return [name for name in names if len({str(row.get(name)) for row in rows}) > 1]
 
     def to_dict(self) -> dict:

@@ -10,7 +10,7 @@ import numpy as np
 
 from cnnlab.analysis import statistics
 from cnnlab.plan import runs
-from cnnlab.plan.plan import Plan
+from cnnlab.plan.plan import Plan, reference_pairs
 from cnnlab.plan.runs import TaskPlan
 from cnnlab.report.formatting import epochs_text, setup_label
 from cnnlab.report.setups import Comparison, Results, Run, SetUp, task_setups
@@ -47,59 +47,27 @@ def within_task_comparisons(setups: list[SetUp]) -> list[Comparison]:
 
 def reference_comparisons(plan: Plan, task_id: str, setups: list[SetUp],
                           results: Results) -> list[Comparison]:
-    """Earlier tasks' set-ups one factor away: in a factor the task's question asks about
-    (its `compares`), or, for a task that asks none and varies no parameter itself, in any.
-
-    Each pair is compared at the epochs both reach (a prefix of the longer); the same
-    set-up at fewer epochs in an earlier task is compared as 'more epochs'.
-    """
-    task = plan.tasks[task_id]
-    if task.compares:
-        allowed = set(task.compares)
-    elif set(task.differs()) - {"epochs"}:
-        return []
-    else:
-        allowed = None  # any factor, for the evidence
-    order = list(plan.tasks)
-    own = {}
-    for setup in setups:
-        if setup.setup_id not in own or setup.epochs > own[setup.setup_id].epochs:
-            own[setup.setup_id] = setup
-    chosen: dict[tuple, tuple] = {}
-    for earlier in order[: order.index(task_id)]:
-        for entry in plan.tasks[earlier].entries:
-            for setup in own.values():
-                probe = SetUp(earlier, entry.spec.setup_id, entry.epochs, entry.spec.to_dict(), "")
-                factors = [name for name in factors_between(setup, probe) if name != "epochs"]
-                if not factors and probe.epochs < setup.epochs:
-                    factor = "epochs"
-                elif len(factors) == 1:
-                    factor = factors[0]
-                else:
-                    continue
-                if allowed is not None and factor not in allowed:
-                    continue
-                if factor != "epochs" and probe.setup_id in own:
-                    continue  # one of the task's own set-ups: compared within the task
-                key = (setup.setup_id, probe.setup_id, factor)
-                rank = (probe.epochs == setup.epochs, order.index(earlier), probe.epochs)
-                if key not in chosen or rank > chosen[key][0]:
-                    chosen[key] = (rank, setup, earlier, probe)
+    """The task's set-ups against earlier tasks' set-ups one factor away
+    (:func:`cnnlab.plan.plan.reference_pairs`), each pair at the epochs both reach (a
+    prefix of the longer); the same set-up at fewer epochs is compared as 'more epochs'."""
+    by_key = {(setup.setup_id, setup.epochs): setup for setup in setups}
     comparisons = []
-    for (setup_id, reference_setup_id, factor), (_, setup, earlier, probe) in chosen.items():
-        if factor == "epochs":
-            reference = task_setups(plan, earlier, results, setup_id=reference_setup_id)
-            reference = [ref for ref in reference if ref.epochs == probe.epochs]
+    for pair in reference_pairs(plan, task_id):
+        if pair.factor == "epochs":
+            reference = [ref for ref in task_setups(plan, pair.task, results,
+                                                    setup_id=pair.reference_setup_id)
+                         if ref.epochs == pair.reference_epochs]
             # the same set-up twice: the epochs tell the two apart
-            comparisons.append(Comparison(with_epochs(setup), with_epochs(reference[0]),
-                                          ["epochs"], earlier))
+            comparisons.append(Comparison(with_epochs(by_key[pair.setup_id, pair.epochs]),
+                                          with_epochs(reference[0]), ["epochs"], pair.task))
             continue
-        at = min(setup.epochs, probe.epochs)
-        mine = task_setups(plan, task_id, results, epochs=at, setup_id=setup_id)[0]
-        theirs = task_setups(plan, earlier, results, epochs=at, setup_id=reference_setup_id)[0]
-        mine.label = setup_label(mine.params, [factor], at)
-        theirs.label = setup_label(theirs.params, [factor], at)
-        comparisons.append(Comparison(mine, theirs, [factor], earlier))
+        at = min(pair.epochs, pair.reference_epochs)
+        mine = task_setups(plan, task_id, results, epochs=at, setup_id=pair.setup_id)[0]
+        theirs = task_setups(plan, pair.task, results, epochs=at,
+                             setup_id=pair.reference_setup_id)[0]
+        mine.label = setup_label(mine.params, [pair.factor], at)
+        theirs.label = setup_label(theirs.params, [pair.factor], at)
+        comparisons.append(Comparison(mine, theirs, [pair.factor], pair.task))
     return comparisons
 
 

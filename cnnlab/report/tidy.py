@@ -185,6 +185,20 @@ def shown_setups(facts: Facts) -> list[SetUp]:
     return shown
 
 
+def pair_columns(dataset: str, task_id: str, index: int, a: tuple, b: tuple) -> dict:
+    """The columns that name a comparison and its two sides, each (task, set-up id, label,
+    epochs)."""
+    row = {"dataset": dataset, "task": task_id, "comparison": index}
+    for side, (task, setup_id, label, epochs) in (("a", a), ("b", b)):
+        row |= {f"setup_{side}_task": task, f"setup_{side}": setup_id,
+                f"setup_{side}_label": label, f"epochs_{side}": epochs}
+    return row
+
+
+def side(setup: SetUp) -> tuple:
+    return setup.task, setup.setup_id, setup.label, setup.epochs
+
+
 def comparison_row(task_id: str, index: int, comparison: Comparison, dataset: str) -> dict:
     """A comparison with its tests as the report states them (McNemar's p adjusted by
     Holm over the task's family decides; with one comparison it is its own)."""
@@ -193,11 +207,8 @@ def comparison_row(task_id: str, index: int, comparison: Comparison, dataset: st
     p = NAN if test is None else test.p
     adjusted = (comparison.holm_p if comparison.holm_p is not None else p)
     significant = bool(adjusted < THRESHOLDS.alpha) if test is not None else None
-    return {
-        "dataset": dataset, "task": task_id, "comparison": index,
-        "setup_a_task": a.task, "setup_a": a.setup_id, "setup_a_label": a.label,
-        "epochs_a": a.epochs, "setup_b_task": b.task, "setup_b": b.setup_id,
-        "setup_b_label": b.label, "epochs_b": b.epochs, "factors": " and ".join(comparison.factors),
+    return pair_columns(dataset, task_id, index, side(a), side(b)) | {
+        "factors": " and ".join(comparison.factors),
         "measure": "final_val_accuracy", "unit": "fraction",
         "value_a": a.mean("final_val_accuracy"), "value_b": b.mean("final_val_accuracy"),
         "difference": a.mean("final_val_accuracy") - b.mean("final_val_accuracy"),
@@ -226,12 +237,11 @@ def lead_row(facts: Facts, index: int, dataset: str) -> dict | None:
         return None
     welch = lead.get("welch") or {}
     measure = lead["measure"]
-    return {
-        "dataset": dataset, "task": facts.task_id, "comparison": index,
-        "setup_a_task": chosen.from_task, "setup_a": chosen.setup_id,
-        "setup_a_label": f"{chosen.setup_id} (chosen)", "epochs_a": chosen.judged_epoch,
-        "setup_b_task": runner["task"], "setup_b": runner["setup_id"],
-        "setup_b_label": f"{runner['setup_id']} (runner-up)", "epochs_b": runner["epochs"],
+    chosen_side = (chosen.from_task, chosen.setup_id, f"{chosen.setup_id} (chosen)",
+                   chosen.judged_epoch)
+    runner_side = (runner["task"], runner["setup_id"], f"{runner['setup_id']} (runner-up)",
+                   runner["epochs"])
+    return pair_columns(dataset, facts.task_id, index, chosen_side, runner_side) | {
         "factors": "selection lead", "measure": measure,
         "unit": MEASURE_UNITS.get(measure, "as measured"),
         "value_a": chosen.values.get(measure, NAN), "value_b": runner["value"],
@@ -263,11 +273,8 @@ def shape_row(task_id: str, index: int, shape: effects.Shape, dataset: str) -> d
     epoch to epoch (the Brown-Forsythe test the answer states)."""
     low, high, spread = shape.low, shape.high, shape.spread
     significant = bool(spread.p < THRESHOLDS.alpha)
-    return {
-        "dataset": dataset, "task": task_id, "comparison": index,
-        "setup_a_task": low.task, "setup_a": low.setup_id, "setup_a_label": low.label,
-        "epochs_a": low.epochs, "setup_b_task": high.task, "setup_b": high.setup_id,
-        "setup_b_label": high.label, "epochs_b": high.epochs, "factors": "lr",
+    return pair_columns(dataset, task_id, index, side(low), side(high)) | {
+        "factors": "lr",
         "measure": "val_loss_noise_sd", "unit": "loss", "value_a": spread.sd_a,
         "value_b": spread.sd_b, "difference": spread.sd_a - spread.sd_b,
         "test": "Brown-Forsythe (residuals around the moving average)", "p_raw": spread.p,
