@@ -10,7 +10,7 @@ import pytest
 
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.plan import plan_lab
-from cnnlab.plan.selection import candidate_files, select_setup
+from cnnlab.plan.selection import candidate_files, log_lines, select_setup
 from cnnlab.plan.selection_seeds import lead_line
 from cnnlab.store.files import write_predictions
 from cnnlab.store.selection_file import read_selection
@@ -167,6 +167,11 @@ def test_the_lead_counts_the_images_only_one_gets_right_and_tests_them_exactly(l
         f"lead over the runner-up {batch_2.spec.setup_id} (6D, 150 epochs): final_val_accuracy "
         "+0.02; exact McNemar on 103 image pairs: 10 right only for the chosen, 1 only for the "
         "runner-up, p = 0.0117: beyond the noise")
+    lines = log_lines(result)  # what the selection job logs
+    assert lines[0] == f"rule: {result['rule_text']}"
+    assert lines[1].startswith(f"chosen: {batch_4.spec.setup_id} from 6D at 150 epochs")
+    assert lines[-1] == lead_line(result["runner_up"], lead)
+    assert all(line.startswith("not eligible: ") for line in lines[2:-1])
 
 
 def test_one_image_more_for_the_runner_up_puts_the_lead_within_noise(lab):

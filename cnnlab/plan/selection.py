@@ -27,7 +27,7 @@ import pandas as pd
 from cnnlab.errors import CnnlabError
 from cnnlab.plan.plan import Plan
 from cnnlab.plan.runs import RunSpec, Training, format_number
-from cnnlab.plan.selection_seeds import lead, setup_refusal, setup_rows
+from cnnlab.plan.selection_seeds import lead, lead_line, setup_refusal, setup_rows
 from cnnlab.store.files import Predictions
 from cnnlab.store.history import checked_training
 from cnnlab.store.selection_file import write_selection
@@ -367,3 +367,19 @@ def select_setup(plan: Plan, task_id: str, output_json: str | Path) -> dict:
     }
     write_selection(output_json, result)
     return result
+
+
+def log_lines(result: dict) -> list[str]:
+    """What the selection job logs of its result (:func:`select_setup`): the rule, the
+    choice, each refused candidate with its reason, and the lead over the runner-up."""
+    chosen = result["chosen"]
+    lines = [f"rule: {result['rule_text']}",
+             (f"chosen: {chosen['setup_id']} from {chosen['task']} at {chosen['epochs']} "
+              f"epochs, judged at epoch {chosen['judged_epoch']} ({result['task']} trains "
+              f"{result['target_epochs']})")]
+    lines += [f"not eligible: {row['setup_id']}: {row['reason']}"
+              for row in result["candidates"] if not row["eligible"]]
+    if not result["meets_condition"]:
+        lines.append("no candidate met the rule's condition (not overfitted): the choice is a "
+                     "fallback")
+    return lines + [lead_line(result["runner_up"], result["lead"])]
